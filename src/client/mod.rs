@@ -1,0 +1,3 @@
+//! The Loki clients: batching, encoding and sending.
+
+pub mod limits;

@@ -1,0 +1,14 @@
+//! ferrotail: a drop-in replacement for Grafana Promtail.
+//!
+//! Code map (see ARCHITECTURE.md for the flow of an entry):
+//! * `config`: loading `promtail-config.yml` with Promtail's rules.
+//! * `pipeline`: Promtail's pipeline stages, one file per stage.
+//! * `ack`: delivery tokens that move saved positions only once Loki has the lines.
+//! * `client`: batching, encoding and pushing to Loki.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![warn(missing_docs)]
+
+pub mod ack;
+pub mod client;
+pub mod config;
+pub mod pipeline;

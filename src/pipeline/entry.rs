@@ -1,0 +1,297 @@
+//! The entry that flows from a reader through the pipeline to the clients.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use smallvec::SmallVec;
+
+use crate::ack::Ack;
+
+/// A label set, sorted by name. Small and flat: most streams have under ten labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(Vec<(String, String)>);
+
+impl Labels {
+    /// An empty set.
+    pub fn new() -> Self {
+        Labels(Vec::new())
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    /// Sets `name` to `value`, replacing any previous value.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&name)) {
+            Ok(i) => self.0[i].1 = value.into(),
+            Err(i) => self.0.insert(i, (name, value.into())),
+        }
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+            Ok(i) => Some(self.0.remove(i).1),
+            Err(_) => None,
+        }
+    }
+
+    /// Keeps only the labels for which `f` returns true.
+    pub fn retain(&mut self, mut f: impl FnMut(&str, &str) -> bool) {
+        self.0.retain(|(k, v)| f(k, v));
+    }
+
+    /// Iterates in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds every label of `other` that this set does not have (this set wins on conflicts).
+    pub fn merge_missing(&mut self, other: &Labels) {
+        for (k, v) in other.iter() {
+            if self.get(k).is_none() {
+                self.insert(k, v);
+            }
+        }
+    }
+
+    /// Promtail's stream key: `{a="1", b="2"}` with Go-quoted values, `__tenant_id__` excluded.
+    pub fn stream_key(&self) -> String {
+        let mut s = String::with_capacity(
+            2 + self
+                .0
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 5)
+                .sum::<usize>(),
+        );
+        s.push('{');
+        let mut first = true;
+        for (k, v) in self.iter() {
+            if k == crate::pipeline::TENANT_LABEL {
+                continue;
+            }
+            if !first {
+                s.push_str(", ");
+            }
+            first = false;
+            s.push_str(k);
+            s.push('=');
+            go_quote_into(&mut s, v);
+        }
+        s.push('}');
+        s
+    }
+
+    /// The Prometheus `String()` form, used by dry-run: like [`Labels::stream_key`] but keeping
+    /// every label.
+    pub fn display_string(&self) -> String {
+        let mut s = String::from("{");
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(k);
+            s.push('=');
+            go_quote_into(&mut s, v);
+        }
+        s.push('}');
+        s
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut l = Labels::new();
+        for (k, v) in iter {
+            l.insert(k, v);
+        }
+        l
+    }
+}
+
+/// Appends `v` quoted as Go's `strconv.Quote` does.
+pub fn go_quote_into(out: &mut String, v: &str) {
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if is_go_printable(c) => out.push(c),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08x}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Go's `strconv.IsPrint`, closely approximated: control and format characters and unassigned
+/// separators are escaped, everything else is kept raw.
+fn is_go_printable(c: char) -> bool {
+    let u = c as u32;
+    if u < 0x20 || u == 0x7f || (0x80..0xa0).contains(&u) {
+        return false;
+    }
+    !matches!(u, 0xad | 0x2028 | 0x2029 | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0xfeff | 0xfff9..=0xfffb | 0xe000..=0xf8ff)
+        && !(0xd800..0xe000).contains(&u)
+}
+
+/// A value in the extracted map, typed as Promtail's stages store them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// JSON null, or an expression that found nothing.
+    Null,
+    /// A boolean (json stage).
+    Bool(bool),
+    /// A number (json stage stores every JSON number as float64).
+    Float(f64),
+    /// An integer (stages that produce Go ints).
+    Int(i64),
+    /// A string; objects and arrays from the json stage are stored as their JSON text.
+    Str(String),
+}
+
+impl Value {
+    /// Promtail's `getString`: `None` where Promtail returns an error (null).
+    pub fn to_go_string(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Str(s) => Some(s.clone()),
+            Value::Float(f) => Some(format_go_float(*f)),
+        }
+    }
+
+    /// The string, when this is a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Formats a float as Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits,
+/// never exponent notation.
+pub fn format_go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    // Rust's Display for f64 prints the shortest round-trip digits without an exponent.
+    let s = format!("{f}");
+    if f == 0.0 && f.is_sign_negative() {
+        return "-0".into();
+    }
+    s
+}
+
+/// The extracted map of one entry.
+pub type Extracted = HashMap<String, Value>;
+
+/// One log entry in flight.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The stream's labels (a stage may change them).
+    pub labels: Labels,
+    /// Values extracted by parsing stages.
+    pub extracted: Extracted,
+    /// Nanoseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The log line.
+    pub line: String,
+    /// Structured metadata pairs, in the order the stages set them.
+    pub structured_metadata: Vec<(String, String)>,
+    /// Delivery tokens of the lines this entry carries (several after multiline joins).
+    pub acks: SmallVec<[Ack; 1]>,
+}
+
+impl Entry {
+    /// A fresh entry with no extracted values or metadata.
+    pub fn new(labels: Labels, timestamp: i64, line: String) -> Self {
+        Entry {
+            labels,
+            extracted: Extracted::new(),
+            timestamp,
+            line,
+            structured_metadata: Vec::new(),
+            acks: SmallVec::new(),
+        }
+    }
+}
+
+/// The current wall clock in Unix nanoseconds.
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_key_matches_promtail() {
+        let l: Labels = [
+            ("msg", "say \"hi\" \\ é 😀"),
+            ("a", "esc\n\ttab"),
+            ("__tenant_id__", "t"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            l.stream_key(),
+            r#"{a="esc\n\ttab", msg="say \"hi\" \\ é 😀"}"#
+        );
+    }
+
+    #[test]
+    fn go_float_format() {
+        assert_eq!(format_go_float(1e21), "1000000000000000000000");
+        assert_eq!(format_go_float(1e-7), "0.0000001");
+        assert_eq!(format_go_float(1.50), "1.5");
+        assert_eq!(format_go_float(-0.0), "-0");
+        assert_eq!(
+            format_go_float(1700000000123456789.0),
+            "1700000000123456800"
+        );
+    }
+}

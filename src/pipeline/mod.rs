@@ -1,0 +1,285 @@
+//! Promtail's pipeline stages.
+//!
+//! A [`Pipeline`] is built once per job from its `pipeline_stages` and run once per line. It is
+//! synchronous and does no IO: stages are pure over the [`Entry`] apart from metrics and, for the
+//! few stages that hold entries (multiline, cri), the clock passed to [`Pipeline::tick`].
+//!
+//! Each stage lives in its own file under `stages/` and exposes
+//! `pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String>`; the
+//! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
+
+pub mod entry;
+pub mod stages;
+
+use crate::config::yaml::{self, Mode, Node, NodeKind};
+pub use entry::{Entry, Labels, Value};
+
+/// The label the `tenant` stage sets; the client turns it into `X-Scope-OrgID` and strips it.
+pub const TENANT_LABEL: &str = "__tenant_id__";
+
+/// Metric counting entries dropped by stages, labelled by `reason`.
+pub const DROPPED_LINES: &str = "logentry_dropped_lines_total";
+
+/// One pipeline stage.
+pub trait Stage: Send {
+    /// Promtail's name for the stage (used by `-inspect`).
+    fn name(&self) -> &'static str;
+
+    /// Processes one entry, pushing what it emits (usually the entry itself; nothing when it is
+    /// dropped; several when held entries are released) onto `out`.
+    fn process(&mut self, entry: Entry, out: &mut Vec<Entry>);
+
+    /// Called periodically with the wall clock (Unix nanoseconds); stages that hold entries
+    /// release those whose wait has expired.
+    fn tick(&mut self, _now: i64, _out: &mut Vec<Entry>) {}
+
+    /// Releases everything held (shutdown).
+    fn flush(&mut self, _out: &mut Vec<Entry>) {}
+}
+
+/// What a stage's `build` function gets besides its config node.
+pub struct BuildCtx<'a> {
+    /// The scrape config's `job_name`.
+    pub job: &'a str,
+    /// Warnings to log once the pipeline is built (ignored keys, suspicious settings).
+    pub warnings: &'a mut Vec<String>,
+    /// Directory relative paths in stage configs (geoip `db`) resolve against.
+    pub base_dir: Option<&'a std::path::Path>,
+}
+
+impl BuildCtx<'_> {
+    /// Decodes a stage's config as Promtail's mapstructure does (`weak` = `WeakDecode`), recording
+    /// ignored keys as warnings.
+    pub fn decode<T: serde::de::DeserializeOwned>(
+        &mut self,
+        stage: &str,
+        node: &Node,
+        weak: bool,
+    ) -> Result<T, String> {
+        let mode = if weak {
+            Mode::StageWeak
+        } else {
+            Mode::StageStrict
+        };
+        match yaml::from_node::<T>(node, mode) {
+            Ok(d) => {
+                for w in d.warnings {
+                    self.warnings.push(format!("{stage} stage: {w}"));
+                }
+                Ok(d.value)
+            }
+            Err(e) => Err(e
+                .0
+                .iter()
+                .map(|e| e.msg.clone())
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
+    }
+}
+
+/// A pipeline build error naming the job, the stage's index and its line.
+#[derive(Debug, thiserror::Error)]
+#[error("job {job:?}: pipeline_stages[{index}] (line {line}): {msg}")]
+pub struct PipelineError {
+    /// The job.
+    pub job: String,
+    /// Index of the failing stage in its list (nested lists count from 0 again).
+    pub index: usize,
+    /// Line of the stage in the config file.
+    pub line: usize,
+    /// Promtail's message, e.g. `invalid regex stage config: ...`.
+    pub msg: String,
+}
+
+/// A built pipeline.
+pub struct Pipeline {
+    stages: Vec<Box<dyn Stage>>,
+    buf_a: Vec<Entry>,
+    buf_b: Vec<Entry>,
+    inspect: bool,
+}
+
+impl Pipeline {
+    /// An empty pipeline (entries pass through, labels copied into the extracted map).
+    pub fn empty() -> Self {
+        Pipeline {
+            stages: Vec::new(),
+            buf_a: Vec::new(),
+            buf_b: Vec::new(),
+            inspect: false,
+        }
+    }
+
+    /// Builds the pipeline from a `pipeline_stages` node (a sequence, or null for none).
+    pub fn build(ctx: &mut BuildCtx, stages: &Node) -> Result<Self, PipelineError> {
+        let mut pipeline = Pipeline::empty();
+        let items: &[Node] = match &stages.kind {
+            NodeKind::Seq(items) => items,
+            _ if stages.is_null() => &[],
+            _ => {
+                return Err(PipelineError {
+                    job: ctx.job.to_string(),
+                    index: 0,
+                    line: stages.line,
+                    msg: "pipeline_stages must be a list".into(),
+                })
+            }
+        };
+        for (index, item) in items.iter().enumerate() {
+            let err = |msg: String| PipelineError {
+                job: ctx.job.to_string(),
+                index,
+                line: item.line,
+                msg,
+            };
+            let (key, config) = match &item.kind {
+                NodeKind::Map(entries) if entries.len() == 1 => (&entries[0].0, &entries[0].1),
+                NodeKind::Map(_) => return Err(err("pipeline stage must contain only one key".into())),
+                _ => {
+                    return Err(err(format!(
+                        "invalid YAML config, make sure each stage of your pipeline is a YAML object (must end with a `:`), check stage `- {}`",
+                        item.scalar_text().unwrap_or("")
+                    )))
+                }
+            };
+            let name = match key.resolve() {
+                Some(yaml::Resolved::Str(s)) => s.to_string(),
+                _ => return Err(err("pipeline stage key must be a string".into())),
+            };
+            let stage = stages::build(ctx, &name, config)
+                .map_err(|m| err(format!("invalid {name} stage config: {m}")))?;
+            pipeline.stages.push(stage);
+        }
+        Ok(pipeline)
+    }
+
+    /// Turns on `-inspect`: each stage's changes are printed to stderr.
+    pub fn set_inspect(&mut self, on: bool) {
+        self.inspect = on;
+    }
+
+    /// Number of stages.
+    pub fn len(&self) -> usize {
+        self.stages.len()
+    }
+
+    /// True when the pipeline has no stages.
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Runs one entry through every stage, appending the results to `out`.
+    pub fn process(&mut self, mut entry: Entry, out: &mut Vec<Entry>) {
+        // Promtail copies the labels into the extracted map at the start of every run.
+        for (k, v) in entry.labels.iter() {
+            entry
+                .extracted
+                .insert(k.to_string(), Value::Str(v.to_string()));
+        }
+        if self.stages.is_empty() {
+            out.push(entry);
+            return;
+        }
+        let mut cur = std::mem::take(&mut self.buf_a);
+        cur.push(entry);
+        self.run_from(0, cur, out);
+    }
+
+    /// Releases held entries whose wait expired.
+    pub fn tick(&mut self, now: i64, out: &mut Vec<Entry>) {
+        for i in 0..self.stages.len() {
+            let mut held = std::mem::take(&mut self.buf_a);
+            self.stages[i].tick(now, &mut held);
+            if !held.is_empty() {
+                self.run_from(i + 1, held, out);
+            } else {
+                self.buf_a = held;
+            }
+        }
+    }
+
+    /// Releases everything held (shutdown).
+    pub fn flush(&mut self, out: &mut Vec<Entry>) {
+        for i in 0..self.stages.len() {
+            let mut held = std::mem::take(&mut self.buf_a);
+            self.stages[i].flush(&mut held);
+            if !held.is_empty() {
+                self.run_from(i + 1, held, out);
+            } else {
+                self.buf_a = held;
+            }
+        }
+    }
+
+    fn run_from(&mut self, first: usize, mut cur: Vec<Entry>, out: &mut Vec<Entry>) {
+        let mut next = std::mem::take(&mut self.buf_b);
+        for stage in &mut self.stages[first..] {
+            for e in cur.drain(..) {
+                if self.inspect {
+                    let before = e.clone();
+                    let start = next.len();
+                    stage.process(e, &mut next);
+                    inspect_diff(stage.name(), &before, &next[start..]);
+                } else {
+                    stage.process(e, &mut next);
+                }
+            }
+            std::mem::swap(&mut cur, &mut next);
+            if cur.is_empty() {
+                break;
+            }
+        }
+        out.append(&mut cur);
+        self.buf_a = cur;
+        self.buf_b = next;
+    }
+}
+
+/// Prints what a stage changed, in the spirit of Promtail's `-inspect`.
+fn inspect_diff(stage: &str, before: &Entry, after: &[Entry]) {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let Some(a) = after.first() else {
+        let _ = writeln!(s, "[inspect: {stage} stage]: dropped");
+        eprint!("{s}");
+        return;
+    };
+    let _ = writeln!(s, "[inspect: {stage} stage]: ");
+    let mut changed = false;
+    let mut keys: Vec<&String> = before.extracted.keys().chain(a.extracted.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (b, n) = (before.extracted.get(k), a.extracted.get(k));
+        if b != n {
+            changed = true;
+            let _ = writeln!(s, "{{stages.Extracted}}: {k}: {b:?} -> {n:?}");
+        }
+    }
+    if before.labels != a.labels {
+        changed = true;
+        let _ = writeln!(
+            s,
+            "{{stages.Labels}}: {} -> {}",
+            before.labels.display_string(),
+            a.labels.display_string()
+        );
+    }
+    if before.timestamp != a.timestamp {
+        changed = true;
+        let _ = writeln!(
+            s,
+            "{{stages.Timestamp}}: {} -> {}",
+            before.timestamp, a.timestamp
+        );
+    }
+    if before.line != a.line {
+        changed = true;
+        let _ = writeln!(s, "{{stages.Entry}}: {:?} -> {:?}", before.line, a.line);
+    }
+    if !changed {
+        let _ = writeln!(s, "none");
+    }
+    eprint!("{s}");
+}
