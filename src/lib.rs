@@ -12,3 +12,4 @@ pub mod ack;
 pub mod client;
 pub mod config;
 pub mod pipeline;
+pub mod relabel;
