@@ -13,3 +13,4 @@ pub mod client;
 pub mod config;
 pub mod pipeline;
 pub mod relabel;
+pub mod positions;
