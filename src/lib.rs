@@ -14,3 +14,5 @@ pub mod config;
 pub mod pipeline;
 pub mod relabel;
 pub mod positions;
+pub mod tail;
+pub mod telemetry;
