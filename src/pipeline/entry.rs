@@ -20,6 +20,11 @@ impl Labels {
         Labels(Arc::new(Vec::new()))
     }
 
+    /// An id of the shared storage, equal for sets that share it (a cache key).
+    pub fn storage_id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// True when both sets share storage (a cheap "unchanged" test).
     pub fn ptr_eq(&self, other: &Labels) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
