@@ -131,9 +131,13 @@ impl Batch {
     /// `PushRequest`. Returns the body, the entry count and the delivery tokens, which the
     /// caller drops once the batch is accepted or dropped for a counted reason.
     pub fn encode(self) -> Encoded {
-        let req = PushRequest { streams: self.streams };
+        let req = PushRequest {
+            streams: self.streams,
+        };
         let raw = req.encode_to_vec();
-        let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default();
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&raw)
+            .unwrap_or_default();
         Encoded {
             body,
             entries: self.entries,
@@ -168,16 +172,29 @@ mod tests {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-            let hex = v["protobuf_hex"].as_str().or_else(|| v["decompressed_hex"].as_str());
+            let hex = v["protobuf_hex"]
+                .as_str()
+                .or_else(|| v["decompressed_hex"].as_str());
             let Some(hex) = hex else { continue };
-            let want: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            let want: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
             let req = PushRequest::decode(&want[..]).unwrap();
             let mut batch = Batch::new();
             for s in &req.streams {
                 let labels = parse_key(&s.labels);
                 for e in &s.entries {
-                    let mut en = Entry::new(labels.clone(), e.timestamp.unwrap().to_nanos(), e.line.clone());
-                    en.structured_metadata = e.structured_metadata.iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+                    let mut en = Entry::new(
+                        labels.clone(),
+                        e.timestamp.unwrap().to_nanos(),
+                        e.line.clone(),
+                    );
+                    en.structured_metadata = e
+                        .structured_metadata
+                        .iter()
+                        .map(|p| (p.name.clone(), p.value.clone()))
+                        .collect();
                     batch.add(en);
                 }
             }

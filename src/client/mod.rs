@@ -85,7 +85,8 @@ fn read_secret_file(path: &str, what: &str) -> Result<String, String> {
 impl ClientConfig {
     /// Compiles a raw client entry.
     pub fn compile(raw: &RawClient, limits: &RawLimits) -> Result<Self, String> {
-        let url = reqwest::Url::parse(&raw.url).map_err(|e| format!("client url {:?}: {e}", raw.url))?;
+        let url =
+            reqwest::Url::parse(&raw.url).map_err(|e| format!("client url {:?}: {e}", raw.url))?;
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
@@ -97,17 +98,39 @@ impl ClientConfig {
             }
         }
         let auth_header = if let Some(b) = &raw.basic_auth {
-            let user = if b.username_file.is_empty() { b.username.clone() } else { read_secret_file(&b.username_file, "basic_auth username_file")? };
-            let pass = if b.password_file.is_empty() { b.password.clone() } else { read_secret_file(&b.password_file, "basic_auth password_file")? };
+            let user = if b.username_file.is_empty() {
+                b.username.clone()
+            } else {
+                read_secret_file(&b.username_file, "basic_auth username_file")?
+            };
+            let pass = if b.password_file.is_empty() {
+                b.password.clone()
+            } else {
+                read_secret_file(&b.password_file, "basic_auth password_file")?
+            };
             use base64::Engine as _;
-            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))))
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+            ))
         } else if !raw.bearer_token.is_empty() {
             Some(format!("Bearer {}", raw.bearer_token))
         } else if !raw.bearer_token_file.is_empty() {
-            Some(format!("Bearer {}", read_secret_file(&raw.bearer_token_file, "bearer_token_file")?))
+            Some(format!(
+                "Bearer {}",
+                read_secret_file(&raw.bearer_token_file, "bearer_token_file")?
+            ))
         } else if let Some(a) = &raw.authorization {
-            let kind = if a.kind.is_empty() { "Bearer" } else { a.kind.as_str() };
-            let cred = if a.credentials_file.is_empty() { a.credentials.clone() } else { read_secret_file(&a.credentials_file, "authorization credentials_file")? };
+            let kind = if a.kind.is_empty() {
+                "Bearer"
+            } else {
+                a.kind.as_str()
+            };
+            let cred = if a.credentials_file.is_empty() {
+                a.credentials.clone()
+            } else {
+                read_secret_file(&a.credentials_file, "authorization credentials_file")?
+            };
             Some(format!("{kind} {cred}"))
         } else {
             None
@@ -127,7 +150,11 @@ impl ClientConfig {
                 max_retries: raw.backoff_config.max_retries,
             },
             drop_rate_limited_batches: raw.drop_rate_limited_batches,
-            external_labels: raw.external_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            external_labels: raw
+                .external_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             auth_header,
             tls: raw.tls_config.clone(),
             proxy_url: raw.proxy_url.clone(),
@@ -228,7 +255,10 @@ async fn push(sender: &Sender, tenant: &str, batch: Batch, abort: &CancellationT
         return;
     }
     let encoded = batch.encode();
-    match sender.send(tenant, &encoded.body, encoded.entries, abort).await {
+    match sender
+        .send(tenant, &encoded.body, encoded.entries, abort)
+        .await
+    {
         Outcome::Sent | Outcome::Dropped(_) => drop(encoded.acks),
         Outcome::Cancelled => {
             for a in &encoded.acks {

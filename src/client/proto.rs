@@ -72,6 +72,8 @@ impl Timestamp {
 
     /// To Unix nanoseconds.
     pub fn to_nanos(self) -> i64 {
-        self.seconds.saturating_mul(1_000_000_000).saturating_add(self.nanos as i64)
+        self.seconds
+            .saturating_mul(1_000_000_000)
+            .saturating_add(self.nanos as i64)
     }
 }

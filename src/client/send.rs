@@ -48,28 +48,34 @@ pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {
     let tls = &cfg.tls;
     if !tls.ca_file.is_empty() || !tls.ca.is_empty() {
         let pem = if tls.ca.is_empty() {
-            std::fs::read(&tls.ca_file).map_err(|e| format!("tls_config.ca_file {}: {e}", tls.ca_file))?
+            std::fs::read(&tls.ca_file)
+                .map_err(|e| format!("tls_config.ca_file {}: {e}", tls.ca_file))?
         } else {
             tls.ca.clone().into_bytes()
         };
-        for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("tls_config CA: {e}"))? {
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("tls_config CA: {e}"))?
+        {
             b = b.add_root_certificate(cert);
         }
     }
     if !tls.cert_file.is_empty() || !tls.cert.is_empty() {
         let mut pem = if tls.cert.is_empty() {
-            std::fs::read(&tls.cert_file).map_err(|e| format!("tls_config.cert_file {}: {e}", tls.cert_file))?
+            std::fs::read(&tls.cert_file)
+                .map_err(|e| format!("tls_config.cert_file {}: {e}", tls.cert_file))?
         } else {
             tls.cert.clone().into_bytes()
         };
         let key = if tls.key.is_empty() {
-            std::fs::read(&tls.key_file).map_err(|e| format!("tls_config.key_file {}: {e}", tls.key_file))?
+            std::fs::read(&tls.key_file)
+                .map_err(|e| format!("tls_config.key_file {}: {e}", tls.key_file))?
         } else {
             tls.key.clone().into_bytes()
         };
         pem.push(b'\n');
         pem.extend_from_slice(&key);
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_config client certificate: {e}"))?;
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| format!("tls_config client certificate: {e}"))?;
         b = b.identity(id);
     }
     if tls.insecure_skip_verify {
@@ -106,15 +112,24 @@ impl Sender {
 
     fn headers(&self, tenant: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-        h.insert(reqwest::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        h.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        h.insert(
+            reqwest::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
         if !tenant.is_empty() {
             if let Ok(v) = HeaderValue::from_str(tenant) {
                 h.insert(HeaderName::from_static("x-scope-orgid"), v);
             }
         }
         for (k, v) in &self.cfg.headers {
-            let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) else {
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) else {
                 continue;
             };
             if h.contains_key(&name) {
@@ -133,9 +148,16 @@ impl Sender {
 
     /// Pushes `body` (for `tenant`, `entries` entries) with Promtail's retry policy. Every sleep
     /// races `cancel`.
-    pub async fn send(&self, tenant: &str, body: &[u8], entries: usize, cancel: &CancellationToken) -> Outcome {
+    pub async fn send(
+        &self,
+        tenant: &str,
+        body: &[u8],
+        entries: usize,
+        cancel: &CancellationToken,
+    ) -> Outcome {
         let host = self.cfg.host.as_str();
-        metrics::counter!(m::ENCODED_BYTES, "host" => host.to_string()).increment(body.len() as u64);
+        metrics::counter!(m::ENCODED_BYTES, "host" => host.to_string())
+            .increment(body.len() as u64);
         let max_retries = self.cfg.backoff.max_retries;
         let mut attempt: u32 = 0;
         let mut delay = self.cfg.backoff.min_period;
@@ -156,16 +178,28 @@ impl Sender {
                     if status.is_success() {
                         metrics::histogram!(m::REQUEST_DURATION, "status_code" => status.as_u16().to_string(), "host" => host.to_string())
                             .record(start.elapsed().as_secs_f64());
-                        metrics::counter!(m::SENT_BYTES, "host" => host.to_string()).increment(body.len() as u64);
-                        metrics::counter!(m::SENT_ENTRIES, "host" => host.to_string()).increment(entries as u64);
+                        metrics::counter!(m::SENT_BYTES, "host" => host.to_string())
+                            .increment(body.len() as u64);
+                        metrics::counter!(m::SENT_ENTRIES, "host" => host.to_string())
+                            .increment(entries as u64);
                         return Outcome::Sent;
                     }
                     let text = resp.text().await.unwrap_or_default();
-                    let first: String = text.lines().next().unwrap_or("").chars().take(1024).collect();
+                    let first: String = text
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .take(1024)
+                        .collect();
                     let reason = status.canonical_reason().unwrap_or("");
                     (
                         status.as_u16() as i32,
-                        format!("server returned HTTP status {} {reason} ({}): {first}", status.as_u16(), status.as_u16()),
+                        format!(
+                            "server returned HTTP status {} {reason} ({}): {first}",
+                            status.as_u16(),
+                            status.as_u16()
+                        ),
                     )
                 }
                 Err(e) => (-1, format!("{e}")),
@@ -175,14 +209,28 @@ impl Sender {
             last_429 = status == 429;
             let retryable = status == -1 || status == 429 || (500..600).contains(&status);
             if status == 429 && self.cfg.drop_rate_limited_batches {
-                self.count_drop(tenant, "rate_limited", body.len(), entries, status, &err_text);
+                self.count_drop(
+                    tenant,
+                    "rate_limited",
+                    body.len(),
+                    entries,
+                    status,
+                    &err_text,
+                );
                 return Outcome::Dropped("rate_limited");
             }
             if retryable {
                 metrics::counter!(m::BATCH_RETRIES, "host" => host.to_string(), "tenant" => tenant.to_string()).increment(1);
             }
             if !retryable {
-                self.count_drop(tenant, "ingester_error", body.len(), entries, status, &err_text);
+                self.count_drop(
+                    tenant,
+                    "ingester_error",
+                    body.len(),
+                    entries,
+                    status,
+                    &err_text,
+                );
                 return Outcome::Dropped("ingester_error");
             }
             if max_retries != 0 && attempt >= max_retries {
@@ -198,12 +246,31 @@ impl Sender {
             }
             delay = (delay * 2).min(self.cfg.backoff.max_period);
         }
-        let reason = if last_429 { "rate_limited" } else { "ingester_error" };
-        self.count_drop(tenant, reason, body.len(), entries, if last_429 { 429 } else { -1 }, "retries exhausted");
+        let reason = if last_429 {
+            "rate_limited"
+        } else {
+            "ingester_error"
+        };
+        self.count_drop(
+            tenant,
+            reason,
+            body.len(),
+            entries,
+            if last_429 { 429 } else { -1 },
+            "retries exhausted",
+        );
         Outcome::Dropped(reason)
     }
 
-    fn count_drop(&self, tenant: &str, reason: &'static str, bytes: usize, entries: usize, status: i32, err: &str) {
+    fn count_drop(
+        &self,
+        tenant: &str,
+        reason: &'static str,
+        bytes: usize,
+        entries: usize,
+        status: i32,
+        err: &str,
+    ) {
         let host = self.cfg.host.clone();
         tracing::error!(component = "client", host = %host, status, tenant, error = %err, "final error sending batch");
         metrics::counter!(m::DROPPED_BYTES, "host" => host.clone(), "tenant" => tenant.to_string(), "reason" => reason).increment(bytes as u64);

@@ -78,7 +78,10 @@ fn expand_one(body: &str, lookup: &impl Fn(&str) -> Option<String>) -> String {
     }
     if let Some(rest) = op.strip_prefix(':') {
         let mut parts = rest.splitn(2, ':');
-        let pos: usize = parts.next().and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+        let pos: usize = parts
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0);
         let chars: Vec<char> = v.chars().collect();
         let start = pos.min(chars.len());
         let end = match parts.next().and_then(|l| l.trim().parse::<usize>().ok()) {
@@ -95,7 +98,11 @@ fn lower_first(v: &str, upper: bool) -> String {
     match c.next() {
         None => String::new(),
         Some(f) => {
-            let f: String = if upper { f.to_uppercase().collect() } else { f.to_lowercase().collect() };
+            let f: String = if upper {
+                f.to_uppercase().collect()
+            } else {
+                f.to_lowercase().collect()
+            };
             f + c.as_str()
         }
     }

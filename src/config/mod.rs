@@ -98,7 +98,9 @@ impl Config {
             .map(str::trim)
             .find(|p| Path::new(p).exists())
             .ok_or_else(|| {
-                ConfigError::Read(format!("{path} does not exist, set config.file for custom config path"))
+                ConfigError::Read(format!(
+                    "{path} does not exist, set config.file for custom config path"
+                ))
             })?;
         let text = std::fs::read_to_string(chosen).map_err(|e| ConfigError::Parse {
             file: chosen.to_string(),
@@ -108,8 +110,15 @@ impl Config {
     }
 
     /// Decodes config text.
-    pub fn from_text(text: &str, file: Option<PathBuf>, expand_env: bool) -> Result<Config, ConfigError> {
-        let name = file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    pub fn from_text(
+        text: &str,
+        file: Option<PathBuf>,
+        expand_env: bool,
+    ) -> Result<Config, ConfigError> {
+        let name = file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let parse_err = |msg: String| ConfigError::Parse {
             file: name.clone(),
             msg,
@@ -119,7 +128,8 @@ impl Config {
         } else {
             text.to_string()
         };
-        let (raw, root) = yaml::from_str::<RawConfig>(&text).map_err(|e| parse_err(e.to_string()))?;
+        let (raw, root) =
+            yaml::from_str::<RawConfig>(&text).map_err(|e| parse_err(e.to_string()))?;
         validate_parse(&raw).map_err(parse_err)?;
         Ok(Config {
             file,
@@ -152,7 +162,11 @@ impl Config {
         }
         // The deprecated single `client` block, filled by `-client.*` flags.
         let mut single = self.raw.client.clone();
-        if o.client_url.is_some() || o.client_tenant_id.is_some() || o.client_batch_wait.is_some() || o.client_batch_size.is_some() {
+        if o.client_url.is_some()
+            || o.client_tenant_id.is_some()
+            || o.client_batch_wait.is_some()
+            || o.client_batch_size.is_some()
+        {
             let c = single.get_or_insert_with(|| RawClient {
                 follow_redirects: false,
                 ..RawClient::default()
@@ -178,10 +192,14 @@ impl Config {
         }
         for (k, v) in &o.client_external_labels {
             if !is_valid_label_name(k) {
-                return Err(ConfigError::Startup(format!("invalid label name in -client.external-labels: {k:?}")));
+                return Err(ConfigError::Startup(format!(
+                    "invalid label name in -client.external-labels: {k:?}"
+                )));
             }
             for c in &mut self.raw.clients {
-                c.external_labels.entry(k.clone()).or_insert_with(|| v.clone());
+                c.external_labels
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
             }
         }
         Ok(())
@@ -204,9 +222,14 @@ impl Config {
             if c.url.is_empty() {
                 return Err(err(format!("clients[{i}]: client needs target URL")));
             }
-            let url = reqwest::Url::parse(&c.url).map_err(|e| err(format!("clients[{i}].url {:?}: {e}", c.url)))?;
+            let url = reqwest::Url::parse(&c.url)
+                .map_err(|e| err(format!("clients[{i}].url {:?}: {e}", c.url)))?;
             if !matches!(url.scheme(), "http" | "https") {
-                return Err(err(format!("clients[{i}].url {:?}: unsupported scheme {:?}", c.url, url.scheme())));
+                return Err(err(format!(
+                    "clients[{i}].url {:?}: unsupported scheme {:?}",
+                    c.url,
+                    url.scheme()
+                )));
             }
             let key = format!("{c:?}");
             if seen.contains(&key) {
@@ -219,7 +242,12 @@ impl Config {
             if c.oauth2.is_some() {
                 return Err(err(format!("clients[{i}]: not supported: oauth2")));
             }
-            let auths = [c.basic_auth.is_some(), c.oauth2.is_some(), !c.bearer_token.is_empty(), !c.bearer_token_file.is_empty()];
+            let auths = [
+                c.basic_auth.is_some(),
+                c.oauth2.is_some(),
+                !c.bearer_token.is_empty(),
+                !c.bearer_token_file.is_empty(),
+            ];
             if auths.iter().filter(|b| **b).count() > 1 {
                 return Err(err(format!(
                     "clients[{i}]: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
@@ -227,7 +255,9 @@ impl Config {
             }
             for k in c.external_labels.keys() {
                 if !is_valid_label_name(k) {
-                    return Err(err(format!("clients[{i}].external_labels: invalid label name: {k}")));
+                    return Err(err(format!(
+                        "clients[{i}].external_labels: invalid label name: {k}"
+                    )));
                 }
             }
         }
@@ -239,21 +269,38 @@ impl Config {
                     job.job_name
                 )));
             }
-            if !job.encoding.is_empty() && !job.encoding.eq_ignore_ascii_case("utf-8") && !job.encoding.eq_ignore_ascii_case("utf8") {
-                return Err(err(format!("scrape_configs[{i}] (job {:?}): not supported: encoding {:?}", job.job_name, job.encoding)));
+            if !job.encoding.is_empty()
+                && !job.encoding.eq_ignore_ascii_case("utf-8")
+                && !job.encoding.eq_ignore_ascii_case("utf8")
+            {
+                return Err(err(format!(
+                    "scrape_configs[{i}] (job {:?}): not supported: encoding {:?}",
+                    job.job_name, job.encoding
+                )));
             }
             if job_kind(job).is_none() {
-                return Err(err(format!("no valid target scrape config defined for {:?}", job.job_name)));
+                return Err(err(format!(
+                    "no valid target scrape config defined for {:?}",
+                    job.job_name
+                )));
             }
             let mut warnings = Vec::new();
-            self.build_pipeline(job, &mut warnings)
-                .map_err(|e| err(format!("failed to make {} target manager: {e}", kind_name(job))))?;
+            self.build_pipeline(job, &mut warnings).map_err(|e| {
+                err(format!(
+                    "failed to make {} target manager: {e}",
+                    kind_name(job)
+                ))
+            })?;
         }
         Ok(())
     }
 
     /// Builds a job's pipeline, collecting warnings for ignored stage keys.
-    pub fn build_pipeline(&self, job: &RawScrapeConfig, warnings: &mut Vec<String>) -> Result<Pipeline, crate::pipeline::PipelineError> {
+    pub fn build_pipeline(
+        &self,
+        job: &RawScrapeConfig,
+        warnings: &mut Vec<String>,
+    ) -> Result<Pipeline, crate::pipeline::PipelineError> {
         let base_dir = std::env::current_dir().ok();
         let mut ctx = BuildCtx {
             job: &job.job_name,
@@ -304,20 +351,30 @@ fn validate_parse(raw: &RawConfig) -> Result<(), String> {
             return Err("job_name is empty".into());
         }
         if names.insert(job.job_name.clone(), ()).is_some() {
-            return Err(format!("found multiple scrape configs with job name {:?}", job.job_name));
+            return Err(format!(
+                "found multiple scrape configs with job name {:?}",
+                job.job_name
+            ));
         }
-        Relabeler::compile(&job.relabel_configs).map_err(|e| format!("job {:?}: {e}", job.job_name))?;
+        Relabeler::compile(&job.relabel_configs)
+            .map_err(|e| format!("job {:?}: {e}", job.job_name))?;
         for sc in &job.static_configs {
             for k in sc.labels.keys() {
                 if !is_valid_label_name(k) {
-                    return Err(format!("job {:?}: static_configs: {k:?} is not a valid label name", job.job_name));
+                    return Err(format!(
+                        "job {:?}: static_configs: {k:?} is not a valid label name",
+                        job.job_name
+                    ));
                 }
             }
         }
         for (i, d) in job.docker_sd_configs.iter().enumerate() {
             let host = d.0.get("host").and_then(|h| h.scalar_text()).unwrap_or("");
             if host.is_empty() {
-                return Err(format!("job {:?}: docker_sd_configs[{i}]: host missing", job.job_name));
+                return Err(format!(
+                    "job {:?}: docker_sd_configs[{i}]: host missing",
+                    job.job_name
+                ));
             }
         }
     }
@@ -328,9 +385,17 @@ fn validate_parse(raw: &RawConfig) -> Result<(), String> {
 pub fn static_target_labels(job: &RawScrapeConfig) -> Vec<Labels> {
     let mut out = Vec::new();
     for sc in &job.static_configs {
-        let targets = if sc.targets.is_empty() { vec!["localhost".to_string()] } else { sc.targets.clone() };
+        let targets = if sc.targets.is_empty() {
+            vec!["localhost".to_string()]
+        } else {
+            sc.targets.clone()
+        };
         for t in targets {
-            let mut l: Labels = sc.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut l: Labels = sc
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             l.insert("__address__", t);
             out.push(l);
         }
@@ -344,7 +409,11 @@ mod tests {
 
     #[test]
     fn seed_configs_load() {
-        for f in ["promtail-config.yml", "promtail-config-macos.yml", "promtail-config-direct.yml"] {
+        for f in [
+            "promtail-config.yml",
+            "promtail-config-macos.yml",
+            "promtail-config-direct.yml",
+        ] {
             let path = format!("{}/tests/data/seed/{f}", env!("CARGO_MANIFEST_DIR"));
             let c = Config::load(&path, false).unwrap_or_else(|e| panic!("{f}: {e}"));
             assert_eq!(c.raw.server.http_listen_port, 9080);
@@ -364,7 +433,8 @@ mod tests {
         let c = Config::from_text("clients:\n  - url: http://x/\n", None, false).unwrap();
         assert_eq!(c.raw.server.http_listen_port, 80);
         assert_eq!(c.raw.positions.filename, "/var/log/positions.yaml");
-        let c = Config::from_text("positions:\nclients:\n  - url: http://x/\n", None, false).unwrap();
+        let c =
+            Config::from_text("positions:\nclients:\n  - url: http://x/\n", None, false).unwrap();
         assert_eq!(c.raw.positions.filename, "");
         assert!(c.validate_startup().is_err());
     }
@@ -372,16 +442,62 @@ mod tests {
     #[test]
     fn parse_errors_name_key_and_line() {
         let cases = [
-            ("foo: bar\n", "line 1: field foo not found in type config.plain"),
-            ("clients:\n  - url: x\n    stream_lag_labels: a\n", "line 3: field stream_lag_labels not found in type client.raw"),
-            ("options:\n  stream_lag_labels: a\n", "field stream_lag_labels not found in type config.Options"),
-            ("clients:\n  - url: x\n    batchwait: 1d\n", "cannot unmarshal !!str `1d` into time.Duration"),
-            ("scrape_configs:\n  - job_name: a\n  - job_name: a\n", "found multiple scrape configs with job name \"a\""),
+            (
+                "foo: bar\n",
+                "line 1: field foo not found in type config.plain",
+            ),
+            (
+                "clients:\n  - url: x\n    stream_lag_labels: a\n",
+                "line 3: field stream_lag_labels not found in type client.raw",
+            ),
+            (
+                "options:\n  stream_lag_labels: a\n",
+                "field stream_lag_labels not found in type config.Options",
+            ),
+            (
+                "clients:\n  - url: x\n    batchwait: 1d\n",
+                "cannot unmarshal !!str `1d` into time.Duration",
+            ),
+            (
+                "scrape_configs:\n  - job_name: a\n  - job_name: a\n",
+                "found multiple scrape configs with job name \"a\"",
+            ),
             ("server: {}\nserver: {}\n", "already set"),
         ];
         for (text, want) in cases {
-            let e = Config::from_text(text, Some("c.yml".into()), false).err().unwrap().to_string();
+            let e = Config::from_text(text, Some("c.yml".into()), false)
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.contains(want), "{text:?}: got {e}");
         }
     }
+}
+
+/// The config text with secrets shown as `<secret>`, as Promtail prints them.
+pub fn redacted_text(config: &Config) -> String {
+    const SECRET_KEYS: &[&str] = &[
+        "password",
+        "bearer_token",
+        "credentials",
+        "client_secret",
+        "key",
+        "ca",
+        "cert",
+    ];
+    config
+        .text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            if let Some((k, v)) = trimmed.split_once(':') {
+                if SECRET_KEYS.contains(&k.trim()) && !v.trim().is_empty() {
+                    let indent = &line[..line.len() - trimmed.len()];
+                    return format!("{indent}{}: <secret>", k.trim());
+                }
+            }
+            line.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

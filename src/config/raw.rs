@@ -67,7 +67,9 @@ pub trait Zeroable {
     fn zero() -> Self;
 }
 
-fn null_zeroes<'de, D: Deserializer<'de>, T: Deserialize<'de> + Zeroable>(d: D) -> Result<T, D::Error> {
+fn null_zeroes<'de, D: Deserializer<'de>, T: Deserialize<'de> + Zeroable>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_else(T::zero))
 }
 
@@ -471,12 +473,24 @@ impl RawScrapeConfig {
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
         let mut keys = Vec::new();
         let pairs: [(&'static str, bool); 24] = [
-            ("kubernetes_sd_configs", self.kubernetes_sd_configs.is_some()),
+            (
+                "kubernetes_sd_configs",
+                self.kubernetes_sd_configs.is_some(),
+            ),
             ("consul_sd_configs", self.consul_sd_configs.is_some()),
-            ("consulagent_sd_configs", self.consulagent_sd_configs.is_some()),
+            (
+                "consulagent_sd_configs",
+                self.consulagent_sd_configs.is_some(),
+            ),
             ("dns_sd_configs", self.dns_sd_configs.is_some()),
-            ("digitalocean_sd_configs", self.digitalocean_sd_configs.is_some()),
-            ("dockerswarm_sd_configs", self.dockerswarm_sd_configs.is_some()),
+            (
+                "digitalocean_sd_configs",
+                self.digitalocean_sd_configs.is_some(),
+            ),
+            (
+                "dockerswarm_sd_configs",
+                self.dockerswarm_sd_configs.is_some(),
+            ),
             ("serverset_sd_configs", self.serverset_sd_configs.is_some()),
             ("nerve_sd_configs", self.nerve_sd_configs.is_some()),
             ("marathon_sd_configs", self.marathon_sd_configs.is_some()),
@@ -494,7 +508,12 @@ impl RawScrapeConfig {
             ("gelf", self.gelf.is_some()),
             ("cloudflare", self.cloudflare.is_some()),
             ("heroku_drain", self.heroku_drain.is_some()),
-            ("decompression", self.decompression.as_ref().is_some_and(|n| n.0.get("enabled").and_then(|e| e.scalar_text()) == Some("true"))),
+            (
+                "decompression",
+                self.decompression.as_ref().is_some_and(|n| {
+                    n.0.get("enabled").and_then(|e| e.scalar_text()) == Some("true")
+                }),
+            ),
         ];
         for (k, present) in pairs {
             if present {

@@ -45,7 +45,9 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
         }
         let value: f64 = rest[..num_end].parse().map_err(|_| err())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let scale = match unit {
@@ -85,7 +87,9 @@ pub fn parse_prom_duration(s: &str) -> Result<Duration, String> {
         }
         let value: u128 = rest[..num_end].parse().map_err(|_| err())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (rank, ms) = match &rest[..unit_end] {
             "y" => (7, 365 * 24 * 3600 * 1000),
             "w" => (6, 7 * 24 * 3600 * 1000),
@@ -113,7 +117,9 @@ pub fn parse_byte_size(s: &str) -> Result<u64, String> {
     if num_end == 0 {
         return Err(format!("invalid byte size {s:?}"));
     }
-    let value: u64 = up[..num_end].parse().map_err(|_| format!("invalid byte size {s:?}"))?;
+    let value: u64 = up[..num_end]
+        .parse()
+        .map_err(|_| format!("invalid byte size {s:?}"))?;
     let shift = match up[num_end..].trim() {
         "" | "B" => 0,
         "K" | "KB" => 10,
@@ -137,7 +143,8 @@ impl<T, F: Fn(&str) -> Result<T, String>> Visitor<'_> for UnitVisitor<F> {
         f.write_str(self.0)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        (self.1)(v).map_err(|e| E::custom(format!("cannot unmarshal !!str `{v}` into {}: {e}", self.0)))
+        (self.1)(v)
+            .map_err(|e| E::custom(format!("cannot unmarshal !!str `{v}` into {}: {e}", self.0)))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
         self.visit_str(&v)
@@ -147,25 +154,37 @@ impl<T, F: Fn(&str) -> Result<T, String>> Visitor<'_> for UnitVisitor<F> {
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // yaml.v2 decodes a bare integer into time.Duration as nanoseconds.
-        let s = d.deserialize_string(UnitVisitor("time.Duration", |s: &str| -> Result<Duration, String> {
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                return s.parse::<u64>().map(Duration::from_nanos).map_err(|e| e.to_string());
-            }
-            parse_go_duration(s)
-        }))?;
+        let s = d.deserialize_string(UnitVisitor(
+            "time.Duration",
+            |s: &str| -> Result<Duration, String> {
+                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                    return s
+                        .parse::<u64>()
+                        .map(Duration::from_nanos)
+                        .map_err(|e| e.to_string());
+                }
+                parse_go_duration(s)
+            },
+        ))?;
         Ok(GoDuration(s))
     }
 }
 
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(PromDuration(d.deserialize_string(UnitVisitor("model.Duration", parse_prom_duration))?))
+        Ok(PromDuration(d.deserialize_string(UnitVisitor(
+            "model.Duration",
+            parse_prom_duration,
+        ))?))
     }
 }
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(ByteSize(d.deserialize_string(UnitVisitor("flagext.ByteSize", parse_byte_size))?))
+        Ok(ByteSize(d.deserialize_string(UnitVisitor(
+            "flagext.ByteSize",
+            parse_byte_size,
+        ))?))
     }
 }
 
@@ -226,7 +245,11 @@ mod tests {
             ("0", 0),
         ];
         for (s, ns) in cases {
-            assert_eq!(parse_go_duration(s).unwrap(), Duration::from_nanos(ns), "{s}");
+            assert_eq!(
+                parse_go_duration(s).unwrap(),
+                Duration::from_nanos(ns),
+                "{s}"
+            );
         }
         assert!(parse_go_duration("1d").is_err());
         assert!(parse_go_duration("5").is_err());
@@ -238,8 +261,14 @@ mod tests {
     #[test]
     fn prom_durations() {
         assert_eq!(parse_prom_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_prom_duration("1d").unwrap(), Duration::from_secs(86400));
-        assert_eq!(parse_prom_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_prom_duration("1d").unwrap(),
+            Duration::from_secs(86400)
+        );
+        assert_eq!(
+            parse_prom_duration("1h30m").unwrap(),
+            Duration::from_secs(5400)
+        );
         assert!(parse_prom_duration("1.5s").is_err());
         assert!(parse_prom_duration("30m1h").is_err());
     }

@@ -30,7 +30,11 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
         return Ok(out);
     }
     let NodeKind::Map(entries) = &root.kind else {
-        return Err(format!("yaml: unmarshal errors:\n  line {}: cannot unmarshal {} into positions.File", root.line, root.tag()));
+        return Err(format!(
+            "yaml: unmarshal errors:\n  line {}: cannot unmarshal {} into positions.File",
+            root.line,
+            root.tag()
+        ));
     };
     for (k, v) in entries {
         match k.scalar_text() {
@@ -47,7 +51,11 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
             continue;
         }
         let NodeKind::Map(pairs) = &v.kind else {
-            return Err(format!("yaml: unmarshal errors:\n  line {}: cannot unmarshal {} into map[string]string", v.line, v.tag()));
+            return Err(format!(
+                "yaml: unmarshal errors:\n  line {}: cannot unmarshal {} into map[string]string",
+                v.line,
+                v.tag()
+            ));
         };
         for (pk, pv) in pairs {
             match (pk.scalar_text(), pv.scalar_text()) {
@@ -82,7 +90,8 @@ fn quote_key(k: &str) -> String {
         || k.ends_with(':')
         || k.starts_with(' ')
         || k.ends_with(' ')
-        || "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(first == '-' && k.len() > 1 && !k[1..].starts_with(' '));
+        || "-?:,[]{}#&*!|>'\"%@`".contains(first)
+            && !(first == '-' && k.len() > 1 && !k[1..].starts_with(' '));
     if needs {
         format!("'{}'", k.replace('\'', "''"))
     } else {
@@ -114,11 +123,19 @@ mod tests {
 
     #[test]
     fn golden_layout() {
-        let golden = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/positions/positions.yaml")).unwrap();
+        let golden = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/golden/positions/positions.yaml"
+        ))
+        .unwrap();
         let parsed = parse(&golden).unwrap();
         assert_eq!(parsed["/var/log/golden/with space.log"], "6");
         assert_eq!(render(&parsed), golden);
-        let odd = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/positions/odd-names/positions.yaml")).unwrap();
+        let odd = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/golden/positions/odd-names/positions.yaml"
+        ))
+        .unwrap();
         let parsed = parse(&odd).unwrap();
         assert!(parsed.contains_key("/var/log/golden/colon: here.log"));
         assert_eq!(render(&parsed), odd);
@@ -130,7 +147,9 @@ mod tests {
         assert!(parse("").unwrap().is_empty());
         assert!(parse("positions:\n").unwrap().is_empty());
         assert_eq!(parse("positions:\n  /a: 6\n").unwrap()["/a"], "6");
-        assert!(parse("positions:\n  /a: \"1\"\nextra: 1\n").unwrap_err().contains("field extra not found in type positions.File"));
+        assert!(parse("positions:\n  /a: \"1\"\nextra: 1\n")
+            .unwrap_err()
+            .contains("field extra not found in type positions.File"));
         assert!(parse("positions: [\n").is_err());
     }
 }

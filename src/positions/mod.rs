@@ -44,7 +44,9 @@ impl Inner {
     /// The lowest committed offset of the readers of `key` (several targets may read one file
     /// under different labels; the lowest offset is the one that loses nothing).
     fn committed(&self, key: &str) -> Option<u64> {
-        self.trackers.get(key).and_then(|l| l.iter().map(|p| p.committed()).min())
+        self.trackers
+            .get(key)
+            .and_then(|l| l.iter().map(|p| p.committed()).min())
     }
 }
 
@@ -69,7 +71,11 @@ pub struct PositionsError {
 impl Positions {
     /// Reads the positions file (missing = empty). A corrupt file is an error unless
     /// `ignore_invalid` is set, in which case it is logged and ferrotail starts fresh.
-    pub fn load(path: &Path, ignore_invalid: bool, read_only: bool) -> Result<Arc<Self>, PositionsError> {
+    pub fn load(
+        path: &Path,
+        ignore_invalid: bool,
+        read_only: bool,
+    ) -> Result<Arc<Self>, PositionsError> {
         let err = |msg: String| PositionsError {
             path: path.display().to_string(),
             msg,
@@ -144,7 +150,11 @@ impl Positions {
 
     /// All saved paths with their identities (to find a file that was renamed while down).
     pub fn identities(&self) -> Vec<(String, FileIdentity)> {
-        self.lock().identities.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        self.lock()
+            .identities
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 
     /// Sets a raw value.
@@ -157,8 +167,14 @@ impl Positions {
     /// Starts tracking a reader of `path`; its committed offset is saved from now on.
     pub fn track(&self, path: &str, progress: Arc<Progress>, identity: Option<FileIdentity>) {
         let mut inner = self.lock();
-        inner.saved.insert(path.to_string(), progress.committed().to_string());
-        inner.trackers.entry(path.to_string()).or_default().push(progress);
+        inner
+            .saved
+            .insert(path.to_string(), progress.committed().to_string());
+        inner
+            .trackers
+            .entry(path.to_string())
+            .or_default()
+            .push(progress);
         if let Some(id) = identity {
             inner.identities.insert(path.to_string(), id);
         }
@@ -222,7 +238,8 @@ impl Positions {
             (map, inner.identities.clone())
         };
         write_atomic(&self.path, format::render(&map).as_bytes())?;
-        let ids: BTreeMap<&String, &FileIdentity> = ids.iter().filter(|(k, _)| map.contains_key(*k)).collect();
+        let ids: BTreeMap<&String, &FileIdentity> =
+            ids.iter().filter(|(k, _)| map.contains_key(*k)).collect();
         if let Ok(json) = serde_json::to_vec(&ids) {
             write_atomic(&sidecar_path(&self.path), &json)?;
         }
@@ -270,12 +287,24 @@ fn sidecar_path(path: &Path) -> PathBuf {
 /// gets mode 0600; an existing file's mode is kept.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let base = path.file_name().and_then(|n| n.to_str()).unwrap_or("positions");
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("positions");
     let tmp = dir.join(format!(".{base}{}", rand::random::<u32>()));
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         drop(f);
@@ -312,7 +341,10 @@ mod tests {
         let p2 = Positions::load(&file, false, false).unwrap();
         assert_eq!(p2.get_offset(log.to_str().unwrap()), Some(8));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -320,8 +352,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("positions.yaml");
         std::fs::write(&file, "positions: [\n").unwrap();
-        let e = Positions::load(&file, false, false).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("invalid yaml positions file [{}]", file.display())), "{e}");
+        let e = Positions::load(&file, false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("invalid yaml positions file [{}]", file.display())),
+            "{e}"
+        );
         let p = Positions::load(&file, true, false).unwrap();
         assert!(p.snapshot().is_empty());
     }
@@ -330,7 +367,11 @@ mod tests {
     fn cleanup_keeps_cursors_and_drops_missing_files() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("positions.yaml");
-        std::fs::write(&file, "positions:\n  /nonexistent/x.log: \"5\"\n  cursor-abc: \"17\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "positions:\n  /nonexistent/x.log: \"5\"\n  cursor-abc: \"17\"\n",
+        )
+        .unwrap();
         let p = Positions::load(&file, false, false).unwrap();
         p.save().unwrap();
         assert_eq!(p.snapshot().len(), 1);

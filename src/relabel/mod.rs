@@ -114,10 +114,17 @@ impl Rule {
             Some(a) => Action::parse(a)?,
         };
         let regex_src = raw.regex.clone().unwrap_or_else(|| DEFAULT_REGEX.into());
-        let regex = Regex::new(&format!("^(?:{regex_src})$"))
-            .map_err(|e| format!("error parsing regexp {regex_src:?}: {}", first_line(&e.to_string())))?;
+        let regex = Regex::new(&format!("^(?:{regex_src})$")).map_err(|e| {
+            format!(
+                "error parsing regexp {regex_src:?}: {}",
+                first_line(&e.to_string())
+            )
+        })?;
         let target = raw.target_label.clone().unwrap_or_default();
-        let replacement = raw.replacement.clone().unwrap_or_else(|| DEFAULT_REPLACEMENT.into());
+        let replacement = raw
+            .replacement
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REPLACEMENT.into());
         let separator = raw.separator.clone().unwrap_or_else(|| ";".into());
         let modulus = raw.modulus.unwrap_or(0);
         let name = action.name();
@@ -127,29 +134,50 @@ impl Rule {
         }
         let needs_target = matches!(
             action,
-            Action::Replace | Action::HashMod | Action::Lowercase | Action::Uppercase | Action::KeepEqual | Action::DropEqual
+            Action::Replace
+                | Action::HashMod
+                | Action::Lowercase
+                | Action::Uppercase
+                | Action::KeepEqual
+                | Action::DropEqual
         );
         if needs_target && target.is_empty() {
-            return Err(format!("relabel configuration for {name} action requires 'target_label' value"));
+            return Err(format!(
+                "relabel configuration for {name} action requires 'target_label' value"
+            ));
         }
-        let simple_target = matches!(action, Action::Lowercase | Action::Uppercase | Action::KeepEqual | Action::DropEqual);
+        let simple_target = matches!(
+            action,
+            Action::Lowercase | Action::Uppercase | Action::KeepEqual | Action::DropEqual
+        );
         if (action == Action::Replace || simple_target) && !is_valid_target_template(&target) {
-            return Err(format!("{target:?} is invalid 'target_label' for {name} action"));
+            return Err(format!(
+                "{target:?} is invalid 'target_label' for {name} action"
+            ));
         }
         if simple_target && !is_valid_label_name(&target) {
-            return Err(format!("{target:?} is invalid 'target_label' for {name} action"));
+            return Err(format!(
+                "{target:?} is invalid 'target_label' for {name} action"
+            ));
         }
         if simple_target && replacement != DEFAULT_REPLACEMENT {
             return Err(format!("'replacement' can not be set for {name} action"));
         }
         if action == Action::LabelMap && !is_valid_target_template(&replacement) {
-            return Err(format!("{replacement:?} is invalid 'replacement' for {name} action"));
+            return Err(format!(
+                "{replacement:?} is invalid 'replacement' for {name} action"
+            ));
         }
         if action == Action::HashMod && !is_valid_label_name(&target) {
-            return Err(format!("{target:?} is invalid 'target_label' for {name} action"));
+            return Err(format!(
+                "{target:?} is invalid 'target_label' for {name} action"
+            ));
         }
         if matches!(action, Action::KeepEqual | Action::DropEqual)
-            && (regex_src != DEFAULT_REGEX || modulus != 0 || separator != ";" || replacement != DEFAULT_REPLACEMENT)
+            && (regex_src != DEFAULT_REGEX
+                || modulus != 0
+                || separator != ";"
+                || replacement != DEFAULT_REPLACEMENT)
         {
             return Err(format!(
                 "{name} action requires only 'source_labels' and `target_label`, and no other fields"
@@ -162,7 +190,9 @@ impl Rule {
                 || separator != ";"
                 || replacement != DEFAULT_REPLACEMENT)
         {
-            return Err(format!("{name} action requires only 'regex', and no other fields"));
+            return Err(format!(
+                "{name} action requires only 'regex', and no other fields"
+            ));
         }
         Ok(Rule {
             source_labels: raw.source_labels.clone().unwrap_or_default(),
@@ -205,8 +235,12 @@ impl Rule {
                     labels.insert(target, res);
                 }
             }
-            Action::Lowercase => labels.insert(self.target_label.clone(), go_simple_case(&val, false)),
-            Action::Uppercase => labels.insert(self.target_label.clone(), go_simple_case(&val, true)),
+            Action::Lowercase => {
+                labels.insert(self.target_label.clone(), go_simple_case(&val, false))
+            }
+            Action::Uppercase => {
+                labels.insert(self.target_label.clone(), go_simple_case(&val, true))
+            }
             Action::HashMod => {
                 let digest = Md5::digest(val.as_bytes());
                 let mut tail = [0u8; 8];
@@ -215,8 +249,10 @@ impl Rule {
                 labels.insert(self.target_label.clone(), m.to_string());
             }
             Action::LabelMap => {
-                let snapshot: Vec<(String, String)> =
-                    labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                let snapshot: Vec<(String, String)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 for (name, value) in snapshot {
                     if let Some(caps) = self.regex.captures(&name) {
                         let mut res = String::new();
@@ -293,9 +329,10 @@ mod tests {
 
     fn rule(yaml: &str) -> Result<Rule, String> {
         let node = crate::config::yaml::parse(yaml).unwrap();
-        let raw: RawRelabel = crate::config::yaml::from_node(&node, crate::config::yaml::Mode::Config)
-            .map_err(|e| e.to_string())?
-            .value;
+        let raw: RawRelabel =
+            crate::config::yaml::from_node(&node, crate::config::yaml::Mode::Config)
+                .map_err(|e| e.to_string())?
+                .value;
         Rule::compile(&raw)
     }
 
@@ -349,7 +386,10 @@ mod tests {
         let mut l = labels(&[("a", "foo")]);
         r.apply(&mut l);
         // md5("foo") = acbd18db4cc2f85cedef654fccc4a4d8; bytes 8..16 = 0xedef654fccc4a4d8.
-        assert_eq!(l.get("h"), Some((0xedef654fccc4a4d8u64 % 10).to_string().as_str()));
+        assert_eq!(
+            l.get("h"),
+            Some((0xedef654fccc4a4d8u64 % 10).to_string().as_str())
+        );
     }
 
     #[test]

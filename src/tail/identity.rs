@@ -27,7 +27,11 @@ pub fn identify(path: &Path) -> std::io::Result<FileIdentity> {
         dev: meta.dev(),
         ino: meta.ino(),
         // A short file's first bytes still change as it grows, so it has no fingerprint yet.
-        fingerprint: if n == FINGERPRINT_BYTES { fingerprint(&buf) } else { 0 },
+        fingerprint: if n == FINGERPRINT_BYTES {
+            fingerprint(&buf)
+        } else {
+            0
+        },
     })
 }
 
@@ -63,7 +67,12 @@ pub enum Resume {
 ///   fingerprint of 0 (file shorter than the window) is not compared.
 /// * Otherwise resume at the saved offset (a Promtail-written file has no identity; its offset is
 ///   trusted as Promtail trusts it).
-pub fn decide(saved_offset: Option<u64>, saved: Option<FileIdentity>, current: FileIdentity, size: u64) -> Resume {
+pub fn decide(
+    saved_offset: Option<u64>,
+    saved: Option<FileIdentity>,
+    current: FileIdentity,
+    size: u64,
+) -> Resume {
     let Some(offset) = saved_offset else {
         return Resume::Start;
     };
@@ -86,7 +95,11 @@ mod tests {
     use super::*;
 
     fn id(ino: u64, fp: u64) -> FileIdentity {
-        FileIdentity { dev: 1, ino, fingerprint: fp }
+        FileIdentity {
+            dev: 1,
+            ino,
+            fingerprint: fp,
+        }
     }
 
     #[test]

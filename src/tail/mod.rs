@@ -263,10 +263,16 @@ impl<D: LineDecoder> Reader<D> {
         self.open_file(file, current, 0)
     }
 
-    fn open_file(&mut self, mut file: File, identity: FileIdentity, offset: u64) -> std::io::Result<OpenFile> {
+    fn open_file(
+        &mut self,
+        mut file: File,
+        identity: FileIdentity,
+        offset: u64,
+    ) -> std::io::Result<OpenFile> {
         file.seek(SeekFrom::Start(offset))?;
         let progress = Progress::new(offset);
-        self.positions.track(&self.key, progress.clone(), Some(identity));
+        self.positions
+            .track(&self.key, progress.clone(), Some(identity));
         self.status.read_offset.store(offset, Ordering::Relaxed);
         Ok(OpenFile {
             file,
@@ -282,11 +288,15 @@ impl<D: LineDecoder> Reader<D> {
     /// are acknowledged through a progress that is not saved under the path (the path now names
     /// the new file); a crash during this drain re-reads it.
     async fn drain_rotated(&mut self, rotated: &Path, offset: u64) -> bool {
-        let Ok(mut file) = File::open(rotated) else { return true };
+        let Ok(mut file) = File::open(rotated) else {
+            return true;
+        };
         if file.seek(SeekFrom::Start(offset)).is_err() {
             return true;
         }
-        let Ok(id) = identity::identify(rotated) else { return true };
+        let Ok(id) = identity::identify(rotated) else {
+            return true;
+        };
         let mut f = OpenFile {
             file,
             identity: id,
@@ -414,3 +424,4 @@ fn find_by_identity(path: &Path, id: FileIdentity) -> Option<PathBuf> {
     }
     None
 }
+pub mod watch;

@@ -20,7 +20,11 @@ pub enum Format {
 /// Installs the global subscriber. `level` is Promtail's `-log.level`.
 pub fn init(level: &str, format: &str) -> Result<(), String> {
     let max = parse_level(level)?;
-    let fmt = if format == "json" { Format::Json } else { Format::Logfmt };
+    let fmt = if format == "json" {
+        Format::Json
+    } else {
+        Format::Logfmt
+    };
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(max)
         .with_writer(std::io::stderr)
@@ -70,7 +74,9 @@ impl Visit for Fields {
 }
 
 fn logfmt_value(out: &mut String, v: &str) {
-    let needs_quote = v.is_empty() || v.chars().any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());
+    let needs_quote = v.is_empty()
+        || v.chars()
+            .any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());
     if needs_quote {
         let _ = write!(out, "{v:?}");
     } else {
@@ -83,7 +89,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let meta = event.metadata();
@@ -93,8 +104,13 @@ where
             Level::INFO => "info",
             _ => "debug",
         };
-        let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
-        let file = meta.file().map(|f| f.rsplit('/').next().unwrap_or(f)).unwrap_or("?");
+        let ts = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+            .to_string();
+        let file = meta
+            .file()
+            .map(|f| f.rsplit('/').next().unwrap_or(f))
+            .unwrap_or("?");
         let caller = format!("{file}:{}", meta.line().unwrap_or(0));
         let mut out = String::with_capacity(128);
         match self.0 {

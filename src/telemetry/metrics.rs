@@ -49,15 +49,37 @@ pub const DOCKER_LOST_LINES: &str = "ferrotail_docker_rotated_unread_total";
 
 /// Registers HELP texts for the metrics above.
 pub fn describe(file_jobs: bool, docker_jobs: bool) {
-    describe_counter!(ENCODED_BYTES, Unit::Bytes, "Number of bytes encoded and ready to send.");
+    describe_counter!(
+        ENCODED_BYTES,
+        Unit::Bytes,
+        "Number of bytes encoded and ready to send."
+    );
     describe_counter!(SENT_BYTES, Unit::Bytes, "Number of bytes sent.");
     describe_counter!(SENT_ENTRIES, "Number of log entries sent to the ingester.");
-    describe_counter!(DROPPED_BYTES, Unit::Bytes, "Number of bytes dropped because failed to be sent to the ingester after all retries.");
+    describe_counter!(
+        DROPPED_BYTES,
+        Unit::Bytes,
+        "Number of bytes dropped because failed to be sent to the ingester after all retries."
+    );
     describe_counter!(DROPPED_ENTRIES, "Number of log entries dropped because failed to be sent to the ingester after all retries.");
-    describe_counter!(MUTATED_ENTRIES, "The total number of log entries that have been mutated.");
-    describe_counter!(MUTATED_BYTES, Unit::Bytes, "The total number of bytes that have been mutated.");
-    describe_histogram!(REQUEST_DURATION, Unit::Seconds, "Duration of send requests.");
-    describe_counter!(BATCH_RETRIES, "Number of times batches has had to be retried.");
+    describe_counter!(
+        MUTATED_ENTRIES,
+        "The total number of log entries that have been mutated."
+    );
+    describe_counter!(
+        MUTATED_BYTES,
+        Unit::Bytes,
+        "The total number of bytes that have been mutated."
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Duration of send requests."
+    );
+    describe_counter!(
+        BATCH_RETRIES,
+        "Number of times batches has had to be retried."
+    );
     describe_gauge!(BUILD_INFO, "A metric with a constant '1' value labeled by version, revision, branch, goversion from which promtail was built, and the goos and goarch for the build.");
     describe_counter!(RELOAD_SUCCESS, "Number of reload success times.");
     describe_counter!(RELOAD_FAIL, "Number of reload fail times.");
@@ -68,11 +90,23 @@ pub fn describe(file_jobs: bool, docker_jobs: bool) {
         describe_gauge!(FILES_ACTIVE, "Number of active files.");
         describe_gauge!(TARGETS_ACTIVE, "Number of active total.");
         describe_counter!(TARGETS_FAILED, "Number of failed targets.");
-        describe_counter!(TRUNCATED_LINES, "Lines longer than the reader's safety cap, truncated.");
+        describe_counter!(
+            TRUNCATED_LINES,
+            "Lines longer than the reader's safety cap, truncated."
+        );
     }
     if docker_jobs {
-        describe_counter!(DOCKER_ENTRIES, "Total number of successful entries sent to the Docker target");
-        describe_counter!(DOCKER_PARSING_ERRORS, "Total number of parsing errors while receiving Docker messages");
-        describe_counter!(DOCKER_LOST_LINES, "Lines Docker rotated away before ferrotail could read them.");
+        describe_counter!(
+            DOCKER_ENTRIES,
+            "Total number of successful entries sent to the Docker target"
+        );
+        describe_counter!(
+            DOCKER_PARSING_ERRORS,
+            "Total number of parsing errors while receiving Docker messages"
+        );
+        describe_counter!(
+            DOCKER_LOST_LINES,
+            "Lines Docker rotated away before ferrotail could read them."
+        );
     }
 }
