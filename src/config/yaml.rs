@@ -517,6 +517,11 @@ impl<'a> NodeDe<'a> {
     }
 
     fn type_error(&self, into: &str) -> Error {
+        let into = match (self.mode, into) {
+            (Mode::Config, "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64") => "int",
+            (Mode::Config, "f64" | "f32") => "float64",
+            _ => into,
+        };
         let msg = match self.mode {
             Mode::Config => match &self.node.kind {
                 NodeKind::Scalar { text, .. } => {

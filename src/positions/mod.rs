@@ -35,18 +35,54 @@ pub struct FileIdentity {
 #[derive(Debug, Default)]
 struct Inner {
     saved: BTreeMap<String, String>,
-    trackers: HashMap<String, Vec<Arc<Progress>>>,
+    trackers: HashMap<String, Vec<Tracker>>,
     identities: BTreeMap<String, FileIdentity>,
     dirty: bool,
 }
 
+/// A reader's progress registered under a path. A retiring tracker belongs to a reader that has
+/// stopped; it stays until its last in-flight line is acknowledged, so a shutdown that is still
+/// waiting for Loki's answer saves the offset that answer commits.
+#[derive(Debug)]
+struct Tracker {
+    progress: Arc<Progress>,
+    retiring: bool,
+}
+
 impl Inner {
+    /// Folds drained retiring trackers into the saved map.
+    fn settle(&mut self) {
+        let mut settled = Vec::new();
+        for (k, list) in self.trackers.iter_mut() {
+            let before = list.len();
+            let mut last = None;
+            list.retain(|t| {
+                let done = t.retiring && t.progress.in_flight() == 0;
+                if done {
+                    last = Some(t.progress.committed());
+                }
+                !done
+            });
+            if list.len() != before {
+                settled.push((k.clone(), last, list.is_empty()));
+            }
+        }
+        for (k, last, empty) in settled {
+            if empty {
+                self.trackers.remove(&k);
+                if let Some(c) = last {
+                    self.saved.insert(k, c.to_string());
+                }
+            }
+        }
+    }
+
     /// The lowest committed offset of the readers of `key` (several targets may read one file
     /// under different labels; the lowest offset is the one that loses nothing).
     fn committed(&self, key: &str) -> Option<u64> {
         self.trackers
             .get(key)
-            .and_then(|l| l.iter().map(|p| p.committed()).min())
+            .and_then(|l| l.iter().map(|p| p.progress.committed()).min())
     }
 }
 
@@ -174,36 +210,47 @@ impl Positions {
             .trackers
             .entry(path.to_string())
             .or_default()
-            .push(progress);
+            .push(Tracker { progress, retiring: false });
         if let Some(id) = identity {
             inner.identities.insert(path.to_string(), id);
         }
         inner.dirty = true;
     }
 
-    /// Stops tracking one reader of `path`, keeping its last committed offset; with `remove` the
-    /// key is deleted (the file left its glob, as Promtail does).
-    pub fn untrack(&self, path: &str, progress: &Arc<Progress>, remove: bool) {
+    /// Stops tracking one reader of `path`. With `drain` its progress is kept until its in-flight
+    /// lines are acknowledged (the reader stopped, its file is the same); without, it is dropped
+    /// now (the path now names another file). With `remove` the key is deleted (the file left
+    /// its glob, as Promtail does).
+    pub fn untrack(&self, path: &str, progress: &Arc<Progress>, drain: bool, remove: bool) {
         let mut inner = self.lock();
-        if let Some(c) = inner.committed(path) {
-            inner.saved.insert(path.to_string(), c.to_string());
-        }
         if let Some(list) = inner.trackers.get_mut(path) {
-            list.retain(|p| !Arc::ptr_eq(p, progress));
+            if drain {
+                for t in list
+                    .iter_mut()
+                    .filter(|t| Arc::ptr_eq(&t.progress, progress))
+                {
+                    t.retiring = true;
+                }
+            } else {
+                list.retain(|t| !Arc::ptr_eq(&t.progress, progress));
+            }
             if list.is_empty() {
                 inner.trackers.remove(path);
             }
         }
         if remove {
+            inner.trackers.remove(path);
             inner.saved.remove(path);
             inner.identities.remove(path);
         }
+        inner.settle();
         inner.dirty = true;
     }
 
     /// Removes a key (a removed container's cursor, a forgotten file).
     pub fn remove(&self, key: &str) {
         let mut inner = self.lock();
+        inner.trackers.remove(key);
         inner.saved.remove(key);
         inner.identities.remove(key);
         inner.dirty = true;
@@ -211,7 +258,8 @@ impl Positions {
 
     /// The map as it would be written now.
     pub fn snapshot(&self) -> BTreeMap<String, String> {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.settle();
         let mut map = inner.saved.clone();
         for k in inner.trackers.keys() {
             if let Some(c) = inner.committed(k) {
@@ -228,7 +276,8 @@ impl Positions {
             return Ok(());
         }
         let (map, ids) = {
-            let inner = self.lock();
+            let mut inner = self.lock();
+            inner.settle();
             let mut map = inner.saved.clone();
             for k in inner.trackers.keys() {
                 if let Some(c) = inner.committed(k) {
@@ -336,7 +385,7 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         assert_eq!(text, format!("positions:\n  {}: \"4\"\n", log.display()));
         drop(b);
-        p.untrack(log.to_str().unwrap(), &progress, false);
+        p.untrack(log.to_str().unwrap(), &progress, true, false);
         p.save().unwrap();
         let p2 = Positions::load(&file, false, false).unwrap();
         assert_eq!(p2.get_offset(log.to_str().unwrap()), Some(8));

@@ -113,7 +113,13 @@ struct OpenFile {
     progress: Arc<Progress>,
     partial: Vec<u8>,
     discarding: bool,
+    /// The last bytes read (up to [`MARKER_BYTES`]) ending at `offset`: if they change, the file
+    /// was truncated and rewritten past our offset between two checks (which a size check misses).
+    marker: Vec<u8>,
 }
+
+/// Bytes kept as the offset marker.
+const MARKER_BYTES: usize = 16;
 
 impl<D: LineDecoder> Reader<D> {
     /// A reader of `path` (already absolute).
@@ -147,6 +153,7 @@ impl<D: LineDecoder> Reader<D> {
         self.status.running.store(true, Ordering::Relaxed);
         let mut open: Option<OpenFile> = None;
         let mut waiting_logged = false;
+        let mut check_first = false;
         loop {
             if self.cancel.is_cancelled() {
                 break;
@@ -171,11 +178,26 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
             let Some(f) = open.as_mut() else { continue };
-            match self.read_available(f).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(path = %self.path.display(), error = %e, "error reading file");
+            if check_first {
+                check_first = false;
+                if !matches!(self.check_rotation(f), Rotation::None) {
+                    // Handled below, after reading what the old handle still has.
+                } else {
+                    match self.read_available(f).await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(path = %self.path.display(), error = %e, "error reading file")
+                        }
+                    }
+                }
+            } else {
+                match self.read_available(f).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(path = %self.path.display(), error = %e, "error reading file");
+                    }
                 }
             }
             // At the end of the file: has it been rotated or truncated?
@@ -184,12 +206,14 @@ impl<D: LineDecoder> Reader<D> {
                     if !self.idle().await {
                         break;
                     }
+                    check_first = true;
                 }
                 Rotation::Renamed => {
                     // Read what was written to the old file before the rename, then switch.
                     if let Some(mut old) = open.take() {
                         let _ = self.read_available_all(&mut old).await;
-                        self.positions.untrack(&self.key, &old.progress, false);
+                        self.positions
+                            .untrack(&self.key, &old.progress, false, false);
                         tracing::info!(path = %self.path.display(), "Re-opening moved/deleted file");
                         match self.open_at_start().await {
                             Ok(nf) => open = Some(nf),
@@ -200,7 +224,8 @@ impl<D: LineDecoder> Reader<D> {
                 Rotation::Truncated => {
                     tracing::info!(path = %self.path.display(), "Re-opening truncated file");
                     if let Some(old) = open.take() {
-                        self.positions.untrack(&self.key, &old.progress, false);
+                        self.positions
+                            .untrack(&self.key, &old.progress, false, false);
                     }
                     if let Ok(nf) = self.open_at_start().await {
                         open = Some(nf);
@@ -213,7 +238,7 @@ impl<D: LineDecoder> Reader<D> {
 
     fn finish(&self, open: Option<OpenFile>) {
         if let Some(f) = open {
-            self.positions.untrack(&self.key, &f.progress, false);
+            self.positions.untrack(&self.key, &f.progress, true, false);
         }
         self.status.running.store(false, Ordering::Relaxed);
     }
@@ -281,6 +306,7 @@ impl<D: LineDecoder> Reader<D> {
             progress,
             partial: Vec::new(),
             discarding: false,
+            marker: read_marker(&self.path, offset),
         })
     }
 
@@ -304,6 +330,7 @@ impl<D: LineDecoder> Reader<D> {
             progress: Progress::new(offset),
             partial: Vec::new(),
             discarding: false,
+            marker: Vec::new(),
         };
         self.read_available_all(&mut f).await
     }
@@ -368,6 +395,14 @@ impl<D: LineDecoder> Reader<D> {
             }
         }
         f.offset += n as u64;
+        if n >= MARKER_BYTES {
+            f.marker.clear();
+            f.marker.extend_from_slice(&block[n - MARKER_BYTES..]);
+        } else {
+            f.marker.extend_from_slice(&block);
+            let excess = f.marker.len().saturating_sub(MARKER_BYTES);
+            f.marker.drain(..excess);
+        }
         self.status.read_offset.store(f.offset, Ordering::Relaxed);
         metrics::gauge!(m::READ_BYTES, "path" => self.key.clone()).set(f.offset as f64);
         if lines > 0 {
@@ -401,6 +436,9 @@ impl<D: LineDecoder> Reader<D> {
         if meta.len() < f.offset {
             return Rotation::Truncated;
         }
+        if !f.marker.is_empty() && read_marker(&self.path, f.offset) != f.marker {
+            return Rotation::Truncated;
+        }
         Rotation::None
     }
 }
@@ -409,6 +447,17 @@ enum Rotation {
     None,
     Renamed,
     Truncated,
+}
+
+/// Reads the up to [`MARKER_BYTES`] bytes ending at `offset`.
+fn read_marker(path: &Path, offset: u64) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let len = offset.min(MARKER_BYTES as u64) as usize;
+    let mut buf = vec![0u8; len];
+    match File::open(path).and_then(|f| f.read_exact_at(&mut buf, offset - len as u64)) {
+        Ok(()) => buf,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`).
