@@ -961,7 +961,7 @@ mod tests {
         let err = from_str::<Top>("count: abc\n").err().unwrap();
         assert_eq!(
             err.to_string(),
-            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `abc` into u32"
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `abc` into int"
         );
     }
 
