@@ -192,7 +192,7 @@ fn apply(f: &mut Flags, name: &str, v: &str) -> Result<(), FlagError> {
         value: v.into(),
         reason,
     };
-    let dur = |v: &str| -> Result<Duration, FlagError> { parse_go_duration(v).map_err(|e| bad(e)) };
+    let dur = |v: &str| -> Result<Duration, FlagError> { parse_go_duration(v).map_err(&bad) };
     let o = &mut f.overrides;
     match name {
         "config.file" => f.config_file = Some(v.to_string()),

@@ -403,6 +403,34 @@ pub fn static_target_labels(job: &RawScrapeConfig) -> Vec<Labels> {
     out
 }
 
+/// The config text with secrets shown as `<secret>`, as Promtail prints them.
+pub fn redacted_text(config: &Config) -> String {
+    const SECRET_KEYS: &[&str] = &[
+        "password",
+        "bearer_token",
+        "credentials",
+        "client_secret",
+        "key",
+        "ca",
+        "cert",
+    ];
+    config
+        .text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            if let Some((k, v)) = trimmed.split_once(':') {
+                if SECRET_KEYS.contains(&k.trim()) && !v.trim().is_empty() {
+                    let indent = &line[..line.len() - trimmed.len()];
+                    return format!("{indent}{}: <secret>", k.trim());
+                }
+            }
+            line.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,11 +448,9 @@ mod tests {
             assert_eq!(c.raw.positions.filename, "/tmp/positions.yaml");
             assert_eq!(c.raw.clients[0].batchwait.0, Duration::from_secs(1));
             assert_eq!(c.raw.clients[0].backoff_config.max_retries, 10);
-            c.validate_startup().err().map(|e| {
-                // Stages may not all be implemented in every build of this test; the config
-                // itself must not be the problem.
-                assert!(e.to_string().contains("stage"), "{f}: {e}");
-            });
+            if let Err(e) = c.validate_startup() {
+                panic!("{f}: {e}");
+            }
         }
     }
 
@@ -472,32 +498,4 @@ mod tests {
             assert!(e.contains(want), "{text:?}: got {e}");
         }
     }
-}
-
-/// The config text with secrets shown as `<secret>`, as Promtail prints them.
-pub fn redacted_text(config: &Config) -> String {
-    const SECRET_KEYS: &[&str] = &[
-        "password",
-        "bearer_token",
-        "credentials",
-        "client_secret",
-        "key",
-        "ca",
-        "cert",
-    ];
-    config
-        .text
-        .lines()
-        .map(|line| {
-            let trimmed = line.trim_start().trim_start_matches("- ");
-            if let Some((k, v)) = trimmed.split_once(':') {
-                if SECRET_KEYS.contains(&k.trim()) && !v.trim().is_empty() {
-                    let indent = &line[..line.len() - trimmed.len()];
-                    return format!("{indent}{}: <secret>", k.trim());
-                }
-            }
-            line.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }

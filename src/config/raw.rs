@@ -24,7 +24,7 @@ fn go(d: Duration) -> GoDuration {
 }
 
 /// Top level.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename = "config.plain", default)]
 pub struct RawConfig {
     pub global: RawGlobal,
@@ -40,24 +40,6 @@ pub struct RawConfig {
     pub options: RawOptions,
     pub tracing: RawTracing,
     pub wal: Option<RawNode>,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            global: RawGlobal::default(),
-            server: RawServer::default(),
-            client: None,
-            clients: Vec::new(),
-            positions: RawPositions::default(),
-            scrape_configs: Vec::new(),
-            target_config: RawTargetConfig::default(),
-            limits_config: RawLimits::default(),
-            options: RawOptions::default(),
-            tracing: RawTracing::default(),
-            wal: None,
-        }
-    }
 }
 
 /// A struct that yaml.v2 sets to its zero value when the YAML block is null (`positions:` with

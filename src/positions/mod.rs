@@ -210,7 +210,10 @@ impl Positions {
             .trackers
             .entry(path.to_string())
             .or_default()
-            .push(Tracker { progress, retiring: false });
+            .push(Tracker {
+                progress,
+                retiring: false,
+            });
         if let Some(id) = identity {
             inner.identities.insert(path.to_string(), id);
         }

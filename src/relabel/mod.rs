@@ -343,7 +343,12 @@ mod tests {
     #[test]
     fn actions_table() {
         // (rule, input, expected output or None when dropped)
-        let cases: Vec<(&str, Vec<(&str, &str)>, Option<Vec<(&str, &str)>>)> = vec![
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, &'a str)>,
+            Option<Vec<(&'a str, &'a str)>>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "source_labels: [team]\nregex: '([a-z]+)-(.+)'\ntarget_label: area\nreplacement: '$2'",
                 vec![("team", "web-core-api")],
