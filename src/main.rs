@@ -108,6 +108,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let source = ferrotail::run::ReloadSource {
+        path: path.clone(),
+        expand_env: flags.expand_env,
+        overrides: flags.overrides.clone(),
+    };
     let opts = ferrotail::run::RunOptions {
         dry_run: flags.dry_run,
         inspect: flags.inspect,
@@ -119,7 +124,7 @@ fn main() -> ExitCode {
             ferrotail::shutdown::wait_for_signal().await;
             s.cancel();
         });
-        ferrotail::run::run(config, opts, shutdown).await
+        ferrotail::run::run_with_reload(config, opts, shutdown, Some(source)).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,13 +65,52 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// How to re-read the config on SIGHUP or `/reload`.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadSource {
+    /// `-config.file`.
+    pub path: String,
+    /// `-config.expand-env`.
+    pub expand_env: bool,
+    /// Command-line overrides, applied again.
+    pub overrides: config::Overrides,
+}
+
+impl ReloadSource {
+    fn load(&self) -> Result<Config, String> {
+        let mut c = Config::load(&self.path, self.expand_env).map_err(|e| e.to_string())?;
+        c.apply_overrides(&self.overrides)
+            .map_err(|e| e.to_string())?;
+        c.validate_startup().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+}
+
+/// A reload request, answered with the outcome.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 /// Runs ferrotail until `shutdown` fires. Returns an error for startup failures.
+///
+/// A reload (SIGHUP, or `POST /reload` with `server.enable_runtime_reload`) loads and validates
+/// the new config first; an invalid or unchanged one keeps the running config and counts
+/// `promtail_config_reload_fail_total`. A valid one drains the running targets, pipelines and
+/// clients as a shutdown does (every read line is delivered) and starts new ones; positions and
+/// the server carry over, so nothing is lost or repeated.
 pub async fn run(
     config: Config,
     opts: RunOptions,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
-    let raw = &config.raw;
+    run_with_reload(config, opts, shutdown, None).await
+}
+
+/// [`run`], with a source to reload the config from.
+pub async fn run_with_reload(
+    mut config: Config,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+    source: Option<ReloadSource>,
+) -> Result<(), String> {
     let handle = install_metrics();
     if let Some(h) = &handle {
         let h = h.clone();
@@ -82,6 +121,7 @@ pub async fn run(
             }
         });
     }
+    let raw = &config.raw;
     let has_file = raw
         .scrape_configs
         .iter()
@@ -102,99 +142,6 @@ pub async fn run(
         opts.dry_run,
     )
     .map_err(|e| e.to_string())?;
-
-    // Clients.
-    let abort = CancellationToken::new();
-    let mut client_txs: Vec<mpsc::Sender<Vec<Entry>>> = Vec::new();
-    let mut client_tasks = JoinSet::new();
-    if opts.dry_run {
-        println!("Clients configured:");
-        for c in &raw.clients {
-            println!("----------------------");
-            println!("url: {}", c.url);
-        }
-        let (tx, rx) = mpsc::channel(CLIENT_CHANNEL_CAP);
-        client_txs.push(tx);
-        client_tasks.spawn(client::run_dry(rx));
-    } else {
-        for c in &raw.clients {
-            let cfg = ClientConfig::compile(c, &raw.limits_config)?;
-            let (tx, rx) = mpsc::channel(CLIENT_CHANNEL_CAP);
-            client_txs.push(tx);
-            client_tasks.spawn(client::run(cfg, rx, abort.clone()));
-        }
-    }
-
-    // Jobs.
-    let registry = Arc::new(Registry::default());
-    let watcher = Watcher::new();
-    let readers_cancel = CancellationToken::new();
-    let mut job_tasks = JoinSet::new();
-    let mut pipeline_tasks = JoinSet::new();
-    let reader_opts = ReaderOptions {
-        poll: raw
-            .global
-            .file_watch_config
-            .min_poll_frequency
-            .0
-            .max(Duration::from_millis(1)),
-    };
-    for job in &raw.scrape_configs {
-        let Some(kind) = config::job_kind(job) else {
-            continue;
-        };
-        registry.set_any_job();
-        let mut warnings = Vec::new();
-        let mut pipeline = config
-            .build_pipeline(job, &mut warnings)
-            .map_err(|e| e.to_string())?;
-        for w in warnings {
-            tracing::warn!(job = %job.job_name, "{w}");
-        }
-        pipeline.set_inspect(opts.inspect);
-        let (tx, rx) = mpsc::channel::<Vec<Entry>>(PIPELINE_CHANNEL_CAP);
-        pipeline_tasks.spawn(run_pipeline(pipeline, rx, client_txs.clone()));
-        let relabel = Relabeler::compile(&job.relabel_configs)?;
-        match kind {
-            JobKind::File => {
-                let fj = FileJob {
-                    job: job.job_name.clone(),
-                    static_groups: config::static_target_labels(job),
-                    file_sd: job
-                        .file_sd_configs
-                        .iter()
-                        .flat_map(|f| f.files.clone())
-                        .collect(),
-                    relabel,
-                    tx,
-                    positions: Arc::clone(&positions),
-                    watcher: Arc::clone(&watcher),
-                    sync_period: raw
-                        .target_config
-                        .sync_period
-                        .0
-                        .max(Duration::from_millis(10)),
-                    reader: reader_opts.clone(),
-                    registry: Arc::clone(&registry),
-                };
-                job_tasks.spawn(fj.run(readers_cancel.child_token()));
-            }
-            JobKind::Docker => {
-                registry.set_docker_job();
-                crate::docker_job::spawn(
-                    job,
-                    relabel,
-                    tx,
-                    Arc::clone(&positions),
-                    Arc::clone(&registry),
-                    &mut job_tasks,
-                    readers_cancel.child_token(),
-                )?;
-            }
-        }
-    }
-    drop(client_txs);
-
     let positions_cancel = CancellationToken::new();
     let positions_task = if opts.dry_run {
         None
@@ -203,6 +150,27 @@ pub async fn run(
             Arc::clone(&positions).run(raw.positions.sync_period.0, positions_cancel.clone()),
         ))
     };
+    let registry = Arc::new(Registry::default());
+    let watcher = Watcher::new();
+
+    // Reload requests: SIGHUP (unless the server is disabled, as in Promtail) and /reload.
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    if !raw.server.disable && source.is_some() {
+        let tx = reload_tx.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let (otx, _orx) = tokio::sync::oneshot::channel();
+                if tx.send(otx).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
 
     // Server.
     let server_cancel = CancellationToken::new();
@@ -221,7 +189,11 @@ pub async fn run(
             },
             registry: Arc::clone(&registry),
             health_check_target: raw.server.health_check_target.unwrap_or(true),
-            reload: None,
+            reload: if raw.server.enable_runtime_reload && source.is_some() {
+                Some(reload_tx.clone())
+            } else {
+                None
+            },
             external_path: reqwest::Url::parse(&raw.server.external_url)
                 .map(|u| u.path().to_string())
                 .unwrap_or_default(),
@@ -234,28 +206,66 @@ pub async fn run(
                 .await;
         });
     }
+    drop(reload_tx);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Starting Promtail");
 
-    shutdown.cancelled().await;
-    tracing::info!("=== received SIGINT/SIGTERM ===\n*** exiting");
-    let deadline = raw
-        .server
-        .graceful_shutdown_timeout
-        .0
-        .max(Duration::from_millis(100));
-    readers_cancel.cancel();
-    let drain = async {
-        while job_tasks.join_next().await.is_some() {}
-        while pipeline_tasks.join_next().await.is_some() {}
-        while client_tasks.join_next().await.is_some() {}
+    let shared = Shared {
+        positions: Arc::clone(&positions),
+        registry: Arc::clone(&registry),
+        watcher,
     };
-    if tokio::time::timeout(deadline, drain).await.is_err() {
-        tracing::warn!(timeout = ?deadline, "graceful shutdown timed out; unsent entries stay unacknowledged and are read again on restart");
-        abort.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while client_tasks.join_next().await.is_some() {}
-        })
-        .await;
+    let mut result = Ok(());
+    loop {
+        let gen = match Generation::start(&config, &opts, &shared) {
+            Ok(g) => g,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let next = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break None,
+                req = reload_rx.recv() => {
+                    let Some(reply) = req else { continue };
+                    let Some(src) = &source else { continue };
+                    let outcome = match src.load() {
+                        Ok(c) if c.text == config.text => Err("config has not changed".to_string()),
+                        Ok(c) => Ok(c),
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok(c) => {
+                            tracing::info!("Reloading configuration file");
+                            let _ = reply.send(Ok(()));
+                            break Some(c);
+                        }
+                        Err(e) => {
+                            tracing::error!(err = %e, "Error reloading config");
+                            metrics::counter!(m::RELOAD_FAIL).increment(1);
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+            }
+        };
+        let deadline = config
+            .raw
+            .server
+            .graceful_shutdown_timeout
+            .0
+            .max(Duration::from_millis(100));
+        if next.is_none() {
+            tracing::info!("=== received SIGINT/SIGTERM ===\n*** exiting");
+        }
+        gen.stop(deadline).await;
+        match next {
+            None => break,
+            Some(c) => {
+                metrics::counter!(m::RELOAD_SUCCESS).increment(1);
+                config = c;
+            }
+        }
     }
     positions_cancel.cancel();
     if let Some(t) = positions_task {
@@ -265,7 +275,140 @@ pub async fn run(
         tracing::error!(error = %e, "error writing positions file");
     }
     server_cancel.cancel();
-    Ok(())
+    result
+}
+
+/// What outlives a reload.
+struct Shared {
+    positions: Arc<Positions>,
+    registry: Arc<Registry>,
+    watcher: Arc<Watcher>,
+}
+
+/// The clients, pipelines and target managers built from one config.
+struct Generation {
+    readers_cancel: CancellationToken,
+    abort: CancellationToken,
+    job_tasks: JoinSet<()>,
+    pipeline_tasks: JoinSet<()>,
+    client_tasks: JoinSet<()>,
+}
+
+impl Generation {
+    fn start(config: &Config, opts: &RunOptions, shared: &Shared) -> Result<Generation, String> {
+        let raw = &config.raw;
+        let abort = CancellationToken::new();
+        let mut client_txs: Vec<mpsc::Sender<Vec<Entry>>> = Vec::new();
+        let mut client_tasks = JoinSet::new();
+        if opts.dry_run {
+            println!("Clients configured:");
+            for c in &raw.clients {
+                println!("----------------------");
+                println!("url: {}", c.url);
+            }
+            let (tx, rx) = mpsc::channel(CLIENT_CHANNEL_CAP);
+            client_txs.push(tx);
+            client_tasks.spawn(client::run_dry(rx));
+        } else {
+            for c in &raw.clients {
+                let cfg = ClientConfig::compile(c, &raw.limits_config)?;
+                let (tx, rx) = mpsc::channel(CLIENT_CHANNEL_CAP);
+                client_txs.push(tx);
+                client_tasks.spawn(client::run(cfg, rx, abort.clone()));
+            }
+        }
+        let readers_cancel = CancellationToken::new();
+        let mut job_tasks = JoinSet::new();
+        let mut pipeline_tasks = JoinSet::new();
+        let reader_opts = ReaderOptions {
+            poll: raw
+                .global
+                .file_watch_config
+                .min_poll_frequency
+                .0
+                .max(Duration::from_millis(1)),
+        };
+        for job in &raw.scrape_configs {
+            let Some(kind) = config::job_kind(job) else {
+                continue;
+            };
+            shared.registry.set_any_job();
+            let mut warnings = Vec::new();
+            let mut pipeline = config
+                .build_pipeline(job, &mut warnings)
+                .map_err(|e| e.to_string())?;
+            for w in warnings {
+                tracing::warn!(job = %job.job_name, "{w}");
+            }
+            pipeline.set_inspect(opts.inspect);
+            let (tx, rx) = mpsc::channel::<Vec<Entry>>(PIPELINE_CHANNEL_CAP);
+            pipeline_tasks.spawn(run_pipeline(pipeline, rx, client_txs.clone()));
+            let relabel = Relabeler::compile(&job.relabel_configs)?;
+            match kind {
+                JobKind::File => {
+                    let fj = FileJob {
+                        job: job.job_name.clone(),
+                        static_groups: config::static_target_labels(job),
+                        file_sd: job
+                            .file_sd_configs
+                            .iter()
+                            .flat_map(|f| f.files.clone())
+                            .collect(),
+                        relabel,
+                        tx,
+                        positions: Arc::clone(&shared.positions),
+                        watcher: Arc::clone(&shared.watcher),
+                        sync_period: raw
+                            .target_config
+                            .sync_period
+                            .0
+                            .max(Duration::from_millis(10)),
+                        reader: reader_opts.clone(),
+                        registry: Arc::clone(&shared.registry),
+                    };
+                    job_tasks.spawn(fj.run(readers_cancel.child_token()));
+                }
+                JobKind::Docker => {
+                    shared.registry.set_docker_job();
+                    crate::docker_job::spawn(
+                        job,
+                        relabel,
+                        tx,
+                        Arc::clone(&shared.positions),
+                        Arc::clone(&shared.registry),
+                        &mut job_tasks,
+                        readers_cancel.child_token(),
+                    )?;
+                }
+            }
+        }
+        Ok(Generation {
+            readers_cancel,
+            abort,
+            job_tasks,
+            pipeline_tasks,
+            client_tasks,
+        })
+    }
+
+    /// Stops readers, lets pipelines and clients drain (bounded by `deadline`), then abandons
+    /// what is still unsent.
+    async fn stop(mut self, deadline: Duration) {
+        self.readers_cancel.cancel();
+        let drain = async {
+            while self.job_tasks.join_next().await.is_some() {}
+            while self.pipeline_tasks.join_next().await.is_some() {}
+            while self.client_tasks.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(deadline, drain).await.is_err() {
+            tracing::warn!(timeout = ?deadline, "graceful shutdown timed out; unsent entries stay unacknowledged and are read again on restart");
+            self.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while self.client_tasks.join_next().await.is_some() {}
+            })
+            .await;
+        }
+    }
 }
 
 fn listen_addr(host: &str, port: u16) -> String {

@@ -166,9 +166,10 @@ impl FileJob {
                 _ = cancel.cancelled() => break,
             }
         }
-        for (_, r) in running.drain() {
+        for (key, r) in running.drain() {
             r.cancel.cancel();
             let _ = r.handle.await;
+            self.registry.remove(&registry_key(&self.job, &key));
         }
     }
 }

@@ -5,4 +5,5 @@ mod util;
 mod cli;
 mod golden_errors;
 mod golden_relabel;
+mod reload;
 mod tailing;
