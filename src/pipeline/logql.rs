@@ -144,9 +144,9 @@ impl Selector {
                 FilterOp::Contains => {
                     LineFilter::Contains(memmem::Finder::new(spec.text.as_bytes()).into_owned())
                 }
-                FilterOp::NotContains => LineFilter::NotContains(
-                    memmem::Finder::new(spec.text.as_bytes()).into_owned(),
-                ),
+                FilterOp::NotContains => {
+                    LineFilter::NotContains(memmem::Finder::new(spec.text.as_bytes()).into_owned())
+                }
                 FilterOp::Regex => LineFilter::Regex(
                     Regex::new(&spec.text).map_err(|e| regex_error(&spec.text, &e))?,
                 ),
@@ -652,7 +652,7 @@ mod tests {
     use super::*;
 
     fn err(input: &str) -> String {
-        parse(input).err().expect("parse error").to_string()
+        parse(input).expect_err("parse error").to_string()
     }
 
     #[test]
@@ -747,7 +747,8 @@ mod tests {
 
     #[test]
     fn comments_and_escapes() {
-        let s = parse("{app=\"a\\tb\" /* c */, x=~\"\\\\d+\"} // trailing\n|= \"\\u00e9\"").unwrap();
+        let s =
+            parse("{app=\"a\\tb\" /* c */, x=~\"\\\\d+\"} // trailing\n|= \"\\u00e9\"").unwrap();
         assert_eq!(s.matchers[0].value, "a\tb");
         assert_eq!(s.matchers[1].value, "\\d+");
         assert_eq!(s.filters[0].text, "é");

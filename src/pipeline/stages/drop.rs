@@ -370,7 +370,12 @@ pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
 /// `strconv.UnmarshalText: parsing "1.5KB": invalid syntax`.
 pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     let upper = text.to_uppercase();
-    let syntax = || format!("strconv.UnmarshalText: parsing {}: invalid syntax", quote(&upper));
+    let syntax = || {
+        format!(
+            "strconv.UnmarshalText: parsing {}: invalid syntax",
+            quote(&upper)
+        )
+    };
     let range = || {
         format!(
             "strconv.UnmarshalText: parsing {}: value out of range",
@@ -513,7 +518,10 @@ mod tests {
             assert_eq!(build_from(cfg).0.err().unwrap(), want, "{cfg}");
         }
         let e = build_from("expression: '('").0.err().unwrap();
-        assert!(e.starts_with("drop stage regex compilation error: error parsing regexp: "), "{e}");
+        assert!(
+            e.starts_with("drop stage regex compilation error: error parsing regexp: "),
+            "{e}"
+        );
     }
 
     /// Examples from Promtail's drop stage documentation.

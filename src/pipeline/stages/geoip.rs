@@ -79,7 +79,7 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     };
     let kind = reader.metadata().database_type.clone();
     let compatible = match db_type {
-        DbType::City => !(kind.contains("ASN") && !kind.contains("ISP")),
+        DbType::City => !kind.contains("ASN") || kind.contains("ISP"),
         DbType::Asn => !(kind.contains("City") || kind.contains("Country")),
         DbType::Unknown => true,
     };
@@ -283,8 +283,7 @@ mod tests {
     #[test]
     fn city_lookups() {
         let dir = golden_dir("240-geoip-city");
-        let mut stage =
-            build_in("db: city.mmdb\nsource: ip\ndb_type: city", Some(&dir)).unwrap();
+        let mut stage = build_in("db: city.mmdb\nsource: ip\ndb_type: city", Some(&dir)).unwrap();
         let full = lookup(&mut stage, "192.0.2.7");
         assert!(full.contains(&("geoip_city_name".into(), "Springfield".into())));
         assert!(full.contains(&("geoip_subdivision_code".into(), "IN".into())));

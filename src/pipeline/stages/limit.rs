@@ -4,9 +4,9 @@
 //! `golang.org/x/time/rate` limiter does. With `drop: true` an entry that finds no token is
 //! dropped and counted in `logentry_dropped_lines_total{reason="ratelimit_drop_stage"}`. With
 //! `drop: false` (the default) the stage *waits* for a token: it sleeps the calling thread, which
-//! is how Promtail applies back-pressure to the reader. The pipeline is synchronous, so the
-//! caller should run pipelines off the async executor's worker threads (or accept that a
-//! blocking limit stalls that worker).
+//! is how Promtail applies back-pressure to the reader. The pipeline is synchronous; inside a
+//! multi-threaded Tokio runtime the wait goes through `block_in_place`, so only this pipeline
+//! stalls.
 //!
 //! With `by_label_name`, each value of that label gets its own bucket; entries without the label
 //! are never limited, and drops are also counted in
@@ -201,10 +201,23 @@ impl Stage for LimitStage {
         } else {
             let wait = self.bucket.reserve(now);
             if !wait.is_zero() {
-                std::thread::sleep(wait);
+                block_for(wait);
             }
             out.push(entry);
         }
+    }
+}
+
+/// Sleeps the calling thread. Inside a multi-threaded Tokio runtime the worker first hands its
+/// other tasks to the rest of the pool (`block_in_place`), so a waiting limit stage stalls only
+/// its own pipeline.
+fn block_for(wait: Duration) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| std::thread::sleep(wait))
+        }
+        _ => std::thread::sleep(wait),
     }
 }
 
@@ -257,7 +270,9 @@ mod tests {
             "limit stage failed to parse rate or burst"
         );
         assert_eq!(
-            build_from("rate: 1\nburst: 1\nby_label_name: app").err().unwrap(),
+            build_from("rate: 1\nburst: 1\nby_label_name: app")
+                .err()
+                .unwrap(),
             "When ratelimiting by label, drop must be true"
         );
     }

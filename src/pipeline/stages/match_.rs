@@ -69,16 +69,15 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
             _ if n.is_null() => 0,
             _ => {
                 return Err(format!(
-                    "1 error(s) decoding:\n\n* 'stages': source data must be an array or slice, got {}",
-                    go_kind(n)
-                ))
+                "1 error(s) decoding:\n\n* 'stages': source data must be an array or slice, got {}",
+                go_kind(n)
+            ))
             }
         },
     };
     if keep && stage_count == 0 {
         return Err(
-            "match stage requires at least one additional stage to be defined in '- stages'"
-                .into(),
+            "match stage requires at least one additional stage to be defined in '- stages'".into(),
         );
     }
     if !keep && stage_count != 0 {
@@ -275,7 +274,10 @@ mod tests {
             assert_eq!(build_err(cfg), want, "{cfg}");
         }
         let e = build_err("selector: '{a=\"b\"} |~ \"(\"'\naction: drop");
-        assert!(e.starts_with("error parsing pipeline: error parsing regexp: "), "{e}");
+        assert!(
+            e.starts_with("error parsing pipeline: error parsing regexp: "),
+            "{e}"
+        );
         let e = build_err("selector: '{job=~\"(\"}'\naction: drop");
         assert!(e.contains("{job=~\"(\"}"), "{e}");
     }
@@ -297,10 +299,46 @@ mod tests {
         assert_eq!(out.len(), 1);
     }
 
+    /// Keep runs the nested stages only on matching entries; the nested pipeline copies the
+    /// labels into the extracted map again, overwriting a parsed value of the same name.
+    #[test]
+    fn keep_runs_nested_stages_on_matches() {
+        let node = yaml::parse(
+            "selector: '{job=\"golden\"} |= \"error\"'\nstages:\n  - drop:\n      source: app\n      value: other\n  - drop:\n      expression: secret\n",
+        )
+        .unwrap();
+        let mut warnings = Vec::new();
+        let mut ctx = BuildCtx {
+            job: "test",
+            warnings: &mut warnings,
+            base_dir: None,
+        };
+        let mut stage = build(&mut ctx, &node).unwrap();
+        let labels: Labels = [("job", "golden"), ("app", "loki")].into_iter().collect();
+        let mut out = Vec::new();
+        for line in ["error one", "info secret", "error secret"] {
+            let mut e = Entry::new(labels.clone(), 0, line.to_string());
+            e.extracted
+                .insert("app".into(), crate::pipeline::Value::Str("other".into()));
+            stage.process(e, &mut out);
+        }
+        let lines: Vec<_> = out.iter().map(|e| e.line.as_str()).collect();
+        // "info secret" does not match the filter, so the nested drop never sees it.
+        assert_eq!(lines, vec!["error one", "info secret"]);
+        assert_eq!(
+            out[0].extracted.get("app"),
+            Some(&crate::pipeline::Value::Str("loki".into()))
+        );
+        assert_eq!(
+            out[1].extracted.get("app"),
+            Some(&crate::pipeline::Value::Str("other".into()))
+        );
+    }
+
     #[test]
     fn go_value_rendering() {
-        let node = yaml::parse("selector: '{a=\"b\"}'\nstages:\n  - x: {b: 1, a: [z, null]}\n")
-            .unwrap();
+        let node =
+            yaml::parse("selector: '{a=\"b\"}'\nstages:\n  - x: {b: 1, a: [z, null]}\n").unwrap();
         assert_eq!(
             go_value_string(&node),
             "map[selector:{a=\"b\"} stages:[map[x:map[a:[z <nil>] b:1]]]]"

@@ -40,7 +40,9 @@ use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
 use super::drop::parse_go_duration;
 
 const DEFAULT_PREFIX: &str = "promtail_custom_";
-const DEFAULT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -345,7 +347,11 @@ fn parse_go_float(s: &str) -> Option<f64> {
     if matches!(lower.as_str(), "inf" | "infinity" | "nan") {
         return s.parse().ok();
     }
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    {
         return None;
     }
     s.parse().ok()
@@ -483,7 +489,7 @@ impl Stage for MetricsStage {
             } = metric.kind
             {
                 let l = labels.get_or_insert_with(|| metric_labels(&entry.labels));
-                let len = count_bytes.then(|| Value::Int(entry.line.len() as i64));
+                let len = count_bytes.then_some(Value::Int(entry.line.len() as i64));
                 Self::record(metric, l, len.as_ref());
                 continue;
             }

@@ -251,7 +251,11 @@ mod tests {
             &[
                 ("a", 1, "[2020-12-03 11:36:20] info: foo"),
                 ("a", 2, "[2020-12-03 11:36:23] ERROR: boom"),
-                ("a", 3, "Exception in thread \"main\" java.lang.RuntimeException"),
+                (
+                    "a",
+                    3,
+                    "Exception in thread \"main\" java.lang.RuntimeException",
+                ),
                 ("a", 4, "    at com.example.Main.main(Main.java:5)"),
                 ("a", 5, "[2020-12-03 11:36:24] info: bar"),
             ],
@@ -332,7 +336,11 @@ mod tests {
         let mut stage = build_from("firstline: '^S'\nmax_lines: 0").unwrap();
         let mut out = Vec::new();
         for i in 0..300 {
-            let line = if i == 0 { "S".to_string() } else { i.to_string() };
+            let line = if i == 0 {
+                "S".to_string()
+            } else {
+                i.to_string()
+            };
             stage.process(Entry::new(labels("a"), 0, line), &mut out);
         }
         assert!(out.is_empty());
@@ -347,10 +355,12 @@ mod tests {
         let mut out = Vec::new();
         let progress = crate::ack::Progress::new(0);
         let mut e1 = Entry::new(labels("a"), 1, "ERROR: first".into());
-        e1.extracted.insert("level".into(), Value::Str("ERROR".into()));
+        e1.extracted
+            .insert("level".into(), Value::Str("ERROR".into()));
         e1.acks.push(progress.register(10));
         let mut e2 = Entry::new(labels("a"), 2, "  caused by WARN: inner".into());
-        e2.extracted.insert("level".into(), Value::Str("WARN".into()));
+        e2.extracted
+            .insert("level".into(), Value::Str("WARN".into()));
         e2.acks.push(progress.register(20));
         stage.process(e1, &mut out);
         stage.process(e2, &mut out);
