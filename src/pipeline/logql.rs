@@ -786,6 +786,31 @@ mod tests {
         }
     }
 
+    /// The selectors of Promtail's documented match example: entries from `app="loki"` and
+    /// `app="pokey"` get their own nested stages, and noisy promtail errors are dropped.
+    #[test]
+    fn documented_example_selectors() {
+        let loki = parse(r#"{app="loki"}"#).unwrap().compile().unwrap();
+        let pokey = parse(r#"{app="pokey"}"#).unwrap().compile().unwrap();
+        let noisy = parse(r#"{app="promtail"} |~ ".*noisy error.*""#)
+            .unwrap()
+            .compile()
+            .unwrap();
+        let app = |a: &str| -> Labels { [("app", a)].into_iter().collect() };
+        assert!(loki.matches(
+            &app("loki"),
+            r#"{"app":"loki","component":["parser","type"]}"#
+        ));
+        assert!(!loki.matches(&app("pokey"), "x"));
+        assert!(pokey.matches(
+            &app("pokey"),
+            r#"{"app":"pokey","component":["parser","type"]}"#
+        ));
+        assert!(noisy.matches(&app("promtail"), "this is a noisy error line"));
+        assert!(!noisy.matches(&app("promtail"), "a regular line"));
+        assert!(!noisy.matches(&app("loki"), "noisy error"));
+    }
+
     #[test]
     fn bad_regexes() {
         let e = parse(r#"{job=~"("}"#).err().unwrap();

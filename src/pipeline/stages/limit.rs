@@ -64,7 +64,9 @@ impl TokenBucket {
     fn advance(&mut self, now: Instant) {
         if let Some(last) = self.last {
             let elapsed = now.saturating_duration_since(last).as_secs_f64();
-            self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+            if elapsed > 0.0 {
+                self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+            }
         }
         self.last = Some(match self.last {
             Some(last) if last > now => last,
@@ -74,6 +76,9 @@ impl TokenBucket {
 
     /// Takes a token if one is available at `now`.
     pub fn allow(&mut self, now: Instant) -> bool {
+        if self.rate.is_infinite() {
+            return true;
+        }
         self.advance(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -85,12 +90,15 @@ impl TokenBucket {
 
     /// Reserves a token at `now` and returns how long to wait until it is available.
     pub fn reserve(&mut self, now: Instant) -> Duration {
+        if self.rate.is_infinite() {
+            return Duration::ZERO;
+        }
         self.advance(now);
         self.tokens -= 1.0;
         if self.tokens >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
+            Duration::try_from_secs_f64(-self.tokens / self.rate).unwrap_or(Duration::MAX)
         }
     }
 }
