@@ -188,11 +188,13 @@ impl CompiledSelector {
     }
 }
 
-/// Formats a regex compile error in the spirit of Go's `error parsing regexp: ...`.
-fn regex_error(pattern: &str, e: &regex::Error) -> String {
+/// Formats a regex compile error as Go's `regexp` package words it, `error parsing regexp:
+/// <reason>: `<pattern>``. The reasons Go and the `regex` crate share are translated (`missing
+/// closing )`, `unexpected )`); others keep the crate's wording.
+pub fn go_regex_error(pattern: &str, e: &regex::Error) -> String {
     let detail = e.to_string();
-    // The regex crate's message is multi-line with a caret diagram; keep its last line, which
-    // states the problem, and name the pattern as Go does.
+    // The regex crate's message is multi-line with a caret diagram; its last line states the
+    // problem.
     let reason = detail
         .lines()
         .rev()
@@ -200,7 +202,16 @@ fn regex_error(pattern: &str, e: &regex::Error) -> String {
         .unwrap_or("invalid regex")
         .trim()
         .trim_start_matches("error: ");
+    let reason = match reason {
+        "unclosed group" => "missing closing )",
+        "unopened group" => "unexpected )",
+        other => other,
+    };
     format!("error parsing regexp: {reason}: `{pattern}`")
+}
+
+fn regex_error(pattern: &str, e: &regex::Error) -> String {
+    go_regex_error(pattern, e)
 }
 
 /// Why a selector could not be parsed.
@@ -821,8 +832,7 @@ mod tests {
             .compile()
             .err()
             .unwrap();
-        assert!(e.starts_with("error parsing regexp: "), "{e}");
-        assert!(e.ends_with(": `(`"), "{e}");
+        assert_eq!(e, "error parsing regexp: missing closing ): `(`");
     }
 
     proptest::proptest! {

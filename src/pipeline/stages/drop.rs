@@ -164,17 +164,9 @@ fn source_list(n: &Node) -> Result<Vec<String>, String> {
     }
 }
 
-/// A regex compile error as a single line naming the pattern.
+/// A regex compile error worded as Go's `regexp` package words it.
 pub(crate) fn regex_error_text(pattern: &str, e: &regex::Error) -> String {
-    let detail = e.to_string();
-    let reason = detail
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid regex")
-        .trim()
-        .trim_start_matches("error: ");
-    format!("error parsing regexp: {reason}: `{pattern}`")
+    crate::pipeline::logql::go_regex_error(pattern, e)
 }
 
 impl DropStage {
