@@ -416,16 +416,37 @@ impl<'a> Lexer<'a> {
                 c if c.is_ascii_digit()
                     || (c == '.' && self.peek().is_some_and(|n| n.is_ascii_digit())) =>
                 {
-                    // Numbers are IDENTIFIER tokens to the grammar; this scans a simplified
-                    // version of Go's number syntax.
+                    // Numbers are IDENTIFIER tokens to the grammar; this scans Go's number
+                    // syntax closely enough to split tokens where Go's scanner does.
                     let mut s = String::from(c);
-                    while let Some(n) = self.peek() {
-                        if n.is_ascii_alphanumeric() || n == '_' || n == '.' {
-                            s.push(n);
-                            self.bump();
-                        } else {
-                            break;
+                    let hex = c == '0' && matches!(self.peek(), Some('x' | 'X'));
+                    if hex {
+                        s.extend(self.bump());
+                    }
+                    let digit = |n: char| {
+                        n == '_'
+                            || if hex {
+                                n.is_ascii_hexdigit()
+                            } else {
+                                n.is_ascii_digit()
+                            }
+                    };
+                    self.take_while_into(&mut s, digit);
+                    if c != '.' && self.peek() == Some('.') {
+                        s.extend(self.bump());
+                        self.take_while_into(&mut s, digit);
+                    }
+                    let exp: &[char] = if hex { &['p', 'P'] } else { &['e', 'E'] };
+                    if self.peek().is_some_and(|n| exp.contains(&n)) {
+                        s.extend(self.bump());
+                        if matches!(self.peek(), Some('+' | '-')) {
+                            s.extend(self.bump());
                         }
+                        self.take_while_into(&mut s, |n| n == '_' || n.is_ascii_digit());
+                    }
+                    if self.peek() == Some('i') {
+                        // Go's imaginary literal suffix.
+                        s.extend(self.bump());
                     }
                     Tok::Ident(s)
                 }
@@ -456,6 +477,17 @@ impl<'a> Lexer<'a> {
                 }
             };
             return Ok((tok, line, col));
+        }
+    }
+
+    /// Appends characters to `s` while `f` accepts them.
+    fn take_while_into(&mut self, s: &mut String, f: impl Fn(char) -> bool) {
+        while let Some(n) = self.peek() {
+            if !f(n) {
+                break;
+            }
+            s.push(n);
+            self.bump();
         }
     }
 
@@ -742,6 +774,10 @@ mod tests {
             (
                 r#"{a="\q"}"#,
                 "parse error at line 1, col 4: invalid char escape",
+            ),
+            (
+                r#"{1a="x"}"#,
+                "parse error at line 1, col 3: syntax error: unexpected IDENTIFIER, expecting = or != or =~ or !~",
             ),
             (
                 "{a='xy'}",
