@@ -388,6 +388,45 @@ pub fn go_format_g(f: f64) -> String {
     format_go_float(f)
 }
 
+/// Rewrites the sample values of a text exposition rendered by `metrics-exporter-prometheus`
+/// (Rust number formatting: `1234567`, `inf`) into the form Prometheus' Go client writes
+/// (`1.234567e+06`, `+Inf`), so a `/metrics` endpoint can match Promtail's byte for byte.
+/// Comment lines and label sets are left untouched.
+pub fn to_go_exposition(rendered: &str) -> String {
+    let mut out = String::with_capacity(rendered.len());
+    for line in rendered.split_inclusive('\n') {
+        let (body, nl) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if body.starts_with('#') || body.is_empty() {
+            out.push_str(line);
+            continue;
+        }
+        match body.rsplit_once(' ') {
+            Some((series, value)) => {
+                let formatted = match value {
+                    "inf" | "+inf" | "+Inf" => Some("+Inf".to_string()),
+                    "-inf" | "-Inf" => Some("-Inf".to_string()),
+                    "NaN" | "nan" => Some("NaN".to_string()),
+                    v => v.parse::<f64>().ok().map(go_format_g),
+                };
+                match formatted {
+                    Some(v) => {
+                        out.push_str(series);
+                        out.push(' ');
+                        out.push_str(&v);
+                        out.push_str(nl);
+                    }
+                    None => out.push_str(line),
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
 impl MetricsStage {
     fn record(metric: &Metric, labels: &[Label], v: Option<&Value>) {
         if let Some(want) = &metric.value {
@@ -563,6 +602,16 @@ mod tests {
         ] {
             assert_eq!(go_format_g(f), want, "{f}");
         }
+    }
+
+    #[test]
+    fn go_exposition_values() {
+        let rendered =
+            "# HELP a help 1000000\n# TYPE a counter\na{x=\"1 2\"} 1234567\nb 17.3\nc inf\nd 0\n";
+        assert_eq!(
+            to_go_exposition(rendered),
+            "# HELP a help 1000000\n# TYPE a counter\na{x=\"1 2\"} 1.234567e+06\nb 17.3\nc +Inf\nd 0\n"
+        );
     }
 
     #[test]
