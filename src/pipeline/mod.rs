@@ -9,6 +9,7 @@
 //! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
 
 pub mod entry;
+pub mod logql;
 pub mod stages;
 
 use crate::config::yaml::{self, Mode, Node, NodeKind};
