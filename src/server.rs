@@ -76,7 +76,11 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let body = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    let body = s
+        .metrics
+        .as_ref()
+        .map(|h| crate::pipeline::stages::metrics::to_go_exposition(&h.render()))
+        .unwrap_or_default();
     (
         StatusCode::OK,
         [(
