@@ -219,3 +219,21 @@ mod tests {
             .collect()
     }
 }
+#[cfg(test)]
+mod ack_tests {
+    use super::*;
+    #[test]
+    fn acks_released_after_encode() {
+        let p = crate::ack::Progress::new(0);
+        let mut b = Batch::new();
+        for i in 1..=3u64 {
+            let mut e = Entry::new(Labels::new(), 1, "x".into());
+            e.acks.push(p.register(i * 2));
+            b.add(e);
+        }
+        let enc = b.encode();
+        assert_eq!(p.committed(), 0);
+        drop(enc.acks);
+        assert_eq!(p.committed(), 6);
+    }
+}

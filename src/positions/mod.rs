@@ -312,14 +312,23 @@ impl Positions {
         Ok(())
     }
 
-    /// Saves every `sync_period` until cancelled, then once more.
+    /// Saves every `sync_period`, and right after acknowledgements move a position (coalesced
+    /// over 10 ms), until cancelled. Saving on acknowledgement keeps the lines re-sent after a
+    /// crash to the batches that were in flight.
     pub async fn run(self: Arc<Self>, sync_period: Duration, cancel: CancellationToken) {
         let period = sync_period.max(Duration::from_millis(10));
+        let debounce = period.min(Duration::from_millis(10));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = crate::ack::COMMITTED.notified() => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(debounce) => {}
+                        _ = cancel.cancelled() => break,
+                    }
+                }
                 _ = cancel.cancelled() => break,
             }
             if let Err(e) = self.save() {

@@ -3,6 +3,7 @@
 mod util;
 
 mod cli;
+mod crash;
 mod golden_errors;
 mod golden_relabel;
 mod reload;
