@@ -40,7 +40,7 @@ async fn sighup_and_post_reload_apply_changes_without_loss() {
     };
     let ft = Ferrotail::start(tmp.path(), &mk("a"), port, &[]);
     ft.wait_up().await;
-    loki.wait_for("one", WAIT, |e| e.len() >= 1).await;
+    loki.wait_for("one", WAIT, |e| !e.is_empty()).await;
 
     // An invalid config is refused and counted; the running config keeps shipping.
     std::fs::write(tmp.path().join("config.yml"), "clients: [\n").unwrap();
