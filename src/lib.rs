@@ -11,4 +11,6 @@
 pub mod ack;
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod pipeline;
+pub mod tail;

@@ -1,0 +1,1 @@
+//! Docker logs API fallback (placeholder).

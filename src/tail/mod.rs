@@ -1,0 +1,2 @@
+//! Readers of log files: the json-file decoder for Docker containers.
+pub mod docker_json;
