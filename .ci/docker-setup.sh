@@ -42,7 +42,8 @@ if ! timeout 10 "$DOCKER" info >/dev/null 2>&1; then
     if ! pgrep -x dockerd >/dev/null 2>&1; then
         log "starting dockerd (log: /tmp/dockerd.log)"
         # containerd is started by dockerd itself when no system containerd runs.
-        nohup dockerd >/tmp/dockerd.log 2>&1 </dev/null &
+        # fd 9 (the lock) must not leak into the daemon, or the next run waits for it forever.
+        nohup dockerd >/tmp/dockerd.log 2>&1 </dev/null 9>&- &
     fi
     for _ in $(seq 1 "$WAIT_SECS"); do
         timeout 5 "$DOCKER" info >/dev/null 2>&1 && break

@@ -384,7 +384,9 @@ impl DockerSdConfig {
     fn validate_http_client(&self) -> Result<(), String> {
         let bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
         if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
-            return Err("at most one of bearer_token & bearer_token_file must be configured".into());
+            return Err(
+                "at most one of bearer_token & bearer_token_file must be configured".into(),
+            );
         }
         if (self.basic_auth.is_some() || self.oauth2.is_some()) && bearer {
             return Err(
@@ -443,7 +445,12 @@ impl DockerSdConfig {
             if o.token_url.is_empty() {
                 return Err("oauth2 token_url must be configured".into());
             }
-            if count(&o.client_secret, &o.client_secret_file, &o.client_secret_ref) > 1 {
+            if count(
+                &o.client_secret,
+                &o.client_secret_file,
+                &o.client_secret_ref,
+            ) > 1
+            {
                 return Err(
                     "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured"
                         .into(),
@@ -552,7 +559,9 @@ fn read_secret_file(path: &str, what: &str) -> Result<String, String> {
 }
 
 /// The headers the inline HTTP client config adds to every request (http/https/tcp hosts).
-fn auth_headers(cfg: &DockerSdConfig) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+fn auth_headers(
+    cfg: &DockerSdConfig,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
     use base64::Engine as _;
     let mut out: Vec<(String, String)> = Vec::new();
     if let Some(b) = &cfg.basic_auth {
@@ -771,20 +780,17 @@ pub async fn connect(cfg: &DockerSdConfig) -> Result<Docker, String> {
                 .with_tls_config(tls)
                 .https_or_http();
             if !cfg.tls_config.server_name.is_empty() {
-                let name = rustls_pki_types::ServerName::try_from(
-                    cfg.tls_config.server_name.clone(),
-                )
-                .map_err(|e| format!("invalid tls_config.server_name: {e}"))?;
+                let name =
+                    rustls_pki_types::ServerName::try_from(cfg.tls_config.server_name.clone())
+                        .map_err(|e| format!("invalid tls_config.server_name: {e}"))?;
                 builder = builder
                     .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name));
             }
             let connector = builder.enable_http1().build();
             let client = Arc::new(
-                hyper_util::client::legacy::Client::builder(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .pool_max_idle_per_host(0)
-                .build(connector),
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_max_idle_per_host(0)
+                    .build(connector),
             );
             Docker::connect_with_custom_transport(
                 move |req: BollardRequest| {
@@ -840,7 +846,13 @@ pub async fn connect(cfg: &DockerSdConfig) -> Result<Docker, String> {
 /// Prometheus' `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_`.
 pub fn sanitize_label_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -990,10 +1002,11 @@ pub fn container_meta(
             labels.insert(k.as_str(), v.as_str());
         }
     }
-    let tcp_port = c
-        .ports
-        .as_ref()
-        .and_then(|ports| ports.iter().find(|p| p.typ == Some(PortSummaryTypeEnum::TCP)));
+    let tcp_port = c.ports.as_ref().and_then(|ports| {
+        ports
+            .iter()
+            .find(|p| p.typ == Some(PortSummaryTypeEnum::TCP))
+    });
     let address = match tcp_port {
         Some(p) => {
             let private = p.private_port.to_string();
@@ -1067,11 +1080,7 @@ pub fn container_from_inspect(
             .and_then(|h| h.log_config.as_ref())
             .and_then(|l| l.typ.clone())
             .unwrap_or_default(),
-        tty: inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.tty)
-            .unwrap_or(false),
+        tty: inspect.config.as_ref().and_then(|c| c.tty).unwrap_or(false),
         running: inspect
             .state
             .as_ref()
@@ -1196,9 +1205,9 @@ impl Discovery {
         };
         // Subscribe from a little before now (or from the last event seen), so nothing that
         // happens while the first list runs is missed; replays are deduplicated.
-        let since_nanos = self.last_event_nanos.unwrap_or_else(|| {
-            crate::pipeline::entry::now_nanos().saturating_sub(2_000_000_000)
-        });
+        let since_nanos = self
+            .last_event_nanos
+            .unwrap_or_else(|| crate::pipeline::entry::now_nanos().saturating_sub(2_000_000_000));
         let since = format!(
             "{}.{:09}",
             since_nanos.div_euclid(1_000_000_000),
@@ -1264,7 +1273,8 @@ impl Discovery {
     async fn remove(&mut self, id: &str) -> Result<(), Stop> {
         if self.known.remove(id).is_some() {
             tracing::debug!(component = "docker_discovery", container = %id, "container removed");
-            self.send(DockerEvent::Removed { id: id.to_string() }).await?;
+            self.send(DockerEvent::Removed { id: id.to_string() })
+                .await?;
         }
         Ok(())
     }
@@ -1370,7 +1380,11 @@ impl Discovery {
 
     /// One container as discovery reports it, running or not; `None` when it is gone, no longer
     /// matches the filters, or (running) has no target.
-    async fn fetch_one(&mut self, docker: &Docker, id: &str) -> Result<Option<DockerContainer>, String> {
+    async fn fetch_one(
+        &mut self,
+        docker: &Docker,
+        id: &str,
+    ) -> Result<Option<DockerContainer>, String> {
         let mut filters = self.filters.clone();
         if !filters.contains_key("id") {
             filters.insert("id".into(), vec![id.to_string()]);
@@ -1450,7 +1464,10 @@ mod tests {
             ("5s", 5_000),
             ("1m30s", 90_000),
             ("1d", 86_400_000),
-            ("1y2w3d4h5m6s7ms", 31_536_000_000 + 1_209_600_000 + 259_200_000 + 14_706_007),
+            (
+                "1y2w3d4h5m6s7ms",
+                31_536_000_000 + 1_209_600_000 + 259_200_000 + 14_706_007,
+            ),
             ("100ms", 100),
         ];
         for (s, ms) in ok {
@@ -1481,9 +1498,10 @@ mod tests {
 
     fn cfg(yaml: &str) -> Result<DockerSdConfig, String> {
         let node = crate::config::yaml::parse(yaml).map_err(|e| e.to_string())?;
-        let c: DockerSdConfig = crate::config::yaml::from_node(&node, crate::config::yaml::Mode::Config)
-            .map_err(|e| e.to_string())?
-            .value;
+        let c: DockerSdConfig =
+            crate::config::yaml::from_node(&node, crate::config::yaml::Mode::Config)
+                .map_err(|e| e.to_string())?
+                .value;
         c.validate()?;
         Ok(c)
     }
@@ -1496,7 +1514,10 @@ mod tests {
         assert!(c.match_first_network);
         assert!(c.follow_redirects && c.enable_http2);
         assert_eq!(c.refresh_interval.0, Duration::from_secs(5));
-        assert_eq!(c.pool_name("docker"), "docker/unix:///var/run/docker.sock:80");
+        assert_eq!(
+            c.pool_name("docker"),
+            "docker/unix:///var/run/docker.sock:80"
+        );
 
         let full = "host: https://docker.example:2376\nport: 9000\nhost_networking_host: h\nmatch_first_network: false\nrefresh_interval: 1m\nfilters:\n  - name: name\n    values: [ai, tasks]\n  - name: label\n    values: [a=b]\nbasic_auth:\n  username: u\n  password: p\ntls_config:\n  ca_file: /ca.pem\n  cert_file: /c.pem\n  key_file: /k.pem\n  server_name: docker\n  insecure_skip_verify: true\n  min_version: TLS12\nfollow_redirects: false\nenable_http2: false\nhttp_headers:\n  X-A:\n    values: [1]\n";
         let c = cfg(full).unwrap();
@@ -1505,8 +1526,14 @@ mod tests {
         assert_eq!(c.filters.len(), 2);
         assert_eq!(c.filters[0].values, vec!["ai", "tasks"]);
         assert_eq!(c.tls_config.server_name, "docker");
-        assert_eq!(c.basic_auth.as_ref().map(|b| b.username.as_str()), Some("u"));
-        assert_eq!(c.endpoint(), Ok(Endpoint::Https("docker.example:2376".into())));
+        assert_eq!(
+            c.basic_auth.as_ref().map(|b| b.username.as_str()),
+            Some("u")
+        );
+        assert_eq!(
+            c.endpoint(),
+            Ok(Endpoint::Https("docker.example:2376".into()))
+        );
 
         assert_eq!(cfg("port: 1\n"), Err("host missing".into()));
         assert_eq!(
@@ -1536,9 +1563,15 @@ mod tests {
         let err = cfg("host: unix:///x\nrefresh_interval: 5\n").unwrap_err();
         assert!(err.contains(r#"not a valid duration string: "5""#), "{err}");
         let err = cfg("host: unix:///x\nhosts: y\n").unwrap_err();
-        assert!(err.contains("field hosts not found in type moby.plain"), "{err}");
+        assert!(
+            err.contains("field hosts not found in type moby.plain"),
+            "{err}"
+        );
         let err = cfg("host: unix:///x\nfilters: [{name: a, value: [b]}]\n").unwrap_err();
-        assert!(err.contains("field value not found in type moby.Filter"), "{err}");
+        assert!(
+            err.contains("field value not found in type moby.Filter"),
+            "{err}"
+        );
 
         assert_eq!(
             cfg("host: tcp://1.2.3.4:2375\n").unwrap().endpoint(),
@@ -1625,7 +1658,10 @@ mod tests {
 
     fn networks() -> HashMap<String, Vec<(String, String)>> {
         let mut labels = HashMap::new();
-        labels.insert("com.docker.compose.network".to_string(), "default".to_string());
+        labels.insert(
+            "com.docker.compose.network".to_string(),
+            "default".to_string(),
+        );
         network_labels(&[
             Network {
                 id: Some("netb".into()),
@@ -1664,7 +1700,9 @@ mod tests {
     }
 
     fn map(l: &Labels) -> Vec<(String, String)> {
-        l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        l.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn expect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -1679,7 +1717,13 @@ mod tests {
     #[test]
     fn golden_label_sets() {
         // 003-container-labels and 004-published-port of tests/data/golden/docker.
-        let mut c = summary("cid", "/golden-d3-labels", "default", &[("bridge", "netb", "172.17.0.2")], vec![]);
+        let mut c = summary(
+            "cid",
+            "/golden-d3-labels",
+            "default",
+            &[("bridge", "netb", "172.17.0.2")],
+            vec![],
+        );
         let mut l = HashMap::new();
         l.insert("com.example.team".to_string(), "ai".to_string());
         l.insert("weird-label.x".to_string(), "1".to_string());
@@ -1733,7 +1777,13 @@ mod tests {
     #[test]
     fn network_modes() {
         // --network none: Promtail's [V] set.
-        let c = summary("cid", "/ai-ptfacts", "none", &[("none", "netn", "")], vec![]);
+        let c = summary(
+            "cid",
+            "/ai-ptfacts",
+            "none",
+            &[("none", "netn", "")],
+            vec![],
+        );
         let got = container_meta(&c, &HashMap::new(), &networks(), &opts()).unwrap();
         assert_eq!(got.get("__address__"), Some(":80"));
         assert_eq!(got.get("__meta_docker_network_name"), Some("none"));
@@ -1750,7 +1800,10 @@ mod tests {
             "cid",
             "/multi",
             "app_default",
-            &[("bridge", "netb", "172.17.0.4"), ("app_default", "neta", "10.0.0.4")],
+            &[
+                ("bridge", "netb", "172.17.0.4"),
+                ("app_default", "neta", "10.0.0.4"),
+            ],
             vec![],
         );
         let got = container_meta(&c, &HashMap::new(), &networks(), &opts()).unwrap();
@@ -1763,22 +1816,43 @@ mod tests {
         assert_eq!(got.get("__address__"), Some("10.0.0.4:80"));
 
         // container:<id> chain.
-        let base = summary("base", "/base", "default", &[("bridge", "netb", "172.17.0.9")], vec![]);
+        let base = summary(
+            "base",
+            "/base",
+            "default",
+            &[("bridge", "netb", "172.17.0.9")],
+            vec![],
+        );
         let side = summary("side", "/side", "container:base", &[], vec![]);
         let mut all = HashMap::new();
         all.insert("base".to_string(), base);
         let got = container_meta(&side, &all, &networks(), &opts()).unwrap();
         assert_eq!(got.get("__meta_docker_network_ip"), Some("172.17.0.9"));
-        assert_eq!(got.get("__meta_docker_container_network_mode"), Some("container:base"));
+        assert_eq!(
+            got.get("__meta_docker_container_network_mode"),
+            Some("container:base")
+        );
         assert!(container_meta(&side, &HashMap::new(), &networks(), &opts()).is_none());
 
         // IPv6 address.
-        let c = summary("cid", "/v6", "default", &[("bridge", "netb", "fd00::2")], vec![]);
+        let c = summary(
+            "cid",
+            "/v6",
+            "default",
+            &[("bridge", "netb", "fd00::2")],
+            vec![],
+        );
         let got = container_meta(&c, &HashMap::new(), &networks(), &opts()).unwrap();
         assert_eq!(got.get("__address__"), Some("[fd00::2]:80"));
 
         // No name: skipped.
-        let mut c = summary("cid", "/x", "default", &[("bridge", "netb", "1.2.3.4")], vec![]);
+        let mut c = summary(
+            "cid",
+            "/x",
+            "default",
+            &[("bridge", "netb", "1.2.3.4")],
+            vec![],
+        );
         c.names = Some(vec![]);
         assert!(container_meta(&c, &HashMap::new(), &networks(), &opts()).is_none());
     }

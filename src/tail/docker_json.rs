@@ -106,7 +106,10 @@ impl fmt::Display for DecodeError {
             DecodeError::Empty => f.write_str("empty docker json log line"),
             DecodeError::Truncated => f.write_str("truncated docker json log line"),
             DecodeError::Syntax { offset, expected } => {
-                write!(f, "invalid docker json log line: expected {expected} at byte {offset}")
+                write!(
+                    f,
+                    "invalid docker json log line: expected {expected} at byte {offset}"
+                )
             }
             DecodeError::MissingField(name) => {
                 write!(f, "docker json log line has no {name:?} field")
@@ -208,7 +211,10 @@ struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     fn peek(&self) -> Result<u8, DecodeError> {
-        self.buf.get(self.pos).copied().ok_or(DecodeError::Truncated)
+        self.buf
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::Truncated)
     }
 
     fn skip_ws(&mut self) {
@@ -584,7 +590,13 @@ impl PartialJoiner {
     /// Feeds one piece: `payload` is the message text with its newline if it has one (a json-file
     /// `log` value, or a logs-API frame without its timestamp). Completed lines are pushed onto
     /// `out` (at most two: a flushed pending line and this one).
-    pub fn push(&mut self, stream: Stream, ts_nanos: i64, payload: &str, out: &mut Vec<JoinedLine>) {
+    pub fn push(
+        &mut self,
+        stream: Stream,
+        ts_nanos: i64,
+        payload: &str,
+        out: &mut Vec<JoinedLine>,
+    ) {
         let limit = self.limit;
         let s = &mut self.streams[stream.index()];
         if s.cur_ts != Some(ts_nanos) {
@@ -669,12 +681,15 @@ mod tests {
 
     #[test]
     fn decodes_docker_lines() {
-        let l = decode_line(br#"{"log":"out1\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}"#)
-            .unwrap();
+        let l = decode_line(
+            br#"{"log":"out1\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}"#,
+        )
+        .unwrap();
         assert_eq!(l.log, "out1\n");
         assert!(matches!(l.log, Cow::Owned(_)));
-        let b = decode_line(br#"{"log":"no escapes","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#)
-            .unwrap();
+        let b =
+            decode_line(br#"{"log":"no escapes","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#)
+                .unwrap();
         assert!(matches!(b.log, Cow::Borrowed("no escapes")));
         assert_eq!(l.stream, Stream::Stdout);
         assert_eq!(l.time_nanos, T0_NANOS);
@@ -750,7 +765,10 @@ mod tests {
     fn lone_surrogates_and_bad_utf8_become_replacement_chars() {
         let l = decode_line(b"{\"log\":\"a\\ud800b\\udc00\xff\\n\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00Z\"}").unwrap();
         assert_eq!(l.log, "a\u{FFFD}b\u{FFFD}\u{FFFD}\n");
-        let l = decode_line(b"{\"log\":\"\xff\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00Z\"}").unwrap();
+        let l = decode_line(
+            b"{\"log\":\"\xff\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00Z\"}",
+        )
+        .unwrap();
         assert_eq!(l.log, "\u{FFFD}");
     }
 
@@ -833,7 +851,10 @@ mod tests {
     fn timestamp_change_flushes_pending() {
         use Stream::*;
         let out = join(0, &[(Stdout, 1, "aaa"), (Stdout, 2, "bbb\n")]);
-        assert_eq!(out, vec![jl(Stdout, 1, "aaa", false), jl(Stdout, 2, "bbb", false)]);
+        assert_eq!(
+            out,
+            vec![jl(Stdout, 1, "aaa", false), jl(Stdout, 2, "bbb", false)]
+        );
     }
 
     #[test]
@@ -850,10 +871,19 @@ mod tests {
                 (Stdout, 1, "next\n"),
             ],
         );
-        assert_eq!(out, vec![jl(Stdout, 1, "abcdef", true), jl(Stdout, 1, "next", false)]);
+        assert_eq!(
+            out,
+            vec![jl(Stdout, 1, "abcdef", true), jl(Stdout, 1, "next", false)]
+        );
         // A new timestamp ends the discarding too.
-        let out = join(2, &[(Stdout, 1, "abc"), (Stdout, 1, "zzz"), (Stdout, 2, "new\n")]);
-        assert_eq!(out, vec![jl(Stdout, 1, "abc", true), jl(Stdout, 2, "new", false)]);
+        let out = join(
+            2,
+            &[(Stdout, 1, "abc"), (Stdout, 1, "zzz"), (Stdout, 2, "new\n")],
+        );
+        assert_eq!(
+            out,
+            vec![jl(Stdout, 1, "abc", true), jl(Stdout, 2, "new", false)]
+        );
         // 256 KiB default.
         let piece = "x".repeat(16 * 1024);
         let mut pieces: Vec<(Stream, i64, &str)> = vec![(Stdout, 7, piece.as_str()); 20];
