@@ -604,3 +604,176 @@ async fn reconnects_after_the_socket_vanishes() {
     .await;
     d.stop().await;
 }
+
+/// Forwards TCP (optionally TLS) connections to dockerd's socket and records whether requests
+/// carried `expect_header`.
+async fn tcp_proxy(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    expect_header: &'static str,
+) -> (
+    u16,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let saw = std::sync::Arc::new(AtomicBool::new(false));
+    let saw2 = saw.clone();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            let tls = tls.clone();
+            let saw = saw2.clone();
+            conns.spawn(async move {
+                let inbound: Box<dyn AsyncStream> = match tls {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(s) => Box::new(s),
+                        Err(_) => return,
+                    },
+                    None => Box::new(tcp),
+                };
+                let Ok(outbound) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                else {
+                    return;
+                };
+                let (mut ir, mut iw) = tokio::io::split(inbound);
+                let (mut or, mut ow) = outbound.into_split();
+                let up = async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match ir.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if String::from_utf8_lossy(&buf[..n])
+                            .to_ascii_lowercase()
+                            .contains(&expect_header.to_ascii_lowercase())
+                        {
+                            saw.store(true, Ordering::SeqCst);
+                        }
+                        if ow.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = ow.shutdown().await;
+                };
+                let down = async move {
+                    let _ = tokio::io::copy(&mut or, &mut iw).await;
+                    let _ = iw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (port, saw, task)
+}
+
+trait AsyncStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_host_sends_basic_auth() {
+    require_docker!();
+    let scope = Scope::new("tcp");
+    let (port, saw_auth, proxy) = tcp_proxy(None, "authorization: Basic dXNlcjpwYXNz").await;
+    let mut cfg = scope.config(Duration::from_secs(60));
+    cfg.host = format!("tcp://127.0.0.1:{port}");
+    cfg.basic_auth = Some(ferrotail::discovery::docker::BasicAuth {
+        username: "user".into(),
+        password: "pass".into(),
+        ..Default::default()
+    });
+    cfg.validate().expect("valid config");
+    let id = scope.run(&["--name", &scope.name("ai-tcp")], "sleep 300");
+    let mut d = Discovery::start(cfg);
+    assert!(d.upsert_of(&id).await.running);
+    assert!(saw_auth.load(std::sync::atomic::Ordering::SeqCst));
+    d.stop().await;
+    proxy.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_host_with_tls_config() {
+    require_docker!();
+    use rustls_pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    // A CA and a server certificate it signed (webpki refuses a CA certificate as the server's).
+    let made = Command::new("bash")
+        .current_dir(dir.path())
+        .arg("-c")
+        .arg(concat!(
+            "set -e; ",
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem; ",
+            "openssl req -newkey rsa:2048 -nodes -subj /CN=docker.test -keyout key.pem -out req.csr; ",
+            "printf 'subjectAltName=DNS:docker.test,DNS:localhost\\n' > ext.cnf; ",
+            "openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out cert.pem -extfile ext.cnf",
+        ))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let ca = dir.path().join("ca.pem");
+    if !made {
+        eprintln!("NOTICE: skipped: openssl could not make a test certificate");
+        return;
+    }
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(&cert)
+        .expect("cert")
+        .collect::<Result<_, _>>()
+        .expect("cert parses");
+    let key_der = rustls_pki_types::PrivateKeyDer::from_pem_file(&key).expect("key");
+    let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key_der)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+    let (port, saw_token, proxy) = tcp_proxy(Some(acceptor), "authorization: Bearer s3cret").await;
+
+    let scope = Scope::new("https");
+    let id = scope.run(&["--name", &scope.name("ai-https")], "sleep 300");
+
+    // Verified against the CA, with the certificate's name given as server_name.
+    let mut cfg = scope.config(Duration::from_secs(60));
+    cfg.host = format!("https://127.0.0.1:{port}");
+    cfg.bearer_token = "s3cret".into();
+    cfg.tls_config.ca_file = ca.display().to_string();
+    cfg.tls_config.server_name = "docker.test".into();
+    cfg.validate().expect("valid config");
+    if let Err(e) = ferrotail::discovery::docker::connect(&cfg).await {
+        panic!("https connect: {e}");
+    }
+    let mut d = Discovery::start(cfg.clone());
+    assert!(d.upsert_of(&id).await.running);
+    assert!(saw_token.load(std::sync::atomic::Ordering::SeqCst));
+    d.stop().await;
+
+    // insecure_skip_verify without a CA.
+    cfg.tls_config = Default::default();
+    cfg.tls_config.insecure_skip_verify = true;
+    let mut d = Discovery::start(cfg.clone());
+    assert!(d.upsert_of(&id).await.running);
+    d.stop().await;
+
+    // A wrong server name is refused: nothing is discovered.
+    cfg.tls_config = Default::default();
+    cfg.tls_config.ca_file = ca.display().to_string();
+    cfg.tls_config.server_name = "other.test".into();
+    let (tx, mut rx) = mpsc::channel(4);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run(cfg, tx, cancel.clone()));
+    assert!(tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .is_err());
+    cancel.cancel();
+    task.await.expect("no panic");
+    proxy.abort();
+}

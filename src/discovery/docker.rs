@@ -552,6 +552,21 @@ impl DockerSdConfig {
 // Connection
 // ------------------------------------------------------------------------------------------------
 
+/// An error with its sources (`a: b: c`): hyper's errors say little without them.
+pub(crate) fn err_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 fn read_secret_file(path: &str, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
@@ -768,8 +783,15 @@ pub async fn connect(cfg: &DockerSdConfig) -> Result<Docker, String> {
     let endpoint = cfg.endpoint()?;
     let timeout = cfg.refresh().as_secs().max(1);
     let docker = match &endpoint {
-        Endpoint::Unix(host) => Docker::connect_with_unix(host, 120, API_DEFAULT_VERSION)
-            .map_err(|e| format!("cannot connect to the Docker daemon at {}: {e}", cfg.host))?,
+        Endpoint::Unix(host) => {
+            Docker::connect_with_unix(host, 120, API_DEFAULT_VERSION).map_err(|e| {
+                format!(
+                    "cannot connect to the Docker daemon at {}: {}",
+                    cfg.host,
+                    err_chain(&e)
+                )
+            })?
+        }
         Endpoint::Http(addr) => {
             Docker::connect_with_http(&format!("http://{addr}"), timeout, API_DEFAULT_VERSION)
                 .map_err(|e| format!("error setting up docker client: {e}"))?
@@ -833,10 +855,13 @@ pub async fn connect(cfg: &DockerSdConfig) -> Result<Docker, String> {
             })
         }
     };
-    docker
-        .negotiate_version()
-        .await
-        .map_err(|e| format!("cannot connect to the Docker daemon at {}: {e}", cfg.host))
+    docker.negotiate_version().await.map_err(|e| {
+        format!(
+            "cannot connect to the Docker daemon at {}: {}",
+            cfg.host,
+            err_chain(&e)
+        )
+    })
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1147,8 +1172,11 @@ struct Discovery {
     known: HashMap<String, DockerContainer>,
     networks: HashMap<String, Vec<(String, String)>>,
     last_list: HashMap<String, ContainerSummary>,
-    /// Time of the last event handled (Unix nanos), replayed from on reconnect.
-    last_event_nanos: Option<i64>,
+    /// True once a session has subscribed to events and listed the containers.
+    live: bool,
+    /// Where the next subscription replays events from (Unix nanos): a little before the
+    /// previous live session broke, so what happened while disconnected is not missed.
+    resume_nanos: Option<i64>,
 }
 
 /// Runs Docker discovery for one `docker_sd_configs` entry until `cancel` fires or the receiver
@@ -1165,7 +1193,8 @@ pub async fn run(config: DockerSdConfig, tx: mpsc::Sender<DockerEvent>, cancel: 
         known: HashMap::new(),
         networks: HashMap::new(),
         last_list: HashMap::new(),
-        last_event_nanos: None,
+        live: false,
+        resume_nanos: None,
     };
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     loop {
@@ -1180,6 +1209,10 @@ pub async fn run(config: DockerSdConfig, tx: mpsc::Sender<DockerEvent>, cancel: 
         match result {
             Stop::Done => return,
             Stop::Retry(err) => {
+                if std::mem::take(&mut d.live) && d.resume_nanos.is_none() {
+                    d.resume_nanos =
+                        Some(crate::pipeline::entry::now_nanos().saturating_sub(2_000_000_000));
+                }
                 tracing::error!(
                     component = "docker_discovery",
                     host = %d.cfg.host,
@@ -1203,10 +1236,11 @@ impl Discovery {
             Ok(d) => d,
             Err(e) => return Stop::Retry(e),
         };
-        // Subscribe from a little before now (or from the last event seen), so nothing that
-        // happens while the first list runs is missed; replays are deduplicated.
+        // Subscribe from a little before now (or from when the last live session broke), so
+        // nothing that happens while listing or while disconnected is missed; replays of events
+        // already handled change nothing.
         let since_nanos = self
-            .last_event_nanos
+            .resume_nanos
             .unwrap_or_else(|| crate::pipeline::entry::now_nanos().saturating_sub(2_000_000_000));
         let since = format!(
             "{}.{:09}",
@@ -1230,6 +1264,8 @@ impl Discovery {
         if let Err(stop) = self.refresh(&docker, true).await {
             return stop;
         }
+        self.live = true;
+        self.resume_nanos = None;
         let period = self.cfg.refresh();
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1239,7 +1275,7 @@ impl Discovery {
                 _ = tick.tick() => self.refresh(&docker, false).await,
                 ev = events.next() => match ev {
                     Some(Ok(ev)) => self.on_event(&docker, ev).await,
-                    Some(Err(e)) => Err(Stop::Retry(format!("error while reading docker events: {e}"))),
+                    Some(Err(e)) => Err(Stop::Retry(format!("error while reading docker events: {}", err_chain(&e)))),
                     None => Err(Stop::Retry("docker events stream ended".into())),
                 },
             };
@@ -1283,7 +1319,7 @@ impl Discovery {
         let nets = docker
             .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
             .await
-            .map_err(|e| format!("error while computing network labels: {e}"))?;
+            .map_err(|e| format!("error while computing network labels: {}", err_chain(&e)))?;
         self.networks = network_labels(&nets);
         Ok(())
     }
@@ -1298,7 +1334,9 @@ impl Discovery {
                 ..Default::default()
             }))
             .await
-            .map_err(|e| Stop::Retry(format!("error while listing containers: {e}")))?;
+            .map_err(|e| {
+                Stop::Retry(format!("error while listing containers: {}", err_chain(&e)))
+            })?;
         self.load_networks(docker).await.map_err(Stop::Retry)?;
         self.last_list = list
             .iter()
@@ -1345,9 +1383,6 @@ impl Discovery {
     }
 
     async fn on_event(&mut self, docker: &Docker, ev: EventMessage) -> Result<(), Stop> {
-        if let Some(t) = ev.time_nano {
-            self.last_event_nanos = Some(self.last_event_nanos.map_or(t, |l| l.max(t)));
-        }
         let Some(id) = ev.actor.as_ref().and_then(|a| a.id.clone()) else {
             return Ok(());
         };
@@ -1396,7 +1431,7 @@ impl Discovery {
                 ..Default::default()
             }))
             .await
-            .map_err(|e| format!("error while listing containers: {e}"))?;
+            .map_err(|e| format!("error while listing containers: {}", err_chain(&e)))?;
         let Some(summary) = list.into_iter().find(|c| c.id.as_deref() == Some(id)) else {
             return Ok(None);
         };

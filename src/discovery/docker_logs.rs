@@ -204,7 +204,7 @@ pub async fn stream_logs(
                     {
                         break Outcome::Stop(LogsEnd::ContainerGone);
                     }
-                    break Outcome::Broken(e.to_string());
+                    break Outcome::Broken(super::docker::err_chain(&e));
                 }
                 Some(Ok(out)) => match out {
                     LogOutput::StdOut { message } => {
@@ -299,7 +299,7 @@ async fn container_running(docker: &Docker, id: &str) -> Result<Option<bool>, St
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(super::docker::err_chain(&e)),
     }
 }
 
