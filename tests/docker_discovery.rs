@@ -777,3 +777,121 @@ async fn https_host_with_tls_config() {
     task.await.expect("no panic");
     proxy.abort();
 }
+
+/// Decodes a container's json-file log with the json-file decoder and the partial joiner.
+fn read_json_file(path: &std::path::Path) -> Vec<(String, i64, String)> {
+    use ferrotail::tail::docker_json::{decode_line, PartialJoiner};
+    let text = std::fs::read(path).expect("json-file log readable");
+    let mut joiner = PartialJoiner::new(0);
+    let mut out = Vec::new();
+    let mut lines = Vec::new();
+    for raw in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let l = decode_line(raw).expect("dockerd writes valid lines");
+        joiner.push(l.stream, l.time_nanos, &l.log, &mut out);
+    }
+    joiner.flush(&mut out);
+    for l in out {
+        lines.push((l.stream.as_str().to_string(), l.ts_nanos, l.line));
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_file_logs_decode_and_partial_lines_join() {
+    require_docker!();
+    let scope = Scope::new("jsonfile");
+    let plain = scope.run(
+        &["--name", &scope.name("ai-json")],
+        r#"echo '{"level":"info","msg":"hi"}'; echo err1 >&2; head -c 40000 /dev/zero | tr '\0' z; echo; printf 'tab\tcafé\r\n'; printf 'unterminated'"#,
+    );
+    let tty = scope.run(
+        &["--name", &scope.name("tasks-json-tty"), "-t"],
+        "echo tty1; echo tty-err >&2",
+    );
+    wait_exited(&plain);
+    wait_exited(&tty);
+    let path_of = |id: &str| docker(&["inspect", "-f", "{{.LogPath}}", id]);
+
+    let got = read_json_file(std::path::Path::new(&path_of(&plain)));
+    let text: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(s, _, l)| (s.as_str(), l.as_str()))
+        .collect();
+    let long = "z".repeat(40000);
+    let mut stdout: Vec<&str> = text
+        .iter()
+        .filter(|t| t.0 == "stdout")
+        .map(|t| t.1)
+        .collect();
+    let stderr: Vec<&str> = text
+        .iter()
+        .filter(|t| t.0 == "stderr")
+        .map(|t| t.1)
+        .collect();
+    assert_eq!(stderr, vec!["err1"]);
+    assert_eq!(stdout.remove(0), r#"{"level":"info","msg":"hi"}"#);
+    assert_eq!(stdout, vec![long.as_str(), "tab\tcafé", "unterminated"]);
+
+    // The same entries through the logs API, timestamps included.
+    let (api, end) = read_logs(&plain, None).await;
+    assert_eq!(end, LogsEnd::Finished);
+    let mut file_sorted = got.clone();
+    let mut api_sorted: Vec<(String, i64, String)> = api
+        .into_iter()
+        .map(|(s, t, l)| (s.to_string(), t, l))
+        .collect();
+    file_sorted.sort();
+    api_sorted.sort();
+    assert_eq!(file_sorted, api_sorted);
+
+    let got = read_json_file(std::path::Path::new(&path_of(&tty)));
+    let text: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(s, _, l)| (s.as_str(), l.as_str()))
+        .collect();
+    assert_eq!(text, vec![("stdout", "tty1"), ("stdout", "tty-err")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_api_resumes_after_the_socket_vanishes_without_loss_or_duplicates() {
+    require_docker!();
+    let scope = Scope::new("logsreconnect");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sock = dir.path().join("docker.sock");
+    let mut proxy = SocketProxy::start(&sock);
+    let id = scope.run(
+        &["--name", &scope.name("ai-counter")],
+        "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); sleep 0.01; done",
+    );
+    let cfg = DockerSdConfig {
+        host: format!("unix://{}", sock.display()),
+        ..Default::default()
+    };
+    let client = ferrotail::discovery::docker::connect(&cfg)
+        .await
+        .expect("connects");
+    let (tx, mut rx) = mpsc::channel(16);
+    let req = LogsRequest {
+        container_id: id.clone(),
+        since_secs: 0,
+        skip_through_nanos: None,
+        max_line_size: 0,
+    };
+    let task = tokio::spawn(stream_logs(client, req, tx, CancellationToken::new()));
+    let mut lines = Vec::new();
+    while lines.len() < 20 {
+        let item = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("lines arrive");
+        lines.push(item.expect("stream open").2);
+    }
+    proxy.stop().await;
+    let _proxy = SocketProxy::start(&sock);
+    while let Ok(Some(item)) = tokio::time::timeout(WAIT, rx.recv()).await {
+        lines.push(item.2);
+    }
+    let end = task.await.expect("no panic");
+    assert_eq!(end, LogsEnd::Finished);
+    let want: Vec<String> = (0..300).map(|i| format!("line{i}")).collect();
+    assert_eq!(lines, want);
+}
