@@ -222,7 +222,10 @@ pub async fn stream_logs(
             }
         };
         let outcome = match outcome {
-            Outcome::Ended => match container_running(&docker, &req.container_id).await {
+            Outcome::Ended => match tokio::select! {
+                _ = cancel.cancelled() => return LogsEnd::Cancelled,
+                r = container_running(&docker, &req.container_id) => r,
+            } {
                 Ok(Some(false)) => {
                     // Stopped: the log is complete, including a last unterminated piece.
                     decoder.finish(&mut lines);
