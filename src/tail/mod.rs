@@ -5,7 +5,9 @@
 //! into entries (plain text for file targets, Docker's json-file format for containers). Polling
 //! is the truth; file-system events only wake a reader early.
 
+pub mod docker_json;
 pub mod identity;
+pub mod watch;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -473,4 +475,3 @@ fn find_by_identity(path: &Path, id: FileIdentity) -> Option<PathBuf> {
     }
     None
 }
-pub mod watch;
