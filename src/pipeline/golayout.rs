@@ -1551,7 +1551,7 @@ mod tests {
     fn p(layout: &str, v: &str) -> Result<String, String> {
         Layout::new(layout)
             .parse(v, &Loc::Utc, &Loc::Utc)
-            .map(|t| format_rfc3339_nano(t.unix_nanos()))
+            .map(|t| t.in_loc(Loc::Utc).format(RFC3339_NANO))
     }
 
     #[test]

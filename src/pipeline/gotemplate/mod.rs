@@ -167,8 +167,8 @@ mod tests {
             ("{{ range $i, $e := list 1 2 3 4 }}{{ if eq $e 3 }}{{ break }}{{ end }}{{ $e }}{{ end }}", "12"),
             ("{{ range list 1 2 3 }}{{ if eq . 2 }}{{ continue }}{{ end }}{{ . }}{{ end }}", "13"),
             ("{{ index \"abc\" 1 }}", "98"),
-            ("{{ /* comment */ }}x", "x"),
-            ("{{ 'a' }} {{ 1.5 }} {{ 0x10 }} {{ nil | print }}", "97 1.5 16 <nil>"),
+            ("{{/* comment */}}x{{- /* c */ -}} y", "xy"),
+            ("{{ 'a' }} {{ 1.5 }} {{ 0x10 }} {{ print nil }}", "97 1.5 16 <nil>"),
             ("{{ ge 2 2 }} {{ gt \"b\" \"a\" }} {{ le 1.5 1.5 }}", "true true true"),
             ("{{ range 3 }}{{ . }}{{ end }}", "012"),
         ];
