@@ -168,15 +168,15 @@ mod tests {
     #[test]
     fn config_errors() {
         assert_eq!(
-            pipeline("- replace:\n    replace: x\n").unwrap_err(),
+            pipeline("- replace:\n    replace: x\n").err().unwrap(),
             "invalid replace stage config: expression is required"
         );
         assert_eq!(
-            pipeline("- replace:\n    expression: a\n    source: ''\n").unwrap_err(),
+            pipeline("- replace:\n    expression: a\n    source: ''\n").err().unwrap(),
             "invalid replace stage config: empty source in replace stage"
         );
         assert!(pipeline("- replace:\n    expression: '('\n")
-            .unwrap_err()
+            .err().unwrap()
             .starts_with("invalid replace stage config: could not compile regular expression"));
         // The template is not validated at config time; a bad one leaves entries unchanged.
         let e = run("expression: '(a)'\n    replace: '{{ .x '", "abc");

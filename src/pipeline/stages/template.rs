@@ -144,17 +144,17 @@ mod tests {
 
     #[test]
     fn parse_error_is_promtails() {
-        let err = pipeline("- template:\n    source: x\n    template: '{{ .Value '\n").unwrap_err();
+        let err = pipeline("- template:\n    source: x\n    template: '{{ .Value '\n").err().unwrap();
         assert_eq!(
             err,
             "invalid template stage config: template: pipeline_template:1: unclosed action"
         );
-        let err = pipeline("- template:\n    template: 'x'\n").unwrap_err();
+        let err = pipeline("- template:\n    template: 'x'\n").err().unwrap();
         assert_eq!(
             err,
             "invalid template stage config: template source value is required"
         );
-        let err = pipeline("- template:\n    source: x\n    template: '{{ nope }}'\n").unwrap_err();
+        let err = pipeline("- template:\n    source: x\n    template: '{{ nope }}'\n").err().unwrap();
         assert_eq!(
             err,
             "invalid template stage config: template: pipeline_template:1: function \"nope\" not defined"

@@ -273,20 +273,20 @@ mod tests {
     fn config_errors() {
         assert_eq!(
             pipeline("- timestamp:\n    source: ts\n    format: RFC3339\n    location: Foo/Bar\n")
-                .unwrap_err(),
+                .err().unwrap(),
             "invalid timestamp stage config: invalid location specified: unknown time zone Foo/Bar"
         );
         assert_eq!(
-            pipeline("- timestamp:\n    format: RFC3339\n").unwrap_err(),
+            pipeline("- timestamp:\n    format: RFC3339\n").err().unwrap(),
             "invalid timestamp stage config: timestamp source value is required if timestamp is specified"
         );
         assert_eq!(
-            pipeline("- timestamp:\n    source: ts\n").unwrap_err(),
+            pipeline("- timestamp:\n    source: ts\n").err().unwrap(),
             "invalid timestamp stage config: timestamp format is required"
         );
         assert_eq!(
             pipeline("- timestamp:\n    source: ts\n    format: Unix\n    action_on_failure: drop\n")
-                .unwrap_err(),
+                .err().unwrap(),
             "invalid timestamp stage config: invalid action on failure (supported values are [skip fudge])"
         );
     }
