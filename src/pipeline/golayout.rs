@@ -177,9 +177,7 @@ impl GoTime {
 
     /// Go's `UnixNano` (wraps on overflow as Go does).
     pub fn unix_nanos(&self) -> i64 {
-        self.unix
-            .wrapping_mul(NANOS)
-            .wrapping_add(self.nsec as i64)
+        self.unix.wrapping_mul(NANOS).wrapping_add(self.nsec as i64)
     }
 
     /// The same instant in another location.
@@ -977,9 +975,7 @@ impl Layout {
                             range = Some("second");
                             return Some(());
                         }
-                        if value.len() >= 2
-                            && matches!(value[0], b'.' | b',')
-                            && is_digit(value, 1)
+                        if value.len() >= 2 && matches!(value[0], b'.' | b',') && is_digit(value, 1)
                         {
                             let next = self.chunks[idx..].iter().find_map(|c| match c {
                                 Chunk::Std(s) => Some(*s),
@@ -1314,11 +1310,7 @@ impl Layout {
                     if h == 0 {
                         h = 12;
                     }
-                    pad(
-                        &mut b,
-                        h as i64,
-                        if std == Std::ZeroHour12 { 2 } else { 0 },
-                    );
+                    pad(&mut b, h as i64, if std == Std::ZeroHour12 { 2 } else { 0 });
                 }
                 Std::Minute => pad(&mut b, c.minute as i64, 0),
                 Std::ZeroMinute => pad(&mut b, c.minute as i64, 2),
@@ -1557,11 +1549,7 @@ mod tests {
     #[test]
     fn named_layouts_parse() {
         let cases = [
-            (
-                "ANSIC",
-                "Mon Jan  2 15:04:05 2006",
-                "2006-01-02T15:04:05Z",
-            ),
+            ("ANSIC", "Mon Jan  2 15:04:05 2006", "2006-01-02T15:04:05Z"),
             (
                 "UnixDate",
                 "Mon Jan  2 15:04:05 MST 2006",
@@ -1589,7 +1577,11 @@ mod tests {
                 "Mon, 02 Jan 2006 15:04:05 -0700",
                 "2006-01-02T22:04:05Z",
             ),
-            ("RFC3339", "2024-05-01T12:00:00+02:00", "2024-05-01T10:00:00Z"),
+            (
+                "RFC3339",
+                "2024-05-01T12:00:00+02:00",
+                "2024-05-01T10:00:00Z",
+            ),
             (
                 "RFC3339",
                 "2024-05-01T10:00:00.123456789Z",
@@ -1601,7 +1593,11 @@ mod tests {
                 "2006-01-02T14:04:05.999999999Z",
             ),
             ("Kitchen", "3:04PM", "0000-01-01T15:04:00Z"),
-            ("StampMilli", "Jan  2 15:04:05.123", "0000-01-02T15:04:05.123Z"),
+            (
+                "StampMilli",
+                "Jan  2 15:04:05.123",
+                "0000-01-02T15:04:05.123Z",
+            ),
             ("DateTime", "2024-05-01 10:00:00", "2024-05-01T10:00:00Z"),
         ];
         for (name, v, want) in cases {
@@ -1676,7 +1672,10 @@ mod tests {
         let est = Layout::new("2006-01-02 15:04 MST")
             .parse("2024-01-15 10:00 EST", &ny, &ny)
             .unwrap();
-        assert_eq!(format_rfc3339_nano(est.unix_nanos()), "2024-01-15T15:00:00Z");
+        assert_eq!(
+            format_rfc3339_nano(est.unix_nanos()),
+            "2024-01-15T15:00:00Z"
+        );
         assert_eq!(
             Loc::load("Foo/Bar").unwrap_err(),
             "unknown time zone Foo/Bar"
@@ -1693,7 +1692,10 @@ mod tests {
         let ny = t.in_loc(Loc::load("America/New_York").unwrap());
         assert_eq!(ny.format("2006-01-02 15:04 MST"), "2024-05-01 06:30 EDT");
         assert_eq!(ny.format(RFC3339), "2024-05-01T06:30:00-04:00");
-        assert_eq!(t.format("3:04PM _2 __2 002 .000 ,999"), "10:30AM  1 122 122 .000 ");
+        assert_eq!(
+            t.format("3:04PM _2 __2 002 .000 ,999"),
+            "10:30AM  1 122 122 .000 "
+        );
         assert_eq!(t.go_string(), "2024-05-01 10:30:00 +0000 UTC");
         assert_eq!(format_rfc3339_nano(-500_000_000), "1969-12-31T23:59:59.5Z");
     }

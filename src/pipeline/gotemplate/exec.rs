@@ -106,14 +106,10 @@ impl Exec<'_> {
                     };
                     self.depth += 1;
                     if self.depth > MAX_DEPTH {
-                        return Err(format!(
-                            "exceeded maximum template depth ({MAX_DEPTH})"
-                        ));
+                        return Err(format!("exceeded maximum template depth ({MAX_DEPTH})"));
                     }
-                    let saved = std::mem::replace(
-                        &mut self.vars,
-                        vec![("$".into(), new_dot.clone())],
-                    );
+                    let saved =
+                        std::mem::replace(&mut self.vars, vec![("$".into(), new_dot.clone())]);
                     let r = self.walk(&new_dot, tree);
                     self.vars = saved;
                     self.depth -= 1;
@@ -154,12 +150,15 @@ impl Exec<'_> {
                 if p.decl.len() > 1 {
                     return Err("can't use range over int with two variables".into());
                 }
-                (0..*n)
-                    .map(|i| (Val::Int(i), Val::Int(i)))
-                    .collect()
+                (0..*n).map(|i| (Val::Int(i), Val::Int(i))).collect()
             }
             Val::Nil => Vec::new(),
-            other => return Err(format!("range can't iterate over {}", super::value::to_v(other))),
+            other => {
+                return Err(format!(
+                    "range can't iterate over {}",
+                    super::value::to_v(other)
+                ))
+            }
         };
         if items.is_empty() {
             if let Some(e) = else_list {
@@ -365,23 +364,13 @@ impl Exec<'_> {
         }
         let mut argv = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
-            let ty = f
-                .params
-                .get(i)
-                .copied()
-                .or(f.variadic)
-                .unwrap_or(Ty::Any);
+            let ty = f.params.get(i).copied().or(f.variadic).unwrap_or(Ty::Any);
             let v = self.eval_arg(dot, ty, a)?;
             argv.push(v);
         }
         if let Some(x) = fin {
             let i = num_in - 1;
-            let ty = f
-                .params
-                .get(i)
-                .copied()
-                .or(f.variadic)
-                .unwrap_or(Ty::Any);
+            let ty = f.params.get(i).copied().or(f.variadic).unwrap_or(Ty::Any);
             let x = self.mat(x);
             argv.push(validate(x, ty)?);
         }
@@ -498,7 +487,10 @@ fn time_method(t: &golayout::GoTime, name: &str, argv: Vec<Val>) -> R<Val> {
     let c = t.civil();
     let no_args = |v: Val| -> R<Val> {
         if !argv.is_empty() {
-            return Err(format!("wrong number of args for {name}: want 0 got {}", argv.len()));
+            return Err(format!(
+                "wrong number of args for {name}: want 0 got {}",
+                argv.len()
+            ));
         }
         Ok(v)
     };

@@ -59,9 +59,8 @@ pub struct Env {
 impl Env {
     fn regex(&mut self, pat: &str) -> Result<&Regex, String> {
         if !self.regexes.contains_key(pat) {
-            let re = Regex::new(pat).map_err(|e| {
-                format!("regexp: Compile({pat:?}): error parsing regexp: {e}")
-            })?;
+            let re = Regex::new(pat)
+                .map_err(|e| format!("regexp: Compile({pat:?}): error parsing regexp: {e}"))?;
             if self.regexes.len() > 256 {
                 self.regexes.clear();
             }
@@ -1125,9 +1124,7 @@ fn expand_env(s: &str) -> String {
                     Some(_) => ("", 2),
                     None => ("", 1),
                 }
-            } else if (b[i + 1] as char).is_ascii_digit()
-                || "*#$@!?-".contains(b[i + 1] as char)
-            {
+            } else if (b[i + 1] as char).is_ascii_digit() || "*#$@!?-".contains(b[i + 1] as char) {
                 (&s[i + 1..i + 2], 1)
             } else {
                 let n = s[i + 1..]
@@ -1187,7 +1184,11 @@ fn url_parse(s: &str) -> Result<Val, String> {
         path = rest.to_string();
     }
     let hostname = if host.starts_with('[') {
-        host.split(']').next().unwrap_or("").trim_start_matches('[').to_string()
+        host.split(']')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .to_string()
     } else {
         host.rsplit_once(':')
             .map(|(h, _)| h.to_string())
@@ -1376,7 +1377,9 @@ fn table() -> Vec<FuncDef> {
         d("call", &[Any], Some(Any), |_, _| {
             Err("call of non-function".into())
         }),
-        d("html", &[], Some(Any), |_, a| ok_s(html_escape(&eval_args(&a)))),
+        d("html", &[], Some(Any), |_, a| {
+            ok_s(html_escape(&eval_args(&a)))
+        }),
         d("js", &[], Some(Any), |_, a| ok_s(js_escape(&eval_args(&a)))),
         d("urlquery", &[], Some(Any), |_, a| {
             ok_s(query_escape(&eval_args(&a)))
@@ -1391,18 +1394,24 @@ fn table() -> Vec<FuncDef> {
         }),
         d("not", &[Any], None, |_, a| Ok(Val::Bool(!a[0].truth()))),
         d("print", &[], Some(Any), |_, a| ok_s(sprint(&a))),
-        d("printf", &[Str], Some(Any), |_, a| ok_s(sprintf(s(&a, 0), &a[1..]))),
+        d("printf", &[Str], Some(Any), |_, a| {
+            ok_s(sprintf(s(&a, 0), &a[1..]))
+        }),
         d("println", &[], Some(Any), |_, a| ok_s(sprintln(&a))),
         d("eq", &[Any], Some(Any), |_, a| Ok(Val::Bool(go_eq(&a)?))),
         d("ne", &[Any, Any], None, |_, a| Ok(Val::Bool(!go_eq(&a)?))),
-        d("lt", &[Any, Any], None, |_, a| Ok(Val::Bool(go_lt(&a[0], &a[1])?))),
+        d("lt", &[Any, Any], None, |_, a| {
+            Ok(Val::Bool(go_lt(&a[0], &a[1])?))
+        }),
         d("le", &[Any, Any], None, |_, a| {
             Ok(Val::Bool(go_lt(&a[0], &a[1])? || go_eq(&a)?))
         }),
         d("gt", &[Any, Any], None, |_, a| {
             Ok(Val::Bool(!(go_lt(&a[0], &a[1])? || go_eq(&a)?)))
         }),
-        d("ge", &[Any, Any], None, |_, a| Ok(Val::Bool(!go_lt(&a[0], &a[1])?))),
+        d("ge", &[Any, Any], None, |_, a| {
+            Ok(Val::Bool(!go_lt(&a[0], &a[1])?))
+        }),
         // ---- sprig: misc, dates.
         d("hello", &[], None, |_, _| ok_s("Hello!")),
         d("ago", &[Any], None, |_, a| {
@@ -1426,7 +1435,9 @@ fn table() -> Vec<FuncDef> {
         d("dateModify", &[Str, Time], None, |_, a| {
             date_modify(&a).or_else(|_| Ok(a[1].clone()))
         }),
-        d("must_date_modify", &[Str, Time], None, |_, a| date_modify(&a)),
+        d("must_date_modify", &[Str, Time], None, |_, a| {
+            date_modify(&a)
+        }),
         d("mustDateModify", &[Str, Time], None, |_, a| date_modify(&a)),
         d("duration", &[Any], None, |_, a| {
             let n = match &a[0] {
@@ -1436,7 +1447,9 @@ fn table() -> Vec<FuncDef> {
             };
             ok_s(golayout::duration_string(n.wrapping_mul(1_000_000_000)))
         }),
-        d("durationRound", &[Any], None, |_, a| ok_s(duration_round(&a[0]))),
+        d("durationRound", &[Any], None, |_, a| {
+            ok_s(duration_round(&a[0]))
+        }),
         d("htmlDate", &[Any], None, |_, a| {
             ok_s(date_in_zone("2006-01-02", &a[0], "Local"))
         }),
@@ -1486,20 +1499,22 @@ fn table() -> Vec<FuncDef> {
         d("title", &[Str], None, |_, a| ok_s(title(s(&a, 0)))),
         d("untitle", &[Str], None, |_, a| {
             let mut next = true;
-            ok_s(s(&a, 0)
-                .chars()
-                .map(|c| {
-                    if c.is_whitespace() {
-                        next = true;
-                        c
-                    } else if next {
-                        next = false;
-                        lower_char(c)
-                    } else {
-                        c
-                    }
-                })
-                .collect::<String>())
+            ok_s(
+                s(&a, 0)
+                    .chars()
+                    .map(|c| {
+                        if c.is_whitespace() {
+                            next = true;
+                            c
+                        } else if next {
+                            next = false;
+                            lower_char(c)
+                        } else {
+                            c
+                        }
+                    })
+                    .collect::<String>(),
+            )
         }),
         d("substr", &[Int, Int, Str], None, |_, a| {
             let (start, end, st) = (n(&a, 0), n(&a, 1), s(&a, 2));
@@ -1544,10 +1559,12 @@ fn table() -> Vec<FuncDef> {
             ok_s(s(&a, 1).strip_prefix(s(&a, 0)).unwrap_or(s(&a, 1)))
         }),
         d("nospace", &[Str], None, |_, a| {
-            ok_s(s(&a, 0)
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect::<String>())
+            ok_s(
+                s(&a, 0)
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect::<String>(),
+            )
         }),
         d("initials", &[Str], None, |_, a| {
             let mut gap = true;
@@ -1583,23 +1600,25 @@ fn table() -> Vec<FuncDef> {
         }),
         d("swapcase", &[Str], None, |_, a| {
             let mut ws = true;
-            ok_s(s(&a, 0)
-                .chars()
-                .map(|c| {
-                    if c.is_uppercase() {
-                        ws = false;
-                        lower_char(c)
-                    } else if c.is_lowercase() {
-                        if ws {
+            ok_s(
+                s(&a, 0)
+                    .chars()
+                    .map(|c| {
+                        if c.is_uppercase() {
                             ws = false;
+                            lower_char(c)
+                        } else if c.is_lowercase() {
+                            if ws {
+                                ws = false;
+                            }
+                            upper_char(c)
+                        } else {
+                            ws = c.is_whitespace();
+                            c
                         }
-                        upper_char(c)
-                    } else {
-                        ws = c.is_whitespace();
-                        c
-                    }
-                })
-                .collect::<String>())
+                    })
+                    .collect::<String>(),
+            )
         }),
         d("shuffle", &[Str], None, |_, a| {
             use rand::seq::SliceRandom;
@@ -1608,19 +1627,23 @@ fn table() -> Vec<FuncDef> {
             ok_s(v.into_iter().collect::<String>())
         }),
         d("snakecase", &[Str], None, |_, a| {
-            ok_s(split_words(s(&a, 0))
-                .iter()
-                .map(|w| go_lower(w))
-                .collect::<Vec<_>>()
-                .join("_"))
+            ok_s(
+                split_words(s(&a, 0))
+                    .iter()
+                    .map(|w| go_lower(w))
+                    .collect::<Vec<_>>()
+                    .join("_"),
+            )
         }),
         d("camelcase", &[Str], None, |_, a| ok_s(to_camel(s(&a, 0)))),
         d("kebabcase", &[Str], None, |_, a| {
-            ok_s(split_words(s(&a, 0))
-                .iter()
-                .map(|w| go_lower(w))
-                .collect::<Vec<_>>()
-                .join("-"))
+            ok_s(
+                split_words(s(&a, 0))
+                    .iter()
+                    .map(|w| go_lower(w))
+                    .collect::<Vec<_>>()
+                    .join("-"),
+            )
         }),
         d("wrap", &[Int, Str], None, |_, a| {
             ok_s(wrap_custom(s(&a, 1), n(&a, 0), "", false))
@@ -1638,20 +1661,22 @@ fn table() -> Vec<FuncDef> {
             Ok(Val::Bool(s(&a, 1).ends_with(s(&a, 0))))
         }),
         d("quote", &[], Some(Any), |_, a| {
-            ok_s(a
-                .iter()
-                .filter(|v| !matches!(v, Val::Nil))
-                .map(|v| go_quote(&strval(v)))
-                .collect::<Vec<_>>()
-                .join(" "))
+            ok_s(
+                a.iter()
+                    .filter(|v| !matches!(v, Val::Nil))
+                    .map(|v| go_quote(&strval(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         }),
         d("squote", &[], Some(Any), |_, a| {
-            ok_s(a
-                .iter()
-                .filter(|v| !matches!(v, Val::Nil))
-                .map(|v| format!("'{}'", strval(v)))
-                .collect::<Vec<_>>()
-                .join(" "))
+            ok_s(
+                a.iter()
+                    .filter(|v| !matches!(v, Val::Nil))
+                    .map(|v| format!("'{}'", strval(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         }),
         d("cat", &[], Some(Any), |_, a| {
             let v: Vec<String> = a
@@ -1663,7 +1688,10 @@ fn table() -> Vec<FuncDef> {
         }),
         d("indent", &[Int, Str], None, |_, a| {
             let pad = " ".repeat(n(&a, 0).clamp(0, 1 << 16) as usize);
-            ok_s(format!("{pad}{}", s(&a, 1).replace('\n', &format!("\n{pad}"))))
+            ok_s(format!(
+                "{pad}{}",
+                s(&a, 1).replace('\n', &format!("\n{pad}"))
+            ))
         }),
         d("nindent", &[Int, Str], None, |_, a| {
             let pad = " ".repeat(n(&a, 0).clamp(0, 1 << 16) as usize);
@@ -1701,9 +1729,13 @@ fn table() -> Vec<FuncDef> {
             };
             Ok(Val::Int(v))
         }),
-        d("int64", &[Any], None, |_, a| Ok(Val::Int64(to_int64(&a[0])))),
+        d("int64", &[Any], None, |_, a| {
+            Ok(Val::Int64(to_int64(&a[0])))
+        }),
         d("int", &[Any], None, |_, a| Ok(Val::Int(to_int64(&a[0])))),
-        d("float64", &[Any], None, |_, a| Ok(Val::Float(to_float64(&a[0])))),
+        d("float64", &[Any], None, |_, a| {
+            Ok(Val::Float(to_float64(&a[0])))
+        }),
         d("seq", &[], Some(Int), |_, a| {
             let p: Vec<i64> = a.iter().map(to_int64).collect();
             ok_s(seq_fn(&p)?)
@@ -1740,7 +1772,9 @@ fn table() -> Vec<FuncDef> {
                 .collect();
             Ok(Val::map(m, true))
         }),
-        d("toStrings", &[Any], None, |_, a| Ok(Val::str_list(strslice(&a[0])))),
+        d("toStrings", &[Any], None, |_, a| {
+            Ok(Val::str_list(strslice(&a[0])))
+        }),
         d("until", &[Int], None, |_, a| {
             let c = n(&a, 0);
             let step = if c < 0 { -1 } else { 1 };
@@ -1805,15 +1839,21 @@ fn table() -> Vec<FuncDef> {
         }),
         d("maxf", &[Any], Some(Any), |_, a| {
             Ok(Val::Float(
-                a.iter().skip(1).fold(to_float64(&a[0]), |m, v| m.max(to_float64(v))),
+                a.iter()
+                    .skip(1)
+                    .fold(to_float64(&a[0]), |m, v| m.max(to_float64(v))),
             ))
         }),
         d("minf", &[Any], Some(Any), |_, a| {
             Ok(Val::Float(
-                a.iter().skip(1).fold(to_float64(&a[0]), |m, v| m.min(to_float64(v))),
+                a.iter()
+                    .skip(1)
+                    .fold(to_float64(&a[0]), |m, v| m.min(to_float64(v))),
             ))
         }),
-        d("ceil", &[Any], None, |_, a| Ok(Val::Float(to_float64(&a[0]).ceil()))),
+        d("ceil", &[Any], None, |_, a| {
+            Ok(Val::Float(to_float64(&a[0]).ceil()))
+        }),
         d("floor", &[Any], None, |_, a| {
             Ok(Val::Float(to_float64(&a[0]).floor()))
         }),
@@ -1834,7 +1874,9 @@ fn table() -> Vec<FuncDef> {
             Ok(Val::Float(r / pow))
         }),
         // ---- sprig: defaults, JSON, lists.
-        d("join", &[Str, Any], None, |_, a| ok_s(strslice(&a[1]).join(s(&a, 0)))),
+        d("join", &[Str, Any], None, |_, a| {
+            ok_s(strslice(&a[1]).join(s(&a, 0)))
+        }),
         d("sortAlpha", &[Any], None, |_, a| match &a[0] {
             Val::List(_) => {
                 let mut v = strslice(&a[0]);
@@ -1854,8 +1896,12 @@ fn table() -> Vec<FuncDef> {
         d("coalesce", &[], Some(Any), |_, a| {
             Ok(a.into_iter().find(|v| !is_empty(v)).unwrap_or(Val::Nil))
         }),
-        d("all", &[], Some(Any), |_, a| Ok(Val::Bool(a.iter().all(|v| !is_empty(v))))),
-        d("any", &[], Some(Any), |_, a| Ok(Val::Bool(a.iter().any(|v| !is_empty(v))))),
+        d("all", &[], Some(Any), |_, a| {
+            Ok(Val::Bool(a.iter().all(|v| !is_empty(v))))
+        }),
+        d("any", &[], Some(Any), |_, a| {
+            Ok(Val::Bool(a.iter().any(|v| !is_empty(v))))
+        }),
         d("compact", &[Any], None, |_, a| {
             Ok(Val::list(
                 must_list(&a[0], "compact")?
@@ -1872,7 +1918,9 @@ fn table() -> Vec<FuncDef> {
                     .collect(),
             ))
         }),
-        d("fromJson", &[Str], None, |_, a| Ok(from_json(s(&a, 0)).unwrap_or(Val::Nil))),
+        d("fromJson", &[Str], None, |_, a| {
+            Ok(from_json(s(&a, 0)).unwrap_or(Val::Nil))
+        }),
         d("mustFromJson", &[Str], None, |_, a| {
             from_json(s(&a, 0)).ok_or_else(|| "invalid JSON".to_string())
         }),
@@ -1922,9 +1970,13 @@ fn table() -> Vec<FuncDef> {
         d("kindIs", &[Str, Any], None, |_, a| {
             Ok(Val::Bool(s(&a, 0) == a[1].kind_name()))
         }),
-        d("deepEqual", &[Any, Any], None, |_, a| Ok(Val::Bool(a[0] == a[1]))),
+        d("deepEqual", &[Any, Any], None, |_, a| {
+            Ok(Val::Bool(a[0] == a[1]))
+        }),
         // ---- sprig: OS, paths.
-        d("env", &[Str], None, |_, a| ok_s(std::env::var(s(&a, 0)).unwrap_or_default())),
+        d("env", &[Str], None, |_, a| {
+            ok_s(std::env::var(s(&a, 0)).unwrap_or_default())
+        }),
         d("expandenv", &[Str], None, |_, a| ok_s(expand_env(s(&a, 0)))),
         d("getHostByName", &[Str], None, |_, a| {
             use std::net::ToSocketAddrs;
@@ -1939,12 +1991,18 @@ fn table() -> Vec<FuncDef> {
         d("dir", &[Str], None, |_, a| ok_s(go_path_dir(s(&a, 0)))),
         d("clean", &[Str], None, |_, a| ok_s(go_path_clean(s(&a, 0)))),
         d("ext", &[Str], None, |_, a| ok_s(go_path_ext(s(&a, 0)))),
-        d("isAbs", &[Str], None, |_, a| Ok(Val::Bool(s(&a, 0).starts_with('/')))),
+        d("isAbs", &[Str], None, |_, a| {
+            Ok(Val::Bool(s(&a, 0).starts_with('/')))
+        }),
         d("osBase", &[Str], None, |_, a| ok_s(go_path_base(s(&a, 0)))),
         d("osDir", &[Str], None, |_, a| ok_s(go_path_dir(s(&a, 0)))),
-        d("osClean", &[Str], None, |_, a| ok_s(go_path_clean(s(&a, 0)))),
+        d("osClean", &[Str], None, |_, a| {
+            ok_s(go_path_clean(s(&a, 0)))
+        }),
         d("osExt", &[Str], None, |_, a| ok_s(go_path_ext(s(&a, 0)))),
-        d("osIsAbs", &[Str], None, |_, a| Ok(Val::Bool(s(&a, 0).starts_with('/')))),
+        d("osIsAbs", &[Str], None, |_, a| {
+            Ok(Val::Bool(s(&a, 0).starts_with('/')))
+        }),
         // ---- sprig: encoding.
         d("b64enc", &[Str], None, |_, a| {
             use base64::Engine;
@@ -1964,7 +2022,9 @@ fn table() -> Vec<FuncDef> {
                 )),
             }
         }),
-        d("b32enc", &[Str], None, |_, a| ok_s(b32enc(s(&a, 0).as_bytes()))),
+        d("b32enc", &[Str], None, |_, a| {
+            ok_s(b32enc(s(&a, 0).as_bytes()))
+        }),
         d("b32dec", &[Str], None, |_, a| match b32dec(s(&a, 0)) {
             Ok(b) => ok_s(String::from_utf8_lossy(&b)),
             Err(e) => ok_s(e),
@@ -2046,9 +2106,13 @@ fn table() -> Vec<FuncDef> {
             Ok(Val::map(out, false))
         }),
         d("merge", &[Map], Some(Map), |_, a| merge_fn(a, false)),
-        d("mergeOverwrite", &[Map], Some(Map), |_, a| merge_fn(a, true)),
+        d("mergeOverwrite", &[Map], Some(Map), |_, a| {
+            merge_fn(a, true)
+        }),
         d("mustMerge", &[Map], Some(Map), |_, a| merge_fn(a, false)),
-        d("mustMergeOverwrite", &[Map], Some(Map), |_, a| merge_fn(a, true)),
+        d("mustMergeOverwrite", &[Map], Some(Map), |_, a| {
+            merge_fn(a, true)
+        }),
         d("values", &[Map], None, |_, a| {
             Ok(Val::list(
                 map_of(&a[0]).unwrap_or_default().into_values().collect(),
@@ -2085,10 +2149,16 @@ fn table() -> Vec<FuncDef> {
             Ok(Val::list(l))
         }),
         d("first", &[Any], None, |_, a| {
-            Ok(must_list(&a[0], "first")?.first().cloned().unwrap_or(Val::Nil))
+            Ok(must_list(&a[0], "first")?
+                .first()
+                .cloned()
+                .unwrap_or(Val::Nil))
         }),
         d("mustFirst", &[Any], None, |_, a| {
-            Ok(must_list(&a[0], "first")?.first().cloned().unwrap_or(Val::Nil))
+            Ok(must_list(&a[0], "first")?
+                .first()
+                .cloned()
+                .unwrap_or(Val::Nil))
         }),
         d("rest", &[Any], None, |_, a| {
             let l = must_list(&a[0], "rest")?;
@@ -2107,10 +2177,16 @@ fn table() -> Vec<FuncDef> {
             })
         }),
         d("last", &[Any], None, |_, a| {
-            Ok(must_list(&a[0], "last")?.last().cloned().unwrap_or(Val::Nil))
+            Ok(must_list(&a[0], "last")?
+                .last()
+                .cloned()
+                .unwrap_or(Val::Nil))
         }),
         d("mustLast", &[Any], None, |_, a| {
-            Ok(must_list(&a[0], "last")?.last().cloned().unwrap_or(Val::Nil))
+            Ok(must_list(&a[0], "last")?
+                .last()
+                .cloned()
+                .unwrap_or(Val::Nil))
         }),
         d("initial", &[Any], None, |_, a| {
             let l = must_list(&a[0], "initial")?;
@@ -2185,9 +2261,10 @@ fn table() -> Vec<FuncDef> {
         d("concat", &[], Some(Any), |_, a| {
             let mut out = Vec::new();
             for l in &a {
-                out.extend(list_items(l).ok_or_else(|| {
-                    format!("Cannot concat type {} as list", l.kind_name())
-                })?);
+                out.extend(
+                    list_items(l)
+                        .ok_or_else(|| format!("Cannot concat type {} as list", l.kind_name()))?,
+                );
             }
             Ok(Val::list(out))
         }),
@@ -2220,14 +2297,39 @@ fn table() -> Vec<FuncDef> {
         d("bcrypt", &[Str], None, unsupported),
         d("htpasswd", &[Str, Str], None, unsupported),
         d("genPrivateKey", &[Str], None, unsupported),
-        d("derivePassword", &[Int, Str, Str, Str, Str], None, unsupported),
+        d(
+            "derivePassword",
+            &[Int, Str, Str, Str, Str],
+            None,
+            unsupported,
+        ),
         d("buildCustomCert", &[Str, Str], None, unsupported),
         d("genCA", &[Str, Int], None, unsupported),
         d("genCAWithKey", &[Str, Int, Str], None, unsupported),
-        d("genSelfSignedCert", &[Str, Any, Any, Int], None, unsupported),
-        d("genSelfSignedCertWithKey", &[Str, Any, Any, Int, Str], None, unsupported),
-        d("genSignedCert", &[Str, Any, Any, Int, Any], None, unsupported),
-        d("genSignedCertWithKey", &[Str, Any, Any, Int, Any, Str], None, unsupported),
+        d(
+            "genSelfSignedCert",
+            &[Str, Any, Any, Int],
+            None,
+            unsupported,
+        ),
+        d(
+            "genSelfSignedCertWithKey",
+            &[Str, Any, Any, Int, Str],
+            None,
+            unsupported,
+        ),
+        d(
+            "genSignedCert",
+            &[Str, Any, Any, Int, Any],
+            None,
+            unsupported,
+        ),
+        d(
+            "genSignedCertWithKey",
+            &[Str, Any, Any, Int, Any, Str],
+            None,
+            unsupported,
+        ),
         d("encryptAES", &[Str, Str], None, unsupported),
         d("decryptAES", &[Str, Str], None, unsupported),
         d("randBytes", &[Int], None, |_, a| {
@@ -2244,48 +2346,80 @@ fn table() -> Vec<FuncDef> {
         // ---- sprig: regex (regex first).
         d("regexMatch", &[Str, Str], None, |e, a| {
             Ok(Val::Bool(
-                e.regex(s(&a, 0)).map(|r| r.is_match(s(&a, 1))).unwrap_or(false),
+                e.regex(s(&a, 0))
+                    .map(|r| r.is_match(s(&a, 1)))
+                    .unwrap_or(false),
             ))
         }),
         d("mustRegexMatch", &[Str, Str], None, |e, a| {
             Ok(Val::Bool(e.regex(s(&a, 0))?.is_match(s(&a, 1))))
         }),
         d("regexFindAll", &[Str, Str, Int], None, |e, a| {
-            Ok(Val::str_list(find_all(e.regex(s(&a, 0))?, s(&a, 1), n(&a, 2))))
+            Ok(Val::str_list(find_all(
+                e.regex(s(&a, 0))?,
+                s(&a, 1),
+                n(&a, 2),
+            )))
         }),
         d("mustRegexFindAll", &[Str, Str, Int], None, |e, a| {
-            Ok(Val::str_list(find_all(e.regex(s(&a, 0))?, s(&a, 1), n(&a, 2))))
+            Ok(Val::str_list(find_all(
+                e.regex(s(&a, 0))?,
+                s(&a, 1),
+                n(&a, 2),
+            )))
         }),
         d("regexFind", &[Str, Str], None, |e, a| {
-            ok_s(e
-                .regex(s(&a, 0))?
-                .find(s(&a, 1))
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default())
+            ok_s(
+                e.regex(s(&a, 0))?
+                    .find(s(&a, 1))
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+            )
         }),
         d("mustRegexFind", &[Str, Str], None, |e, a| {
-            ok_s(e
-                .regex(s(&a, 0))?
-                .find(s(&a, 1))
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default())
+            ok_s(
+                e.regex(s(&a, 0))?
+                    .find(s(&a, 1))
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+            )
         }),
         d("mustRegexReplaceAll", &[Str, Str, Str], None, |e, a| {
-            ok_s(e.regex(s(&a, 0))?.replace_all(s(&a, 1), s(&a, 2)).into_owned())
+            ok_s(
+                e.regex(s(&a, 0))?
+                    .replace_all(s(&a, 1), s(&a, 2))
+                    .into_owned(),
+            )
         }),
-        d("mustRegexReplaceAllLiteral", &[Str, Str, Str], None, |e, a| {
-            ok_s(e
-                .regex(s(&a, 0))?
-                .replace_all(s(&a, 1), regex::NoExpand(s(&a, 2)))
-                .into_owned())
-        }),
+        d(
+            "mustRegexReplaceAllLiteral",
+            &[Str, Str, Str],
+            None,
+            |e, a| {
+                ok_s(
+                    e.regex(s(&a, 0))?
+                        .replace_all(s(&a, 1), regex::NoExpand(s(&a, 2)))
+                        .into_owned(),
+                )
+            },
+        ),
         d("regexSplit", &[Str, Str, Int], None, |e, a| {
-            Ok(Val::str_list(regex_split(e.regex(s(&a, 0))?, s(&a, 1), n(&a, 2))))
+            Ok(Val::str_list(regex_split(
+                e.regex(s(&a, 0))?,
+                s(&a, 1),
+                n(&a, 2),
+            )))
         }),
         d("mustRegexSplit", &[Str, Str, Int], None, |e, a| {
-            Ok(Val::str_list(regex_split(e.regex(s(&a, 0))?, s(&a, 1), n(&a, 2))))
+            Ok(Val::str_list(regex_split(
+                e.regex(s(&a, 0))?,
+                s(&a, 1),
+                n(&a, 2),
+            )))
         }),
-        d("regexQuoteMeta", &[Str], None, |_, a| ok_s(quote_meta(s(&a, 0)))),
+        d("regexQuoteMeta", &[Str], None, |_, a| {
+            ok_s(quote_meta(s(&a, 0)))
+        }),
         // ---- sprig: URLs.
         d("urlParse", &[Str], None, |_, a| url_parse(s(&a, 0))),
         d("urlJoin", &[Map], None, |_, a| {
@@ -2334,15 +2468,18 @@ fn table() -> Vec<FuncDef> {
             ok_s(hex(&h.finalize()))
         }),
         d("regexReplaceAll", &[Str, Str, Str], None, |e, a| {
-            ok_s(re_err(e.regex(s(&a, 0)))?
-                .replace_all(s(&a, 1), s(&a, 2))
-                .into_owned())
+            ok_s(
+                re_err(e.regex(s(&a, 0)))?
+                    .replace_all(s(&a, 1), s(&a, 2))
+                    .into_owned(),
+            )
         }),
         d("regexReplaceAllLiteral", &[Str, Str, Str], None, |e, a| {
-            ok_s(e
-                .regex(s(&a, 0))?
-                .replace_all(s(&a, 1), regex::NoExpand(s(&a, 2)))
-                .into_owned())
+            ok_s(
+                e.regex(s(&a, 0))?
+                    .replace_all(s(&a, 1), regex::NoExpand(s(&a, 2)))
+                    .into_owned(),
+            )
         }),
     ]
 }

@@ -196,7 +196,12 @@ mod tests {
 
     #[test]
     fn sprig_functions() {
-        let d = [("s", "hello world"), ("num", "41"), ("f", "1.5"), ("ts", "2024-05-01T12:30:00+02:00")];
+        let d = [
+            ("s", "hello world"),
+            ("num", "41"),
+            ("f", "1.5"),
+            ("ts", "2024-05-01T12:30:00+02:00"),
+        ];
         let cases = [
             ("{{ trunc 5 .s }}|{{ trunc -3 .s }}|{{ substr 1 4 .s }}", "hello|rld|ell"),
             ("{{ repeat 2 \"ab\" }}|{{ title \"hello world\" }}|{{ upper .s }}", "abab|Hello World|HELLO WORLD"),

@@ -104,7 +104,7 @@ enum Tok {
     RParen,
     Assign,
     Declare,
-    CharTok(char),
+    Punct(char),
     Kw(&'static str),
     Eof,
     Error(String),
@@ -147,7 +147,7 @@ impl Tok {
             Tok::RParen => q(")"),
             Tok::Assign => q("="),
             Tok::Declare => q(":="),
-            Tok::CharTok(c) => q(&c.to_string()),
+            Tok::Punct(c) => q(&c.to_string()),
         }
     }
 }
@@ -270,7 +270,11 @@ impl<'a> Lexer<'a> {
     }
 
     fn skip_leading_space(&mut self) {
-        let n = self.rest().len() - self.rest().trim_start_matches([' ', '\t', '\r', '\n']).len();
+        let n = self.rest().len()
+            - self
+                .rest()
+                .trim_start_matches([' ', '\t', '\r', '\n'])
+                .len();
         self.advance(n);
     }
 
@@ -311,7 +315,7 @@ impl<'a> Lexer<'a> {
                     let after = &self.rest()[n..];
                     if after.starts_with("-}}") {
                         if count == 1 {
-                            continue_after_space(self);
+                            // The single space belongs to the trim marker.
                             continue;
                         }
                         self.advance(n - 1);
@@ -465,7 +469,7 @@ impl<'a> Lexer<'a> {
                 }
                 c if c.is_ascii() && !c.is_ascii_control() => {
                     self.advance(1);
-                    self.emit(Tok::CharTok(c), line);
+                    self.emit(Tok::Punct(c), line);
                 }
                 c => {
                     return Err(format!(
@@ -501,10 +505,6 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// A single space before `-}}` is part of the trim marker: skip nothing and let the delimiter
-/// check see it.
-fn continue_after_space(_l: &mut Lexer) {}
-
 /// Go's `scanNumber`: the length of the number at the start of `s`, or None on bad syntax.
 fn scan_number(s: &str) -> Option<usize> {
     let b = s.as_bytes();
@@ -513,7 +513,9 @@ fn scan_number(s: &str) -> Option<usize> {
         i += 1;
     }
     let mut digits: &[u8] = b"0123456789_";
-    if i + 1 < b.len() && b[i] == b'0' && matches!(b[i + 1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B')
+    if i + 1 < b.len()
+        && b[i] == b'0'
+        && matches!(b[i + 1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B')
     {
         digits = match b[i + 1] {
             b'x' | b'X' => b"0123456789abcdefABCDEF_",
@@ -592,8 +594,7 @@ fn parse_number(text: &str) -> Result<Number, String> {
         i64::from_str_radix(o, 8).ok()
     } else if let Some(bn) = lower.strip_prefix("0b") {
         i64::from_str_radix(bn, 2).ok()
-    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit())
-    {
+    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit()) {
         i64::from_str_radix(&body[1..], 8).ok()
     } else {
         body.parse::<i64>().ok()
@@ -700,8 +701,9 @@ fn unquote_body(inner: &str, quote: char) -> Option<String> {
 fn unquote(tok: &Tok) -> Result<String, String> {
     match tok {
         Tok::RawStr(s) => Ok(s[1..s.len() - 1].to_string()),
-        Tok::Str(s) => unquote_body(&s[1..s.len() - 1], '"')
-            .ok_or_else(|| "invalid syntax".to_string()),
+        Tok::Str(s) => {
+            unquote_body(&s[1..s.len() - 1], '"').ok_or_else(|| "invalid syntax".to_string())
+        }
         _ => Err("invalid syntax".into()),
     }
 }
@@ -766,10 +768,7 @@ pub fn parse(name: &str, text: &str) -> Result<Trees, String> {
             Item::Node(n) => root.push(n),
         }
     }
-    Ok(Trees {
-        root,
-        defs: p.defs,
-    })
+    Ok(Trees { root, defs: p.defs })
 }
 
 enum Item {
@@ -900,7 +899,11 @@ impl Parser {
             Tok::Kw("block") => return self.block_control().map(Item::Node),
             Tok::Kw("break") | Tok::Kw("continue") => {
                 let is_break = t == Tok::Kw("break");
-                let what = if is_break { "{{break}}" } else { "{{continue}}" };
+                let what = if is_break {
+                    "{{break}}"
+                } else {
+                    "{{continue}}"
+                };
                 let n = self.next_non_space().clone();
                 if n != Tok::RightDelim {
                     return Err(self.unexpected(&n, what));
@@ -1028,7 +1031,7 @@ impl Parser {
                     pipe.decl.push(name.clone());
                     self.vars.push(name);
                 }
-                Tok::CharTok(',') => {
+                Tok::Punct(',') => {
                     self.next_non_space();
                     pipe.decl.push(name.clone());
                     self.vars.push(name);
@@ -1154,15 +1157,11 @@ impl Parser {
             }
             Tok::Field(f) => Arg::Field(vec![f]),
             Tok::Bool(b) => Arg::Bool(b),
-            Tok::Char(s) | Tok::Num(s) => {
-                Arg::Num(parse_number(&s).map_err(|e| self.error(&e))?)
-            }
+            Tok::Char(s) | Tok::Num(s) => Arg::Num(parse_number(&s).map_err(|e| self.error(&e))?),
             Tok::LParen => Arg::Pipe(Box::new(
                 self.pipeline("parenthesized pipeline", Tok::RParen)?,
             )),
-            Tok::Str(_) | Tok::RawStr(_) => {
-                Arg::Str(unquote(&t).map_err(|e| self.error(&e))?)
-            }
+            Tok::Str(_) | Tok::RawStr(_) => Arg::Str(unquote(&t).map_err(|e| self.error(&e))?),
             _ => {
                 self.backup();
                 return Ok(None);

@@ -167,7 +167,11 @@ fn special_float(f: f64) -> Option<String> {
     if f.is_nan() {
         Some("NaN".into())
     } else if f.is_infinite() {
-        Some(if f > 0.0 { "+Inf".into() } else { "-Inf".into() })
+        Some(if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        })
     } else {
         None
     }
@@ -193,17 +197,17 @@ fn fmt_float_g(f: f64, prec: i32, v_mode: bool) -> String {
     } else {
         prec_digits(f, prec.max(1) as usize)
     };
-    let mut eprec = if prec < 0 { 6 } else { prec.max(1) };
-    if prec >= 0 && eprec > digits.len() as i32 && digits.len() as i32 >= exp + 1 {
-        eprec = digits.len() as i32;
-    }
-    let _ = v_mode;
-    let digits = if prec >= 0 {
-        digits.trim_end_matches('0').to_string()
+    let digits = digits.trim_end_matches('0').to_string();
+    let digits = if digits.is_empty() {
+        "0".into()
     } else {
         digits
     };
-    let digits = if digits.is_empty() { "0".into() } else { digits };
+    let mut eprec = if prec < 0 { 6 } else { prec.max(1) };
+    if prec >= 0 && eprec > digits.len() as i32 && digits.len() as i32 > exp {
+        eprec = digits.len() as i32;
+    }
+    let _ = v_mode;
     let mut out = String::new();
     if f.is_sign_negative() {
         out.push('-');
@@ -421,15 +425,11 @@ fn fmt_integer(out: &mut String, i: i64, verb: char, f: &Flags) -> bool {
         }
     }
     body.push_str(&digits);
-    if zero_pad {
-        let mut f2 = *f;
-        f2.zero = false;
-        f2.pad(out, &body);
-    } else {
-        let mut f2 = *f;
-        f2.zero = false;
-        f2.pad(out, &body);
-    }
+    // Zero padding (when requested) is already in `body`; the rest pads with spaces.
+    let _ = zero_pad;
+    let mut f2 = *f;
+    f2.zero = false;
+    f2.pad(out, &body);
     true
 }
 
@@ -886,8 +886,8 @@ mod tests {
         assert_eq!(sprintf("%q", &[s("1.5")]), "\"1.5\"");
         assert_eq!(sprintf("%T", &[s("x")]), "string");
         assert_eq!(sprintf("%v %s", &[Val::Int(1), s("a")]), "1 a");
-        assert_eq!(sprintf("%.2f", &[Val::Float(3.14159)]), "3.14");
-        assert_eq!(sprintf("%8.3f|", &[Val::Float(-3.14159)]), "  -3.142|");
+        assert_eq!(sprintf("%.2f", &[Val::Float(1.23456)]), "1.23");
+        assert_eq!(sprintf("%8.3f|", &[Val::Float(-1.23456)]), "  -1.235|");
         assert_eq!(sprintf("%e", &[Val::Float(1234.5)]), "1.234500e+03");
         assert_eq!(sprintf("%x %X", &[Val::Int(255), s("hi")]), "ff 6869");
         assert_eq!(sprintf("%d", &[]), "%!d(MISSING)");

@@ -43,9 +43,8 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     if raw.source.as_deref() == Some("") {
         return Err("empty source in replace stage".into());
     }
-    let regex = Regex::new(&raw.expression).map_err(|e| {
-        format!("could not compile regular expression: error parsing regexp: {e}")
-    })?;
+    let regex = Regex::new(&raw.expression)
+        .map_err(|e| format!("could not compile regular expression: error parsing regexp: {e}"))?;
     let names = regex
         .capture_names()
         .enumerate()
@@ -172,11 +171,14 @@ mod tests {
             "invalid replace stage config: expression is required"
         );
         assert_eq!(
-            pipeline("- replace:\n    expression: a\n    source: ''\n").err().unwrap(),
+            pipeline("- replace:\n    expression: a\n    source: ''\n")
+                .err()
+                .unwrap(),
             "invalid replace stage config: empty source in replace stage"
         );
         assert!(pipeline("- replace:\n    expression: '('\n")
-            .err().unwrap()
+            .err()
+            .unwrap()
             .starts_with("invalid replace stage config: could not compile regular expression"));
         // The template is not validated at config time; a bad one leaves entries unchanged.
         let e = run("expression: '(a)'\n    replace: '{{ .x '", "abc");
@@ -186,9 +188,17 @@ mod tests {
     #[test]
     fn documented_examples() {
         let cases = [
-            ("expression: 'password (\\S+)'\n    replace: '****'", "password secret", "password ****"),
+            (
+                "expression: 'password (\\S+)'\n    replace: '****'",
+                "password secret",
+                "password ****",
+            ),
             ("expression: 'a(b)c'", "abc abc", "ac ac"),
-            ("expression: '((a)b)'\n    replace: '[{{ .Value }}]'", "ab ab", "[ab] [ab]"),
+            (
+                "expression: '((a)b)'\n    replace: '[{{ .Value }}]'",
+                "ab ab",
+                "[ab] [ab]",
+            ),
             ("expression: '(x*)'\n    replace: '-'", "abc", "-a-b-c-"),
             ("expression: '(x*)'\n    replace: '-'", "xxaxx", "-a-"),
             ("expression: '(a|b|c)'", "abc", ""),

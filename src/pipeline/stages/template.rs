@@ -144,7 +144,9 @@ mod tests {
 
     #[test]
     fn parse_error_is_promtails() {
-        let err = pipeline("- template:\n    source: x\n    template: '{{ .Value '\n").err().unwrap();
+        let err = pipeline("- template:\n    source: x\n    template: '{{ .Value '\n")
+            .err()
+            .unwrap();
         assert_eq!(
             err,
             "invalid template stage config: template: pipeline_template:1: unclosed action"
@@ -154,7 +156,9 @@ mod tests {
             err,
             "invalid template stage config: template source value is required"
         );
-        let err = pipeline("- template:\n    source: x\n    template: '{{ nope }}'\n").err().unwrap();
+        let err = pipeline("- template:\n    source: x\n    template: '{{ nope }}'\n")
+            .err()
+            .unwrap();
         assert_eq!(
             err,
             "invalid template stage config: template: pipeline_template:1: function \"nope\" not defined"
@@ -164,7 +168,8 @@ mod tests {
     #[test]
     fn documented_examples() {
         // From Promtail's template stage docs.
-        let cases: &[(&str, &[(&str, Value)], &str, Option<&str>)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, Value)], &'a str, Option<&'a str>);
+        let cases: &[Case] = &[
             (
                 "source: new_key\n    template: 'hello world!'",
                 &[],

@@ -51,9 +51,9 @@ impl TimeParser {
     pub fn new(format: &str, loc: Option<&Loc>) -> Self {
         match format {
             "ANSIC" | "UnixDate" | "RubyDate" | "RFC822" | "RFC822Z" | "RFC850" | "RFC1123"
-            | "RFC1123Z" | "RFC3339" | "RFC3339Nano" => {
-                TimeParser::Named(Layout::new(golayout::named_layout(format).unwrap_or(format)))
-            }
+            | "RFC1123Z" | "RFC3339" | "RFC3339Nano" => TimeParser::Named(Layout::new(
+                golayout::named_layout(format).unwrap_or(format),
+            )),
             "Unix" => TimeParser::Unix,
             "UnixMs" => TimeParser::UnixMs,
             "UnixUs" => TimeParser::UnixUs,
@@ -83,7 +83,10 @@ impl TimeParser {
 
     /// Like [`TimeParser::parse`] with an explicit "now" (for the no-year rule).
     pub fn parse_at(&self, s: &str, now: i64) -> Result<i64, String> {
-        let int = |s: &str| s.parse::<i64>().map_err(|e| format!("strconv.ParseInt: parsing {s:?}: {e}"));
+        let int = |s: &str| {
+            s.parse::<i64>()
+                .map_err(|e| format!("strconv.ParseInt: parsing {s:?}: {e}"))
+        };
         match self {
             TimeParser::Named(l) => Ok(l.parse(s, &Loc::Utc, &Loc::Local)?.unix_nanos()),
             TimeParser::Custom(l, loc) => Ok(Self::parse_in(l, s, loc)?.unix_nanos()),
@@ -273,7 +276,8 @@ mod tests {
     fn config_errors() {
         assert_eq!(
             pipeline("- timestamp:\n    source: ts\n    format: RFC3339\n    location: Foo/Bar\n")
-                .err().unwrap(),
+                .err()
+                .unwrap(),
             "invalid timestamp stage config: invalid location specified: unknown time zone Foo/Bar"
         );
         assert_eq!(
@@ -295,29 +299,124 @@ mod tests {
     fn documented_formats() {
         // Examples from Promtail's timestamp stage docs and tests.
         let cases = [
-            ("RFC3339", None, "2019-07-09T21:48:36+00:00", "2019-07-09T21:48:36Z"),
-            ("RFC3339Nano", None, "2019-07-09T21:48:36.123456789Z", "2019-07-09T21:48:36.123456789Z"),
-            ("ANSIC", None, "Mon Jan  2 15:04:05 2006", "2006-01-02T15:04:05Z"),
-            ("UnixDate", None, "Mon Jan  2 15:04:05 UTC 2006", "2006-01-02T15:04:05Z"),
-            ("RubyDate", None, "Mon Jan 02 15:04:05 -0700 2006", "2006-01-02T22:04:05Z"),
-            ("RFC822", None, "02 Jan 06 15:04 UTC", "2006-01-02T15:04:00Z"),
-            ("RFC822Z", None, "02 Jan 06 15:04 -0700", "2006-01-02T22:04:00Z"),
-            ("RFC850", None, "Monday, 02-Jan-06 15:04:05 UTC", "2006-01-02T15:04:05Z"),
-            ("RFC1123", None, "Mon, 02 Jan 2006 15:04:05 UTC", "2006-01-02T15:04:05Z"),
-            ("RFC1123Z", None, "Mon, 02 Jan 2006 15:04:05 -0700", "2006-01-02T22:04:05Z"),
+            (
+                "RFC3339",
+                None,
+                "2019-07-09T21:48:36+00:00",
+                "2019-07-09T21:48:36Z",
+            ),
+            (
+                "RFC3339Nano",
+                None,
+                "2019-07-09T21:48:36.123456789Z",
+                "2019-07-09T21:48:36.123456789Z",
+            ),
+            (
+                "ANSIC",
+                None,
+                "Mon Jan  2 15:04:05 2006",
+                "2006-01-02T15:04:05Z",
+            ),
+            (
+                "UnixDate",
+                None,
+                "Mon Jan  2 15:04:05 UTC 2006",
+                "2006-01-02T15:04:05Z",
+            ),
+            (
+                "RubyDate",
+                None,
+                "Mon Jan 02 15:04:05 -0700 2006",
+                "2006-01-02T22:04:05Z",
+            ),
+            (
+                "RFC822",
+                None,
+                "02 Jan 06 15:04 UTC",
+                "2006-01-02T15:04:00Z",
+            ),
+            (
+                "RFC822Z",
+                None,
+                "02 Jan 06 15:04 -0700",
+                "2006-01-02T22:04:00Z",
+            ),
+            (
+                "RFC850",
+                None,
+                "Monday, 02-Jan-06 15:04:05 UTC",
+                "2006-01-02T15:04:05Z",
+            ),
+            (
+                "RFC1123",
+                None,
+                "Mon, 02 Jan 2006 15:04:05 UTC",
+                "2006-01-02T15:04:05Z",
+            ),
+            (
+                "RFC1123Z",
+                None,
+                "Mon, 02 Jan 2006 15:04:05 -0700",
+                "2006-01-02T22:04:05Z",
+            ),
             ("Unix", None, "1562708916", "2019-07-09T21:48:36Z"),
-            ("Unix", None, "1562708916.414123", "2019-07-09T21:48:36.414123Z"),
+            (
+                "Unix",
+                None,
+                "1562708916.414123",
+                "2019-07-09T21:48:36.414123Z",
+            ),
             ("Unix", None, "-1.5", "1969-12-31T23:59:59.5Z"),
             ("Unix", None, "1.-5", "1970-01-01T00:00:00.95Z"),
-            ("Unix", None, "1700000000.1234567891", "2023-11-14T22:13:20.123456789Z"),
+            (
+                "Unix",
+                None,
+                "1700000000.1234567891",
+                "2023-11-14T22:13:20.123456789Z",
+            ),
             ("UnixMs", None, "1562708916919", "2019-07-09T21:48:36.919Z"),
-            ("UnixUs", None, "1562708916414123", "2019-07-09T21:48:36.414123Z"),
-            ("UnixNs", None, "1562708916000000123", "2019-07-09T21:48:36.000000123Z"),
-            ("2006-01-02 15:04:05", Some("America/New_York"), "2009-07-01 03:30:20", "2009-07-01T07:30:20Z"),
-            ("2006-01-02 15:04:05 -0700", Some("America/New_York"), "2009-07-01 03:30:20 +0000", "2009-07-01T03:30:20Z"),
-            ("ANSIC", Some("Asia/Tokyo"), "Mon Jan  2 15:04:05 2006", "2006-01-02T15:04:05Z"),
-            ("Mon Jan _2 15:04:05 2006", Some("Asia/Tokyo"), "Mon Jan  2 15:04:05 2006", "2006-01-02T06:04:05Z"),
-            ("02/Jan/2006:15:04:05 -0700", None, "10/Oct/2023:13:55:36 -0700", "2023-10-10T20:55:36Z"),
+            (
+                "UnixUs",
+                None,
+                "1562708916414123",
+                "2019-07-09T21:48:36.414123Z",
+            ),
+            (
+                "UnixNs",
+                None,
+                "1562708916000000123",
+                "2019-07-09T21:48:36.000000123Z",
+            ),
+            (
+                "2006-01-02 15:04:05",
+                Some("America/New_York"),
+                "2009-07-01 03:30:20",
+                "2009-07-01T07:30:20Z",
+            ),
+            (
+                "2006-01-02 15:04:05 -0700",
+                Some("America/New_York"),
+                "2009-07-01 03:30:20 +0000",
+                "2009-07-01T03:30:20Z",
+            ),
+            (
+                "ANSIC",
+                Some("Asia/Tokyo"),
+                "Mon Jan  2 15:04:05 2006",
+                "2006-01-02T15:04:05Z",
+            ),
+            (
+                "Mon Jan _2 15:04:05 2006",
+                Some("Asia/Tokyo"),
+                "Mon Jan  2 15:04:05 2006",
+                "2006-01-02T06:04:05Z",
+            ),
+            (
+                "02/Jan/2006:15:04:05 -0700",
+                None,
+                "10/Oct/2023:13:55:36 -0700",
+                "2023-10-10T20:55:36Z",
+            ),
         ];
         for (f, loc, v, want) in cases {
             assert_eq!(ts(f, loc, v).as_deref(), Ok(want), "{f} {v}");
@@ -338,14 +437,28 @@ mod tests {
         let now = |s: &str| golayout::parse_rfc3339_nano(s).unwrap();
         let p = TimeParser::new("Jan _2 15:04:05", None);
         let f = |v: &str, n: &str| golayout::format_rfc3339_nano(p.parse_at(v, now(n)).unwrap());
-        assert_eq!(f("May  1 10:00:00", "2024-06-01T00:00:00Z"), "2024-05-01T10:00:00Z");
-        assert_eq!(f("Dec 31 23:59:59", "2025-01-01T00:00:01Z"), "2024-12-31T23:59:59Z");
-        assert_eq!(f("Jan  1 00:00:01", "2024-12-31T23:59:00Z"), "2025-01-01T00:00:01Z");
-        assert_eq!(f("Feb 29 00:00:00", "2026-03-01T00:00:00Z"), "2026-03-01T00:00:00Z");
+        assert_eq!(
+            f("May  1 10:00:00", "2024-06-01T00:00:00Z"),
+            "2024-05-01T10:00:00Z"
+        );
+        assert_eq!(
+            f("Dec 31 23:59:59", "2025-01-01T00:00:01Z"),
+            "2024-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            f("Jan  1 00:00:01", "2024-12-31T23:59:00Z"),
+            "2025-01-01T00:00:01Z"
+        );
+        assert_eq!(
+            f("Feb 29 00:00:00", "2026-03-01T00:00:00Z"),
+            "2026-03-01T00:00:00Z"
+        );
         let p2 = TimeParser::new("Jan _2 2006", None);
         assert!(matches!(p2, TimeParser::Custom(..)));
         let p3 = TimeParser::new("Jan _2 15:04:05 MST", None);
-        assert!(p3.parse_at("Jan  2 15:04:05 UTC", now("2024-06-01T00:00:00Z")).is_ok());
+        assert!(p3
+            .parse_at("Jan  2 15:04:05 UTC", now("2024-06-01T00:00:00Z"))
+            .is_ok());
     }
 
     #[test]
