@@ -89,6 +89,16 @@ impl Loc {
         }
     }
 
+    /// The offset (seconds east of UTC) in force at the Unix second `unix`, without the name.
+    pub fn offset_at(&self, unix: i64) -> i32 {
+        match self {
+            Loc::Utc => 0,
+            Loc::Local => local_tz().map_or(0, |tz| tz_offset(tz, unix)),
+            Loc::Tz(tz) => tz_offset(*tz, unix),
+            Loc::Fixed { offset, .. } => *offset,
+        }
+    }
+
     /// Go's `Location.lookupName`: the offset of a zone abbreviation in this location near `unix`.
     fn lookup_name(&self, name: &str, unix: i64) -> Option<i32> {
         let candidates: Vec<(String, i32)> = match self {
@@ -129,6 +139,16 @@ fn tz_lookup(tz: Tz, unix: i64) -> (i32, String) {
     let off = tz.offset_from_utc_datetime(&naive);
     let abbr = off.abbreviation().unwrap_or("").to_string();
     (off.fix().local_minus_utc(), abbr)
+}
+
+fn tz_offset(tz: Tz, unix: i64) -> i32 {
+    match chrono::DateTime::from_timestamp(unix, 0) {
+        Some(d) => tz
+            .offset_from_utc_datetime(&d.naive_utc())
+            .fix()
+            .local_minus_utc(),
+        None => 0,
+    }
 }
 
 /// The process-local zone, resolved once like Go's `time.Local`: `$TZ` (empty or `UTC` means UTC),
@@ -192,7 +212,10 @@ impl GoTime {
     /// The civil fields in this time's location.
     pub fn civil(&self) -> Civil {
         let (offset, abbr) = self.loc.lookup(self.unix);
-        let local = self.unix + offset as i64;
+        let local = self
+            .unix
+            .clamp(-(1 << 60), 1 << 60)
+            .saturating_add(offset as i64);
         let days = local.div_euclid(86_400);
         let secs = local.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
@@ -301,21 +324,23 @@ pub fn date(
     nsec: i64,
     loc: Loc,
 ) -> GoTime {
-    let m0 = month - 1;
-    let year = year + m0.div_euclid(12);
+    let m0 = month.clamp(-(1 << 40), 1 << 40) - 1;
+    let year = year
+        .clamp(-100_000_000_000, 100_000_000_000)
+        .saturating_add(m0.div_euclid(12));
     let month = (m0.rem_euclid(12) + 1) as u32;
     let sec = sec + nsec.div_euclid(NANOS);
     let nsec = nsec.rem_euclid(NANOS);
-    let days = days_from_civil(year, month, 1) + (day - 1);
+    let days = days_from_civil(year, month, 1).saturating_add(day.clamp(-(1 << 50), 1 << 50) - 1);
     let unix = days
         .saturating_mul(86_400)
         .saturating_add(hour.saturating_mul(3600))
         .saturating_add(min.saturating_mul(60))
         .saturating_add(sec);
-    let (o1, _) = loc.lookup(unix);
+    let o1 = loc.offset_at(unix);
     let unix = if o1 != 0 {
-        let (o2, _) = loc.lookup(unix - o1 as i64);
-        unix - o2 as i64
+        let o2 = loc.offset_at(unix.saturating_sub(o1 as i64));
+        unix.saturating_sub(o2 as i64)
     } else {
         unix
     };
@@ -1217,8 +1242,12 @@ impl Layout {
         if zone_offset != -1 {
             let mut t = date(year, month, day, hour, min, sec, nsec, Loc::Utc);
             t.unix -= zone_offset;
-            let (off, name) = local.lookup(t.unix);
-            if off as i64 == zone_offset && zone_name.as_deref().is_none_or(|z| z == name) {
+            let off = local.offset_at(t.unix);
+            if off as i64 == zone_offset
+                && zone_name
+                    .as_deref()
+                    .is_none_or(|z| z == local.lookup(t.unix).1)
+            {
                 t.loc = local.clone();
                 return Ok(t);
             }

@@ -27,7 +27,7 @@ enum Flow {
     Continue,
 }
 
-const MAX_DEPTH: usize = 1000;
+const MAX_DEPTH: usize = 100;
 
 pub(crate) struct Exec<'a> {
     pub trees: &'a Trees,
@@ -523,9 +523,9 @@ fn time_method(t: &golayout::GoTime, name: &str, argv: Vec<Val>) -> R<Val> {
         "AddDate" => {
             let (y, m, d) = (int_arg(&argv, 0)?, int_arg(&argv, 1)?, int_arg(&argv, 2)?);
             Ok(Val::Time(Box::new(golayout::date(
-                c.year + y,
-                c.month as i64 + m,
-                c.day as i64 + d,
+                c.year.saturating_add(y),
+                (c.month as i64).saturating_add(m),
+                (c.day as i64).saturating_add(d),
                 c.hour as i64,
                 c.minute as i64,
                 c.second as i64,

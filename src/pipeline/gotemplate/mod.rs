@@ -237,4 +237,22 @@ mod tests {
             assert_eq!(ok(t, &d), want, "{t}");
         }
     }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let t = format!("{{{{ {}1{} }}}}", "(".repeat(2000), ")".repeat(2000));
+        assert!(Template::parse("t", &t).is_err());
+        let t = "{{ define \"r\" }}{{ template \"r\" . }}{{ end }}{{ template \"r\" . }}";
+        assert!(run(t, &[]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_and_execute_never_panic(t in "[{}a-z .|$()\"'0-9,=:-]{0,40}") {
+            if let Ok(mut tpl) = Template::parse("t", &t) {
+                let m = BTreeMap::new();
+                let _ = tpl.execute(&StrMap(&m));
+            }
+        }
+    }
 }

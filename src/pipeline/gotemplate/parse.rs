@@ -725,7 +725,11 @@ struct Parser {
     range_depth: usize,
     action_line: usize,
     defs: HashMap<String, Vec<Node>>,
+    nesting: usize,
 }
+
+/// Deepest nesting of parentheses and control structures accepted (keeps recursion bounded).
+const MAX_NESTING: usize = 100;
 
 type PResult<T> = Result<T, String>;
 
@@ -747,6 +751,7 @@ pub fn parse(name: &str, text: &str) -> Result<Trees, String> {
         range_depth: 0,
         action_line: 0,
         defs: HashMap::new(),
+        nesting: 0,
     };
     let mut root = Vec::new();
     loop {
@@ -941,6 +946,16 @@ impl Parser {
     }
 
     fn control(&mut self, context: &str) -> PResult<Node> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(self.error("template nesting too deep"));
+        }
+        let r = self.control_inner(context);
+        self.nesting -= 1;
+        r
+    }
+
+    fn control_inner(&mut self, context: &str) -> PResult<Node> {
         let nvars = self.vars.len();
         let pipe = self.pipeline(context, Tok::RightDelim)?;
         if context == "range" {
@@ -1009,6 +1024,16 @@ impl Parser {
     }
 
     fn pipeline(&mut self, context: &str, end: Tok) -> PResult<Pipe> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(self.error("template nesting too deep"));
+        }
+        let r = self.pipeline_inner(context, end);
+        self.nesting -= 1;
+        r
+    }
+
+    fn pipeline_inner(&mut self, context: &str, end: Tok) -> PResult<Pipe> {
         let mut pipe = Pipe {
             decl: Vec::new(),
             is_assign: false,

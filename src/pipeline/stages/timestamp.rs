@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::config::yaml::Node;
 use crate::pipeline::golayout::{self, GoTime, Layout, Loc};
-use crate::pipeline::{BuildCtx, Entry, Stage, Value};
+use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
 
 /// Size of the fudge history, as Promtail's LRU.
 const MAX_LAST_KNOWN: usize = 10_000;
@@ -157,6 +157,8 @@ struct TimestampStage {
     /// Label-set string → (last timestamp, recency tick).
     last_known: HashMap<String, (i64, u64)>,
     tick: u64,
+    /// The previous entry's labels and their string form (most lines share a label set).
+    last_labels: Option<(Labels, String)>,
 }
 
 /// Builds the stage from its config.
@@ -193,10 +195,23 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
         fudge,
         last_known: HashMap::new(),
         tick: 0,
+        last_labels: None,
     }))
 }
 
 impl TimestampStage {
+    /// `labels.String()`, cached for runs of entries with the same label set.
+    fn label_key(&mut self, labels: &Labels) -> String {
+        match &self.last_labels {
+            Some((l, s)) if l == labels => s.clone(),
+            _ => {
+                let s = labels.display_string();
+                self.last_labels = Some((labels.clone(), s.clone()));
+                s
+            }
+        }
+    }
+
     fn remember(&mut self, key: String, ts: i64) {
         self.tick += 1;
         self.last_known.insert(key, (ts, self.tick));
@@ -229,13 +244,14 @@ impl Stage for TimestampStage {
             Ok(ts) => {
                 entry.timestamp = ts;
                 if self.fudge {
-                    self.remember(entry.labels.display_string(), ts);
+                    let key = self.label_key(&entry.labels);
+                    self.remember(key, ts);
                 }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "failed to parse time");
                 if self.fudge {
-                    let key = entry.labels.display_string();
+                    let key = self.label_key(&entry.labels);
                     if let Some(&(last, _)) = self.last_known.get(&key) {
                         let ts = last.wrapping_add(1);
                         entry.timestamp = ts;
