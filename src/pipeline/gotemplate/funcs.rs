@@ -391,6 +391,28 @@ impl Dec {
     }
 }
 
+/// Go's `strings.SplitN` (`n < 0` = all; an empty separator splits into UTF-8 characters).
+fn go_split(s: &str, sep: &str, n: i64) -> Vec<String> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if sep.is_empty() {
+        let chars: Vec<String> = s.chars().map(String::from).collect();
+        if n > 0 && chars.len() > n as usize {
+            let mut out: Vec<String> = chars[..n as usize - 1].to_vec();
+            let used: usize = out.iter().map(|c| c.len()).sum();
+            out.push(s[used..].to_string());
+            return out;
+        }
+        return chars;
+    }
+    if n < 0 {
+        s.split(sep).map(String::from).collect()
+    } else {
+        s.splitn(n as usize, sep).map(String::from).collect()
+    }
+}
+
 fn list_items(v: &Val) -> Option<Vec<Val>> {
     match v {
         Val::List(l) => Some(l.as_ref().clone()),
@@ -1746,26 +1768,18 @@ fn table() -> Vec<FuncDef> {
             ))
         }),
         d("split", &[Str, Str], None, |_, a| {
-            let m = s(&a, 1)
-                .split(s(&a, 0))
+            let m = go_split(s(&a, 1), s(&a, 0), -1)
+                .into_iter()
                 .enumerate()
                 .map(|(i, p)| (format!("_{i}"), Val::str(p)))
                 .collect();
             Ok(Val::map(m, true))
         }),
         d("splitList", &[Str, Str], None, |_, a| {
-            Ok(Val::str_list(
-                s(&a, 1).split(s(&a, 0)).map(String::from).collect(),
-            ))
+            Ok(Val::str_list(go_split(s(&a, 1), s(&a, 0), -1)))
         }),
         d("splitn", &[Str, Int, Str], None, |_, a| {
-            let c = n(&a, 1);
-            let parts: Vec<&str> = if c < 0 {
-                s(&a, 2).split(s(&a, 0)).collect()
-            } else {
-                s(&a, 2).splitn(c as usize, s(&a, 0)).collect()
-            };
-            let m = parts
+            let m = go_split(s(&a, 2), s(&a, 0), n(&a, 1))
                 .into_iter()
                 .enumerate()
                 .map(|(i, p)| (format!("_{i}"), Val::str(p)))
@@ -2531,5 +2545,8 @@ mod tests {
         assert_eq!(quote_meta("a.b"), "a\\.b");
         assert_eq!(go_upper("straße"), "STRAßE");
         assert_eq!(duration_round(&Val::str("2h5m")), "2h");
+        assert_eq!(go_split("abc", "", -1), vec!["a", "b", "c"]);
+        assert_eq!(go_split("abc", "", 2), vec!["a", "bc"]);
+        assert_eq!(go_split("a,b,c", ",", 2), vec!["a", "b,c"]);
     }
 }
