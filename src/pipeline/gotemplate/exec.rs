@@ -134,25 +134,17 @@ impl Exec<'_> {
         list: &[Node],
         else_list: Option<&[Node]>,
     ) -> R<Flow> {
-        let items: Vec<(Val, Val)> = match &v {
-            Val::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (Val::Int(i as i64), e.clone()))
-                .collect(),
-            Val::Map(m) => m
-                .borrow()
-                .entries
-                .iter()
-                .map(|(k, e)| (Val::Str(k.clone()), e.clone()))
-                .collect(),
+        // Ranging over an int is lazy: `range 1000000000` must not allocate the whole sequence.
+        let count = match &v {
+            Val::List(l) => l.len(),
+            Val::Map(m) => m.borrow().entries.len(),
             Val::Int(n) | Val::Int64(n) => {
                 if p.decl.len() > 1 {
                     return Err("can't use range over int with two variables".into());
                 }
-                (0..*n).map(|i| (Val::Int(i), Val::Int(i))).collect()
+                (*n).max(0) as usize
             }
-            Val::Nil => Vec::new(),
+            Val::Nil => 0,
             other => {
                 return Err(format!(
                     "range can't iterate over {}",
@@ -160,14 +152,30 @@ impl Exec<'_> {
                 ))
             }
         };
-        if items.is_empty() {
+        let keys: Vec<String> = match &v {
+            Val::Map(m) => m.borrow().entries.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let item = |i: usize| -> (Val, Val) {
+            match &v {
+                Val::List(l) => (Val::Int(i as i64), l[i].clone()),
+                Val::Map(m) => {
+                    let k = &keys[i];
+                    let e = m.borrow().entries.get(k).cloned().unwrap_or_default();
+                    (Val::Str(k.clone()), e)
+                }
+                _ => (Val::Int(i as i64), Val::Int(i as i64)),
+            }
+        };
+        if count == 0 {
             if let Some(e) = else_list {
                 return self.walk(dot, e);
             }
             return Ok(Flow::Normal);
         }
         let top = self.vars.len();
-        for (index, elem) in items {
+        for i in 0..count {
+            let (index, elem) = item(i);
             if !p.decl.is_empty() {
                 if p.is_assign {
                     if p.decl.len() > 1 {

@@ -620,7 +620,7 @@ pub fn sprintf(format: &str, args: &[Val]) -> String {
                         f.minus = true;
                         f.zero = false;
                     }
-                    f.wid = Some(w.unsigned_abs() as usize);
+                    f.wid = Some((w.unsigned_abs() as usize).min(1 << 20));
                 }
                 _ => out.push_str("%!(BADWIDTH)"),
             }
@@ -640,7 +640,7 @@ pub fn sprintf(format: &str, args: &[Val]) -> String {
                 chars.next();
                 match args.get(arg) {
                     Some(Val::Int(p)) | Some(Val::Int64(p)) if *p >= 0 => {
-                        f.prec = Some(*p as usize)
+                        f.prec = Some((*p as usize).min(1 << 20))
                     }
                     _ => out.push_str("%!(BADPREC)"),
                 }
