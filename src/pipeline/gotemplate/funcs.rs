@@ -836,47 +836,184 @@ fn title(s: &str) -> String {
         .collect()
 }
 
-fn split_words(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        if c.is_uppercase() && !cur.is_empty() {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if prev.is_lowercase() || prev.is_numeric() || (prev.is_uppercase() && next_lower) {
-                words.push(std::mem::take(&mut cur));
-            }
-        }
-        cur.push(c);
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || c.is_whitespace()
 }
 
-fn to_camel(s: &str) -> String {
-    let s = s.trim();
-    let chars: Vec<char> = s.chars().collect();
-    if chars.len() < 2 {
-        return s.to_string();
+fn is_alpha(c: char) -> bool {
+    c.is_ascii_alphabetic()
+}
+
+/// Go's `unicode.IsPunct` for ASCII (non-ASCII punctuation is treated as other text).
+fn is_punct(c: char) -> bool {
+    "!\"#%&'()*,-./:;?@[\\]_{}".contains(c)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum WordType {
+    Invalid,
+    Number,
+    Upper,
+    Alpha,
+    Connector,
+    Punct,
+    Other,
+}
+
+fn take_while_from(s: &str, end: &mut usize, f: &dyn Fn(char) -> bool) {
+    for ch in s[*end..].chars() {
+        if !f(ch) {
+            break;
+        }
+        *end += ch.len_utf8();
     }
-    let is_conn = |c: char| c == '-' || c == '_' || c.is_whitespace();
-    let mut out = String::new();
+}
+
+/// xstrings `nextWord`: the type and text of the next word and the rest of the string.
+fn next_word(s: &str) -> (WordType, &str, &str) {
+    let Some(c) = s.chars().next() else {
+        return (WordType::Invalid, "", "");
+    };
+    let mut end = c.len_utf8();
+    let wt = if is_connector(c) {
+        take_while_from(s, &mut end, &is_connector);
+        WordType::Connector
+    } else if is_punct(c) {
+        take_while_from(s, &mut end, &is_punct);
+        WordType::Punct
+    } else if c.is_uppercase() {
+        if let Some(n) = s[end..].chars().next() {
+            if n.is_uppercase() {
+                let mut prev_size = n.len_utf8();
+                end += prev_size;
+                let mut next = None;
+                for ch in s[end..].chars() {
+                    if !ch.is_uppercase() {
+                        next = Some(ch);
+                        break;
+                    }
+                    prev_size = ch.len_utf8();
+                    end += prev_size;
+                }
+                // "HTTPStatus" splits into "HTTP" and "Status".
+                if next.is_some_and(is_alpha) {
+                    end -= prev_size;
+                }
+            } else if is_alpha(n) {
+                end += n.len_utf8();
+                take_while_from(s, &mut end, &|ch| is_alpha(ch) && !ch.is_uppercase());
+            }
+        }
+        WordType::Upper
+    } else if is_alpha(c) {
+        take_while_from(s, &mut end, &|ch| is_alpha(ch) && !ch.is_uppercase());
+        WordType::Alpha
+    } else if c.is_numeric() {
+        take_while_from(s, &mut end, &|ch| ch.is_numeric());
+        WordType::Number
+    } else {
+        take_while_from(s, &mut end, &|ch| {
+            !(is_connector(ch) || is_alpha(ch) || ch.is_numeric() || is_punct(ch))
+        });
+        WordType::Other
+    };
+    (wt, &s[..end], &s[end..])
+}
+
+fn push_lower(out: &mut String, wt: WordType, w: &str, conn: char) {
+    if wt != WordType::Upper && wt != WordType::Connector {
+        out.push_str(w);
+        return;
+    }
+    for c in w.chars() {
+        if is_connector(c) {
+            out.push(conn);
+        } else if c.is_uppercase() {
+            out.push(lower_char(c));
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// xstrings `ToSnakeCase`/`ToKebabCase` (`camelCaseToLowerCase`).
+fn to_lower_words(s: &str, conn: char) -> String {
+    use WordType as W;
+    if s.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(s.len() + 4);
+    let (mut wt, mut word, mut rest) = next_word(s);
+    while !rest.is_empty() {
+        if wt != W::Connector {
+            push_lower(&mut out, wt, word, conn);
+        }
+        let prev = wt;
+        let last = word;
+        (wt, word, rest) = next_word(rest);
+        match prev {
+            W::Number => {
+                while wt == W::Alpha || wt == W::Number {
+                    push_lower(&mut out, wt, word, conn);
+                    (wt, word, rest) = next_word(rest);
+                }
+                if wt != W::Invalid && wt != W::Punct && wt != W::Connector {
+                    out.push(conn);
+                }
+            }
+            W::Connector => push_lower(&mut out, prev, last, conn),
+            W::Punct => {}
+            _ => {
+                if wt != W::Number {
+                    if wt != W::Connector && wt != W::Punct {
+                        out.push(conn);
+                    }
+                    continue;
+                }
+                if rest.is_empty() {
+                    continue;
+                }
+                let last = word;
+                (wt, word, rest) = next_word(rest);
+                if wt != W::Alpha {
+                    push_lower(&mut out, W::Number, last, conn);
+                    if wt != W::Connector && wt != W::Punct {
+                        out.push(conn);
+                    }
+                    continue;
+                }
+                out.push(conn);
+                push_lower(&mut out, W::Number, last, conn);
+                while wt == W::Alpha || wt == W::Number {
+                    push_lower(&mut out, wt, word, conn);
+                    (wt, word, rest) = next_word(rest);
+                }
+                if wt != W::Invalid && wt != W::Connector && wt != W::Punct {
+                    out.push(conn);
+                }
+            }
+        }
+    }
+    push_lower(&mut out, wt, word, conn);
+    out
+}
+
+/// xstrings `ToPascalCase` (sprig's `camelcase`).
+fn to_camel(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return String::new();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut first_upper = false;
     let mut i = 0;
     let mut r0 = ' ';
     let mut found = false;
     while i < chars.len() {
         r0 = chars[i];
         i += 1;
-        if !is_conn(r0) {
+        if !is_connector(r0) {
+            first_upper = r0.is_uppercase();
             r0 = upper_char(r0);
             found = true;
             break;
@@ -893,13 +1030,21 @@ fn to_camel(s: &str) -> String {
         let r1 = r0;
         r0 = chars[i];
         i += 1;
-        if is_conn(r0) && is_conn(r1) {
+        if is_connector(r0) && is_connector(r1) {
             out.push(r1);
             continue;
         }
-        if is_conn(r1) {
+        if is_connector(r1) {
+            first_upper = r0.is_uppercase();
             r0 = upper_char(r0);
         } else {
+            if first_upper {
+                if r0.is_uppercase() {
+                    r0 = lower_char(r0);
+                } else {
+                    first_upper = false;
+                }
+            }
             out.push(r1);
         }
     }
@@ -1649,23 +1794,11 @@ fn table() -> Vec<FuncDef> {
             ok_s(v.into_iter().collect::<String>())
         }),
         d("snakecase", &[Str], None, |_, a| {
-            ok_s(
-                split_words(s(&a, 0))
-                    .iter()
-                    .map(|w| go_lower(w))
-                    .collect::<Vec<_>>()
-                    .join("_"),
-            )
+            ok_s(to_lower_words(s(&a, 0), '_'))
         }),
         d("camelcase", &[Str], None, |_, a| ok_s(to_camel(s(&a, 0)))),
         d("kebabcase", &[Str], None, |_, a| {
-            ok_s(
-                split_words(s(&a, 0))
-                    .iter()
-                    .map(|w| go_lower(w))
-                    .collect::<Vec<_>>()
-                    .join("-"),
-            )
+            ok_s(to_lower_words(s(&a, 0), '-'))
         }),
         d("wrap", &[Int, Str], None, |_, a| {
             ok_s(wrap_custom(s(&a, 1), n(&a, 0), "", false))
@@ -2534,8 +2667,31 @@ mod tests {
         assert_eq!(abbreviate_full("hello world", 0, 8), "hello...");
         assert_eq!(title("hello world"), "Hello World");
         assert_eq!(to_camel("foo_bar"), "FooBar");
-        assert_eq!(split_words("FooBar"), vec!["Foo", "Bar"]);
-        assert_eq!(split_words("HTTPServer"), vec!["HTTP", "Server"]);
+        for (input, snake) in [
+            ("FirstName", "first_name"),
+            ("HTTPServer", "http_server"),
+            ("NoHTTPS", "no_https"),
+            ("GO_PATH", "go_path"),
+            ("GO PATH", "go_path"),
+            ("GO-PATH", "go_path"),
+            ("http2xx", "http_2xx"),
+            ("HTTP20xOK", "http_20x_ok"),
+            ("Duration2m3s", "duration_2m3s"),
+            ("Bld4Floor3rd", "bld4_floor_3rd"),
+        ] {
+            assert_eq!(to_lower_words(input, '_'), snake, "{input}");
+        }
+        assert_eq!(to_lower_words("FooBar", '-'), "foo-bar");
+        for (input, pascal) in [
+            ("some_words", "SomeWords"),
+            ("http_server", "HttpServer"),
+            ("no_https", "NoHttps"),
+            ("_complex__case_", "_Complex_Case_"),
+            ("some words", "SomeWords"),
+            ("GOLANG_IS_GREAT", "GolangIsGreat"),
+        ] {
+            assert_eq!(to_camel(input), pascal, "{input}");
+        }
         assert_eq!(go_path_clean("a/../b/./c/"), "b/c");
         assert_eq!(go_path_base("/a/b.txt"), "b.txt");
         assert_eq!(go_path_dir("/a/b.txt"), "/a");
