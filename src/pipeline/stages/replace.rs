@@ -225,4 +225,39 @@ mod tests {
         assert_eq!(e.extracted.get("x"), Some(&Value::Str("<bb>".into())));
         assert_eq!(e.extracted.get("yy"), None);
     }
+
+    #[test]
+    fn documented_access_log_example() {
+        let cfg = r#"expression: '^(?P<ip>\S+) (?P<identd>\S+) (?P<user>\S+) \[(?P<timestamp>[\w:/]+\s[+\-]\d{4})\] "(?P<action>\S+)\s?(?P<path>\S+)?\s?(?P<protocol>\S+)?" (?P<status>\d{3}|-) (?P<size>\d+|-)\s?"?(?P<referer>[^"]*)"?\s?"?(?P<useragent>[^"]*)?"?$'
+    replace: '{{ if eq .Value "200" }}{{ Replace .Value "200" "HttpStatusOk" -1 }}{{ else }}{{ .Value | ToUpper }}{{ end }}'"#;
+        let e = run(
+            cfg,
+            r#"11.11.11.11 - frank [25/Jan/2000:14:00:01 -0500] "GET /1986.js HTTP/1.1" 200 932 "-" "Mozilla/5.0 (Windows; U; Windows NT 5.1; de; rv:1.9.1.7) Gecko/20091221 Firefox/3.5.7 GTB6""#,
+        );
+        assert_eq!(
+            e.line,
+            r#"11.11.11.11 - FRANK [25/JAN/2000:14:00:01 -0500] "GET /1986.JS HTTP/1.1" HttpStatusOk 932 "-" "MOZILLA/5.0 (WINDOWS; U; WINDOWS NT 5.1; DE; RV:1.9.1.7) GECKO/20091221 FIREFOX/3.5.7 GTB6""#
+        );
+        assert_eq!(
+            e.extracted.get("status"),
+            Some(&Value::Str("HttpStatusOk".into()))
+        );
+        assert_eq!(e.extracted.get("user"), Some(&Value::Str("FRANK".into())));
+
+        let e = run(
+            r#"expression: '^(?P<ip_user>(?P<ip>\S+) - (?P<user>\S+))'
+    replace: '{{ .Value | ToUpper }}'"#,
+            "11.11.11.11 - frank rest",
+        );
+        assert_eq!(e.line, "11.11.11.11 - FRANK rest");
+        assert_eq!(
+            e.extracted.get("ip_user"),
+            Some(&Value::Str("11.11.11.11 - FRANK".into()))
+        );
+        assert_eq!(
+            e.extracted.get("ip"),
+            Some(&Value::Str("11.11.11.11".into()))
+        );
+        assert_eq!(e.extracted.get("user"), Some(&Value::Str("FRANK".into())));
+    }
 }
