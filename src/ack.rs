@@ -126,6 +126,12 @@ impl Drop for AckInner {
 pub struct Ack(Arc<AckInner>);
 
 impl Ack {
+    /// Marks the token's file as abandoned: from now on dropped tokens of that file do not count
+    /// as delivered (used at shutdown for entries that were never sent).
+    pub fn abandon(&self) {
+        self.0.progress.abandon();
+    }
+
     /// The offset this token commits.
     pub fn end_offset(&self) -> u64 {
         self.0.end_offset

@@ -11,6 +11,7 @@
 pub mod entry;
 pub mod golayout;
 pub mod gotemplate;
+pub mod logql;
 pub mod stages;
 
 use crate::config::yaml::{self, Mode, Node, NodeKind};

@@ -1,0 +1,3 @@
+//! Target discovery: static and file_sd file targets, Docker containers.
+
+pub mod static_files;
