@@ -71,7 +71,12 @@ impl TimeParser {
 
     /// Parses `s` into Unix nanoseconds.
     pub fn parse(&self, s: &str) -> Result<i64, String> {
-        self.parse_at(s, crate::pipeline::entry::now_nanos())
+        // Only the no-year rule needs the clock.
+        let now = match self {
+            TimeParser::NoYear(..) => crate::pipeline::entry::now_nanos(),
+            _ => 0,
+        };
+        self.parse_at(s, now)
     }
 
     fn parse_in(layout: &Layout, s: &str, loc: &Option<Loc>) -> Result<GoTime, String> {
@@ -214,6 +219,10 @@ impl TimestampStage {
 
     fn remember(&mut self, key: String, ts: i64) {
         self.tick += 1;
+        if let Some(slot) = self.last_known.get_mut(&key) {
+            *slot = (ts, self.tick);
+            return;
+        }
         self.last_known.insert(key, (ts, self.tick));
         if self.last_known.len() > MAX_LAST_KNOWN {
             if let Some(oldest) = self
