@@ -2487,8 +2487,21 @@ fn table() -> Vec<FuncDef> {
             ok_s(base64::engine::general_purpose::STANDARD.encode(b))
         }),
         d("uuidv4", &[], None, |_, _| ok_s(uuid_v4())),
-        d("semver", &[Str], None, unsupported),
-        d("semverCompare", &[Str, Str], None, unsupported),
+        d("semver", &[Str], None, |_, a| {
+            let v = super::semver::Version::parse(s(&a, 0))?;
+            let mut m = BTreeMap::new();
+            m.insert("Major".into(), Val::Int64(v.major as i64));
+            m.insert("Minor".into(), Val::Int64(v.minor as i64));
+            m.insert("Patch".into(), Val::Int64(v.patch as i64));
+            m.insert("Prerelease".into(), Val::str(v.pre.clone()));
+            m.insert("Metadata".into(), Val::str(v.meta.clone()));
+            m.insert("Original".into(), Val::str(s(&a, 0)));
+            m.insert("String".into(), Val::Str(v.text()));
+            Ok(Val::map(m, false))
+        }),
+        d("semverCompare", &[Str, Str], None, |_, a| {
+            Ok(Val::Bool(super::semver::compare(s(&a, 0), s(&a, 1))?))
+        }),
         d("fail", &[Str], None, |_, a| Err(s(&a, 0).to_string())),
         // ---- sprig: regex (regex first).
         d("regexMatch", &[Str, Str], None, |e, a| {

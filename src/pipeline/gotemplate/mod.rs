@@ -6,13 +6,15 @@
 //! for missing keys, Go `fmt` printing, argument type checks) and the function map. Templates are
 //! parsed once; executing one per line only allocates the output and the values it computes.
 //!
-//! Known gaps: sprig's certificate, bcrypt, AES and semver functions are defined (so templates
-//! that mention them parse) but fail when executed; `keys`/`values` return sorted output where Go
-//! returns map order.
+//! Known gaps: sprig's certificate, bcrypt, htpasswd, derivePassword and AES functions are defined
+//! (so templates that mention them parse) but fail when executed; `semver` returns a map of the
+//! version's parts (`.Major`, `.Minor`, `.Patch`, `.Prerelease`, `.Metadata`, `.Original`) rather
+//! than a `*semver.Version`; `keys`/`values` return sorted output where Go returns map order.
 
 mod exec;
 pub mod funcs;
 mod parse;
+pub mod semver;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -231,6 +233,7 @@ mod tests {
             ("{{ (urlParse \"https://u@h:8080/p?q=1#f\").hostname }}|{{ urlJoin (dict \"scheme\" \"http\" \"host\" \"h\" \"path\" \"/p\") }}", "h|http://h/p"),
             ("{{ indent 2 \"a\\nb\" }}|{{ toPrettyJson (dict \"a\" 1) }}|{{ toRawJson (dict \"a\" \"<\") }}", "  a\n  b|{\n  \"a\": 1\n}|{\"a\":\"<\"}"),
             ("{{ hello }} {{ len (randAlphaNum 5) }} {{ len uuidv4 }}", "Hello! 5 36"),
+            ("{{ semverCompare \"^1.2.0\" \"1.4.2\" }} {{ (semver \"v1.2.3-rc.1\").Minor }}", "true 2"),
             ("{{ float64 \"1.5\" }} {{ int \"7\" }} {{ toDecimal \"0777\" }} {{ durationRound \"2h5m\" }}", "1.5 7 511 2h"),
         ];
         for (t, want) in cases {
