@@ -9,6 +9,8 @@
 //! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
 
 pub mod entry;
+pub mod golayout;
+pub mod gotemplate;
 pub mod logql;
 pub mod stages;
 
