@@ -12,12 +12,23 @@ use axum::Router;
 use prost::Message;
 
 async fn latency(body: Bytes) -> StatusCode {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else { return StatusCode::BAD_REQUEST };
-    let Ok(req) = ferrotail::client::proto::PushRequest::decode(&raw[..]) else { return StatusCode::BAD_REQUEST };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let Ok(req) = ferrotail::client::proto::PushRequest::decode(&raw[..]) else {
+        return StatusCode::BAD_REQUEST;
+    };
     for s in req.streams {
         for e in s.entries {
-            if let Some(t) = e.line.strip_prefix("lat ").and_then(|t| t.trim().parse::<f64>().ok()) {
+            if let Some(t) = e
+                .line
+                .strip_prefix("lat ")
+                .and_then(|t| t.trim().parse::<f64>().ok())
+            {
                 println!("LAT {:.6}", now - t);
             }
         }
@@ -34,7 +45,10 @@ async fn main() {
     let app = if measure {
         Router::new().route("/loki/api/v1/push", post(latency))
     } else {
-        Router::new().route("/loki/api/v1/push", post(|_b: Bytes| async { StatusCode::NO_CONTENT }))
+        Router::new().route(
+            "/loki/api/v1/push",
+            post(|_b: Bytes| async { StatusCode::NO_CONTENT }),
+        )
     };
     axum::serve(listener, app).await.expect("serve");
 }

@@ -1,29 +1,515 @@
-//! Docker jobs: `docker_sd_configs` discovery wired to json-file readers.
+//! Docker jobs: `docker_sd_configs` discovery wired to readers.
+//!
+//! Each kept container's json-file log (its `LogPath`) is tailed like any file, with its offset in
+//! the positions file, so dockerd's own rotation loses nothing and a restart resumes exactly.
+//! Where the file cannot be read (another log driver, no host mount), the logs stream through the
+//! Docker API from the saved `cursor-<id>` instead.
+//!
+//! Where ferrotail differs from Promtail 3.4 (documented in the README): relabel `keep`/`drop`
+//! rules decide which containers are read (Promtail reads every container and pushes the dropped
+//! ones with an empty label set); labels follow renames and label changes; removed containers
+//! are released with their positions; a Promtail `cursor-<id>` is honoured when a container's
+//! json-file is first read, so migrating re-ships nothing Promtail shipped.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::ack::{Ack, Progress};
 use crate::config::raw::RawScrapeConfig;
-use crate::pipeline::Entry;
+use crate::config::yaml::{self, Mode};
+use crate::discovery::docker::{self, DockerContainer, DockerEvent, DockerSdConfig};
+use crate::discovery::docker_logs::{self, LogsRequest};
+use crate::pipeline::{Entry, Labels};
 use crate::positions::Positions;
 use crate::relabel::Relabeler;
-use crate::targets::Registry;
+use crate::tail::docker_json::{self, JoinedLine, PartialJoiner, Stream};
+use crate::tail::{LineDecoder, Reader, ReaderOptions, ReaderStatus};
+use crate::targets::{Registry, TargetView};
+use crate::telemetry::metrics as m;
 
-/// Starts a docker job.
+/// Decodes a job's `docker_sd_configs` entries.
+pub fn decode_configs(job: &RawScrapeConfig) -> Result<Vec<DockerSdConfig>, String> {
+    job.docker_sd_configs
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let cfg = yaml::from_node::<DockerSdConfig>(&node.0, Mode::Config)
+                .map_err(|e| format!("docker_sd_configs[{i}]: {e}"))?
+                .value;
+            cfg.validate()
+                .map_err(|e| format!("docker_sd_configs[{i}]: {e}"))?;
+            Ok(cfg)
+        })
+        .collect()
+}
+
+/// Labels per stream after relabelling; `None` when the rules drop that stream.
+#[derive(Debug, Default, Clone)]
+struct StreamLabels {
+    stdout: Option<Labels>,
+    stderr: Option<Labels>,
+}
+
+impl StreamLabels {
+    fn compute(meta: &Labels, relabel: &Relabeler) -> StreamLabels {
+        let one = |stream: &str| {
+            let mut l = meta.clone();
+            l.insert("__meta_docker_container_log_stream", stream);
+            relabel.process(l).map(|mut l| {
+                l.retain(|k, _| !k.starts_with("__"));
+                l
+            })
+        };
+        StreamLabels {
+            stdout: one("stdout"),
+            stderr: one("stderr"),
+        }
+    }
+
+    fn get(&self, s: Stream) -> Option<&Labels> {
+        match s {
+            Stream::Stdout => self.stdout.as_ref(),
+            Stream::Stderr => self.stderr.as_ref(),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.stdout.is_some() || self.stderr.is_some()
+    }
+}
+
+type SharedLabels = Arc<RwLock<StreamLabels>>;
+
+fn read_labels(l: &SharedLabels) -> StreamLabels {
+    l.read()
+        .map(|g| g.clone())
+        .unwrap_or_else(|e| e.into_inner().clone())
+}
+
+/// Decodes json-file lines into entries: Docker's timestamp, `log` with its line end trimmed,
+/// partial messages joined, labels per stream.
+pub struct DockerJsonDecoder {
+    labels: SharedLabels,
+    cached: StreamLabels,
+    cached_gen: u64,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    joiner: PartialJoiner,
+    pending: [Vec<Ack>; 2],
+    skip_through_nanos: Option<i64>,
+    container: String,
+    joined: Vec<JoinedLine>,
+}
+
+fn idx(s: Stream) -> usize {
+    match s {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
+impl LineDecoder for DockerJsonDecoder {
+    fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>) {
+        let gen = self.generation.load(std::sync::atomic::Ordering::Relaxed);
+        if gen != self.cached_gen {
+            self.cached = read_labels(&self.labels);
+            self.cached_gen = gen;
+        }
+        let line = match docker_json::decode_line(raw) {
+            Ok(l) => l,
+            Err(e) => {
+                metrics::counter!(m::DOCKER_PARSING_ERRORS).increment(1);
+                tracing::warn!(container = %self.container, error = %e, "error reading docker log line, skipping line");
+                return;
+            }
+        };
+        if let Some(skip) = self.skip_through_nanos {
+            if line.time_nanos <= skip {
+                return;
+            }
+            self.skip_through_nanos = None;
+        }
+        let stream = line.stream;
+        self.joined.clear();
+        self.joiner
+            .push(stream, line.time_nanos, &line.log, &mut self.joined);
+        let mut joined = std::mem::take(&mut self.joined);
+        let n = joined.len();
+        if n == 0 {
+            self.pending[idx(stream)].push(ack);
+            self.joined = joined;
+            return;
+        }
+        let mut current = Some(ack);
+        for (i, j) in joined.drain(..).enumerate() {
+            let mut acks: smallvec::SmallVec<[Ack; 1]> =
+                self.pending[idx(j.stream)].drain(..).collect();
+            if i == n - 1 {
+                if let Some(a) = current.take() {
+                    acks.push(a);
+                }
+            }
+            let Some(labels) = self.cached.get(j.stream) else {
+                continue;
+            };
+            metrics::counter!(m::DOCKER_ENTRIES).increment(1);
+            let mut e = Entry::new(labels.clone(), j.ts_nanos, j.line);
+            e.acks = acks;
+            out.push(e);
+        }
+        self.joined = joined;
+    }
+}
+
+struct Running {
+    cancel: CancellationToken,
+    labels: SharedLabels,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    key: Option<String>,
+    _wake: Arc<Notify>,
+}
+
+/// Starts a docker job: one discovery task per `docker_sd_configs` entry and a manager that
+/// starts and stops a reader per kept container.
 pub fn spawn(
     job: &RawScrapeConfig,
-    _relabel: Relabeler,
-    _tx: mpsc::Sender<Vec<Entry>>,
-    _positions: Arc<Positions>,
-    _registry: Arc<Registry>,
-    _tasks: &mut JoinSet<()>,
-    _cancel: CancellationToken,
+    relabel: Relabeler,
+    tx: mpsc::Sender<Vec<Entry>>,
+    positions: Arc<Positions>,
+    registry: Arc<Registry>,
+    tasks: &mut JoinSet<()>,
+    cancel: CancellationToken,
 ) -> Result<(), String> {
-    Err(format!(
-        "job {:?}: docker_sd_configs is not wired in yet",
-        job.job_name
-    ))
+    let configs = decode_configs(job).map_err(|e| format!("job {:?}: {e}", job.job_name))?;
+    let relabel = Arc::new(relabel);
+    for cfg in configs {
+        let (dtx, drx) = mpsc::channel::<DockerEvent>(256);
+        tasks.spawn(docker::run(cfg.clone(), dtx, cancel.clone()));
+        let mgr = Manager {
+            job: job.job_name.clone(),
+            pool: cfg.pool_name(&job.job_name),
+            cfg,
+            relabel: Arc::clone(&relabel),
+            tx: tx.clone(),
+            positions: Arc::clone(&positions),
+            registry: Arc::clone(&registry),
+            running: HashMap::new(),
+        };
+        tasks.spawn(mgr.run(drx, cancel.clone()));
+    }
+    Ok(())
+}
+
+struct Manager {
+    job: String,
+    pool: String,
+    cfg: DockerSdConfig,
+    relabel: Arc<Relabeler>,
+    tx: mpsc::Sender<Vec<Entry>>,
+    positions: Arc<Positions>,
+    registry: Arc<Registry>,
+    running: HashMap<String, Running>,
+}
+
+impl Manager {
+    async fn run(mut self, mut rx: mpsc::Receiver<DockerEvent>, cancel: CancellationToken) {
+        let mut readers = JoinSet::new();
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = cancel.cancelled() => None,
+            };
+            let Some(ev) = ev else { break };
+            match ev {
+                DockerEvent::Upsert(c) => self.upsert(c, &mut readers, &cancel),
+                DockerEvent::Removed { id } => self.release(&id, true),
+            }
+            while readers.try_join_next().is_some() {}
+        }
+        for (_, r) in self.running.drain() {
+            r.cancel.cancel();
+        }
+        while readers.join_next().await.is_some() {}
+    }
+
+    fn upsert(
+        &mut self,
+        c: DockerContainer,
+        readers: &mut JoinSet<()>,
+        cancel: &CancellationToken,
+    ) {
+        let labels = StreamLabels::compute(&c.meta, &self.relabel);
+        if let Some(r) = self.running.get(&c.id) {
+            if !labels.any() {
+                tracing::info!(job = %self.job, container = %c.id, "container no longer kept by relabel_configs; releasing");
+                self.release(&c.id, false);
+                return;
+            }
+            if let Ok(mut g) = r.labels.write() {
+                *g = labels.clone();
+            }
+            r.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.register_view(&c, &labels, None);
+            return;
+        }
+        if !labels.any() {
+            tracing::debug!(job = %self.job, container = %c.id, "container dropped by relabel_configs; not read");
+            return;
+        }
+        let shared: SharedLabels = Arc::new(RwLock::new(labels.clone()));
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(1));
+        let rcancel = cancel.child_token();
+        let wake = Arc::new(Notify::new());
+        let status = Arc::new(ReaderStatus::default());
+        let readable = c
+            .log_path
+            .as_ref()
+            .filter(|_| c.log_driver == "json-file" || c.log_driver.is_empty())
+            .filter(|p| std::fs::File::open(p).is_ok())
+            .cloned();
+        let key;
+        match readable {
+            Some(path) => {
+                let path_key = path.to_string_lossy().into_owned();
+                // A Promtail positions file has `cursor-<id>` (Unix seconds) for containers it
+                // read; on first read of the file, skip what Promtail already shipped.
+                let skip = if self.positions.get_offset(&path_key).is_none() {
+                    self.positions
+                        .get(&format!("cursor-{}", c.id))
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                        .map(|s| (s + 1) * 1_000_000_000 - 1)
+                } else {
+                    None
+                };
+                let decoder = DockerJsonDecoder {
+                    labels: Arc::clone(&shared),
+                    cached: labels.clone(),
+                    cached_gen: 1,
+                    generation: Arc::clone(&generation),
+                    joiner: PartialJoiner::new(0),
+                    pending: [Vec::new(), Vec::new()],
+                    skip_through_nanos: skip,
+                    container: c.id.clone(),
+                    joined: Vec::new(),
+                };
+                tracing::info!(job = %self.job, containerID = %c.id, path = %path.display(), "added Docker target (reading its json-file log)");
+                let reader = Reader::new(
+                    path.clone(),
+                    decoder,
+                    self.tx.clone(),
+                    Arc::clone(&self.positions),
+                    Arc::clone(&wake),
+                    rcancel.clone(),
+                    ReaderOptions {
+                        poll: Duration::from_millis(250),
+                    },
+                    Arc::clone(&status),
+                );
+                let reader = reader.with_backlog(rotated_siblings(&path));
+                readers.spawn(reader.run());
+                key = Some(path_key.clone());
+                self.register_view(
+                    &c,
+                    &labels,
+                    Some((path_key, Arc::clone(&status), "json-file".to_string())),
+                );
+            }
+            None => {
+                tracing::info!(job = %self.job, containerID = %c.id, driver = %c.log_driver, "added Docker target (reading through the Docker API: json-file log not readable)");
+                let api = ApiReader {
+                    cfg: self.cfg.clone(),
+                    id: c.id.clone(),
+                    labels: Arc::clone(&shared),
+                    tx: self.tx.clone(),
+                    positions: Arc::clone(&self.positions),
+                    status: Arc::clone(&status),
+                };
+                readers.spawn(api.run(rcancel.clone()));
+                key = None;
+                self.register_view(
+                    &c,
+                    &labels,
+                    Some((
+                        "docker api".into(),
+                        Arc::clone(&status),
+                        format!("Docker API (log driver {})", c.log_driver),
+                    )),
+                );
+            }
+        }
+        self.running.insert(
+            c.id.clone(),
+            Running {
+                cancel: rcancel,
+                labels: shared,
+                generation,
+                key,
+                _wake: wake,
+            },
+        );
+    }
+
+    fn register_view(
+        &self,
+        c: &DockerContainer,
+        labels: &StreamLabels,
+        file: Option<(String, Arc<ReaderStatus>, String)>,
+    ) {
+        let key = format!("{}/{}", self.pool, c.id);
+        let existing = self
+            .registry
+            .snapshot()
+            .into_iter()
+            .find(|t| t.job == self.job && t.details.contains(&c.id));
+        let (files, how) = match file {
+            Some((p, st, how)) => (vec![(p, st)], how),
+            None => match existing {
+                Some(t) => (
+                    t.files.clone(),
+                    t.details
+                        .split(" read via ")
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_string(),
+                ),
+                None => (Vec::new(), String::new()),
+            },
+        };
+        self.registry.set(
+            key,
+            TargetView {
+                job: self.job.clone(),
+                kind: "docker",
+                labels: labels
+                    .stdout
+                    .clone()
+                    .or_else(|| labels.stderr.clone())
+                    .unwrap_or_default(),
+                files,
+                details: format!("container {} running={} read via {how}", c.id, c.running),
+            },
+        );
+    }
+
+    fn release(&mut self, id: &str, removed: bool) {
+        if let Some(r) = self.running.remove(id) {
+            r.cancel.cancel();
+            if removed {
+                if let Some(k) = &r.key {
+                    self.positions.remove(k);
+                }
+                self.positions.remove(&format!("cursor-{id}"));
+            }
+            self.registry.remove(&format!("{}/{}", self.pool, id));
+            tracing::info!(job = %self.job, containerID = %id, "removed Docker target");
+        }
+    }
+}
+
+/// dockerd's rotated files of a json-file log (`<log>.N` ... `<log>.1`), oldest first; compressed
+/// ones (`.gz`) are skipped.
+fn rotated_siblings(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for n in 1..=1000u32 {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{n}"));
+        let p = std::path::PathBuf::from(p);
+        if !p.is_file() {
+            break;
+        }
+        found.push(p);
+    }
+    found.reverse();
+    found
+}
+
+/// Reads a container's logs through the Docker API; its position is `cursor-<id>` (Unix seconds
+/// of the last acknowledged entry), as Promtail keeps it.
+struct ApiReader {
+    cfg: DockerSdConfig,
+    id: String,
+    labels: SharedLabels,
+    tx: mpsc::Sender<Vec<Entry>>,
+    positions: Arc<Positions>,
+    status: Arc<ReaderStatus>,
+}
+
+impl ApiReader {
+    async fn run(self, cancel: CancellationToken) {
+        use std::sync::atomic::Ordering;
+        self.status.running.store(true, Ordering::Relaxed);
+        let key = format!("cursor-{}", self.id);
+        let since = self
+            .positions
+            .get(&key)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let client = match docker::connect(&self.cfg).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(container = %self.id, error = %e, "could not transfer logs");
+                return;
+            }
+        };
+        let (itx, mut irx) = mpsc::channel(1024);
+        let req = LogsRequest {
+            container_id: self.id.clone(),
+            since_secs: since,
+            skip_through_nanos: if since > 0 {
+                Some((since + 1) * 1_000_000_000 - 1)
+            } else {
+                None
+            },
+            max_line_size: 0,
+        };
+        let stream = tokio::spawn(docker_logs::stream_logs(client, req, itx, cancel.clone()));
+        // Entries carry sequence numbers as offsets; the acknowledged prefix maps back to the
+        // timestamp saved as the cursor.
+        let progress = Progress::new(0);
+        let mut seq = 0u64;
+        let mut ring: VecDeque<(u64, i64)> = VecDeque::new();
+        let mut saved_ts = 0i64;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                item = irx.recv() => {
+                    let Some((stream_name, ts, line)) = item else { break };
+                    let stream = if stream_name == "stderr" { Stream::Stderr } else { Stream::Stdout };
+                    seq += 1;
+                    let ack = progress.register(seq);
+                    ring.push_back((seq, ts));
+                    self.status.read_offset.store(seq, Ordering::Relaxed);
+                    let labels = read_labels(&self.labels);
+                    let Some(l) = labels.get(stream) else { continue };
+                    metrics::counter!(m::DOCKER_ENTRIES).increment(1);
+                    let mut e = Entry::new(l.clone(), ts, line);
+                    e.acks.push(ack);
+                    if self.tx.send(vec![e]).await.is_err() {
+                        break;
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            let committed = progress.committed();
+            while let Some(&(s, ts)) = ring.front() {
+                if s > committed {
+                    break;
+                }
+                saved_ts = ts;
+                ring.pop_front();
+            }
+            if saved_ts > 0 {
+                self.positions
+                    .set(&key, (saved_ts / 1_000_000_000).to_string());
+            }
+        }
+        let end = stream.await;
+        tracing::info!(container = %self.id, end = ?end.ok(), "finished transferring logs");
+        self.status.running.store(false, Ordering::Relaxed);
+    }
 }

@@ -278,6 +278,10 @@ impl Config {
                     job.job_name, job.encoding
                 )));
             }
+            if job_kind(job) == Some(JobKind::Docker) {
+                crate::docker_job::decode_configs(job)
+                    .map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?;
+            }
             if job_kind(job).is_none() {
                 return Err(err(format!(
                     "no valid target scrape config defined for {:?}",

@@ -106,6 +106,7 @@ pub struct Reader<D: LineDecoder> {
     cancel: CancellationToken,
     opts: ReaderOptions,
     status: Arc<ReaderStatus>,
+    backlog: Vec<PathBuf>,
 }
 
 struct OpenFile {
@@ -147,7 +148,15 @@ impl<D: LineDecoder> Reader<D> {
             cancel,
             opts,
             status,
+            backlog: Vec::new(),
         }
+    }
+
+    /// Files to read to their end first, oldest first, when the file has no saved position yet
+    /// (a container's log rotated by dockerd before ferrotail first saw it).
+    pub fn with_backlog(mut self, backlog: Vec<PathBuf>) -> Self {
+        self.backlog = backlog;
+        self
     }
 
     /// Reads until cancelled. The last committed offset stays in the positions store.
@@ -265,6 +274,14 @@ impl<D: LineDecoder> Reader<D> {
         let current = identity::identify(&self.path)?;
         let saved_offset = self.positions.get_offset(&self.key);
         let saved_id = self.positions.identity(&self.key);
+        if saved_offset.is_none() {
+            for old in std::mem::take(&mut self.backlog) {
+                tracing::info!(path = %old.display(), "reading rotated file first");
+                if !self.drain_rotated(&old, 0).await {
+                    return Ok(None);
+                }
+            }
+        }
         if let (Some(off), Some(sid)) = (saved_offset, saved_id) {
             if sid.dev != current.dev || sid.ino != current.ino {
                 if let Some(rotated) = find_by_identity(&self.path, sid) {

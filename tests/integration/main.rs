@@ -4,6 +4,7 @@ mod util;
 
 mod cli;
 mod crash;
+mod docker;
 mod golden_errors;
 mod golden_relabel;
 mod reload;
