@@ -9,6 +9,10 @@
 //! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
 
 pub mod entry;
+pub mod gojson;
+pub mod goregex;
+pub mod jmes;
+pub mod mapstruct;
 pub mod stages;
 
 use crate::config::yaml::{self, Mode, Node, NodeKind};
