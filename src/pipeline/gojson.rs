@@ -414,7 +414,7 @@ pub fn write_string(out: &mut String, s: &str, flavor: Flavor) {
 /// below 1e-6 and from 1e21.
 pub fn write_float_jsoniter(out: &mut String, f: f64) {
     let abs = f.abs();
-    if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         out.push_str(&go_exp_format(f, false));
     } else {
         out.push_str(&crate::pipeline::entry::format_go_float(f));
@@ -424,7 +424,7 @@ pub fn write_float_jsoniter(out: &mut String, f: f64) {
 /// Appends a float as Go `encoding/json` writes it (`1e-7`, `1e+21`).
 fn write_float_encoding_json(out: &mut String, f: f64) {
     let abs = f.abs();
-    if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         out.push_str(&go_exp_format(f, true));
     } else {
         out.push_str(&crate::pipeline::entry::format_go_float(f));
@@ -592,9 +592,11 @@ mod tests {
 
     #[test]
     fn strings_and_numbers() {
-        let v = parse_object(r#"{"a":"caf\u00e9 \ud800x \/","b":12345678901234567890123,"a":"\ud83d\ude00"}"#)
-            .unwrap()
-            .unwrap();
+        let v = parse_object(
+            r#"{"a":"caf\u00e9 \ud800x \/","b":12345678901234567890123,"a":"\ud83d\ude00"}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(v.get("a"), Some(&JVal::Str("😀".into())));
         assert_eq!(v.get("b"), Some(&JVal::Num(1.2345678901234568e22)));
         let v = parse_object(r#"{"a":"\ud800x"}"#).unwrap().unwrap();

@@ -24,10 +24,7 @@ fn go_err(code: &str, expr: &str) -> String {
 }
 
 fn is_valid_capture_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 const NOT_DIGIT: &str = r"\x00-\x2F\x3A-\x{10FFFF}";
@@ -52,7 +49,9 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
         match c {
             '\\' => {
                 let Some(&n) = chars.get(i + 1) else {
-                    return Err("error parsing regexp: trailing backslash at end of expression: ``".into());
+                    return Err(
+                        "error parsing regexp: trailing backslash at end of expression: ``".into(),
+                    );
                 };
                 i += 2;
                 match n {
@@ -167,7 +166,10 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
                         }
                         continue;
                     }
-                    if c == '[' || c == '&' || c == '~' || c == '-' && chars.get(i + 1) == Some(&'-')
+                    if c == '['
+                        || c == '&'
+                        || c == '~'
+                        || c == '-' && chars.get(i + 1) == Some(&'-')
                     {
                         // Characters that are set operators in the regex crate are literals in Go.
                         out.push('\\');
@@ -190,7 +192,9 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
                 let t = rest(i);
                 if t.starts_with("(?") {
                     let named = t.starts_with("(?P<")
-                        || (t.starts_with("(?<") && !t.starts_with("(?<=") && !t.starts_with("(?<!"));
+                        || (t.starts_with("(?<")
+                            && !t.starts_with("(?<=")
+                            && !t.starts_with("(?<!"));
                     if named {
                         let begin = if t.starts_with("(?P<") { 4 } else { 3 };
                         let Some(end) = t.find('>') else {
@@ -208,12 +212,15 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
                         depth += 1;
                     } else {
                         // Flags: `(?flags)` or a non-capturing `(?flags:`.
-                        let end = t[2..].find([':', ')']).map(|e| e + 2);
+                        let end = t.get(2..).and_then(|r| r.find([':', ')'])).map(|e| e + 2);
                         let Some(end) = end else {
                             return Err(go_err("missing closing )", pat));
                         };
                         let flags = &t[2..end];
-                        if !flags.chars().all(|c| matches!(c, 'i' | 'm' | 's' | 'U' | '-')) {
+                        if !flags
+                            .chars()
+                            .all(|c| matches!(c, 'i' | 'm' | 's' | 'U' | '-'))
+                        {
                             return Err(go_err("invalid or unsupported Perl syntax", &t[..end]));
                         }
                         out.push_str(&t[..=end]);
@@ -281,7 +288,10 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
                     if !digits(lo) || hi.is_some_and(|h| !h.is_empty() && !digits(h)) {
                         return None;
                     }
-                    Some((lo.parse::<u64>().unwrap_or(u64::MAX), hi.map(|h| h.parse::<u64>().ok())))
+                    Some((
+                        lo.parse::<u64>().unwrap_or(u64::MAX),
+                        hi.map(|h| h.parse::<u64>().ok()),
+                    ))
                 });
                 match valid {
                     Some((lo, hi)) => {
@@ -346,7 +356,11 @@ impl GoRegex {
         let regex = Regex::new(&rust).map_err(|e| {
             format!(
                 "error parsing regexp: {}: `{pat}`",
-                e.to_string().lines().last().unwrap_or("invalid pattern").trim()
+                e.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid pattern")
+                    .trim()
             )
         })?;
         Ok(GoRegex { regex, names })
@@ -398,14 +412,29 @@ mod tests {
                 "(?P<ts[0-9]+).*",
                 "error parsing regexp: invalid named capture: `(?P<ts[0-9]+).*`",
             ),
-            ("(?P<a-b>x)", "error parsing regexp: invalid named capture: `(?P<a-b>`"),
+            (
+                "(?P<a-b>x)",
+                "error parsing regexp: invalid named capture: `(?P<a-b>`",
+            ),
             ("(abc", "error parsing regexp: missing closing ): `(abc`"),
             ("abc)", "error parsing regexp: unexpected ): `abc)`"),
             ("[a-z", "error parsing regexp: missing closing ]: `[a-z`"),
-            ("*a", "error parsing regexp: missing argument to repetition operator: `*`"),
-            ("a**", "error parsing regexp: invalid nested repetition operator: `**`"),
-            ("a{1001}", "error parsing regexp: invalid repeat count: `{1001}`"),
-            (r"\q", "error parsing regexp: invalid escape sequence: `\\q`"),
+            (
+                "*a",
+                "error parsing regexp: missing argument to repetition operator: `*`",
+            ),
+            (
+                "a**",
+                "error parsing regexp: invalid nested repetition operator: `**`",
+            ),
+            (
+                "a{1001}",
+                "error parsing regexp: invalid repeat count: `{1001}`",
+            ),
+            (
+                r"\q",
+                "error parsing regexp: invalid escape sequence: `\\q`",
+            ),
         ];
         for (pat, want) in cases {
             assert_eq!(GoRegex::new(pat).unwrap_err(), want, "{pat}");

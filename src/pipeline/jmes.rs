@@ -215,7 +215,8 @@ fn tokenize(expr: &str) -> Result<Vec<Token>, String> {
         match c {
             'a'..='z' | 'A'..='Z' | '_' => {
                 let mut j = i;
-                while j < chars.len() && matches!(chars[j].1, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_')
+                while j < chars.len()
+                    && matches!(chars[j].1, 'a'..='z' | 'A'..='Z' | '0'..='9' | '_')
                 {
                     j += 1;
                 }
@@ -332,12 +333,7 @@ fn tokenize(expr: &str) -> Result<Vec<Token>, String> {
                 }
             }
             ' ' | '\t' | '\n' | '\r' => {}
-            other => {
-                return Err(syntax(format!(
-                    "Unknown char: {}",
-                    quote_rune_ascii(other)
-                )))
-            }
+            other => return Err(syntax(format!("Unknown char: {}", quote_rune_ascii(other)))),
         }
     }
     tokens.push(Token {
@@ -681,6 +677,10 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     rt
 });
 
+/// A JMESPath runtime error: the expression's key is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchFailed;
+
 /// The result of evaluating an expression.
 pub enum Found<'v, 'a> {
     /// A value inside the parsed document.
@@ -737,7 +737,7 @@ impl Expr {
         &self,
         doc: Option<&'v JVal<'a>>,
         var: Option<&Rcvar>,
-    ) -> Result<Found<'v, 'a>, ()> {
+    ) -> Result<Found<'v, 'a>, SearchFailed> {
         match self {
             Expr::Path(segs) => {
                 let mut cur = doc;
@@ -745,11 +745,7 @@ impl Expr {
                     cur = match (cur, seg) {
                         (Some(v), PathSeg::Field(f)) => v.get(f),
                         (Some(JVal::Arr(items)), PathSeg::Index(i)) => {
-                            let idx = if *i < 0 {
-                                items.len() as i64 + *i
-                            } else {
-                                *i
-                            };
+                            let idx = if *i < 0 { items.len() as i64 + *i } else { *i };
                             if idx < 0 {
                                 None
                             } else {
@@ -768,11 +764,14 @@ impl Expr {
                 let null = Rcvar::new(Variable::Null);
                 let data = var.unwrap_or(&null);
                 let mut ctx = Context::new(e.as_str(), &RUNTIME);
-                jmespath::interpret(data, e.as_ast(), &mut ctx).map(Found::Var).map_err(|err| {
-                    tracing::debug!(error = %err, "failed to search JMES expression");
-                })
+                jmespath::interpret(data, e.as_ast(), &mut ctx)
+                    .map(Found::Var)
+                    .map_err(|err| {
+                        tracing::debug!(error = %err, "failed to search JMES expression");
+                        SearchFailed
+                    })
             }
-            Expr::AlwaysFails => Err(()),
+            Expr::AlwaysFails => Err(SearchFailed),
         }
     }
 }
@@ -794,12 +793,18 @@ mod tests {
             ),
             ("1abc", "SyntaxError: Invalid token: tNumber"),
             ("a[", "SyntaxError: Expected tStar, received: tEOF"),
-            ("a.", "SyntaxError: Expected identifier, lbracket, or lbrace"),
+            (
+                "a.",
+                "SyntaxError: Expected identifier, lbracket, or lbrace",
+            ),
             ("", "SyntaxError: Incomplete expression"),
             ("a#", "SyntaxError: Unknown char: '#'"),
             ("'abc", "SyntaxError: Unclosed delimiter: '"),
             ("\"abc", "SyntaxError: Unclosed delimiter: \""),
-            ("\"a\"(b)", "SyntaxError: Can't have quoted identifier as function name."),
+            (
+                "\"a\"(b)",
+                "SyntaxError: Can't have quoted identifier as function name.",
+            ),
         ];
         for (expr, want) in cases {
             assert_eq!(go_check(expr).unwrap_err(), want, "{expr}");
@@ -830,7 +835,10 @@ mod tests {
     fn simple_paths() {
         assert_eq!(
             simple_path("\"k8s.io\".name"),
-            Some(vec![PathSeg::Field("k8s.io".into()), PathSeg::Field("name".into())])
+            Some(vec![
+                PathSeg::Field("k8s.io".into()),
+                PathSeg::Field("name".into())
+            ])
         );
         assert_eq!(
             simple_path("items[-1]"),

@@ -15,6 +15,9 @@ use crate::pipeline::BuildCtx;
 /// The name mapstructure gives an element of a `map[interface{}]interface{}`.
 pub const MAP_ELEM: &str = "[<interface {} Value>]";
 
+/// A decoded `map[string]*string`, in document order.
+pub type StringMap = Vec<(String, Option<String>)>;
+
 /// Formats a list of mapstructure errors as its `*Error` prints them (sorted).
 pub fn format_errors(mut errs: Vec<String>) -> String {
     let mut points: Vec<String> = errs.drain(..).map(|e| format!("* {e}")).collect();
@@ -116,9 +119,7 @@ pub fn decode_string(name: &str, node: &Node, weak: bool) -> Result<Option<Strin
         Some(Resolved::Str(s)) => Ok(Some(s.to_string())),
         Some(Resolved::Bool(b)) if weak => Ok(Some(if b { "1" } else { "0" }.into())),
         Some(Resolved::Int(i)) if weak => Ok(Some(i.to_string())),
-        Some(Resolved::Float(f)) if weak => {
-            Ok(Some(crate::pipeline::entry::format_go_float(f)))
-        }
+        Some(Resolved::Float(f)) if weak => Ok(Some(crate::pipeline::entry::format_go_float(f))),
         _ => Err(unconvertible(name, "string", node)),
     }
 }
@@ -279,17 +280,12 @@ pub fn decode_string_map(
     node: &Node,
     weak: bool,
     errs: &mut Vec<String>,
-) -> Result<Option<Vec<(String, Option<String>)>>, String> {
+) -> Result<Option<StringMap>, String> {
     let entries = match &node.kind {
         NodeKind::Map(entries) => entries,
         _ if node.is_null() => return Ok(None),
         NodeKind::Seq(items) if weak && items.is_empty() => return Ok(Some(Vec::new())),
-        _ => {
-            return Err(format!(
-                "'{name}' expected a map, got '{}'",
-                go_kind(node)
-            ))
-        }
+        _ => return Err(format!("'{name}' expected a map, got '{}'", go_kind(node))),
     };
     let elem = format!("{name}{MAP_ELEM}");
     let mut out: Vec<(String, Option<String>)> = Vec::with_capacity(entries.len());
@@ -431,7 +427,7 @@ impl<'a> StructCfg<'a> {
     }
 
     /// A `map[string]string` field (null values become `None`).
-    pub fn string_map(&mut self, field: &str) -> Option<Vec<(String, Option<String>)>> {
+    pub fn string_map(&mut self, field: &str) -> Option<StringMap> {
         let node = self.get(field)?;
         let weak = self.weak;
         let r = decode_string_map(field, node, weak, &mut self.errs);
@@ -450,7 +446,7 @@ impl<'a> StructCfg<'a> {
 
 /// Decodes a whole stage config that is a `map[string]*string` (labels, static_labels,
 /// structured_metadata).
-pub fn top_string_map(node: &Node) -> Result<Option<Vec<(String, Option<String>)>>, String> {
+pub fn top_string_map(node: &Node) -> Result<Option<StringMap>, String> {
     let mut errs = Vec::new();
     let r = decode_string_map("", node, false, &mut errs)?;
     if !errs.is_empty() {
@@ -474,7 +470,9 @@ pub fn is_legacy_label_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 #[cfg(test)]
@@ -521,5 +519,83 @@ mod tests {
         assert!(!is_legacy_label_name("1a"));
         assert!(!is_legacy_label_name("foo-bar"));
         assert!(!is_legacy_label_name(""));
+    }
+}
+
+/// The stage-config cases of `tests/data/golden/errors/` that concern the parsing stages, run
+/// through [`crate::pipeline::Pipeline::build`].
+#[cfg(test)]
+mod golden_errors {
+    use crate::config::yaml::parse;
+    use crate::pipeline::{BuildCtx, Pipeline};
+
+    /// The `error="..."` text of the start-up log line, unescaped.
+    fn expected_error(case: &str) -> String {
+        let dir = format!(
+            "{}/tests/data/golden/errors/{case}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(format!("{dir}/expected.txt")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("error=\"failed to make file target manager: "))
+            .unwrap();
+        let start = line.find("error=\"").unwrap() + 7;
+        let quoted = &line[start..line.len() - 1];
+        let mut out = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(o) => out.push(o),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out.trim_start_matches("failed to make file target manager: ")
+            .to_string()
+    }
+
+    fn build_error(case: &str) -> String {
+        let dir = format!(
+            "{}/tests/data/golden/errors/{case}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(format!("{dir}/case.yml")).unwrap();
+        let root = parse(&text).unwrap();
+        let stages = match &root.get("scrape_configs").unwrap().kind {
+            crate::config::yaml::NodeKind::Seq(items) => {
+                items[0].get("pipeline_stages").unwrap().clone()
+            }
+            _ => panic!("no scrape config"),
+        };
+        let mut w = Vec::new();
+        let mut ctx = BuildCtx {
+            job: "golden",
+            warnings: &mut w,
+            base_dir: None,
+        };
+        match Pipeline::build(&mut ctx, &stages) {
+            Ok(_) => String::from("<built>"),
+            Err(e) => e.msg,
+        }
+    }
+
+    #[test]
+    fn stage_config_errors_match_promtail() {
+        for case in [
+            "006-bad-regex-in-stage",
+            "012-stage-with-two-keys",
+            "013-stage-as-scalar",
+            "016-static-labels-int-value",
+            "019-invalid-label-name",
+            "020-yaml-bool-label-name",
+            "024-json-unquoted-jmespath",
+        ] {
+            assert_eq!(build_error(case), expected_error(case), "{case}");
+        }
     }
 }

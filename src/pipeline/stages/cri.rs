@@ -179,7 +179,7 @@ mod tests {
         );
         assert_eq!(out[0].line, "i'm a log message!");
         assert_eq!(out[0].labels.get("stream"), Some("stderr"));
-        assert_eq!(out[0].timestamp, 1546304400_000_000_001);
+        assert_eq!(out[0].timestamp, 1_546_304_400_000_000_001);
         assert_eq!(out[0].extracted["flags"], Value::Str("F".into()));
     }
 

@@ -287,12 +287,18 @@ mod tests {
     #[test]
     fn rfc3339_nano_like_go() {
         assert_eq!(ts("1970-01-01T00:00:01Z"), Some(1_000_000_000));
-        assert_eq!(ts("2024-05-01T10:00:00.5Z"), Some(1714557600_500_000_000));
+        assert_eq!(
+            ts("2024-05-01T10:00:00.5Z"),
+            Some(1_714_557_600_500_000_000)
+        );
         assert_eq!(
             ts("2024-05-01T12:00:03.000000001+02:00"),
-            Some(1714557603_000_000_001)
+            Some(1_714_557_603_000_000_001)
         );
-        assert_eq!(ts("2019-04-30T02:12:41.8443515Z"), Some(1556590361_844_351_500));
+        assert_eq!(
+            ts("2019-04-30T02:12:41.8443515Z"),
+            Some(1_556_590_361_844_351_500)
+        );
         // Extra fraction digits are truncated; a comma works; a one-digit hour works.
         assert_eq!(ts("1970-01-01T00:00:00.1234567891Z"), Some(123_456_789));
         assert_eq!(ts("1970-01-01T00:00:00,5Z"), Some(500_000_000));
@@ -335,7 +341,7 @@ mod tests {
         let e = &out[0];
         assert_eq!(e.line, "log message\n");
         assert_eq!(e.labels.get("stream"), Some("stderr"));
-        assert_eq!(e.timestamp, 1556590361_844_351_500);
+        assert_eq!(e.timestamp, 1_556_590_361_844_351_500);
         assert_eq!(
             e.extracted["timestamp"],
             Value::Str("2019-04-30T02:12:41.8443515Z".into())
@@ -354,13 +360,13 @@ mod tests {
         ] {
             s.process(entry(l, &[("job", "j")]), &mut out);
         }
-        assert_eq!(out[0].timestamp, 1714557600_500_000_000);
-        assert_eq!(out[1].timestamp, 1714557600_500_000_001);
+        assert_eq!(out[0].timestamp, 1_714_557_600_500_000_000);
+        assert_eq!(out[1].timestamp, 1_714_557_600_500_000_001);
         assert_eq!(out[1].line, "bad time\n");
         assert_eq!(out[2].timestamp, 42);
         assert_eq!(out[2].line, "i'm not json!");
         assert_eq!(out[2].labels.get("stream"), None);
-        assert_eq!(out[3].timestamp, 1714557600_500_000_002);
+        assert_eq!(out[3].timestamp, 1_714_557_600_500_000_002);
     }
 
     #[test]

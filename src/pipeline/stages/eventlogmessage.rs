@@ -140,7 +140,10 @@ mod tests {
             "source: msg\noverwrite_existing: true\ndrop_invalid_labels: true\n",
             &[
                 ("Level", Value::Str("Info".into())),
-                ("msg", Value::Str("Level: Warning\r\nBad key: x\r\nGood: yes".into())),
+                (
+                    "msg",
+                    Value::Str("Level: Warning\r\nBad key: x\r\nGood: yes".into()),
+                ),
             ],
         )
         .unwrap();

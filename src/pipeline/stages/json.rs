@@ -104,14 +104,16 @@ impl JsonStage {
         };
         let var = if self.needs_var {
             Some(Rcvar::new(
-                doc.as_ref().map(gojson::to_variable).unwrap_or(Variable::Null),
+                doc.as_ref()
+                    .map(gojson::to_variable)
+                    .unwrap_or(Variable::Null),
             ))
         } else {
             None
         };
         for (name, expr) in &self.exprs {
             let value = match expr.search(doc.as_ref(), var.as_ref()) {
-                Err(()) => continue,
+                Err(_) => continue,
                 Ok(Found::Json(None)) => Value::Null,
                 Ok(Found::Json(Some(v))) => jval_to_value(v),
                 Ok(Found::Var(r)) => var_to_value(&r),
@@ -196,7 +198,10 @@ mod tests {
         let x = &e.extracted;
         assert_eq!(x["output"], Value::Str("log message\n".into()));
         assert_eq!(x["stream"], Value::Str("stderr".into()));
-        assert_eq!(x["timestamp"], Value::Str("2019-04-30T02:12:41.8443515Z".into()));
+        assert_eq!(
+            x["timestamp"],
+            Value::Str("2019-04-30T02:12:41.8443515Z".into())
+        );
         assert_eq!(x["unknown"], Value::Null);
         assert_eq!(x["num"], Value::Float(125.0));
         assert_eq!(x["nested"], Value::Str(r#"{"child":"value"}"#.into()));
@@ -212,8 +217,11 @@ mod tests {
             base_dir: None,
         };
         let mut a = build(&mut ctx, &parse("expressions: {extra:}\n").unwrap()).unwrap();
-        let mut b =
-            build(&mut ctx, &parse("expressions: {user:}\nsource: extra\n").unwrap()).unwrap();
+        let mut b = build(
+            &mut ctx,
+            &parse("expressions: {user:}\nsource: extra\n").unwrap(),
+        )
+        .unwrap();
         let mut out = Vec::new();
         a.process(Entry::new(Labels::new(), 0, DOC_LINE.into()), &mut out);
         let e = out.pop().unwrap();
@@ -224,11 +232,11 @@ mod tests {
     #[test]
     fn functions_and_to_string() {
         let e = run(
-            "expressions:\n  n: length(items)\n  s: to_string(obj)\n  bad: abs(name)\n  f: missing || 'd'\n",
+            "expressions:\n  cnt: length(items)\n  s: to_string(obj)\n  bad: abs(name)\n  f: missing || 'd'\n",
             r#"{"items":[1,2],"obj":{"z":1,"a":[1e-7,"<"]},"name":"x"}"#,
         )
         .unwrap();
-        assert_eq!(e.extracted["n"], Value::Float(2.0));
+        assert_eq!(e.extracted["cnt"], Value::Float(2.0));
         assert_eq!(
             e.extracted["s"],
             Value::Str(r#"{"a":[1e-7,"\u003c"],"z":1}"#.into())

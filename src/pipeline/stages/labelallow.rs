@@ -15,7 +15,10 @@ impl Stage for LabelAllowStage {
     }
 
     fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
-        if e.labels.iter().any(|(k, _)| !self.names.iter().any(|n| n == k)) {
+        if e.labels
+            .iter()
+            .any(|(k, _)| !self.names.iter().any(|n| n == k))
+        {
             let names = &self.names;
             e.labels.retain(|k, _| names.iter().any(|n| n == k));
         }

@@ -51,9 +51,13 @@ mod tests {
     fn documented_example() {
         // Docs: `labeldrop: [kubernetes_pod_name, kubernetes_container_name]`.
         let mut s = stage("- kubernetes_pod_name\n- absent\n- __tenant_id__\n").unwrap();
-        let l: Labels = [("kubernetes_pod_name", "p"), ("app", "a"), ("__tenant_id__", "t")]
-            .into_iter()
-            .collect();
+        let l: Labels = [
+            ("kubernetes_pod_name", "p"),
+            ("app", "a"),
+            ("__tenant_id__", "t"),
+        ]
+        .into_iter()
+        .collect();
         let mut out = Vec::new();
         s.process(Entry::new(l, 0, String::new()), &mut out);
         let l = &out[0].labels;

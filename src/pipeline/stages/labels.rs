@@ -106,7 +106,10 @@ mod tests {
         // Docs: `labels: {env:, user_id: user}` sets env from env and user_id from user.
         let l = run(
             "env:\nuser_id: user\n",
-            &[("env", Value::Str("prod".into())), ("user", Value::Str("bob".into()))],
+            &[
+                ("env", Value::Str("prod".into())),
+                ("user", Value::Str("bob".into())),
+            ],
             &[],
         );
         assert_eq!(l.get("env"), Some("prod"));

@@ -18,7 +18,9 @@ fn unquote(body: &str) -> Option<String> {
     let mut i = 0;
     let hex4 = |i: usize| -> Option<u32> {
         let h = body.get(i..i + 4)?;
-        u32::from_str_radix(h, 16).ok().filter(|_| h.bytes().all(|c| c.is_ascii_hexdigit()))
+        u32::from_str_radix(h, 16)
+            .ok()
+            .filter(|_| h.bytes().all(|c| c.is_ascii_hexdigit()))
     };
     while i < b.len() {
         let c = b[i];
@@ -267,7 +269,8 @@ mod tests {
 
     #[test]
     fn parser_table() {
-        let cases: Vec<(&str, Vec<(String, String)>, bool)> = vec![
+        type Case<'a> = (&'a str, Vec<(String, String)>, bool);
+        let cases: Vec<Case> = vec![
             ("a=1 b=2", vec![p("a", "1"), p("b", "2")], true),
             ("a=1\nb=2", vec![p("a", "1"), p("b", "2")], true),
             ("b", vec![p("b", "")], true),
@@ -275,9 +278,17 @@ mod tests {
             ("a=1 b=x=y c=3", vec![p("a", "1")], false),
             ("k=v =x", vec![p("k", "v")], false),
             ("a=\"unterminated b=2", vec![], false),
-            (r#"m="hello \"world\"\tTAB \u00e9""#, vec![p("m", "hello \"world\"\tTAB é")], true),
+            (
+                r#"m="hello \"world\"\tTAB \u00e9""#,
+                vec![p("m", "hello \"world\"\tTAB é")],
+                true,
+            ),
             (r#"m="raw\q""#, vec![], false),
-            ("m=\"no escapes\ttab\"", vec![p("m", "no escapes\ttab")], true),
+            (
+                "m=\"no escapes\ttab\"",
+                vec![p("m", "no escapes\ttab")],
+                true,
+            ),
             ("k\"x=1", vec![], false),
             ("a=1\r\nb=2\r", vec![p("a", "1"), p("b", "2")], true),
         ];
@@ -310,7 +321,10 @@ mod tests {
             r#"time=2012-11-01T22:08:41+00:00 app=loki level=WARN duration=125 message="this is a log line" extra="user=foo""#,
         );
         let x = &e.extracted;
-        assert_eq!(x["timestamp"], Value::Str("2012-11-01T22:08:41+00:00".into()));
+        assert_eq!(
+            x["timestamp"],
+            Value::Str("2012-11-01T22:08:41+00:00".into())
+        );
         assert_eq!(x["app"], Value::Str("loki".into()));
         assert_eq!(x["duration"], Value::Str("125".into()));
         assert!(!x.contains_key("unknown"));

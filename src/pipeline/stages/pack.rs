@@ -110,7 +110,12 @@ mod tests {
             "{\"job\":\"j\",\"_entry\":\"\\\"q\\\" \\\\ \\t\\u003ca\\u0026b\\u003e \\u2028 \u{7f} é \\u0001\"}"
         );
         assert_ne!(e.timestamp, 5);
-        let e = run("labels: [missing]\ningest_timestamp: false\n", "l", &[], &[]);
+        let e = run(
+            "labels: [missing]\ningest_timestamp: false\n",
+            "l",
+            &[],
+            &[],
+        );
         assert_eq!(e.line, r#"{"_entry":"l"}"#);
     }
 }

@@ -140,7 +140,10 @@ mod tests {
         assert_eq!(get(&e, "stream"), Some("stderr"));
         assert_eq!(get(&e, "flags"), Some("P"));
         assert_eq!(get(&e, "content"), Some("i'm a log message!"));
-        assert_eq!(e.line, "2019-01-01T01:00:00.000000001Z stderr P i'm a log message!");
+        assert_eq!(
+            e.line,
+            "2019-01-01T01:00:00.000000001Z stderr P i'm a log message!"
+        );
     }
 
     #[test]
@@ -155,10 +158,18 @@ mod tests {
         // Missing or null source: nothing happens.
         let e = run("expression: '(?P<a>.)'\nsource: x\n", "line", &[]);
         assert!(e.extracted.is_empty());
-        let e = run("expression: '(?P<a>.)'\nsource: x\n", "line", &[("x", Value::Null)]);
+        let e = run(
+            "expression: '(?P<a>.)'\nsource: x\n",
+            "line",
+            &[("x", Value::Null)],
+        );
         assert_eq!(e.extracted.len(), 1);
         // A float source is converted with getString.
-        let e = run("expression: '(?P<a>.*)'\nsource: x\n", "l", &[("x", Value::Float(1e21))]);
+        let e = run(
+            "expression: '(?P<a>.*)'\nsource: x\n",
+            "l",
+            &[("x", Value::Float(1e21))],
+        );
         assert_eq!(get(&e, "a"), Some("1000000000000000000000"));
     }
 
@@ -176,7 +187,10 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(stage("").err().unwrap(), "expression is required");
-        assert_eq!(stage("source: a\n").err().unwrap(), "expression is required");
+        assert_eq!(
+            stage("source: a\n").err().unwrap(),
+            "expression is required"
+        );
         assert_eq!(
             stage("expression: a\nsource: \"\"\n").err().unwrap(),
             "empty source"

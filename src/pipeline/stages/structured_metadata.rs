@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn from_extracted_only() {
         let e = run("trace_id:\n", &[("trace_id", "abc")], &[("job", "j")]);
-        assert_eq!(e.structured_metadata, vec![("trace_id".into(), "abc".into())]);
+        assert_eq!(
+            e.structured_metadata,
+            vec![("trace_id".into(), "abc".into())]
+        );
         assert_eq!(e.labels.get("job"), Some("j"));
     }
 

@@ -88,7 +88,11 @@ mod tests {
         build(&mut ctx, &parse(yaml).unwrap())
     }
 
-    fn tenant_of(yaml: &str, extracted: &[(&str, Value)], labels: &[(&str, &str)]) -> Option<String> {
+    fn tenant_of(
+        yaml: &str,
+        extracted: &[(&str, Value)],
+        labels: &[(&str, &str)],
+    ) -> Option<String> {
         let mut s = stage(yaml).unwrap();
         let l: Labels = labels.iter().copied().collect();
         let mut e = Entry::new(l, 0, String::new());
@@ -104,7 +108,11 @@ mod tests {
     fn documented_examples() {
         // Docs: `tenant: {source: customer_id}` after json extracting customer_id.
         assert_eq!(
-            tenant_of("source: customer_id\n", &[("customer_id", Value::Str("1".into()))], &[]),
+            tenant_of(
+                "source: customer_id\n",
+                &[("customer_id", Value::Str("1".into()))],
+                &[]
+            ),
             Some("1".into())
         );
         assert_eq!(
@@ -113,7 +121,10 @@ mod tests {
         );
         assert_eq!(tenant_of("source: t\n", &[("t", Value::Null)], &[]), None);
         // Docs: `tenant: {value: team-a}` and `tenant: {label: namespace}`.
-        assert_eq!(tenant_of("value: team-a\n", &[], &[]), Some("team-a".into()));
+        assert_eq!(
+            tenant_of("value: team-a\n", &[], &[]),
+            Some("team-a".into())
+        );
         assert_eq!(
             tenant_of("label: namespace\n", &[], &[("namespace", "ns1")]),
             Some("ns1".into())
