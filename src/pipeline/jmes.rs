@@ -665,9 +665,38 @@ impl Function for GoToString {
     }
 }
 
+/// go-jmespath's `to_number`: numbers unchanged, strings through `strconv.ParseFloat` (null when
+/// that fails or overflows), anything else null.
+struct GoToNumber {
+    signature: Signature,
+}
+
+impl Function for GoToNumber {
+    fn evaluate(&self, args: &[Rcvar], ctx: &mut Context<'_>) -> jmespath::SearchResult {
+        self.signature.validate(args, ctx)?;
+        match &*args[0] {
+            Variable::Number(_) => Ok(args[0].clone()),
+            Variable::String(s) => Ok(Rcvar::new(
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .map(|f| Variable::Number(gojson::number_from_f64(f)))
+                    .unwrap_or(Variable::Null),
+            )),
+            _ => Ok(Rcvar::new(Variable::Null)),
+        }
+    }
+}
+
 static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     let mut rt = Runtime::new();
     rt.register_builtin_functions();
+    rt.register_function(
+        "to_number",
+        Box::new(GoToNumber {
+            signature: Signature::new(vec![ArgumentType::Any], None),
+        }),
+    );
     rt.register_function(
         "to_string",
         Box::new(GoToString {

@@ -232,8 +232,8 @@ mod tests {
     #[test]
     fn functions_and_to_string() {
         let e = run(
-            "expressions:\n  cnt: length(items)\n  s: to_string(obj)\n  bad: abs(name)\n  f: missing || 'd'\n",
-            r#"{"items":[1,2],"obj":{"z":1,"a":[1e-7,"<"]},"name":"x"}"#,
+            "expressions:\n  cnt: length(items)\n  s: to_string(obj)\n  bad: abs(name)\n  f: missing || 'd'\n  num: to_number(txt)\n  nan: to_number(name)\n  k: keys(obj)\n",
+            r#"{"items":[1,2],"obj":{"z":1,"a":[1e-7,"<"]},"name":"x","txt":".5"}"#,
         )
         .unwrap();
         assert_eq!(e.extracted["cnt"], Value::Float(2.0));
@@ -243,6 +243,9 @@ mod tests {
         );
         assert!(!e.extracted.contains_key("bad"));
         assert_eq!(e.extracted["f"], Value::Str("d".into()));
+        assert_eq!(e.extracted["num"], Value::Float(0.5));
+        assert_eq!(e.extracted["nan"], Value::Null);
+        assert_eq!(e.extracted["k"], Value::Str(r#"["a","z"]"#.into()));
     }
 
     #[test]
