@@ -77,10 +77,8 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     let drop_invalid_labels = cfg.bool("drop_invalid_labels").unwrap_or(false);
     let overwrite_existing = cfg.bool("overwrite_existing").unwrap_or(false);
     cfg.finish()?;
-    let source = match source {
-        Some(s) if !s.is_empty() => s,
-        _ => "message".to_string(),
-    };
+    // An explicit empty source is validated (and rejected) like any other name.
+    let source = source.unwrap_or_else(|| "message".to_string());
     if !is_legacy_label_name(&source) {
         return Err(format!("invalid label name: {source}"));
     }
@@ -164,5 +162,7 @@ mod tests {
             stage("source: a-b\n").err().unwrap(),
             "invalid label name: a-b"
         );
+        assert_eq!(stage("source: ''\n").err().unwrap(), "invalid label name: ");
+        assert!(stage("source:\n").is_ok());
     }
 }

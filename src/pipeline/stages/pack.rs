@@ -43,8 +43,10 @@ impl Stage for PackStage {
 
 /// Builds the stage from its config (weakly decoded).
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
-    let mut cfg = StructCfg::new(ctx, "pack", config, true, &["labels", "ingest_timestamp"])?;
-    let mut keys = cfg.string_list("labels").unwrap_or_default();
+    // Promtail's struct tag on `Labels` is misspelled, so mapstructure matches the Go field name
+    // (case-insensitively) and names it `Labels` in errors.
+    let mut cfg = StructCfg::new(ctx, "pack", config, true, &["Labels", "ingest_timestamp"])?;
+    let mut keys = cfg.string_list("Labels").unwrap_or_default();
     let ingest_timestamp = cfg.bool("ingest_timestamp").unwrap_or(true);
     cfg.finish()?;
     keys.sort();
