@@ -104,6 +104,10 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
                         let s: String = chars[i - 2..end].iter().collect();
                         return Err(go_err("invalid escape sequence", &s));
                     }
+                    // Escaped punctuation is a literal in Go (`\<` too, a word boundary in Rust).
+                    n if n.is_ascii_punctuation() || n == ' ' => {
+                        out.push_str(&regex::escape(&n.to_string()));
+                    }
                     n => {
                         out.push('\\');
                         out.push(n);
@@ -159,6 +163,11 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
                             'W' => out.push_str(NOT_WORD),
                             's' => out.push_str(r"\t\n\x0C\r\x20"),
                             'S' => out.push_str(NOT_SPACE),
+                            ']' | '[' | '\\' | '-' | '^' | '&' | '~' => {
+                                out.push('\\');
+                                out.push(n);
+                            }
+                            n if n.is_ascii_punctuation() || n == ' ' => out.push(n),
                             n => {
                                 out.push('\\');
                                 out.push(n);
@@ -403,6 +412,24 @@ mod tests {
         let r = GoRegex::new(r"\Q.*\E").unwrap();
         assert!(r.regex.is_match(".*"));
         assert!(!r.regex.is_match("ab"));
+    }
+
+    #[test]
+    fn documented_patterns() {
+        // Promtail docs: the Apache combined log example.
+        let r = GoRegex::new(r#"^(?P<ip>\S+) (?P<identd>\S+) (?P<user>\S+) \[(?P<timestamp>[\w:/]+\s[+\-]\d{4})\] "(?P<action>\S+)\s?(?P<path>\S+)?\s?(?P<protocol>\S+)?" (?P<status_code>\d{3}|-) (?P<size>\d+|-)\s?"?(?P<referer>[^"]*)"?\s?"?(?P<useragent>[^"]*)?"?$"#).unwrap();
+        let line = r#"11.11.11.11 - frank [25/Jan/2000:14:00:01 -0500] "GET /1986.js HTTP/1.1" 200 932 "-" "Mozilla/5.0""#;
+        let c = r.regex.captures(line).unwrap();
+        assert_eq!(&c[4], "25/Jan/2000:14:00:01 -0500");
+        assert_eq!(&c[8], "200");
+        for (pat, text) in [
+            (r"\/var\/log\/\-\_\<x\>", "/var/log/-_<x>"),
+            (r"[\/\.\<]+", "/.<"),
+            (r"\ a", " a"),
+            (r"[[:alpha:]]+\pL", "abé"),
+        ] {
+            assert!(GoRegex::new(pat).unwrap().regex.is_match(text), "{pat}");
+        }
     }
 
     #[test]

@@ -257,8 +257,9 @@ impl Default for DockerStage {
 }
 
 impl Stage for DockerStage {
+    /// Promtail's docker stage is a nested pipeline, whose name is `pipeline`.
     fn name(&self) -> &'static str {
-        "docker"
+        "pipeline"
     }
 
     fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
