@@ -239,28 +239,28 @@ pub fn decode_uint(
     }
 }
 
-/// Decodes a `[]string`; element errors are appended to `errs`.
+/// Decodes a `[]string`; element errors are appended to `errs`. `Err` when the node is not a
+/// list at all (strict mode).
 pub fn decode_string_list(
     name: &str,
     node: &Node,
     weak: bool,
     errs: &mut Vec<String>,
-) -> Option<Vec<String>> {
+) -> Result<Option<Vec<String>>, String> {
     let single;
     let items: &[Node] = match &node.kind {
         NodeKind::Seq(items) => items,
-        _ if node.is_null() => return None,
-        NodeKind::Map(m) if weak && m.is_empty() => return Some(Vec::new()),
+        _ if node.is_null() => return Ok(None),
+        NodeKind::Map(m) if weak && m.is_empty() => return Ok(Some(Vec::new())),
         _ if weak => {
             single = [node.clone()];
             &single
         }
         _ => {
-            errs.push(format!(
+            return Err(format!(
                 "'{name}': source data must be an array or slice, got {}",
                 go_kind(node)
             ));
-            return None;
         }
     };
     let mut out = Vec::with_capacity(items.len());
@@ -270,7 +270,7 @@ pub fn decode_string_list(
             Err(e) => errs.push(e),
         }
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// Decodes a `map[string]*string` (values `None` for null), in document order; entry errors
@@ -423,7 +423,8 @@ impl<'a> StructCfg<'a> {
     pub fn string_list(&mut self, field: &str) -> Option<Vec<String>> {
         let node = self.get(field)?;
         let weak = self.weak;
-        decode_string_list(field, node, weak, &mut self.errs)
+        let r = decode_string_list(field, node, weak, &mut self.errs);
+        self.record(r)
     }
 
     /// A `map[string]string` field (null values become `None`).
@@ -458,7 +459,7 @@ pub fn top_string_map(node: &Node) -> Result<Option<StringMap>, String> {
 /// Decodes a whole stage config that is a `[]string` (labeldrop, labelallow).
 pub fn top_string_list(node: &Node) -> Result<Option<Vec<String>>, String> {
     let mut errs = Vec::new();
-    let r = decode_string_list("", node, false, &mut errs);
+    let r = decode_string_list("", node, false, &mut errs)?;
     if !errs.is_empty() {
         return Err(format_errors(errs));
     }
@@ -491,6 +492,28 @@ mod tests {
         assert_eq!(
             top_string_map(&n).unwrap_err(),
             "1 error(s) decoding:\n\n* '[<interface {} Value>]' expected type 'string', got unconvertible type 'bool', value: 'false'"
+        );
+    }
+
+    #[test]
+    fn top_level_shape_errors_are_not_wrapped() {
+        let n = parse("foo").unwrap();
+        assert_eq!(
+            top_string_list(&n).unwrap_err(),
+            "'': source data must be an array or slice, got string"
+        );
+        assert_eq!(
+            top_string_map(&n).unwrap_err(),
+            "'' expected a map, got 'string'"
+        );
+        let n = parse(
+            "- 1
+",
+        )
+        .unwrap();
+        assert_eq!(
+            top_string_list(&n).unwrap_err(),
+            "1 error(s) decoding:\n\n* '[0]' expected type 'string', got unconvertible type 'int', value: '1'"
         );
     }
 
