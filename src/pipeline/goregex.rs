@@ -104,6 +104,35 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
                         let s: String = chars[i - 2..end].iter().collect();
                         return Err(go_err("invalid escape sequence", &s));
                     }
+                    // Octal: `\0`, `\0nn`, `\1n`...; a lone `\1`-`\7` is a backreference (invalid).
+                    '0'..='7' if n == '0' || matches!(chars.get(i), Some('0'..='7')) => {
+                        let mut v = n.to_digit(8).unwrap_or(0);
+                        for _ in 0..2 {
+                            match chars.get(i).and_then(|c| c.to_digit(8)) {
+                                Some(d) => {
+                                    v = v * 8 + d;
+                                    i += 1;
+                                }
+                                None => break,
+                            }
+                        }
+                        out.push_str(&format!("\\x{{{v:x}}}"));
+                    }
+                    '1'..='7' => {
+                        return Err(go_err("invalid escape sequence", &format!("\\{n}")));
+                    }
+                    // `\x{..}`, `\p{..}`, `\P{..}`: copy the braced part verbatim.
+                    'x' | 'p' | 'P' if chars.get(i) == Some(&'{') => {
+                        out.push('\\');
+                        out.push(n);
+                        while i < chars.len() {
+                            out.push(chars[i]);
+                            i += 1;
+                            if chars[i - 1] == '}' {
+                                break;
+                            }
+                        }
+                    }
                     // Escaped punctuation is a literal in Go (`\<` too, a word boundary in Rust).
                     n if n.is_ascii_punctuation() || n == ' ' => {
                         out.push_str(&regex::escape(&n.to_string()));
@@ -427,6 +456,8 @@ mod tests {
             (r"[\/\.\<]+", "/.<"),
             (r"\ a", " a"),
             (r"[[:alpha:]]+\pL", "abé"),
+            (r"\x{1B}\p{Greek}\P{Greek}\x41", "\u{1b}αbA"),
+            (r"\0\101\12", "\0A\n"),
         ] {
             assert!(GoRegex::new(pat).unwrap().regex.is_match(text), "{pat}");
         }
