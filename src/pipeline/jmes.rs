@@ -168,6 +168,24 @@ fn go_json_check(text: &str) -> Result<serde_json::Value, String> {
                     go_quote_char(first)
                 ));
             }
+            // A bare word: encoding/json checks it against the literal its first letter starts.
+            let lit = match first {
+                't' => Some("true"),
+                'f' => Some("false"),
+                'n' => Some("null"),
+                _ => None,
+            };
+            if let Some(lit) = lit {
+                for (want, got) in lit.chars().zip(trimmed.chars()).skip(1) {
+                    if want != got {
+                        return Err(format!(
+                            "invalid character {} in literal {lit} (expecting {})",
+                            go_quote_char(got),
+                            go_quote_char(want)
+                        ));
+                    }
+                }
+            }
             if e.is_eof() {
                 return Err("unexpected end of JSON input".into());
             }
