@@ -40,6 +40,20 @@ impl<'a> JVal<'a> {
     }
 }
 
+impl<'a> JVal<'a> {
+    /// Mutable access to the value of `key` when this is an object (last duplicate wins).
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut JVal<'a>> {
+        match self {
+            JVal::Obj(entries) => entries
+                .iter_mut()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
 /// Maximum nesting depth, as json-iterator's.
 const MAX_DEPTH: usize = 10_000;
 
@@ -120,7 +134,7 @@ impl<'a> Parser<'a> {
 
     /// Parses one value (iteratively, so deep nesting cannot overflow the stack).
     fn value(&mut self) -> Result<JVal<'a>, Malformed> {
-        let mut stack: Vec<Frame<'a>> = Vec::new();
+        let mut stack: smallvec::SmallVec<[Frame<'a>; 4]> = smallvec::SmallVec::new();
         'value: loop {
             self.ws();
             let mut v = match self.peek().ok_or(Malformed)? {
@@ -135,7 +149,7 @@ impl<'a> Parser<'a> {
                             return Err(Malformed);
                         }
                         let k = self.key()?;
-                        stack.push(Frame::Obj(Vec::new(), k));
+                        stack.push(Frame::Obj(Vec::with_capacity(8), k));
                         continue 'value;
                     }
                 }
@@ -288,17 +302,19 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, Malformed> {
         let start = self.pos;
         // Fast path: no escapes; raw control characters are errors.
-        loop {
-            match self.peek().ok_or(Malformed)? {
-                b'"' => {
-                    let s = &self.s[start..self.pos];
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                b'\\' => break,
-                c if c < 0x20 => return Err(Malformed),
-                _ => self.pos += 1,
+        let n = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .ok_or(Malformed)?;
+        self.pos = start + n;
+        match self.b[self.pos] {
+            b'"' => {
+                let s = &self.s[start..self.pos];
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
             }
+            b'\\' => {}
+            _ => return Err(Malformed),
         }
         // Slow path after the first escape: raw control characters are accepted.
         let mut out = String::with_capacity(self.pos - start + 16);

@@ -772,6 +772,20 @@ impl Expr {
         }
     }
 
+    /// The field names when this is a path of fields only.
+    pub fn field_path(&self) -> Option<Vec<&str>> {
+        match self {
+            Expr::Path(segs) => segs
+                .iter()
+                .map(|s| match s {
+                    PathSeg::Field(f) => Some(f.as_str()),
+                    PathSeg::Index(_) => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
     /// True when evaluating needs the document as a JMESPath variable.
     pub fn needs_variable(&self) -> bool {
         matches!(self, Expr::Jmes(_))

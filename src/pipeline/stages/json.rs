@@ -15,6 +15,9 @@ pub struct JsonStage {
     source: Option<String>,
     drop_malformed: bool,
     needs_var: bool,
+    /// Every expression is a field path and none is a prefix of another, so values can be
+    /// moved out of the parsed document instead of copied.
+    movable: Option<Vec<Vec<String>>>,
 }
 
 /// Converts a value found in the document as the json stage stores it.
@@ -47,13 +50,16 @@ fn var_to_value(v: &Variable) -> Value {
     }
 }
 
-fn set(extracted: &mut crate::pipeline::entry::Extracted, name: &str, v: Value) {
-    match extracted.get_mut(name) {
-        Some(slot) => *slot = v,
-        None => {
-            extracted.insert(name.to_string(), v);
-        }
+/// Converts a value moved out of the document (no copy for unescaped-then-owned strings).
+fn jval_into_value(v: JVal<'_>) -> Value {
+    match v {
+        JVal::Str(s) => Value::Str(s.into_owned()),
+        other => jval_to_value(&other),
     }
+}
+
+fn set(extracted: &mut crate::pipeline::entry::Extracted, name: &str, v: Value) {
+    extracted.insert(name.to_string(), v);
 }
 
 impl JsonStage {
@@ -71,11 +77,27 @@ impl JsonStage {
             compiled.push((name.clone(), c));
         }
         let needs_var = compiled.iter().any(|(_, e)| e.needs_variable());
+        let paths: Option<Vec<Vec<String>>> = compiled
+            .iter()
+            .map(|(_, e)| {
+                e.field_path()
+                    .map(|p| p.into_iter().map(String::from).collect())
+            })
+            .collect();
+        let movable = paths.filter(|paths| {
+            paths.iter().enumerate().all(|(i, a)| {
+                paths
+                    .iter()
+                    .enumerate()
+                    .all(|(j, b)| i == j || !(a.len() <= b.len() && b.starts_with(a)))
+            })
+        });
         Ok(JsonStage {
             exprs: compiled,
             source,
             drop_malformed,
             needs_var,
+            movable,
         })
     }
 
@@ -95,13 +117,27 @@ impl JsonStage {
                 },
             },
         };
-        let doc = match gojson::parse_object(input) {
+        let mut doc = match gojson::parse_object(input) {
             Ok(d) => d,
             Err(_) => {
                 tracing::debug!("json stage: failed to unmarshal log line");
                 return !self.drop_malformed;
             }
         };
+        if let Some(paths) = &self.movable {
+            for ((name, _), path) in self.exprs.iter().zip(paths) {
+                let mut cur = doc.as_mut();
+                for field in path {
+                    cur = cur.and_then(|v| v.get_mut(field));
+                }
+                let value = match cur {
+                    Some(v) => jval_into_value(std::mem::replace(v, JVal::Null)),
+                    None => Value::Null,
+                };
+                set(&mut e.extracted, name, value);
+            }
+            return true;
+        }
         let var = if self.needs_var {
             Some(Rcvar::new(
                 doc.as_ref()

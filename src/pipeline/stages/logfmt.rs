@@ -212,12 +212,7 @@ impl Stage for LogfmtStage {
         let inverse = &self.inverse;
         let r = scan(input, |k, v| {
             if let Some((_, to)) = inverse.iter().find(|(from, _)| from == k) {
-                match extracted.get_mut(to) {
-                    Some(slot) => *slot = Value::Str(v.to_string()),
-                    None => {
-                        extracted.insert(to.clone(), Value::Str(v.to_string()));
-                    }
-                }
+                extracted.insert(to.clone(), Value::Str(v.to_string()));
             }
         });
         if let Err(err) = r {

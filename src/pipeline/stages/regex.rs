@@ -52,19 +52,9 @@ impl RegexStage {
                 Some((s, e)) => &input[s..e],
                 None => "",
             };
-            match e.extracted.get_mut(name) {
-                Some(Value::Str(cur)) => {
-                    if cur != text {
-                        cur.clear();
-                        cur.push_str(text);
-                    }
-                }
-                Some(slot) => *slot = Value::Str(text.to_string()),
-                None => {
-                    e.extracted
-                        .insert(name.clone(), Value::Str(text.to_string()));
-                }
-            }
+            // One hash per key: the entry is usually fresh, so the key is new anyway.
+            e.extracted
+                .insert(name.clone(), Value::Str(text.to_string()));
         }
     }
 }
