@@ -320,8 +320,11 @@ impl<'a> Parser<'a> {
         let mut out = String::with_capacity(self.pos - start + 16);
         out.push_str(&self.s[start..self.pos]);
         loop {
-            let rest = &self.b[self.pos..];
-            let n = memchr::memchr2(b'"', b'\\', rest).ok_or(Malformed)?;
+            // Spans between escapes are short, so a plain scan beats memchr's setup cost.
+            let n = self.b[self.pos..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\')
+                .ok_or(Malformed)?;
             out.push_str(&self.s[self.pos..self.pos + n]);
             self.pos += n;
             if self.b[self.pos] == b'"' {
