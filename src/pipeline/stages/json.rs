@@ -285,6 +285,26 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_paths_and_escaped_strings() {
+        // `a` and `a.b` overlap, so values are copied rather than moved out of the document.
+        let e = run(
+            "expressions:\n  whole: a\n  inner: a.b\n",
+            r#"{"a":{"b":"x\ny"}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.extracted["whole"], Value::Str(r#"{"b":"x\ny"}"#.into()));
+        assert_eq!(e.extracted["inner"], Value::Str("x\ny".into()));
+        // Disjoint paths (moved out): duplicates keep the last value.
+        let e = run(
+            "expressions:\n  one: a\n  two: c.d\n",
+            r#"{"a":"1\t","a":"2\t","c":{"d":[1,{"e":null}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.extracted["one"], Value::Str("2\t".into()));
+        assert_eq!(e.extracted["two"], Value::Str(r#"[1,{"e":null}]"#.into()));
+    }
+
+    #[test]
     fn malformed() {
         assert!(run("expressions: {a:}\ndrop_malformed: true\n", "not json").is_none());
         assert!(run("expressions: {a:}\ndrop_malformed: true\n", "[1]").is_none());
