@@ -100,11 +100,19 @@ impl Progress {
     }
 }
 
+/// Woken whenever some file's committed position advances, so the positions file can be saved
+/// promptly after Loki acknowledges a batch (fewer duplicates after a crash).
+pub static COMMITTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 impl ProgressInner {
     fn advance(&mut self) {
+        let before = self.committed;
         while let Some(&(offset, true)) = self.pending.front() {
             self.committed = self.committed.max(offset);
             self.pending.pop_front();
+        }
+        if self.committed != before {
+            COMMITTED.notify_one();
         }
     }
 }
@@ -126,6 +134,12 @@ impl Drop for AckInner {
 pub struct Ack(Arc<AckInner>);
 
 impl Ack {
+    /// Marks the token's file as abandoned: from now on dropped tokens of that file do not count
+    /// as delivered (used at shutdown for entries that were never sent).
+    pub fn abandon(&self) {
+        self.0.progress.abandon();
+    }
+
     /// The offset this token commits.
     pub fn end_offset(&self) -> u64 {
         self.0.end_offset

@@ -9,6 +9,17 @@
 #![warn(missing_docs)]
 
 pub mod ack;
+pub mod cli;
 pub mod client;
 pub mod config;
+pub mod discovery;
+pub mod docker_job;
 pub mod pipeline;
+pub mod positions;
+pub mod relabel;
+pub mod run;
+pub mod server;
+pub mod shutdown;
+pub mod tail;
+pub mod targets;
+pub mod telemetry;

@@ -1,1 +1,136 @@
-fn main() {}
+//! The `ferrotail` binary: Promtail's command line, exit codes and output streams. No logic.
+
+use std::process::ExitCode;
+
+use ferrotail::cli;
+use ferrotail::config::{Config, ConfigError};
+use tokio_util::sync::CancellationToken;
+
+const EXPAND_HINT: &str = ". Use `-config.expand-env=true` flag if you want to expand environment variables in your config file";
+
+fn log_error(msg: &str, err: &str) {
+    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ");
+    eprintln!("level=error ts={ts} caller=main.rs msg={msg:?} error={err:?}");
+}
+
+fn main() -> ExitCode {
+    let flags = match cli::parse(std::env::args().skip(1)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            eprint!("{}", cli::usage());
+            eprintln!("Run with -help to get list of available parameters");
+            return ExitCode::from(2);
+        }
+    };
+    if flags.help {
+        print!("{}", cli::usage());
+        return ExitCode::from(2);
+    }
+    if flags.version {
+        println!(
+            "ferrotail, version {} (promtail-compatible 3.4.6) (branch: , revision: )\n  build user:       \n  build date:       \n  go version:       rust\n  platform:         {}/{}\n  tags:             ferrotail",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        );
+        return ExitCode::SUCCESS;
+    }
+    let Some(path) = flags.config_file.clone() else {
+        if flags.check_syntax {
+            println!("Invalid config file");
+            return ExitCode::from(1);
+        }
+        log_error(
+            "error creating promtail",
+            "at least one client config must be provided (no -config.file given)",
+        );
+        return ExitCode::from(1);
+    };
+    let mut config = match Config::load(&path, flags.expand_env) {
+        Ok(c) => c,
+        Err(ConfigError::Parse { file, msg }) => {
+            let hint = if flags.expand_env { "" } else { EXPAND_HINT };
+            println!("Unable to parse config: {file}: {msg}{hint}");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            println!("Unable to parse config: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = config.apply_overrides(&flags.overrides) {
+        log_error("error creating promtail", &e.to_string());
+        return ExitCode::from(1);
+    }
+    let raw = &config.raw;
+    if let Err(e) =
+        ferrotail::telemetry::logging::init(&raw.server.log_level, &raw.server.log_format)
+    {
+        println!("Unable to parse config: {path}: {e}");
+        return ExitCode::from(1);
+    }
+    // ferrotail's -check-syntax runs every start-up check too, so it fails early where Promtail
+    // would only fail when started.
+    if let Err(e) = config.validate_startup() {
+        log_error("error creating promtail", &e.to_string());
+        if flags.check_syntax {
+            println!("Invalid config file: {e}");
+        }
+        return ExitCode::from(1);
+    }
+    if flags.check_syntax {
+        println!("Valid config file! No syntax issues found");
+        return ExitCode::SUCCESS;
+    }
+    if flags.print_config_stderr {
+        eprintln!(
+            "---\n# Loki Config\n# (version={}, ferrotail)\n{}",
+            env!("CARGO_PKG_VERSION"),
+            ferrotail::config::redacted_text(&config)
+        );
+    }
+    if flags.log_config_reverse_order {
+        for line in ferrotail::config::redacted_text(&config).lines().rev() {
+            tracing::info!("{line}");
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log_error(
+                "error creating promtail",
+                &format!("cannot start the runtime: {e}"),
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let source = ferrotail::run::ReloadSource {
+        path: path.clone(),
+        expand_env: flags.expand_env,
+        overrides: flags.overrides.clone(),
+    };
+    let opts = ferrotail::run::RunOptions {
+        dry_run: flags.dry_run,
+        inspect: flags.inspect,
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            ferrotail::shutdown::wait_for_signal().await;
+            s.cancel();
+        });
+        ferrotail::run::run_with_reload(config, opts, shutdown, Some(source)).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log_error("error creating promtail", &e);
+            ExitCode::from(1)
+        }
+    }
+}

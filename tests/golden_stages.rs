@@ -100,9 +100,10 @@ fn run_case(dir: &Path) -> Result<(Streams, String), String> {
 
     let mut streams = Streams::new();
     for mut e in out {
-        match ferrotail::client::limits::apply(&mut e.line, max_line, truncate) {
-            ferrotail::client::limits::LineLimit::Drop => continue,
-            _ => {}
+        if ferrotail::client::limits::apply(&mut e.line, max_line, truncate)
+            == ferrotail::client::limits::LineLimit::Drop
+        {
+            continue;
         }
         let tenant = e.labels.remove(TENANT_LABEL);
         let labels: BTreeMap<String, String> = e

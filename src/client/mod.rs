@@ -1,3 +1,315 @@
-//! The Loki clients: batching, encoding and sending.
+//! The Loki clients: per `clients` entry, per-tenant batches bounded by `batchwait` and
+//! `batchsize`, encoded as snappy-compressed protobuf and pushed with Promtail's retry policy.
+//!
+//! **Invariant:** entries' delivery tokens are released only after Loki accepted the batch (2xx)
+//! or the batch was dropped for a counted reason; at shutdown, unsent entries are abandoned so
+//! their files' positions stay before them.
 
+pub mod batch;
 pub mod limits;
+pub mod proto;
+pub mod send;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::raw::{RawClient, RawLimits};
+use crate::pipeline::{Entry, Labels, TENANT_LABEL};
+use crate::telemetry::metrics as m;
+use batch::Batch;
+use send::{Outcome, Sender};
+
+/// A compiled `clients` entry.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Push URL.
+    pub url: String,
+    /// `host:port` of the URL, the `host` label of client metrics.
+    pub host: String,
+    /// Name (for logs).
+    pub name: String,
+    /// `batchwait`.
+    pub batch_wait: Duration,
+    /// `batchsize` in bytes.
+    pub batch_size: usize,
+    /// `timeout` per request.
+    pub timeout: Duration,
+    /// Default tenant.
+    pub tenant_id: String,
+    /// Extra headers (never overriding ferrotail's own).
+    pub headers: BTreeMap<String, String>,
+    /// Retry policy.
+    pub backoff: Backoff,
+    /// `drop_rate_limited_batches`.
+    pub drop_rate_limited_batches: bool,
+    /// Labels merged under every entry's labels.
+    pub external_labels: Labels,
+    /// `Authorization` header value from basic_auth / bearer_token / authorization.
+    pub auth_header: Option<String>,
+    /// TLS options.
+    pub tls: crate::config::raw::RawTls,
+    /// `proxy_url`.
+    pub proxy_url: String,
+    /// `proxy_from_environment`.
+    pub proxy_from_environment: bool,
+    /// `follow_redirects`.
+    pub follow_redirects: bool,
+    /// `limits_config.max_line_size` (0 = none).
+    pub max_line_size: usize,
+    /// `limits_config.max_line_size_truncate`.
+    pub max_line_size_truncate: bool,
+    /// `limits_config.max_streams` (0 = none).
+    pub max_streams: usize,
+}
+
+/// `backoff_config`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// First delay.
+    pub min_period: Duration,
+    /// Longest delay.
+    pub max_period: Duration,
+    /// Total attempts; 0 retries forever.
+    pub max_retries: u32,
+}
+
+fn read_secret_file(path: &str, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("unable to read {what} {path}: {e}"))
+}
+
+impl ClientConfig {
+    /// Compiles a raw client entry.
+    pub fn compile(raw: &RawClient, limits: &RawLimits) -> Result<Self, String> {
+        let url =
+            reqwest::Url::parse(&raw.url).map_err(|e| format!("client url {:?}: {e}", raw.url))?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        };
+        for (k, _) in raw.external_labels.iter() {
+            if !crate::relabel::is_valid_label_name(k) {
+                return Err(format!("invalid external label name {k:?}"));
+            }
+        }
+        let auth_header = if let Some(b) = &raw.basic_auth {
+            let user = if b.username_file.is_empty() {
+                b.username.clone()
+            } else {
+                read_secret_file(&b.username_file, "basic_auth username_file")?
+            };
+            let pass = if b.password_file.is_empty() {
+                b.password.clone()
+            } else {
+                read_secret_file(&b.password_file, "basic_auth password_file")?
+            };
+            use base64::Engine as _;
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+            ))
+        } else if !raw.bearer_token.is_empty() {
+            Some(format!("Bearer {}", raw.bearer_token))
+        } else if !raw.bearer_token_file.is_empty() {
+            Some(format!(
+                "Bearer {}",
+                read_secret_file(&raw.bearer_token_file, "bearer_token_file")?
+            ))
+        } else if let Some(a) = &raw.authorization {
+            let kind = if a.kind.is_empty() {
+                "Bearer"
+            } else {
+                a.kind.as_str()
+            };
+            let cred = if a.credentials_file.is_empty() {
+                a.credentials.clone()
+            } else {
+                read_secret_file(&a.credentials_file, "authorization credentials_file")?
+            };
+            Some(format!("{kind} {cred}"))
+        } else {
+            None
+        };
+        Ok(ClientConfig {
+            url: raw.url.clone(),
+            host,
+            name: crate::config::client_name(raw),
+            batch_wait: raw.batchwait.0,
+            batch_size: raw.batchsize as usize,
+            timeout: raw.timeout.0,
+            tenant_id: raw.tenant_id.clone(),
+            headers: raw.headers.clone(),
+            backoff: Backoff {
+                min_period: raw.backoff_config.min_period.0,
+                max_period: raw.backoff_config.max_period.0,
+                max_retries: raw.backoff_config.max_retries,
+            },
+            drop_rate_limited_batches: raw.drop_rate_limited_batches,
+            external_labels: raw
+                .external_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            auth_header,
+            tls: raw.tls_config.clone(),
+            proxy_url: raw.proxy_url.clone(),
+            proxy_from_environment: raw.proxy_from_environment,
+            follow_redirects: raw.follow_redirects,
+            max_line_size: limits.max_line_size.0 as usize,
+            max_line_size_truncate: limits.max_line_size_truncate,
+            max_streams: limits.max_streams.max(0) as usize,
+        })
+    }
+}
+
+/// One client: receives entries, batches and pushes them until `rx` closes, then flushes what is
+/// left, giving up (and abandoning the unsent entries) when `abort` fires.
+pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: CancellationToken) {
+    let sender = match Sender::new(cfg.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(client = %cfg.name, error = %e, "cannot create client");
+            return;
+        }
+    };
+    let host = cfg.host.clone();
+    metrics::counter!(m::SENT_BYTES, "host" => host.clone()).increment(0);
+    metrics::counter!(m::SENT_ENTRIES, "host" => host.clone()).increment(0);
+    metrics::counter!(m::ENCODED_BYTES, "host" => host.clone()).increment(0);
+    let mut batches: HashMap<String, Batch> = HashMap::new();
+    let tick_every = (cfg.batch_wait / 10).max(Duration::from_millis(10));
+    let mut ticker = tokio::time::interval(tick_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => {
+                let Some(chunk) = chunk else { break };
+                for e in chunk {
+                    if let Some((tenant, e)) = prepare(&cfg, e) {
+                        let full = batches.get(&tenant).is_some_and(|b| b.would_overflow(&e, cfg.batch_size));
+                        if full {
+                            if let Some(b) = batches.remove(&tenant) {
+                                push(&sender, &tenant, b, &abort).await;
+                            }
+                        }
+                        batches.entry(tenant).or_default().add(e);
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                let due: Vec<String> = batches.iter().filter(|(_, b)| b.age() >= cfg.batch_wait).map(|(t, _)| t.clone()).collect();
+                for t in due {
+                    if let Some(b) = batches.remove(&t) {
+                        push(&sender, &t, b, &abort).await;
+                    }
+                }
+            }
+        }
+    }
+    // Shutdown: push what is left, unless aborted.
+    for (t, b) in batches.drain() {
+        push(&sender, &t, b, &abort).await;
+    }
+}
+
+/// Applies the client's per-entry steps: external labels under the entry's, the tenant, and the
+/// line-size limit. `None` when the entry is dropped (counted).
+fn prepare(cfg: &ClientConfig, mut e: Entry) -> Option<(String, Entry)> {
+    if !cfg.external_labels.is_empty() {
+        let mut merged = cfg.external_labels.clone();
+        for (k, v) in e.labels.iter() {
+            merged.insert(k, v);
+        }
+        e.labels = merged;
+    }
+    let tenant = match e.labels.get(TENANT_LABEL) {
+        Some(t) => {
+            let t = t.to_string();
+            e.labels.remove(TENANT_LABEL);
+            t
+        }
+        None => cfg.tenant_id.clone(),
+    };
+    match limits::apply(&mut e.line, cfg.max_line_size, cfg.max_line_size_truncate) {
+        limits::LineLimit::Fits => {}
+        limits::LineLimit::Truncated(n) => {
+            metrics::counter!(m::MUTATED_ENTRIES, "host" => cfg.host.clone(), "tenant" => tenant.clone(), "reason" => "line_too_long").increment(1);
+            metrics::counter!(m::MUTATED_BYTES, "host" => cfg.host.clone(), "tenant" => tenant.clone(), "reason" => "line_too_long").increment(n as u64);
+        }
+        limits::LineLimit::Drop => {
+            metrics::counter!(m::DROPPED_ENTRIES, "host" => cfg.host.clone(), "tenant" => tenant.clone(), "reason" => "line_too_long").increment(1);
+            metrics::counter!(m::DROPPED_BYTES, "host" => cfg.host.clone(), "tenant" => tenant, "reason" => "line_too_long").increment(e.line.len() as u64);
+            return None;
+        }
+    }
+    Some((tenant, e))
+}
+
+async fn push(sender: &Sender, tenant: &str, batch: Batch, abort: &CancellationToken) {
+    if batch.is_empty() {
+        return;
+    }
+    let encoded = batch.encode();
+    match sender
+        .send(tenant, &encoded.body, encoded.entries, abort)
+        .await
+    {
+        Outcome::Sent | Outcome::Dropped(_) => drop(encoded.acks),
+        Outcome::Cancelled => {
+            for a in &encoded.acks {
+                a.abandon();
+            }
+        }
+    }
+}
+
+/// `-dry-run`: prints entries to stdout in Promtail's format instead of pushing them.
+pub async fn run_dry(mut rx: mpsc::Receiver<Vec<Entry>>) {
+    use std::io::Write;
+    while let Some(chunk) = rx.recv().await {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for e in chunk {
+            let _ = out.write_all(dry_run_line(&e).as_bytes());
+        }
+        let _ = out.flush();
+    }
+}
+
+/// One dry-run line: timestamp (`2006-01-02T15:04:05.999999999-0700`, local zone), tab padding
+/// as Go's tabwriter pads (none when a cell's width is a multiple of 8), labels, padding, line.
+pub fn dry_run_line(e: &Entry) -> String {
+    use chrono::TimeZone as _;
+    let secs = e.timestamp.div_euclid(1_000_000_000);
+    let nanos = e.timestamp.rem_euclid(1_000_000_000) as u32;
+    let ts = match chrono::Local.timestamp_opt(secs, nanos) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            let mut s = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            if nanos != 0 {
+                s.push('.');
+                s.push_str(format!("{nanos:09}").trim_end_matches('0'));
+            }
+            s.push_str(&t.format("%z").to_string());
+            s
+        }
+        chrono::LocalResult::None => e.timestamp.to_string(),
+    };
+    let labels = e.labels.display_string();
+    let mut s = String::with_capacity(ts.len() + labels.len() + e.line.len() + 3);
+    s.push_str(&ts);
+    if ts.chars().count() % 8 != 0 {
+        s.push('\t');
+    }
+    s.push_str(&labels);
+    if labels.chars().count() % 8 != 0 {
+        s.push('\t');
+    }
+    s.push_str(&e.line);
+    s.push('\n');
+    s
+}

@@ -1,5 +1,501 @@
 //! Loading `promtail-config.yml`.
 //!
 //! **Invariant:** loading config never starts a task, binds a port or opens a socket.
+//!
+//! Two kinds of failure, as in Promtail: a [`ConfigError::Parse`] (YAML, unknown keys, types,
+//! relabel rules, job names), which Promtail prints as `Unable to parse config: ...`, and a
+//! [`ConfigError::Startup`] (no client, bad URL, bad stage, unsupported target kind, ...), which
+//! Promtail only finds when it starts. ferrotail runs both for `-check-syntax` too.
 
+pub mod env;
+pub mod raw;
+pub mod units;
 pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::pipeline::{BuildCtx, Labels, Pipeline};
+use crate::relabel::{is_valid_label_name, Relabeler};
+use raw::{RawClient, RawConfig, RawScrapeConfig};
+use yaml::Node;
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file does not exist or cannot be read.
+    #[error("{0}")]
+    Read(String),
+    /// The file's YAML or schema is wrong (Promtail's `Unable to parse config`).
+    #[error("{file}: {msg}")]
+    Parse {
+        /// The config file.
+        file: String,
+        /// What is wrong, with lines.
+        msg: String,
+    },
+    /// The config parses but cannot run (Promtail's `error creating promtail`).
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// A compiled config.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: Option<PathBuf>,
+    /// The YAML tree (after env expansion), kept for printing and reload comparison.
+    pub text: String,
+    /// The decoded raw config.
+    pub raw: RawConfig,
+    /// The YAML tree.
+    pub root: Node,
+}
+
+/// Command-line overrides that Promtail applies on top of the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `-server.http-listen-address`.
+    pub listen_address: Option<String>,
+    /// `-server.http-listen-port`.
+    pub listen_port: Option<u16>,
+    /// `-log.level`.
+    pub log_level: Option<String>,
+    /// `-log.format`.
+    pub log_format: Option<String>,
+    /// `-client.url` (appended as a client with the flag defaults).
+    pub client_url: Option<String>,
+    /// `-client.tenant-id`.
+    pub client_tenant_id: Option<String>,
+    /// `-client.batch-wait`.
+    pub client_batch_wait: Option<Duration>,
+    /// `-client.batch-size-bytes`.
+    pub client_batch_size: Option<u64>,
+    /// `-client.external-labels` (`k=v,k2=v2`, merged into every client; the file wins).
+    pub client_external_labels: Vec<(String, String)>,
+    /// `-positions.file`.
+    pub positions_file: Option<String>,
+    /// `-server.enable-runtime-reload`.
+    pub enable_runtime_reload: Option<bool>,
+}
+
+/// What kind of target a job reads, decided as Promtail decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// `static_configs` or `file_sd_configs`.
+    File,
+    /// `docker_sd_configs` only.
+    Docker,
+}
+
+impl Config {
+    /// Reads `path` (the first existing of a comma-separated list), expands the environment when
+    /// asked, and decodes it.
+    pub fn load(path: &str, expand_env: bool) -> Result<Config, ConfigError> {
+        let chosen = path
+            .split(',')
+            .map(str::trim)
+            .find(|p| Path::new(p).exists())
+            .ok_or_else(|| {
+                ConfigError::Read(format!(
+                    "{path} does not exist, set config.file for custom config path"
+                ))
+            })?;
+        let text = std::fs::read_to_string(chosen).map_err(|e| ConfigError::Parse {
+            file: chosen.to_string(),
+            msg: e.to_string(),
+        })?;
+        Self::from_text(&text, Some(PathBuf::from(chosen)), expand_env)
+    }
+
+    /// Decodes config text.
+    pub fn from_text(
+        text: &str,
+        file: Option<PathBuf>,
+        expand_env: bool,
+    ) -> Result<Config, ConfigError> {
+        let name = file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let parse_err = |msg: String| ConfigError::Parse {
+            file: name.clone(),
+            msg,
+        };
+        let text = if expand_env {
+            env::expand(text, |k| std::env::var(k).ok()).map_err(parse_err)?
+        } else {
+            text.to_string()
+        };
+        let (raw, root) =
+            yaml::from_str::<RawConfig>(&text).map_err(|e| parse_err(e.to_string()))?;
+        validate_parse(&raw).map_err(parse_err)?;
+        Ok(Config {
+            file,
+            text,
+            raw,
+            root,
+        })
+    }
+
+    /// Applies command-line overrides (flags win over the file, as in Promtail).
+    pub fn apply_overrides(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        let s = &mut self.raw.server;
+        if let Some(a) = &o.listen_address {
+            s.http_listen_address = a.clone();
+        }
+        if let Some(p) = o.listen_port {
+            s.http_listen_port = p;
+        }
+        if let Some(l) = &o.log_level {
+            s.log_level = l.clone();
+        }
+        if let Some(f) = &o.log_format {
+            s.log_format = f.clone();
+        }
+        if let Some(r) = o.enable_runtime_reload {
+            s.enable_runtime_reload = r;
+        }
+        if let Some(p) = &o.positions_file {
+            self.raw.positions.filename = p.clone();
+        }
+        // The deprecated single `client` block, filled by `-client.*` flags.
+        let mut single = self.raw.client.clone();
+        if o.client_url.is_some()
+            || o.client_tenant_id.is_some()
+            || o.client_batch_wait.is_some()
+            || o.client_batch_size.is_some()
+        {
+            let c = single.get_or_insert_with(|| RawClient {
+                follow_redirects: false,
+                ..RawClient::default()
+            });
+            if let Some(u) = &o.client_url {
+                c.url = u.clone();
+            }
+            if let Some(t) = &o.client_tenant_id {
+                c.tenant_id = t.clone();
+            }
+            if let Some(w) = o.client_batch_wait {
+                c.batchwait = units::GoDuration(w);
+            }
+            if let Some(b) = o.client_batch_size {
+                c.batchsize = b;
+            }
+        }
+        if let Some(c) = single {
+            if !c.url.is_empty() {
+                tracing::warn!("use of CLI client.* and config file Client block are both deprecated in favour of the config file Clients block and will be removed in a future release");
+                self.raw.clients.push(c);
+            }
+        }
+        for (k, v) in &o.client_external_labels {
+            if !is_valid_label_name(k) {
+                return Err(ConfigError::Startup(format!(
+                    "invalid label name in -client.external-labels: {k:?}"
+                )));
+            }
+            for c in &mut self.raw.clients {
+                c.external_labels
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The startup checks Promtail makes only when it starts (ferrotail also runs them for
+    /// `-check-syntax`). Builds every pipeline once to validate it.
+    pub fn validate_startup(&self) -> Result<(), ConfigError> {
+        let err = ConfigError::Startup;
+        if self.raw.positions.filename.is_empty() {
+            return Err(err(
+                "positions.filename is empty: an empty `positions:` block clears Promtail's defaults (Promtail fails with \"read .: is a directory\")".into(),
+            ));
+        }
+        if self.raw.clients.is_empty() {
+            return Err(err("at least one client config must be provided".into()));
+        }
+        let mut seen = Vec::new();
+        for (i, c) in self.raw.clients.iter().enumerate() {
+            if c.url.is_empty() {
+                return Err(err(format!("clients[{i}]: client needs target URL")));
+            }
+            let url = reqwest::Url::parse(&c.url)
+                .map_err(|e| err(format!("clients[{i}].url {:?}: {e}", c.url)))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(err(format!(
+                    "clients[{i}].url {:?}: unsupported scheme {:?}",
+                    c.url,
+                    url.scheme()
+                )));
+            }
+            let key = format!("{c:?}");
+            if seen.contains(&key) {
+                return Err(err(format!(
+                    "duplicate client configs are not allowed, found duplicate for name: {}",
+                    client_name(c)
+                )));
+            }
+            seen.push(key);
+            if c.oauth2.is_some() {
+                return Err(err(format!("clients[{i}]: not supported: oauth2")));
+            }
+            let auths = [
+                c.basic_auth.is_some(),
+                c.oauth2.is_some(),
+                !c.bearer_token.is_empty(),
+                !c.bearer_token_file.is_empty(),
+            ];
+            if auths.iter().filter(|b| **b).count() > 1 {
+                return Err(err(format!(
+                    "clients[{i}]: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+                )));
+            }
+            for k in c.external_labels.keys() {
+                if !is_valid_label_name(k) {
+                    return Err(err(format!(
+                        "clients[{i}].external_labels: invalid label name: {k}"
+                    )));
+                }
+            }
+        }
+        for (i, job) in self.raw.scrape_configs.iter().enumerate() {
+            let unsupported = job.unsupported_keys();
+            if let Some(k) = unsupported.first() {
+                return Err(err(format!(
+                    "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs and docker_sd_configs)",
+                    job.job_name
+                )));
+            }
+            if !job.encoding.is_empty()
+                && !job.encoding.eq_ignore_ascii_case("utf-8")
+                && !job.encoding.eq_ignore_ascii_case("utf8")
+            {
+                return Err(err(format!(
+                    "scrape_configs[{i}] (job {:?}): not supported: encoding {:?}",
+                    job.job_name, job.encoding
+                )));
+            }
+            if job_kind(job).is_none() {
+                return Err(err(format!(
+                    "no valid target scrape config defined for {:?}",
+                    job.job_name
+                )));
+            }
+            let mut warnings = Vec::new();
+            self.build_pipeline(job, &mut warnings).map_err(|e| {
+                err(format!(
+                    "failed to make {} target manager: {e}",
+                    kind_name(job)
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Builds a job's pipeline, collecting warnings for ignored stage keys.
+    pub fn build_pipeline(
+        &self,
+        job: &RawScrapeConfig,
+        warnings: &mut Vec<String>,
+    ) -> Result<Pipeline, crate::pipeline::PipelineError> {
+        let base_dir = std::env::current_dir().ok();
+        let mut ctx = BuildCtx {
+            job: &job.job_name,
+            warnings,
+            base_dir: base_dir.as_deref(),
+        };
+        match &job.pipeline_stages {
+            Some(node) => Pipeline::build(&mut ctx, &node.0),
+            None => Ok(Pipeline::empty()),
+        }
+    }
+}
+
+fn kind_name(job: &RawScrapeConfig) -> &'static str {
+    match job_kind(job) {
+        Some(JobKind::Docker) => "Docker service discovery",
+        _ => "file",
+    }
+}
+
+/// The target kind of a job: any static or file SD config makes it a file job (even with docker
+/// SD beside it), as in Promtail.
+pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
+    if !job.static_configs.is_empty() || !job.file_sd_configs.is_empty() {
+        Some(JobKind::File)
+    } else if !job.docker_sd_configs.is_empty() {
+        Some(JobKind::Docker)
+    } else {
+        None
+    }
+}
+
+/// A client's name: its `name`, or a short hash of its config as Promtail derives it.
+pub fn client_name(c: &RawClient) -> String {
+    if !c.name.is_empty() {
+        return c.name.clone();
+    }
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(format!("{c:?}").as_bytes());
+    digest.iter().take(3).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks Promtail makes while parsing.
+fn validate_parse(raw: &RawConfig) -> Result<(), String> {
+    let mut names = BTreeMap::new();
+    for job in &raw.scrape_configs {
+        if job.job_name.is_empty() {
+            return Err("job_name is empty".into());
+        }
+        if names.insert(job.job_name.clone(), ()).is_some() {
+            return Err(format!(
+                "found multiple scrape configs with job name {:?}",
+                job.job_name
+            ));
+        }
+        Relabeler::compile(&job.relabel_configs)
+            .map_err(|e| format!("job {:?}: {e}", job.job_name))?;
+        for sc in &job.static_configs {
+            for k in sc.labels.keys() {
+                if !is_valid_label_name(k) {
+                    return Err(format!(
+                        "job {:?}: static_configs: {k:?} is not a valid label name",
+                        job.job_name
+                    ));
+                }
+            }
+        }
+        for (i, d) in job.docker_sd_configs.iter().enumerate() {
+            let host = d.0.get("host").and_then(|h| h.scalar_text()).unwrap_or("");
+            if host.is_empty() {
+                return Err(format!(
+                    "job {:?}: docker_sd_configs[{i}]: host missing",
+                    job.job_name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Static target labels of a job's `static_configs`, one set per target (with `__address__`).
+pub fn static_target_labels(job: &RawScrapeConfig) -> Vec<Labels> {
+    let mut out = Vec::new();
+    for sc in &job.static_configs {
+        let targets = if sc.targets.is_empty() {
+            vec!["localhost".to_string()]
+        } else {
+            sc.targets.clone()
+        };
+        for t in targets {
+            let mut l: Labels = sc
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            l.insert("__address__", t);
+            out.push(l);
+        }
+    }
+    out
+}
+
+/// The config text with secrets shown as `<secret>`, as Promtail prints them.
+pub fn redacted_text(config: &Config) -> String {
+    const SECRET_KEYS: &[&str] = &[
+        "password",
+        "bearer_token",
+        "credentials",
+        "client_secret",
+        "key",
+        "ca",
+        "cert",
+    ];
+    config
+        .text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start().trim_start_matches("- ");
+            if let Some((k, v)) = trimmed.split_once(':') {
+                if SECRET_KEYS.contains(&k.trim()) && !v.trim().is_empty() {
+                    let indent = &line[..line.len() - trimmed.len()];
+                    return format!("{indent}{}: <secret>", k.trim());
+                }
+            }
+            line.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_configs_load() {
+        for f in [
+            "promtail-config.yml",
+            "promtail-config-macos.yml",
+            "promtail-config-direct.yml",
+        ] {
+            let path = format!("{}/tests/data/seed/{f}", env!("CARGO_MANIFEST_DIR"));
+            let c = Config::load(&path, false).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert_eq!(c.raw.server.http_listen_port, 9080);
+            assert_eq!(c.raw.positions.filename, "/tmp/positions.yaml");
+            assert_eq!(c.raw.clients[0].batchwait.0, Duration::from_secs(1));
+            assert_eq!(c.raw.clients[0].backoff_config.max_retries, 10);
+            if let Err(e) = c.validate_startup() {
+                panic!("{f}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_and_null_blocks() {
+        let c = Config::from_text("clients:\n  - url: http://x/\n", None, false).unwrap();
+        assert_eq!(c.raw.server.http_listen_port, 80);
+        assert_eq!(c.raw.positions.filename, "/var/log/positions.yaml");
+        let c =
+            Config::from_text("positions:\nclients:\n  - url: http://x/\n", None, false).unwrap();
+        assert_eq!(c.raw.positions.filename, "");
+        assert!(c.validate_startup().is_err());
+    }
+
+    #[test]
+    fn parse_errors_name_key_and_line() {
+        let cases = [
+            (
+                "foo: bar\n",
+                "line 1: field foo not found in type config.plain",
+            ),
+            (
+                "clients:\n  - url: x\n    stream_lag_labels: a\n",
+                "line 3: field stream_lag_labels not found in type client.raw",
+            ),
+            (
+                "options:\n  stream_lag_labels: a\n",
+                "field stream_lag_labels not found in type config.Options",
+            ),
+            (
+                "clients:\n  - url: x\n    batchwait: 1d\n",
+                "cannot unmarshal !!str `1d` into time.Duration",
+            ),
+            (
+                "scrape_configs:\n  - job_name: a\n  - job_name: a\n",
+                "found multiple scrape configs with job name \"a\"",
+            ),
+            ("server: {}\nserver: {}\n", "already set"),
+        ];
+        for (text, want) in cases {
+            let e = Config::from_text(text, Some("c.yml".into()), false)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(want), "{text:?}: got {e}");
+        }
+    }
+}

@@ -517,6 +517,11 @@ impl<'a> NodeDe<'a> {
     }
 
     fn type_error(&self, into: &str) -> Error {
+        let into = match (self.mode, into) {
+            (Mode::Config, "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64") => "int",
+            (Mode::Config, "f64" | "f32") => "float64",
+            _ => into,
+        };
         let msg = match self.mode {
             Mode::Config => match &self.node.kind {
                 NodeKind::Scalar { text, .. } => {
@@ -956,7 +961,7 @@ mod tests {
         let err = from_str::<Top>("count: abc\n").err().unwrap();
         assert_eq!(
             err.to_string(),
-            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `abc` into u32"
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `abc` into int"
         );
     }
 

@@ -2,19 +2,32 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
 use crate::ack::Ack;
 
-/// A label set, sorted by name. Small and flat: most streams have under ten labels.
+/// A label set, sorted by name. Small and flat: most streams have under ten labels. Shared
+/// copy-on-write, so the per-line clone of a target's labels is a reference-count increment and
+/// only a stage that changes them pays for a copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(Arc<Vec<(String, String)>>);
 
 impl Labels {
     /// An empty set.
     pub fn new() -> Self {
-        Labels(Vec::new())
+        Labels(Arc::new(Vec::new()))
+    }
+
+    /// An id of the shared storage, equal for sets that share it (a cache key).
+    pub fn storage_id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// True when both sets share storage (a cheap "unchanged" test).
+    pub fn ptr_eq(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The value of `name`.
@@ -29,22 +42,30 @@ impl Labels {
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&name)) {
-            Ok(i) => self.0[i].1 = value.into(),
-            Err(i) => self.0.insert(i, (name, value.into())),
+            Ok(i) => {
+                let value = value.into();
+                if self.0[i].1 != value {
+                    Arc::make_mut(&mut self.0)[i].1 = value;
+                }
+            }
+            Err(i) => Arc::make_mut(&mut self.0).insert(i, (name, value.into())),
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-            Ok(i) => Some(self.0.remove(i).1),
+            Ok(i) => Some(Arc::make_mut(&mut self.0).remove(i).1),
             Err(_) => None,
         }
     }
 
     /// Keeps only the labels for which `f` returns true.
     pub fn retain(&mut self, mut f: impl FnMut(&str, &str) -> bool) {
-        self.0.retain(|(k, v)| f(k, v));
+        if self.0.iter().all(|(k, v)| f(k, v)) {
+            return;
+        }
+        Arc::make_mut(&mut self.0).retain(|(k, v)| f(k, v));
     }
 
     /// Iterates in name order.

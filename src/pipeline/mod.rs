@@ -10,8 +10,11 @@
 
 pub mod entry;
 pub mod gojson;
+pub mod golayout;
 pub mod goregex;
+pub mod gotemplate;
 pub mod jmes;
+pub mod logql;
 pub mod mapstruct;
 pub mod stages;
 

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Throughput benchmark of the release binary (issue 7): Docker json-file logs, one static_configs
+job, a discard push endpoint. Prints wall s, CPU s, lines per CPU-second, MB/s and peak RSS per
+pipeline, then the idle-1000-files, start-up and latency measurements.
+
+usage: python3 benches/shipper/run.py [--quick]
+"""
+import json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+QUICK = "--quick" in sys.argv
+FILES, LINES = (4, 25000) if QUICK else (4, 250000)
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BIN = os.path.join(TARGET, "release", "ferrotail")
+DISCARD = os.path.join(TARGET, "release", "examples", "discard_loki")
+DATA = os.environ.get("BENCH_DATA", "/tmp/ferrotail-bench-data")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+PIPELINES = {
+    "docker": "      - docker: {}\n",
+    "seed-direct": "      - json:\n          expressions:\n            output: log\n            stream: stream\n            attrs: attrs\n      - labels:\n          stream:\n      - json:\n          expressions:\n            tag: attrs.tag\n            level: attrs.level\n            service: attrs.service\n          source: attrs\n      - output:\n          source: output\n",
+    "docker+json+labels": "      - docker: {}\n      - json:\n          expressions:\n            level: level\n            tag: tag\n      - labels:\n          level:\n          tag:\n",
+}
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def metrics(port):
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except Exception:
+        return ""
+
+def metric_sum(text, name):
+    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(name + "{") or l.startswith(name + " "))
+
+def cpu_seconds(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICKS
+
+def peak_rss_mb(pid):
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmHWM:"):
+            return int(l.split()[1]) / 1024
+    return 0
+
+def config(tmp, loki_port, port, glob, stages, batchwait="1s"):
+    return f"""server:
+  http_listen_address: 127.0.0.1
+  http_listen_port: {port}
+positions:
+  filename: {tmp}/positions.yaml
+clients:
+  - url: http://127.0.0.1:{loki_port}/loki/api/v1/push
+    batchwait: {batchwait}
+scrape_configs:
+  - job_name: bench
+    static_configs:
+      - targets: [localhost]
+        labels:
+          job: bench
+          __path__: {glob}
+""" + (f"    pipeline_stages:\n{stages}" if stages else "")
+
+def start(cfg_text, tmp):
+    path = os.path.join(tmp, "config.yml")
+    open(path, "w").write(cfg_text)
+    return subprocess.Popen([BIN, f"-config.file={path}", "-log.level=warn"], stderr=open(os.path.join(tmp, "stderr.log"), "w"))
+
+def throughput(name, stages, loki_port):
+    tmp = tempfile.mkdtemp()
+    port = free_port()
+    total = FILES * LINES
+    size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(DATA) for f in fs)
+    t0 = time.time()
+    p = start(config(tmp, loki_port, port, f"{DATA}/*/*-json.log", stages), tmp)
+    peak = 0
+    while True:
+        time.sleep(0.05)
+        peak = max(peak, peak_rss_mb(p.pid))
+        if metric_sum(metrics(port), "promtail_sent_entries_total") >= total:
+            break
+        if p.poll() is not None:
+            sys.exit(f"{name}: ferrotail exited: " + open(os.path.join(tmp, "stderr.log")).read())
+    wall = time.time() - t0
+    cpu = cpu_seconds(p.pid)
+    peak = max(peak, peak_rss_mb(p.pid))
+    p.send_signal(signal.SIGTERM); p.wait()
+    shutil.rmtree(tmp)
+    print(f"| {name} | {total} | {wall:.2f} | {cpu:.2f} | {total / cpu:,.0f} | {size / 1e6 / wall:.1f} | {peak:.1f} |", flush=True)
+
+def idle_files(loki_port, n=1000):
+    tmp = tempfile.mkdtemp()
+    d = os.path.join(tmp, "logs"); os.makedirs(d)
+    for i in range(n):
+        open(os.path.join(d, f"f{i}.log"), "w").write("x\n")
+    port = free_port()
+    t0 = time.time()
+    p = start(config(tmp, loki_port, port, f"{d}/*.log", ""), tmp)
+    ready = None
+    while ready is None:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1).status == 200:
+                ready = time.time() - t0
+        except Exception:
+            time.sleep(0.005)
+    while metric_sum(metrics(port), "promtail_sent_entries_total") < n:
+        time.sleep(0.1)
+    time.sleep(2)
+    c0 = cpu_seconds(p.pid); time.sleep(10); c1 = cpu_seconds(p.pid)
+    rss = peak_rss_mb(p.pid)
+    p.send_signal(signal.SIGTERM); p.wait(); shutil.rmtree(tmp)
+    print(f"| {n} files idle | CPU {100 * (c1 - c0) / 10:.2f}% of a core | peak RSS {rss:.1f} MB | /ready after {ready * 1000:.0f} ms (with {n} files) |", flush=True)
+
+def startup(loki_port):
+    tmp = tempfile.mkdtemp()
+    open(os.path.join(tmp, "a.log"), "w").write("x\n")
+    port = free_port()
+    t0 = time.time()
+    p = start(config(tmp, loki_port, port, f"{tmp}/a.log", ""), tmp)
+    while True:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1).status == 200:
+                break
+        except Exception:
+            time.sleep(0.002)
+    dt = time.time() - t0
+    p.send_signal(signal.SIGTERM); p.wait(); shutil.rmtree(tmp)
+    print(f"| start-up to /ready (one file) | {dt * 1000:.0f} ms |", flush=True)
+
+def latency(batchwait_ms=1000, n=300):
+    """p50/p99 delay from a line's append to the push that carries it, measured by the discard
+    endpoint in --latency mode (it decodes each push)."""
+    lport = free_port()
+    d = subprocess.Popen([DISCARD, f"127.0.0.1:{lport}", "--latency"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    tmp = tempfile.mkdtemp()
+    f = os.path.join(tmp, "live.log"); open(f, "w").close()
+    port = free_port()
+    p = start(config(tmp, lport, port, f, "", batchwait=f"{batchwait_ms}ms"), tmp)
+    time.sleep(1.5)
+    with open(f, "a") as fh:
+        for i in range(n):
+            fh.write("lat %.6f\n" % time.time()); fh.flush()
+            time.sleep(0.01)
+    time.sleep(batchwait_ms / 1000 + 1)
+    p.send_signal(signal.SIGTERM); p.wait(); d.terminate()
+    out, _ = d.communicate()
+    shutil.rmtree(tmp)
+    lat = sorted(float(l.split()[1]) for l in out.splitlines() if l.startswith("LAT "))
+    if not lat:
+        print("| latency | no samples |"); return
+    print(f"| append-to-push delay, batchwait {batchwait_ms} ms | p50 {lat[len(lat)//2]*1000:.0f} ms | p99 {lat[int(len(lat)*0.99)-1]*1000:.0f} ms | {len(lat)} samples |", flush=True)
+
+def main():
+    subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+    if not os.path.isdir(DATA) or len(os.listdir(DATA)) != FILES:
+        shutil.rmtree(DATA, ignore_errors=True); os.makedirs(DATA)
+        subprocess.check_call([sys.executable, os.path.join(ROOT, "benches/shipper/gen.py"), DATA, str(FILES), str(LINES)])
+    loki_port = free_port()
+    discard = subprocess.Popen([DISCARD, f"127.0.0.1:{loki_port}"])
+    time.sleep(0.3)
+    try:
+        print("| pipeline | lines | wall s | CPU s | lines per CPU-second | MB/s | peak RSS MB |")
+        print("|---|---|---|---|---|---|---|")
+        for name, stages in PIPELINES.items():
+            throughput(name, stages, loki_port)
+        print()
+        startup(loki_port)
+        idle_files(loki_port)
+        latency()
+    finally:
+        discard.terminate()
+
+if __name__ == "__main__":
+    main()

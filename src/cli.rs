@@ -1,0 +1,293 @@
+//! Promtail's command line, in Go `flag` syntax: `-flag=value`, `-flag value`, `--flag=value`,
+//! and bool flags as `-flag` or `-flag=false`.
+
+use std::time::Duration;
+
+use crate::config::units::{parse_go_duration, GoDuration};
+use crate::config::Overrides;
+
+/// Parsed flags.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    /// `-config.file`.
+    pub config_file: Option<String>,
+    /// `-config.expand-env`.
+    pub expand_env: bool,
+    /// `-dry-run`.
+    pub dry_run: bool,
+    /// `-check-syntax`.
+    pub check_syntax: bool,
+    /// `-print-config-stderr`.
+    pub print_config_stderr: bool,
+    /// `-log-config-reverse-order`.
+    pub log_config_reverse_order: bool,
+    /// `-inspect`.
+    pub inspect: bool,
+    /// `-version`.
+    pub version: bool,
+    /// `-help`.
+    pub help: bool,
+    /// Values that override the file.
+    pub overrides: Overrides,
+}
+
+/// What went wrong on the command line (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    /// An unknown flag.
+    #[error("flag provided but not defined: -{0}")]
+    Unknown(String),
+    /// A flag needing a value got none.
+    #[error("flag needs an argument: -{0}")]
+    MissingValue(String),
+    /// A value that does not parse.
+    #[error("invalid value {value:?} for flag -{flag}: {reason}")]
+    BadValue {
+        /// The flag.
+        flag: String,
+        /// The value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Value,
+}
+
+/// Every flag Promtail 3.4.6 defines, with its kind and help text. Flags ferrotail has no use
+/// for are accepted and ignored so existing command lines keep working.
+const FLAGS: &[(&str, Kind, &str)] = &[
+    ("config.file", Kind::Value, "yaml file to load"),
+    ("config.expand-env", Kind::Bool, "Expands ${var} in config according to the values of the environment variables."),
+    ("dry-run", Kind::Bool, "Start Promtail but print entries instead of sending them to Loki."),
+    ("check-syntax", Kind::Bool, "Validate the config file of its syntax"),
+    ("inspect", Kind::Bool, "Allows for detailed inspection of pipeline stages"),
+    ("print-config-stderr", Kind::Bool, "Dump the entire Loki config object to stderr."),
+    ("log-config-reverse-order", Kind::Bool, "Dump the entire Loki config object at Info log level with the order reversed, reversing the order makes viewing the entries easier in Grafana."),
+    ("version", Kind::Bool, "Print this builds version information"),
+    ("help", Kind::Bool, "Print usage"),
+    ("h", Kind::Bool, "Print usage"),
+    ("log.level", Kind::Value, "Only log messages with the given severity or above. Valid levels: [debug, info, warn, error] (default info)"),
+    ("log.format", Kind::Value, "Output log messages in the given format. Valid formats: [logfmt, json] (default logfmt)"),
+    ("server.http-listen-address", Kind::Value, "HTTP server listen address."),
+    ("server.http-listen-port", Kind::Value, "HTTP server listen port. (default 80)"),
+    ("server.http-listen-network", Kind::Value, "HTTP server listen network, default tcp (default \"tcp\")"),
+    ("server.grpc-listen-address", Kind::Value, "gRPC server listen address (ignored: ferrotail serves no gRPC)."),
+    ("server.grpc-listen-port", Kind::Value, "gRPC server listen port (ignored)."),
+    ("server.grpc-listen-network", Kind::Value, "gRPC server listen network (ignored)."),
+    ("server.http-conn-limit", Kind::Value, "Maximum number of simultaneous http connections, <=0 to disable"),
+    ("server.grpc-conn-limit", Kind::Value, "Ignored."),
+    ("server.http-read-timeout", Kind::Value, "Read timeout for entire HTTP request, including headers and body. (default 30s)"),
+    ("server.http-read-header-timeout", Kind::Value, "Read timeout for HTTP request headers."),
+    ("server.http-write-timeout", Kind::Value, "Write timeout for HTTP server (default 30s)"),
+    ("server.http-idle-timeout", Kind::Value, "Idle timeout for HTTP server (default 2m0s)"),
+    ("server.graceful-shutdown-timeout", Kind::Value, "Timeout for graceful shutdowns (default 30s)"),
+    ("server.path-prefix", Kind::Value, "Base path to serve all API routes from (e.g. /v1/)"),
+    ("server.register-instrumentation", Kind::Bool, "Register the intrumentation handlers (/metrics etc). (default true)"),
+    ("server.disable", Kind::Bool, "Disable the HTTP and GRPC server."),
+    ("server.profiling_enabled", Kind::Bool, "Ignored."),
+    ("server.enable-runtime-reload", Kind::Bool, "Enable reload config via /reload endpoint."),
+    ("server.proxy-protocol-enabled", Kind::Bool, "Ignored."),
+    ("server.http-tls-cert-path", Kind::Value, "Ignored."),
+    ("server.http-tls-key-path", Kind::Value, "Ignored."),
+    ("server.http-tls-ca-path", Kind::Value, "Ignored."),
+    ("server.http-tls-client-auth", Kind::Value, "Ignored."),
+    ("server.grpc-tls-cert-path", Kind::Value, "Ignored."),
+    ("server.grpc-tls-key-path", Kind::Value, "Ignored."),
+    ("server.grpc-tls-ca-path", Kind::Value, "Ignored."),
+    ("server.grpc-tls-client-auth", Kind::Value, "Ignored."),
+    ("server.tls-cipher-suites", Kind::Value, "Ignored."),
+    ("server.tls-min-version", Kind::Value, "Ignored."),
+    ("client.url", Kind::Value, "URL of log server (deprecated)."),
+    ("client.batch-wait", Kind::Value, "Maximum wait period before sending batch. (default 1s)"),
+    ("client.batch-size-bytes", Kind::Value, "Maximum batch size to accrue before sending. (default 1048576)"),
+    ("client.max-retries", Kind::Value, "Maximum number of retries when sending batches. (default 10)"),
+    ("client.min-backoff", Kind::Value, "Initial backoff time between retries. (default 500ms)"),
+    ("client.max-backoff", Kind::Value, "Maximum backoff time between retries. (default 5m0s)"),
+    ("client.timeout", Kind::Value, "Maximum time to wait for server to respond to a request (default 10s)"),
+    ("client.tenant-id", Kind::Value, "Tenant ID to use when pushing logs to Loki."),
+    ("client.drop-rate-limited-batches", Kind::Bool, "Drop batches that are rate limited."),
+    ("client.external-labels", Kind::Value, "list of external labels to add to each log (e.g: --client.external-labels=lb1=v1,lb2=v2)"),
+    ("positions.file", Kind::Value, "Location to read/write positions from. (default \"/var/log/positions.yaml\")"),
+    ("positions.sync-period", Kind::Value, "Period with this to sync the position file. (default 10s)"),
+    ("positions.ignore-invalid-yaml", Kind::Bool, "whether to ignore & later overwrite positions files that are corrupted"),
+    ("target.sync-period", Kind::Value, "Period to resync directories being watched and files being tailed. (default 10s)"),
+    ("stdin", Kind::Bool, "Set to true to pipe logs to promtail (not supported by ferrotail)."),
+    ("file-watch.min_poll_frequency", Kind::Value, "Minimum period to poll for file changes (default 250ms)"),
+    ("file-watch.max_poll_frequency", Kind::Value, "Maximum period to poll for file changes (default 250ms)"),
+    ("limit.readline-rate", Kind::Value, "The rate limit in lines per second. (default 10000)"),
+    ("limit.readline-burst", Kind::Value, "The cap in the quantity of burst lines. (default 10000)"),
+    ("limit.readline-rate-enabled", Kind::Bool, "When enable, the rate limit will be applied."),
+    ("limit.readline-rate-drop", Kind::Bool, "When true, exceeds the rate limit reading log will be dropped. (default true)"),
+    ("max-streams", Kind::Value, "Max active streams the client can have."),
+    ("max-line-size", Kind::Value, "Maximum log line byte size allowed without dropping."),
+    ("max-line-size-truncate", Kind::Bool, "Whether to truncate lines that exceed max_line_size."),
+    ("tracing.enabled", Kind::Bool, "Ignored: ferrotail exports no traces."),
+    ("tracing.profiling-enabled", Kind::Bool, "Ignored."),
+];
+
+/// The usage text (`-help`).
+pub fn usage() -> String {
+    let mut s = String::from("Usage of ferrotail (Promtail-compatible flags):\n");
+    for (name, kind, help) in FLAGS {
+        if *name == "h" {
+            continue;
+        }
+        match kind {
+            Kind::Bool => s.push_str(&format!("  -{name}\n    \t{help}\n")),
+            Kind::Value => s.push_str(&format!("  -{name} value\n    \t{help}\n")),
+        }
+    }
+    s
+}
+
+fn parse_bool(flag: &str, v: &str) -> Result<bool, FlagError> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(FlagError::BadValue {
+            flag: flag.into(),
+            value: v.into(),
+            reason: "parse error".into(),
+        }),
+    }
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Flags, FlagError> {
+    let mut f = Flags::default();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        if arg == "--" || !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        let body = arg.trim_start_matches('-');
+        let (name, inline) = match body.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (body.to_string(), None),
+        };
+        let Some((_, kind, _)) = FLAGS.iter().find(|(n, _, _)| *n == name) else {
+            return Err(FlagError::Unknown(name));
+        };
+        let value = match (kind, inline) {
+            (Kind::Bool, Some(v)) => v,
+            (Kind::Bool, None) => "true".to_string(),
+            (Kind::Value, Some(v)) => v,
+            (Kind::Value, None) => it
+                .next()
+                .ok_or_else(|| FlagError::MissingValue(name.clone()))?,
+        };
+        apply(&mut f, &name, &value)?;
+    }
+    Ok(f)
+}
+
+fn apply(f: &mut Flags, name: &str, v: &str) -> Result<(), FlagError> {
+    let bad = |reason: String| FlagError::BadValue {
+        flag: name.into(),
+        value: v.into(),
+        reason,
+    };
+    let dur = |v: &str| -> Result<Duration, FlagError> { parse_go_duration(v).map_err(&bad) };
+    let o = &mut f.overrides;
+    match name {
+        "config.file" => f.config_file = Some(v.to_string()),
+        "config.expand-env" => f.expand_env = parse_bool(name, v)?,
+        "dry-run" => f.dry_run = parse_bool(name, v)?,
+        "check-syntax" => f.check_syntax = parse_bool(name, v)?,
+        "inspect" => f.inspect = parse_bool(name, v)?,
+        "print-config-stderr" => f.print_config_stderr = parse_bool(name, v)?,
+        "log-config-reverse-order" => f.log_config_reverse_order = parse_bool(name, v)?,
+        "version" => f.version = parse_bool(name, v)?,
+        "help" | "h" => f.help = parse_bool(name, v)?,
+        "log.level" => {
+            crate::telemetry::logging::parse_level(v).map_err(bad)?;
+            o.log_level = Some(v.to_string());
+        }
+        "log.format" => o.log_format = Some(v.to_string()),
+        "server.http-listen-address" => o.listen_address = Some(v.to_string()),
+        "server.http-listen-port" => {
+            o.listen_port = Some(v.parse().map_err(|e| bad(format!("{e}")))?)
+        }
+        "server.enable-runtime-reload" => o.enable_runtime_reload = Some(parse_bool(name, v)?),
+        "client.url" => o.client_url = Some(v.to_string()),
+        "client.tenant-id" => o.client_tenant_id = Some(v.to_string()),
+        "client.batch-wait" => o.client_batch_wait = Some(dur(v)?),
+        "client.batch-size-bytes" => {
+            o.client_batch_size = Some(v.parse().map_err(|e| bad(format!("{e}")))?)
+        }
+        "client.external-labels" => {
+            for pair in v.split(',').filter(|p| !p.is_empty()) {
+                let (k, val) = pair
+                    .split_once('=')
+                    .ok_or_else(|| bad(format!("{pair:?} is not k=v")))?;
+                o.client_external_labels
+                    .push((k.trim().to_string(), val.trim().to_string()));
+            }
+        }
+        "positions.file" => o.positions_file = Some(v.to_string()),
+        _ => {
+            // Accepted for compatibility; validate bools and durations so typos still fail.
+            if let Some((_, Kind::Bool, _)) = FLAGS.iter().find(|(n, _, _)| *n == name) {
+                parse_bool(name, v)?;
+            }
+        }
+    }
+    let _ = GoDuration::default();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Flags, FlagError> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn go_flag_syntax() {
+        for args in [
+            vec!["-config.file=/etc/promtail/config.yml"],
+            vec!["-config.file", "/etc/promtail/config.yml"],
+            vec!["--config.file=/etc/promtail/config.yml"],
+            vec!["--config.file", "/etc/promtail/config.yml"],
+        ] {
+            assert_eq!(
+                p(&args).unwrap().config_file.as_deref(),
+                Some("/etc/promtail/config.yml"),
+                "{args:?}"
+            );
+        }
+        let f = p(&[
+            "-dry-run",
+            "-config.expand-env=true",
+            "-check-syntax=false",
+            "-client.external-labels=a=1,b=2",
+            "-server.http-listen-port",
+            "9080",
+        ])
+        .unwrap();
+        assert!(f.dry_run && f.expand_env && !f.check_syntax);
+        assert_eq!(f.overrides.client_external_labels.len(), 2);
+        assert_eq!(f.overrides.listen_port, Some(9080));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            p(&["-bogus"]).unwrap_err().to_string(),
+            "flag provided but not defined: -bogus"
+        );
+        assert!(matches!(
+            p(&["-config.file"]),
+            Err(FlagError::MissingValue(_))
+        ));
+        assert!(p(&["-log.level=loud"]).is_err());
+        assert!(p(&["-client.batch-wait=1d"]).is_err());
+    }
+}

@@ -1,0 +1,536 @@
+//! serde mirror of `promtail-config.yml`. Data only: defaults and names, no validation.
+#![allow(missing_docs)] // Fields mirror the YAML keys one for one; the keys are the documentation.
+//!
+//! Each struct's serde name is the Go type name Promtail reports in strict-decoding errors
+//! (`field foo not found in type config.plain`), so ferrotail's messages read like Promtail's.
+//! Keys Promtail accepts but ferrotail has no use for (gRPC settings, ...) are accepted and ignored;
+//! keys for features ferrotail does not implement are captured so that loading can refuse them
+//! with `not supported: <key>`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+
+use super::units::{ByteSize, GoDuration};
+use super::yaml::RawNode;
+
+/// `Option<IgnoredAny>`: a key accepted for compatibility and otherwise ignored.
+pub type Ignored = Option<IgnoredAny>;
+
+fn go(d: Duration) -> GoDuration {
+    GoDuration(d)
+}
+
+/// Top level.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "config.plain", default)]
+pub struct RawConfig {
+    pub global: RawGlobal,
+    #[serde(deserialize_with = "null_zeroes")]
+    pub server: RawServer,
+    pub client: Option<RawClient>,
+    pub clients: Vec<RawClient>,
+    #[serde(deserialize_with = "null_zeroes")]
+    pub positions: RawPositions,
+    pub scrape_configs: Vec<RawScrapeConfig>,
+    pub target_config: RawTargetConfig,
+    pub limits_config: RawLimits,
+    pub options: RawOptions,
+    pub tracing: RawTracing,
+    pub wal: Option<RawNode>,
+}
+
+/// A struct that yaml.v2 sets to its zero value when the YAML block is null (`positions:` with
+/// nothing under it), wiping the defaults.
+pub trait Zeroable {
+    /// The Go zero value.
+    fn zero() -> Self;
+}
+
+fn null_zeroes<'de, D: Deserializer<'de>, T: Deserialize<'de> + Zeroable>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_else(T::zero))
+}
+
+/// `global`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "config.GlobalConfig", default)]
+pub struct RawGlobal {
+    pub file_watch_config: RawFileWatch,
+}
+
+/// `global.file_watch_config`.
+#[derive(Debug, Deserialize)]
+#[serde(rename = "file.WatchConfig", default)]
+pub struct RawFileWatch {
+    pub min_poll_frequency: GoDuration,
+    pub max_poll_frequency: GoDuration,
+}
+
+impl Default for RawFileWatch {
+    fn default() -> Self {
+        RawFileWatch {
+            min_poll_frequency: go(Duration::from_millis(250)),
+            max_poll_frequency: go(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// `server` (Promtail's keys plus dskit's).
+#[derive(Debug, Deserialize)]
+#[serde(rename = "server.Config", default)]
+pub struct RawServer {
+    pub http_listen_port: u16,
+    pub http_listen_address: String,
+    pub http_listen_network: String,
+    pub http_listen_conn_limit: u32,
+    pub grpc_listen_port: Ignored,
+    pub grpc_listen_address: Ignored,
+    pub grpc_listen_network: Ignored,
+    pub grpc_listen_conn_limit: Ignored,
+    pub register_instrumentation: bool,
+    pub log_level: String,
+    pub log_format: String,
+    pub http_path_prefix: String,
+    pub external_url: String,
+    pub health_check_target: Option<bool>,
+    pub disable: bool,
+    pub profiling_enabled: bool,
+    pub enable_runtime_reload: bool,
+    pub graceful_shutdown_timeout: GoDuration,
+    pub http_server_read_timeout: GoDuration,
+    pub http_server_read_header_timeout: GoDuration,
+    pub http_server_write_timeout: GoDuration,
+    pub http_server_idle_timeout: GoDuration,
+    pub grpc_server_max_recv_msg_size: Ignored,
+    pub grpc_server_max_send_msg_size: Ignored,
+    pub grpc_server_max_concurrent_streams: Ignored,
+    pub grpc_server_max_connection_idle: Ignored,
+    pub grpc_server_max_connection_age: Ignored,
+    pub grpc_server_max_connection_age_grace: Ignored,
+    pub grpc_server_keepalive_time: Ignored,
+    pub grpc_server_keepalive_timeout: Ignored,
+    pub grpc_server_min_time_between_pings: Ignored,
+    pub grpc_server_ping_without_stream_allowed: Ignored,
+    pub grpc_server_num_workers: Ignored,
+    pub grpc_server_stats_tracking_enabled: Ignored,
+    pub grpc_server_recv_buffer_pools_enabled: Ignored,
+    pub http_tls_config: Option<RawNode>,
+    pub grpc_tls_config: Ignored,
+    pub tls_cipher_suites: Ignored,
+    pub tls_min_version: Ignored,
+    pub proxy_protocol_enabled: Ignored,
+    pub report_grpc_codes_in_instrumentation_label_enabled: Ignored,
+    pub http_log_closed_connections_without_response_enabled: Ignored,
+    pub log_source_ips_enabled: Ignored,
+    pub log_source_ips_full: Ignored,
+    pub log_source_ips_header: Ignored,
+    pub log_source_ips_regex: Ignored,
+    pub log_request_headers: Ignored,
+    pub log_request_at_info_level_enabled: Ignored,
+    pub log_request_exclude_headers_list: Ignored,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            http_listen_port: 80,
+            http_listen_address: String::new(),
+            http_listen_network: "tcp".into(),
+            http_listen_conn_limit: 0,
+            grpc_listen_port: None,
+            grpc_listen_address: None,
+            grpc_listen_network: None,
+            grpc_listen_conn_limit: None,
+            register_instrumentation: true,
+            log_level: "info".into(),
+            log_format: "logfmt".into(),
+            http_path_prefix: String::new(),
+            external_url: String::new(),
+            health_check_target: None,
+            disable: false,
+            profiling_enabled: false,
+            enable_runtime_reload: false,
+            graceful_shutdown_timeout: go(Duration::from_secs(30)),
+            http_server_read_timeout: go(Duration::from_secs(30)),
+            http_server_read_header_timeout: go(Duration::ZERO),
+            http_server_write_timeout: go(Duration::from_secs(30)),
+            http_server_idle_timeout: go(Duration::from_secs(120)),
+            grpc_server_max_recv_msg_size: None,
+            grpc_server_max_send_msg_size: None,
+            grpc_server_max_concurrent_streams: None,
+            grpc_server_max_connection_idle: None,
+            grpc_server_max_connection_age: None,
+            grpc_server_max_connection_age_grace: None,
+            grpc_server_keepalive_time: None,
+            grpc_server_keepalive_timeout: None,
+            grpc_server_min_time_between_pings: None,
+            grpc_server_ping_without_stream_allowed: None,
+            grpc_server_num_workers: None,
+            grpc_server_stats_tracking_enabled: None,
+            grpc_server_recv_buffer_pools_enabled: None,
+            http_tls_config: None,
+            grpc_tls_config: None,
+            tls_cipher_suites: None,
+            tls_min_version: None,
+            proxy_protocol_enabled: None,
+            report_grpc_codes_in_instrumentation_label_enabled: None,
+            http_log_closed_connections_without_response_enabled: None,
+            log_source_ips_enabled: None,
+            log_source_ips_full: None,
+            log_source_ips_header: None,
+            log_source_ips_regex: None,
+            log_request_headers: None,
+            log_request_at_info_level_enabled: None,
+            log_request_exclude_headers_list: None,
+        }
+    }
+}
+
+impl Zeroable for RawServer {
+    fn zero() -> Self {
+        RawServer {
+            http_listen_port: 0,
+            register_instrumentation: false,
+            log_level: String::new(),
+            log_format: String::new(),
+            http_listen_network: String::new(),
+            graceful_shutdown_timeout: GoDuration::default(),
+            http_server_read_timeout: GoDuration::default(),
+            http_server_write_timeout: GoDuration::default(),
+            http_server_idle_timeout: GoDuration::default(),
+            ..RawServer::default()
+        }
+    }
+}
+
+/// `clients[]` and the deprecated `client`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "client.raw", default)]
+pub struct RawClient {
+    pub url: String,
+    pub name: String,
+    pub batchwait: GoDuration,
+    pub batchsize: u64,
+    pub timeout: GoDuration,
+    pub tenant_id: String,
+    pub headers: BTreeMap<String, String>,
+    pub backoff_config: RawBackoff,
+    pub drop_rate_limited_batches: bool,
+    pub external_labels: BTreeMap<String, String>,
+    pub basic_auth: Option<RawBasicAuth>,
+    pub authorization: Option<RawAuthorization>,
+    pub oauth2: Option<RawNode>,
+    pub bearer_token: String,
+    pub bearer_token_file: String,
+    pub tls_config: RawTls,
+    pub proxy_url: String,
+    pub no_proxy: String,
+    pub proxy_from_environment: bool,
+    pub proxy_connect_header: Option<RawNode>,
+    pub follow_redirects: bool,
+    pub enable_http2: bool,
+    pub http_headers: Option<RawNode>,
+}
+
+impl Default for RawClient {
+    fn default() -> Self {
+        RawClient {
+            url: String::new(),
+            name: String::new(),
+            batchwait: go(Duration::from_secs(1)),
+            batchsize: 1024 * 1024,
+            timeout: go(Duration::from_secs(10)),
+            tenant_id: String::new(),
+            headers: BTreeMap::new(),
+            backoff_config: RawBackoff::default(),
+            drop_rate_limited_batches: false,
+            external_labels: BTreeMap::new(),
+            basic_auth: None,
+            authorization: None,
+            oauth2: None,
+            bearer_token: String::new(),
+            bearer_token_file: String::new(),
+            tls_config: RawTls::default(),
+            proxy_url: String::new(),
+            no_proxy: String::new(),
+            proxy_from_environment: false,
+            proxy_connect_header: None,
+            follow_redirects: true,
+            enable_http2: true,
+            http_headers: None,
+        }
+    }
+}
+
+/// `backoff_config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "backoff.Config", default)]
+pub struct RawBackoff {
+    pub min_period: GoDuration,
+    pub max_period: GoDuration,
+    pub max_retries: u32,
+}
+
+impl Default for RawBackoff {
+    fn default() -> Self {
+        RawBackoff {
+            min_period: go(Duration::from_millis(500)),
+            max_period: go(Duration::from_secs(300)),
+            max_retries: 10,
+        }
+    }
+}
+
+/// `basic_auth`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "config.plain", default)]
+pub struct RawBasicAuth {
+    pub username: String,
+    pub username_file: String,
+    pub username_ref: String,
+    pub password: String,
+    pub password_file: String,
+    pub password_ref: String,
+}
+
+/// `authorization`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "config.plain", default)]
+pub struct RawAuthorization {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub credentials: String,
+    pub credentials_file: String,
+    pub credentials_ref: String,
+}
+
+/// `tls_config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "config.plain", default)]
+pub struct RawTls {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+    pub ca_ref: String,
+    pub cert_ref: String,
+    pub key_ref: String,
+    pub server_name: String,
+    pub insecure_skip_verify: bool,
+    pub min_version: String,
+    pub max_version: String,
+}
+
+/// `positions`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "positions.Config", default)]
+pub struct RawPositions {
+    pub filename: String,
+    pub sync_period: GoDuration,
+    pub ignore_invalid_yaml: bool,
+}
+
+impl Default for RawPositions {
+    fn default() -> Self {
+        RawPositions {
+            filename: "/var/log/positions.yaml".into(),
+            sync_period: go(Duration::from_secs(10)),
+            ignore_invalid_yaml: false,
+        }
+    }
+}
+
+impl Zeroable for RawPositions {
+    fn zero() -> Self {
+        RawPositions {
+            filename: String::new(),
+            sync_period: GoDuration::default(),
+            ignore_invalid_yaml: false,
+        }
+    }
+}
+
+/// `target_config`.
+#[derive(Debug, Deserialize)]
+#[serde(rename = "file.Config", default)]
+pub struct RawTargetConfig {
+    pub sync_period: GoDuration,
+    pub stdin: bool,
+}
+
+impl Default for RawTargetConfig {
+    fn default() -> Self {
+        RawTargetConfig {
+            sync_period: go(Duration::from_secs(10)),
+            stdin: false,
+        }
+    }
+}
+
+/// `limits_config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "limit.Config", default)]
+pub struct RawLimits {
+    pub readline_rate: f64,
+    pub readline_burst: i64,
+    pub readline_rate_enabled: bool,
+    pub readline_rate_drop: bool,
+    pub max_streams: i64,
+    pub max_line_size: ByteSize,
+    pub max_line_size_truncate: bool,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            readline_rate: 10000.0,
+            readline_burst: 10000,
+            readline_rate_enabled: false,
+            readline_rate_drop: true,
+            max_streams: 0,
+            max_line_size: ByteSize(0),
+            max_line_size_truncate: false,
+        }
+    }
+}
+
+/// `options`: an empty struct in Promtail 3.4.6, so any key under it is an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "config.Options", default)]
+pub struct RawOptions {}
+
+/// `tracing`: accepted; ferrotail does not export traces.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "tracing.Config", default)]
+pub struct RawTracing {
+    pub enabled: Option<bool>,
+    pub profiling_enabled: Option<bool>,
+}
+
+/// `scrape_configs[]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "scrapeconfig.Config", default)]
+pub struct RawScrapeConfig {
+    pub job_name: String,
+    pub pipeline_stages: Option<RawNode>,
+    pub relabel_configs: Vec<RawRelabel>,
+    pub encoding: String,
+    pub decompression: Option<RawNode>,
+    pub static_configs: Vec<RawStaticConfig>,
+    pub file_sd_configs: Vec<RawFileSd>,
+    pub docker_sd_configs: Vec<RawNode>,
+    pub kubernetes_sd_configs: Option<RawNode>,
+    pub consul_sd_configs: Option<RawNode>,
+    pub consulagent_sd_configs: Option<RawNode>,
+    pub dns_sd_configs: Option<RawNode>,
+    pub digitalocean_sd_configs: Option<RawNode>,
+    pub dockerswarm_sd_configs: Option<RawNode>,
+    pub serverset_sd_configs: Option<RawNode>,
+    pub nerve_sd_configs: Option<RawNode>,
+    pub marathon_sd_configs: Option<RawNode>,
+    pub gce_sd_configs: Option<RawNode>,
+    pub openstack_sd_configs: Option<RawNode>,
+    pub azure_sd_configs: Option<RawNode>,
+    pub triton_sd_configs: Option<RawNode>,
+    pub journal: Option<RawNode>,
+    pub syslog: Option<RawNode>,
+    pub gcplog: Option<RawNode>,
+    pub loki_push_api: Option<RawNode>,
+    pub windows_events: Option<RawNode>,
+    pub kafka: Option<RawNode>,
+    pub azure_event_hubs: Option<RawNode>,
+    pub gelf: Option<RawNode>,
+    pub cloudflare: Option<RawNode>,
+    pub heroku_drain: Option<RawNode>,
+}
+
+impl RawScrapeConfig {
+    /// Target kinds present in this job that ferrotail does not implement.
+    pub fn unsupported_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let pairs: [(&'static str, bool); 24] = [
+            (
+                "kubernetes_sd_configs",
+                self.kubernetes_sd_configs.is_some(),
+            ),
+            ("consul_sd_configs", self.consul_sd_configs.is_some()),
+            (
+                "consulagent_sd_configs",
+                self.consulagent_sd_configs.is_some(),
+            ),
+            ("dns_sd_configs", self.dns_sd_configs.is_some()),
+            (
+                "digitalocean_sd_configs",
+                self.digitalocean_sd_configs.is_some(),
+            ),
+            (
+                "dockerswarm_sd_configs",
+                self.dockerswarm_sd_configs.is_some(),
+            ),
+            ("serverset_sd_configs", self.serverset_sd_configs.is_some()),
+            ("nerve_sd_configs", self.nerve_sd_configs.is_some()),
+            ("marathon_sd_configs", self.marathon_sd_configs.is_some()),
+            ("gce_sd_configs", self.gce_sd_configs.is_some()),
+            ("openstack_sd_configs", self.openstack_sd_configs.is_some()),
+            ("azure_sd_configs", self.azure_sd_configs.is_some()),
+            ("triton_sd_configs", self.triton_sd_configs.is_some()),
+            ("journal", self.journal.is_some()),
+            ("syslog", self.syslog.is_some()),
+            ("gcplog", self.gcplog.is_some()),
+            ("loki_push_api", self.loki_push_api.is_some()),
+            ("windows_events", self.windows_events.is_some()),
+            ("kafka", self.kafka.is_some()),
+            ("azure_event_hubs", self.azure_event_hubs.is_some()),
+            ("gelf", self.gelf.is_some()),
+            ("cloudflare", self.cloudflare.is_some()),
+            ("heroku_drain", self.heroku_drain.is_some()),
+            (
+                "decompression",
+                self.decompression.as_ref().is_some_and(|n| {
+                    n.0.get("enabled").and_then(|e| e.scalar_text()) == Some("true")
+                }),
+            ),
+        ];
+        for (k, present) in pairs {
+            if present {
+                keys.push(k);
+            }
+        }
+        keys
+    }
+}
+
+/// `static_configs[]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "struct { Targets []string; Labels model.LabelSet }", default)]
+pub struct RawStaticConfig {
+    pub targets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `file_sd_configs[]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "file.SDConfig", default)]
+pub struct RawFileSd {
+    pub files: Vec<String>,
+    pub refresh_interval: Option<super::units::PromDuration>,
+}
+
+/// `relabel_configs[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "relabel.plain", default)]
+pub struct RawRelabel {
+    pub source_labels: Option<Vec<String>>,
+    pub separator: Option<String>,
+    pub target_label: Option<String>,
+    pub regex: Option<String>,
+    pub modulus: Option<u64>,
+    pub replacement: Option<String>,
+    pub action: Option<String>,
+}

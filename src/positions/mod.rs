@@ -1,0 +1,441 @@
+//! Positions tracker. Sole writer of the positions file.
+//!
+//! Offsets come from each reader's [`Progress`], which only advances past lines that every client
+//! has had accepted (or dropped for a counted reason), so a crash re-sends at most the batches in
+//! flight and never skips a line. The file is Promtail's layout, written atomically (temp file,
+//! fsync, rename) every `positions.sync_period` and at shutdown; never in `-dry-run`.
+//!
+//! Beside it, ferrotail keeps a sidecar `<file>.ferrotail.json` with each file's identity (device,
+//! inode and a fingerprint of its first bytes), so a file renamed while ferrotail was down is still
+//! recognised. Promtail ignores the sidecar; ferrotail works without it.
+
+pub mod format;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::Progress;
+
+/// A file's identity, kept in the sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileIdentity {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Hash of the file's first bytes (up to 256), 0 when the file was empty.
+    pub fingerprint: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    saved: BTreeMap<String, String>,
+    trackers: HashMap<String, Vec<Tracker>>,
+    identities: BTreeMap<String, FileIdentity>,
+    dirty: bool,
+}
+
+/// A reader's progress registered under a path. A retiring tracker belongs to a reader that has
+/// stopped; it stays until its last in-flight line is acknowledged, so a shutdown that is still
+/// waiting for Loki's answer saves the offset that answer commits.
+#[derive(Debug)]
+struct Tracker {
+    progress: Arc<Progress>,
+    retiring: bool,
+}
+
+impl Inner {
+    /// Folds drained retiring trackers into the saved map.
+    fn settle(&mut self) {
+        let mut settled = Vec::new();
+        for (k, list) in self.trackers.iter_mut() {
+            let before = list.len();
+            let mut last = None;
+            list.retain(|t| {
+                let done = t.retiring && t.progress.in_flight() == 0;
+                if done {
+                    last = Some(t.progress.committed());
+                }
+                !done
+            });
+            if list.len() != before {
+                settled.push((k.clone(), last, list.is_empty()));
+            }
+        }
+        for (k, last, empty) in settled {
+            if empty {
+                self.trackers.remove(&k);
+                if let Some(c) = last {
+                    self.saved.insert(k, c.to_string());
+                }
+            }
+        }
+    }
+
+    /// The lowest committed offset of the readers of `key` (several targets may read one file
+    /// under different labels; the lowest offset is the one that loses nothing).
+    fn committed(&self, key: &str) -> Option<u64> {
+        self.trackers
+            .get(key)
+            .and_then(|l| l.iter().map(|p| p.progress.committed()).min())
+    }
+}
+
+/// The positions store.
+#[derive(Debug)]
+pub struct Positions {
+    path: PathBuf,
+    read_only: bool,
+    inner: Mutex<Inner>,
+}
+
+/// Why the positions file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid yaml positions file [{path}]: {msg}")]
+pub struct PositionsError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub msg: String,
+}
+
+impl Positions {
+    /// Reads the positions file (missing = empty). A corrupt file is an error unless
+    /// `ignore_invalid` is set, in which case it is logged and ferrotail starts fresh.
+    pub fn load(
+        path: &Path,
+        ignore_invalid: bool,
+        read_only: bool,
+    ) -> Result<Arc<Self>, PositionsError> {
+        let err = |msg: String| PositionsError {
+            path: path.display().to_string(),
+            msg,
+        };
+        if path.is_dir() {
+            return Err(err(format!("read {}: is a directory", path.display())));
+        }
+        let saved = match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                match format::parse(&text) {
+                    Ok(p) => p,
+                    Err(e) if ignore_invalid => {
+                        tracing::warn!(path = %path.display(), error = %e, "ignoring invalid positions file");
+                        BTreeMap::new()
+                    }
+                    Err(e) => return Err(err(e)),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(err(e.to_string())),
+        };
+        let identities = std::fs::read(sidecar_path(path))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<BTreeMap<String, FileIdentity>>(&b).ok())
+            .unwrap_or_default();
+        Ok(Arc::new(Positions {
+            path: path.to_path_buf(),
+            read_only,
+            inner: Mutex::new(Inner {
+                saved,
+                trackers: HashMap::new(),
+                identities,
+                dirty: false,
+            }),
+        }))
+    }
+
+    /// An in-memory store that is never written (tests, `-dry-run` without a file).
+    pub fn in_memory() -> Arc<Self> {
+        Arc::new(Positions {
+            path: PathBuf::new(),
+            read_only: true,
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means another thread panicked mid-update of plain maps; the data
+        // is still usable, and losing positions would be worse.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The saved value of `key` (a path's offset, or a docker `cursor-<id>`).
+    pub fn get(&self, key: &str) -> Option<String> {
+        let inner = self.lock();
+        if let Some(c) = inner.committed(key) {
+            return Some(c.to_string());
+        }
+        inner.saved.get(key).cloned()
+    }
+
+    /// The saved offset of `path`.
+    pub fn get_offset(&self, path: &str) -> Option<u64> {
+        self.get(path).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The identity saved for `path`.
+    pub fn identity(&self, path: &str) -> Option<FileIdentity> {
+        self.lock().identities.get(path).copied()
+    }
+
+    /// All saved paths with their identities (to find a file that was renamed while down).
+    pub fn identities(&self) -> Vec<(String, FileIdentity)> {
+        self.lock()
+            .identities
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// Sets a raw value.
+    pub fn set(&self, key: &str, value: String) {
+        let mut inner = self.lock();
+        inner.saved.insert(key.to_string(), value);
+        inner.dirty = true;
+    }
+
+    /// Starts tracking a reader of `path`; its committed offset is saved from now on.
+    pub fn track(&self, path: &str, progress: Arc<Progress>, identity: Option<FileIdentity>) {
+        let mut inner = self.lock();
+        inner
+            .saved
+            .insert(path.to_string(), progress.committed().to_string());
+        inner
+            .trackers
+            .entry(path.to_string())
+            .or_default()
+            .push(Tracker {
+                progress,
+                retiring: false,
+            });
+        if let Some(id) = identity {
+            inner.identities.insert(path.to_string(), id);
+        }
+        inner.dirty = true;
+    }
+
+    /// Stops tracking one reader of `path`. With `drain` its progress is kept until its in-flight
+    /// lines are acknowledged (the reader stopped, its file is the same); without, it is dropped
+    /// now (the path now names another file). With `remove` the key is deleted (the file left
+    /// its glob, as Promtail does).
+    pub fn untrack(&self, path: &str, progress: &Arc<Progress>, drain: bool, remove: bool) {
+        let mut inner = self.lock();
+        if let Some(list) = inner.trackers.get_mut(path) {
+            if drain {
+                for t in list
+                    .iter_mut()
+                    .filter(|t| Arc::ptr_eq(&t.progress, progress))
+                {
+                    t.retiring = true;
+                }
+            } else {
+                list.retain(|t| !Arc::ptr_eq(&t.progress, progress));
+            }
+            if list.is_empty() {
+                inner.trackers.remove(path);
+            }
+        }
+        if remove {
+            inner.trackers.remove(path);
+            inner.saved.remove(path);
+            inner.identities.remove(path);
+        }
+        inner.settle();
+        inner.dirty = true;
+    }
+
+    /// Removes a key (a removed container's cursor, a forgotten file).
+    pub fn remove(&self, key: &str) {
+        let mut inner = self.lock();
+        inner.trackers.remove(key);
+        inner.saved.remove(key);
+        inner.identities.remove(key);
+        inner.dirty = true;
+    }
+
+    /// The map as it would be written now.
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        let mut inner = self.lock();
+        inner.settle();
+        let mut map = inner.saved.clone();
+        for k in inner.trackers.keys() {
+            if let Some(c) = inner.committed(k) {
+                map.insert(k.clone(), c.to_string());
+            }
+        }
+        map
+    }
+
+    /// Writes the file atomically, then forgets paths that no longer exist (never `cursor-` or
+    /// `journal-` keys, nor files being read), as Promtail's cleanup does.
+    pub fn save(&self) -> std::io::Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let (map, ids) = {
+            let mut inner = self.lock();
+            inner.settle();
+            let mut map = inner.saved.clone();
+            for k in inner.trackers.keys() {
+                if let Some(c) = inner.committed(k) {
+                    map.insert(k.clone(), c.to_string());
+                }
+            }
+            (map, inner.identities.clone())
+        };
+        write_atomic(&self.path, format::render(&map).as_bytes())?;
+        let ids: BTreeMap<&String, &FileIdentity> =
+            ids.iter().filter(|(k, _)| map.contains_key(*k)).collect();
+        if let Ok(json) = serde_json::to_vec(&ids) {
+            write_atomic(&sidecar_path(&self.path), &json)?;
+        }
+        let mut inner = self.lock();
+        let gone: Vec<String> = inner
+            .saved
+            .keys()
+            .filter(|k| !k.starts_with("cursor-") && !k.starts_with("journal-"))
+            .filter(|k| !inner.trackers.contains_key(*k))
+            .filter(|k| !Path::new(k).exists())
+            .cloned()
+            .collect();
+        for k in gone {
+            inner.saved.remove(&k);
+            inner.identities.remove(&k);
+        }
+        inner.dirty = false;
+        Ok(())
+    }
+
+    /// Saves every `sync_period`, and right after acknowledgements move a position (coalesced
+    /// over 10 ms), until cancelled. Saving on acknowledgement keeps the lines re-sent after a
+    /// crash to the batches that were in flight.
+    pub async fn run(self: Arc<Self>, sync_period: Duration, cancel: CancellationToken) {
+        let period = sync_period.max(Duration::from_millis(10));
+        let debounce = period.min(Duration::from_millis(10));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = crate::ack::COMMITTED.notified() => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(debounce) => {}
+                        _ = cancel.cancelled() => break,
+                    }
+                }
+                _ = cancel.cancelled() => break,
+            }
+            if let Err(e) = self.save() {
+                tracing::error!(path = %self.path.display(), error = %e, "error writing positions file");
+            }
+        }
+    }
+}
+
+fn sidecar_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".ferrotail.json");
+    PathBuf::from(s)
+}
+
+/// Writes `data` to a temp file beside `path`, fsyncs it and renames it over `path`. A new file
+/// gets mode 0600; an existing file's mode is kept.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("positions");
+    let tmp = dir.join(format!(".{base}{}", rand::random::<u32>()));
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_and_reload_with_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("positions.yaml");
+        let log = dir.path().join("a.log");
+        std::fs::write(&log, "one\ntwo\n").unwrap();
+        let p = Positions::load(&file, false, false).unwrap();
+        let progress = Progress::new(0);
+        p.track(log.to_str().unwrap(), progress.clone(), None);
+        let a = progress.register(4);
+        let b = progress.register(8);
+        drop(a);
+        p.save().unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text, format!("positions:\n  {}: \"4\"\n", log.display()));
+        drop(b);
+        p.untrack(log.to_str().unwrap(), &progress, true, false);
+        p.save().unwrap();
+        let p2 = Positions::load(&file, false, false).unwrap();
+        assert_eq!(p2.get_offset(log.to_str().unwrap()), Some(8));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn corrupt_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("positions.yaml");
+        std::fs::write(&file, "positions: [\n").unwrap();
+        let e = Positions::load(&file, false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("invalid yaml positions file [{}]", file.display())),
+            "{e}"
+        );
+        let p = Positions::load(&file, true, false).unwrap();
+        assert!(p.snapshot().is_empty());
+    }
+
+    #[test]
+    fn cleanup_keeps_cursors_and_drops_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("positions.yaml");
+        std::fs::write(
+            &file,
+            "positions:\n  /nonexistent/x.log: \"5\"\n  cursor-abc: \"17\"\n",
+        )
+        .unwrap();
+        let p = Positions::load(&file, false, false).unwrap();
+        p.save().unwrap();
+        assert_eq!(p.snapshot().len(), 1);
+        assert_eq!(p.get("cursor-abc").as_deref(), Some("17"));
+    }
+}

@@ -1,0 +1,469 @@
+//! Wiring: builds clients, pipelines and target managers from a config, runs them, and shuts them
+//! down in order. Does no IO of its own beyond spawning.
+//!
+//! Shutdown order: stop discovery and readers; each job's pipeline drains what the readers handed
+//! on and flushes held entries; each client pushes what it has (its channel closes when every
+//! pipeline is done), bounded by `server.graceful_shutdown_timeout`, after which unsent entries
+//! are abandoned (their positions stay before them); positions are saved last.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{self, ClientConfig};
+use crate::config::{self, Config, JobKind};
+use crate::pipeline::{Entry, Pipeline};
+use crate::positions::Positions;
+use crate::relabel::Relabeler;
+use crate::server::{self, AppState};
+use crate::tail::watch::Watcher;
+use crate::tail::ReaderOptions;
+use crate::targets::file::FileJob;
+use crate::targets::Registry;
+use crate::telemetry::metrics as m;
+
+/// Entry chunks buffered between a job's readers and its pipeline. Small on purpose:
+/// backpressure must reach the readers quickly (the files are the buffer).
+pub const PIPELINE_CHANNEL_CAP: usize = 16;
+/// Entry chunks buffered per client.
+pub const CLIENT_CHANNEL_CAP: usize = 16;
+
+/// Options from the command line that are not config overrides.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Print entries instead of pushing them; never write positions.
+    pub dry_run: bool,
+    /// Print per-stage changes.
+    pub inspect: bool,
+}
+
+/// Installs the Prometheus recorder once per process.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(m::REQUEST_DURATION.to_string()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    ],
+                )
+                .ok()?;
+            match builder.install_recorder() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot install metrics recorder");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// How to re-read the config on SIGHUP or `/reload`.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadSource {
+    /// `-config.file`.
+    pub path: String,
+    /// `-config.expand-env`.
+    pub expand_env: bool,
+    /// Command-line overrides, applied again.
+    pub overrides: config::Overrides,
+}
+
+impl ReloadSource {
+    fn load(&self) -> Result<Config, String> {
+        let mut c = Config::load(&self.path, self.expand_env).map_err(|e| e.to_string())?;
+        c.apply_overrides(&self.overrides)
+            .map_err(|e| e.to_string())?;
+        c.validate_startup().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+}
+
+/// A reload request, answered with the outcome.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Runs ferrotail until `shutdown` fires. Returns an error for startup failures.
+///
+/// A reload (SIGHUP, or `POST /reload` with `server.enable_runtime_reload`) loads and validates
+/// the new config first; an invalid or unchanged one keeps the running config and counts
+/// `promtail_config_reload_fail_total`. A valid one drains the running targets, pipelines and
+/// clients as a shutdown does (every read line is delivered) and starts new ones; positions and
+/// the server carry over, so nothing is lost or repeated.
+pub async fn run(
+    config: Config,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    run_with_reload(config, opts, shutdown, None).await
+}
+
+/// [`run`], with a source to reload the config from.
+pub async fn run_with_reload(
+    mut config: Config,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+    source: Option<ReloadSource>,
+) -> Result<(), String> {
+    let handle = install_metrics();
+    if let Some(h) = &handle {
+        let h = h.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                h.run_upkeep();
+            }
+        });
+    }
+    let raw = &config.raw;
+    let has_file = raw
+        .scrape_configs
+        .iter()
+        .any(|j| config::job_kind(j) == Some(JobKind::File));
+    let has_docker = raw
+        .scrape_configs
+        .iter()
+        .any(|j| config::job_kind(j) == Some(JobKind::Docker));
+    m::describe(has_file, has_docker);
+    metrics::gauge!(m::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "revision" => "", "branch" => "", "goversion" => "rust", "goos" => std::env::consts::OS, "goarch" => std::env::consts::ARCH, "tags" => "ferrotail").set(1.0);
+    metrics::counter!(m::RELOAD_SUCCESS).increment(0);
+    metrics::counter!(m::RELOAD_FAIL).increment(0);
+
+    let positions_path = std::path::PathBuf::from(&raw.positions.filename);
+    let positions = Positions::load(
+        &positions_path,
+        raw.positions.ignore_invalid_yaml,
+        opts.dry_run,
+    )
+    .map_err(|e| e.to_string())?;
+    let positions_cancel = CancellationToken::new();
+    let positions_task = if opts.dry_run {
+        None
+    } else {
+        Some(tokio::spawn(
+            Arc::clone(&positions).run(raw.positions.sync_period.0, positions_cancel.clone()),
+        ))
+    };
+    let registry = Arc::new(Registry::default());
+    let watcher = Watcher::new();
+
+    // Reload requests: SIGHUP (unless the server is disabled, as in Promtail) and /reload.
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    if !raw.server.disable && source.is_some() {
+        let tx = reload_tx.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let (otx, _orx) = tokio::sync::oneshot::channel();
+                if tx.send(otx).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    // Server.
+    let server_cancel = CancellationToken::new();
+    if !raw.server.disable {
+        let addr = listen_addr(&raw.server.http_listen_address, raw.server.http_listen_port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("error creating loki server: listen tcp {addr}: {e}"))?;
+        let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
+        tracing::info!(http = %local, "server listening on addresses");
+        let state = AppState {
+            metrics: if raw.server.register_instrumentation {
+                handle.clone()
+            } else {
+                None
+            },
+            registry: Arc::clone(&registry),
+            health_check_target: raw.server.health_check_target.unwrap_or(true),
+            reload: if raw.server.enable_runtime_reload && source.is_some() {
+                Some(reload_tx.clone())
+            } else {
+                None
+            },
+            external_path: reqwest::Url::parse(&raw.server.external_url)
+                .map(|u| u.path().to_string())
+                .unwrap_or_default(),
+        };
+        let app = server::router(state);
+        let sc = server_cancel.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(sc.cancelled_owned())
+                .await;
+        });
+    }
+    drop(reload_tx);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "Starting Promtail");
+
+    let shared = Shared {
+        positions: Arc::clone(&positions),
+        registry: Arc::clone(&registry),
+        watcher,
+    };
+    let mut result = Ok(());
+    loop {
+        let gen = match Generation::start(&config, &opts, &shared) {
+            Ok(g) => g,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let next = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break None,
+                req = reload_rx.recv() => {
+                    let Some(reply) = req else { continue };
+                    let Some(src) = &source else { continue };
+                    let outcome = match src.load() {
+                        Ok(c) if c.text == config.text => Err("config has not changed".to_string()),
+                        Ok(c) => Ok(c),
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
+                        Ok(c) => {
+                            tracing::info!("Reloading configuration file");
+                            let _ = reply.send(Ok(()));
+                            break Some(c);
+                        }
+                        Err(e) => {
+                            tracing::error!(err = %e, "Error reloading config");
+                            metrics::counter!(m::RELOAD_FAIL).increment(1);
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+            }
+        };
+        let deadline = config
+            .raw
+            .server
+            .graceful_shutdown_timeout
+            .0
+            .max(Duration::from_millis(100));
+        if next.is_none() {
+            tracing::info!("=== received SIGINT/SIGTERM ===\n*** exiting");
+        }
+        gen.stop(deadline).await;
+        match next {
+            None => break,
+            Some(c) => {
+                metrics::counter!(m::RELOAD_SUCCESS).increment(1);
+                config = c;
+            }
+        }
+    }
+    positions_cancel.cancel();
+    if let Some(t) = positions_task {
+        let _ = t.await;
+    }
+    if let Err(e) = positions.save() {
+        tracing::error!(error = %e, "error writing positions file");
+    }
+    server_cancel.cancel();
+    result
+}
+
+/// What outlives a reload.
+struct Shared {
+    positions: Arc<Positions>,
+    registry: Arc<Registry>,
+    watcher: Arc<Watcher>,
+}
+
+/// The clients, pipelines and target managers built from one config.
+struct Generation {
+    readers_cancel: CancellationToken,
+    abort: CancellationToken,
+    job_tasks: JoinSet<()>,
+    pipeline_tasks: JoinSet<()>,
+    client_tasks: JoinSet<()>,
+}
+
+impl Generation {
+    fn start(config: &Config, opts: &RunOptions, shared: &Shared) -> Result<Generation, String> {
+        let raw = &config.raw;
+        let abort = CancellationToken::new();
+        let mut client_txs: Vec<mpsc::Sender<Vec<Entry>>> = Vec::new();
+        let mut client_tasks = JoinSet::new();
+        if opts.dry_run {
+            println!("Clients configured:");
+            for c in &raw.clients {
+                println!("----------------------");
+                println!("url: {}", c.url);
+            }
+            let (tx, rx) = mpsc::channel(CLIENT_CHANNEL_CAP);
+            client_txs.push(tx);
+            client_tasks.spawn(client::run_dry(rx));
+        } else {
+            for c in &raw.clients {
+                let cfg = ClientConfig::compile(c, &raw.limits_config)?;
+                let (tx, rx) = mpsc::channel(CLIENT_CHANNEL_CAP);
+                client_txs.push(tx);
+                client_tasks.spawn(client::run(cfg, rx, abort.clone()));
+            }
+        }
+        let readers_cancel = CancellationToken::new();
+        let mut job_tasks = JoinSet::new();
+        let mut pipeline_tasks = JoinSet::new();
+        let reader_opts = ReaderOptions {
+            poll: raw
+                .global
+                .file_watch_config
+                .min_poll_frequency
+                .0
+                .max(Duration::from_millis(1)),
+        };
+        for job in &raw.scrape_configs {
+            let Some(kind) = config::job_kind(job) else {
+                continue;
+            };
+            shared.registry.set_any_job();
+            let mut warnings = Vec::new();
+            let mut pipeline = config
+                .build_pipeline(job, &mut warnings)
+                .map_err(|e| e.to_string())?;
+            for w in warnings {
+                tracing::warn!(job = %job.job_name, "{w}");
+            }
+            pipeline.set_inspect(opts.inspect);
+            let (tx, rx) = mpsc::channel::<Vec<Entry>>(PIPELINE_CHANNEL_CAP);
+            pipeline_tasks.spawn(run_pipeline(pipeline, rx, client_txs.clone()));
+            let relabel = Relabeler::compile(&job.relabel_configs)?;
+            match kind {
+                JobKind::File => {
+                    let fj = FileJob {
+                        job: job.job_name.clone(),
+                        static_groups: config::static_target_labels(job),
+                        file_sd: job
+                            .file_sd_configs
+                            .iter()
+                            .flat_map(|f| f.files.clone())
+                            .collect(),
+                        relabel,
+                        tx,
+                        positions: Arc::clone(&shared.positions),
+                        watcher: Arc::clone(&shared.watcher),
+                        sync_period: raw
+                            .target_config
+                            .sync_period
+                            .0
+                            .max(Duration::from_millis(10)),
+                        reader: reader_opts.clone(),
+                        registry: Arc::clone(&shared.registry),
+                    };
+                    job_tasks.spawn(fj.run(readers_cancel.child_token()));
+                }
+                JobKind::Docker => {
+                    shared.registry.set_docker_job();
+                    crate::docker_job::spawn(
+                        job,
+                        relabel,
+                        tx,
+                        Arc::clone(&shared.positions),
+                        Arc::clone(&shared.registry),
+                        &mut job_tasks,
+                        readers_cancel.child_token(),
+                    )?;
+                }
+            }
+        }
+        Ok(Generation {
+            readers_cancel,
+            abort,
+            job_tasks,
+            pipeline_tasks,
+            client_tasks,
+        })
+    }
+
+    /// Stops readers, lets pipelines and clients drain (bounded by `deadline`), then abandons
+    /// what is still unsent.
+    async fn stop(mut self, deadline: Duration) {
+        self.readers_cancel.cancel();
+        let drain = async {
+            while self.job_tasks.join_next().await.is_some() {}
+            while self.pipeline_tasks.join_next().await.is_some() {}
+            while self.client_tasks.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(deadline, drain).await.is_err() {
+            tracing::warn!(timeout = ?deadline, "graceful shutdown timed out; unsent entries stay unacknowledged and are read again on restart");
+            self.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while self.client_tasks.join_next().await.is_some() {}
+            })
+            .await;
+        }
+    }
+}
+
+fn listen_addr(host: &str, port: u16) -> String {
+    if host.is_empty() {
+        format!("0.0.0.0:{port}")
+    } else if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A job's pipeline task: runs every entry through the stages and fans the results out to the
+/// clients. Ticks held entries (multiline) every 100 ms; flushes them when the readers are done.
+async fn run_pipeline(
+    mut pipeline: Pipeline,
+    mut rx: mpsc::Receiver<Vec<Entry>>,
+    clients: Vec<mpsc::Sender<Vec<Entry>>>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => {
+                let Some(chunk) = chunk else { break };
+                for e in chunk {
+                    pipeline.process(e, &mut out);
+                }
+            }
+            _ = tick.tick() => {
+                pipeline.tick(crate::pipeline::entry::now_nanos(), &mut out);
+            }
+        }
+        if !out.is_empty() {
+            fan_out(&clients, std::mem::take(&mut out)).await;
+        }
+    }
+    pipeline.flush(&mut out);
+    if !out.is_empty() {
+        fan_out(&clients, out).await;
+    }
+}
+
+async fn fan_out(clients: &[mpsc::Sender<Vec<Entry>>], chunk: Vec<Entry>) {
+    match clients {
+        [] => {}
+        [only] => {
+            let _ = only.send(chunk).await;
+        }
+        [rest @ .., last] => {
+            for c in rest {
+                let _ = c.send(chunk.clone()).await;
+            }
+            let _ = last.send(chunk).await;
+        }
+    }
+}

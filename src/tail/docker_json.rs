@@ -1,0 +1,959 @@
+//! Docker's `json-file` log lines: decoding one line, and joining Docker's partial messages.
+//!
+//! dockerd's `json-file` driver writes one JSON object per line:
+//! `{"log":"text\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}` (plus `attrs` when
+//! some log options are set). [`decode_line`] reads such a line with a small hand-written scanner
+//! instead of building a generic JSON value: strings without escapes are borrowed from the input,
+//! and only strings with escapes are unescaped into a new `String`. Errors (truncated JSON, missing
+//! fields, bad time) are values, never panics.
+//!
+//! A `log` value that does not end in `\n` is a *partial* message: Docker's copier cuts lines at
+//! 16 KiB and writes the pieces separately, all with the first piece's timestamp. [`PartialJoiner`]
+//! puts them back together exactly as Promtail's docker target joins the frames of the Docker logs
+//! API (one accumulator per stream, flushed on a timestamp change, capped at `max_line_size` or
+//! 256 KiB), so the file reader and the API fallback produce the same entries.
+//!
+//! The RFC 3339 timestamp parser here ([`parse_rfc3339_nanos`]) is also used for the timestamp
+//! prefix of the Docker logs API.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The output stream a log message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output (and everything a TTY container writes).
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Stream {
+    /// `stdout` or `stderr`, the value of `__meta_docker_container_log_stream`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        }
+    }
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One decoded `json-file` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonLogLine<'a> {
+    /// The `log` value, unescaped, still with its trailing newline when it has one.
+    pub log: Cow<'a, str>,
+    /// The `stream` value.
+    pub stream: Stream,
+    /// The `time` value as Unix nanoseconds.
+    pub time_nanos: i64,
+    /// True when `log` does not end in `\n`: a piece of a longer message that continues in the
+    /// following line(s) of the same stream.
+    pub partial: bool,
+}
+
+impl JsonLogLine<'_> {
+    /// The entry line Promtail ships for a complete message: `log` with every trailing `\r` and
+    /// `\n` removed.
+    pub fn line(&self) -> &str {
+        trim_line_end(&self.log)
+    }
+}
+
+/// Why a line could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The line is empty or only whitespace.
+    Empty,
+    /// The line ends inside the JSON object (a line still being written, or a cut file).
+    Truncated,
+    /// The line is not the JSON object expected.
+    Syntax {
+        /// Byte offset of the problem.
+        offset: usize,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// A required field (`log`, `stream` or `time`) is missing.
+    MissingField(&'static str),
+    /// `stream` is neither `stdout` nor `stderr`.
+    BadStream(String),
+    /// `time` is not an RFC 3339 timestamp.
+    BadTime {
+        /// The value found.
+        value: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Empty => f.write_str("empty docker json log line"),
+            DecodeError::Truncated => f.write_str("truncated docker json log line"),
+            DecodeError::Syntax { offset, expected } => {
+                write!(
+                    f,
+                    "invalid docker json log line: expected {expected} at byte {offset}"
+                )
+            }
+            DecodeError::MissingField(name) => {
+                write!(f, "docker json log line has no {name:?} field")
+            }
+            DecodeError::BadStream(s) => {
+                write!(f, "docker json log line has unknown stream {s:?}")
+            }
+            DecodeError::BadTime { value, reason } => {
+                write!(f, "docker json log line has bad time {value:?}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Removes every trailing `\r` and `\n`, as Promtail's `strings.TrimRight(s, "\r\n")`.
+pub fn trim_line_end(s: &str) -> &str {
+    s.trim_end_matches(['\r', '\n'])
+}
+
+/// Decodes one `json-file` line (with or without its terminating newline).
+///
+/// Field order does not matter, unknown fields (`attrs`) are skipped, and a repeated field keeps
+/// its last value, as Go's `encoding/json` does.
+pub fn decode_line(input: &[u8]) -> Result<JsonLogLine<'_>, DecodeError> {
+    let mut s = Scanner { buf: input, pos: 0 };
+    s.skip_ws();
+    if s.pos >= input.len() {
+        return Err(DecodeError::Empty);
+    }
+    s.expect(b'{', "'{'")?;
+    let mut log: Option<Cow<'_, str>> = None;
+    let mut stream: Option<Cow<'_, str>> = None;
+    let mut time: Option<Cow<'_, str>> = None;
+    s.skip_ws();
+    if s.peek()? == b'}' {
+        s.pos += 1;
+    } else {
+        loop {
+            s.skip_ws();
+            let key = s.string()?;
+            s.skip_ws();
+            s.expect(b':', "':'")?;
+            s.skip_ws();
+            match key.as_ref() {
+                "log" => log = Some(s.string()?),
+                "stream" => stream = Some(s.string()?),
+                "time" => time = Some(s.string()?),
+                _ => s.skip_value()?,
+            }
+            s.skip_ws();
+            match s.peek()? {
+                b',' => s.pos += 1,
+                b'}' => {
+                    s.pos += 1;
+                    break;
+                }
+                _ => {
+                    return Err(DecodeError::Syntax {
+                        offset: s.pos,
+                        expected: "',' or '}'",
+                    })
+                }
+            }
+        }
+    }
+    s.skip_ws();
+    if s.pos < input.len() {
+        return Err(DecodeError::Syntax {
+            offset: s.pos,
+            expected: "end of line",
+        });
+    }
+    let log = log.ok_or(DecodeError::MissingField("log"))?;
+    let stream = match stream.ok_or(DecodeError::MissingField("stream"))?.as_ref() {
+        "stdout" => Stream::Stdout,
+        "stderr" => Stream::Stderr,
+        other => return Err(DecodeError::BadStream(other.to_string())),
+    };
+    let time = time.ok_or(DecodeError::MissingField("time"))?;
+    let time_nanos = parse_rfc3339_nanos(&time).map_err(|reason| DecodeError::BadTime {
+        value: time.to_string(),
+        reason,
+    })?;
+    let partial = !log.ends_with('\n');
+    Ok(JsonLogLine {
+        log,
+        stream,
+        time_nanos,
+        partial,
+    })
+}
+
+struct Scanner<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Result<u8, DecodeError> {
+        self.buf
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::Truncated)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.buf.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8, expected: &'static str) -> Result<(), DecodeError> {
+        if self.peek()? == byte {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(DecodeError::Syntax {
+                offset: self.pos,
+                expected,
+            })
+        }
+    }
+
+    /// Reads a JSON string, borrowing it when it has no escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>, DecodeError> {
+        self.expect(b'"', "a string")?;
+        let start = self.pos;
+        let rest = &self.buf[start..];
+        let Some(stop) = memchr::memchr2(b'"', b'\\', rest) else {
+            return Err(DecodeError::Truncated);
+        };
+        if rest[stop] == b'"' {
+            self.pos = start + stop + 1;
+            return Ok(utf8(&rest[..stop]));
+        }
+        // Escapes: unescape into a new buffer.
+        let mut out: Vec<u8> = Vec::with_capacity(rest.len().min(stop + 64));
+        out.extend_from_slice(&rest[..stop]);
+        self.pos = start + stop;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.pos += 1;
+                    break;
+                }
+                b'\\' => {
+                    let esc_at = self.pos;
+                    self.pos += 1;
+                    let c = self.peek()?;
+                    self.pos += 1;
+                    match c {
+                        b'"' => out.push(b'"'),
+                        b'\\' => out.push(b'\\'),
+                        b'/' => out.push(b'/'),
+                        b'b' => out.push(0x08),
+                        b'f' => out.push(0x0c),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let ch = self.unicode_escape(esc_at)?;
+                            let mut tmp = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                        }
+                        _ => {
+                            return Err(DecodeError::Syntax {
+                                offset: esc_at,
+                                expected: "a valid escape",
+                            })
+                        }
+                    }
+                }
+                _ => {
+                    let rest = &self.buf[self.pos..];
+                    let n = memchr::memchr2(b'"', b'\\', rest).ok_or(DecodeError::Truncated)?;
+                    out.extend_from_slice(&rest[..n]);
+                    self.pos += n;
+                }
+            }
+        }
+        Ok(match String::from_utf8(out) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        })
+    }
+
+    fn hex4(&mut self, esc_at: usize) -> Result<u16, DecodeError> {
+        let digits = self
+            .buf
+            .get(self.pos..self.pos + 4)
+            .ok_or(DecodeError::Truncated)?;
+        let mut v: u16 = 0;
+        for &d in digits {
+            let n = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => {
+                    return Err(DecodeError::Syntax {
+                        offset: esc_at,
+                        expected: "four hex digits after \\u",
+                    })
+                }
+            };
+            v = (v << 4) | u16::from(n);
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// Decodes the code point after `\u`, combining surrogate pairs; a lone surrogate becomes
+    /// U+FFFD as in Go.
+    fn unicode_escape(&mut self, esc_at: usize) -> Result<char, DecodeError> {
+        let hi = self.hex4(esc_at)?;
+        if (0xD800..0xDC00).contains(&hi) {
+            if self.buf.get(self.pos..self.pos + 2) == Some(b"\\u") {
+                let save = self.pos;
+                self.pos += 2;
+                let lo = self.hex4(save)?;
+                if (0xDC00..0xE000).contains(&lo) {
+                    let cp = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+                    return Ok(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                }
+                // Not a low surrogate: leave it to be decoded on its own.
+                self.pos = save;
+            }
+            return Ok('\u{FFFD}');
+        }
+        Ok(char::from_u32(u32::from(hi)).unwrap_or('\u{FFFD}'))
+    }
+
+    /// Skips any JSON value (used for `attrs` and unknown fields).
+    fn skip_value(&mut self) -> Result<(), DecodeError> {
+        let mut depth = 0usize;
+        loop {
+            self.skip_ws();
+            match self.peek()? {
+                b'"' => {
+                    self.string()?;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.pos += 1;
+                    continue;
+                }
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    self.pos += 1;
+                }
+                b',' | b':' if depth > 0 => {
+                    self.pos += 1;
+                    continue;
+                }
+                b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                    while let Some(b) = self.buf.get(self.pos) {
+                        if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n' | b':') {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                }
+                _ => {
+                    return Err(DecodeError::Syntax {
+                        offset: self.pos,
+                        expected: "a value",
+                    })
+                }
+            }
+            if depth == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// Parses an RFC 3339 timestamp as Go parses the layout `2006-01-02T15:04:05.999999999Z07:00`
+/// (what Docker writes, with up to nine fraction digits), returning Unix nanoseconds.
+pub fn parse_rfc3339_nanos(s: &str) -> Result<i64, &'static str> {
+    let b = s.as_bytes();
+    fn num(b: &[u8], at: usize, len: usize) -> Result<i64, &'static str> {
+        let digits = b.get(at..at + len).ok_or("too short")?;
+        let mut v = 0i64;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return Err("expected a digit");
+            }
+            v = v * 10 + i64::from(d - b'0');
+        }
+        Ok(v)
+    }
+    fn lit(b: &[u8], at: usize, c: u8) -> Result<(), &'static str> {
+        if b.get(at) == Some(&c) {
+            Ok(())
+        } else {
+            Err("unexpected character")
+        }
+    }
+    let year = num(b, 0, 4)?;
+    lit(b, 4, b'-')?;
+    let month = num(b, 5, 2)?;
+    lit(b, 7, b'-')?;
+    let day = num(b, 8, 2)?;
+    lit(b, 10, b'T')?;
+    let hour = num(b, 11, 2)?;
+    lit(b, 13, b':')?;
+    let minute = num(b, 14, 2)?;
+    lit(b, 16, b':')?;
+    let second = num(b, 17, 2)?;
+    let mut pos = 19;
+    let mut nanos = 0i64;
+    if b.get(pos) == Some(&b'.') {
+        pos += 1;
+        let start = pos;
+        while b.get(pos).is_some_and(u8::is_ascii_digit) {
+            pos += 1;
+        }
+        if pos == start {
+            return Err("expected fraction digits");
+        }
+        // Go keeps nine digits and ignores the rest.
+        for (i, &d) in b[start..pos].iter().enumerate().take(9) {
+            nanos += i64::from(d - b'0') * 10i64.pow(8 - i as u32);
+        }
+    }
+    let offset_secs = match b.get(pos) {
+        Some(b'Z') => {
+            pos += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = num(b, pos + 1, 2)?;
+            lit(b, pos + 3, b':')?;
+            let om = num(b, pos + 4, 2)?;
+            pos += 6;
+            if oh > 23 || om > 59 {
+                return Err("time zone offset out of range");
+            }
+            let o = oh * 3600 + om * 60;
+            if sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return Err("expected a time zone"),
+    };
+    if pos != b.len() {
+        return Err("extra text after the timestamp");
+    }
+    if !(1..=12).contains(&month) {
+        return Err("month out of range");
+    }
+    if day < 1 || day > days_in_month(year, month) {
+        return Err("day out of range");
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err("time out of range");
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or("timestamp out of range")
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Formats Unix nanoseconds as RFC 3339 with nine fraction digits, as Docker writes `time`
+/// (trailing zeros trimmed, like Go's `RFC3339Nano`).
+pub fn format_rfc3339_nanos(nanos: i64) -> String {
+    let secs = nanos.div_euclid(1_000_000_000);
+    let frac = nanos.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
+    if frac != 0 {
+        let f = format!("{frac:09}");
+        out.push('.');
+        out.push_str(f.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The joined-line cap Promtail applies when `max_line_size` is 0 (256 KiB).
+pub const DEFAULT_JOIN_LIMIT: usize = 256 * 1024;
+
+/// One complete entry produced by [`PartialJoiner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedLine {
+    /// The stream the pieces came from.
+    pub stream: Stream,
+    /// The entry timestamp (Unix nanoseconds).
+    pub ts_nanos: i64,
+    /// The line, trailing `\r`/`\n` removed.
+    pub line: String,
+    /// True when the line was cut at the size limit (the rest of that message is discarded).
+    pub truncated: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct StreamAcc {
+    acc: String,
+    cur_ts: Option<i64>,
+    discarding: bool,
+}
+
+/// Joins Docker's partial messages back into whole lines, per stream, exactly as Promtail's
+/// docker target joins log frames:
+///
+/// * a piece whose timestamp differs from the pending one first flushes what is pending (Docker
+///   gives every piece of one message the first piece's timestamp);
+/// * a piece ending in `\n` completes the line; trailing `\r`/`\n` are trimmed from every piece;
+/// * once the joined text exceeds the limit (`max_line_size`, or 256 KiB when 0), what has been
+///   joined so far is emitted and the rest of that message is discarded.
+#[derive(Debug, Clone)]
+pub struct PartialJoiner {
+    limit: usize,
+    streams: [StreamAcc; 2],
+}
+
+impl PartialJoiner {
+    /// A joiner with Promtail's cap: `max_line_size` bytes, or 256 KiB when it is 0.
+    pub fn new(max_line_size: usize) -> Self {
+        PartialJoiner {
+            limit: if max_line_size == 0 {
+                DEFAULT_JOIN_LIMIT
+            } else {
+                max_line_size
+            },
+            streams: Default::default(),
+        }
+    }
+
+    /// Feeds one piece: `payload` is the message text with its newline if it has one (a json-file
+    /// `log` value, or a logs-API frame without its timestamp). Completed lines are pushed onto
+    /// `out` (at most two: a flushed pending line and this one).
+    pub fn push(
+        &mut self,
+        stream: Stream,
+        ts_nanos: i64,
+        payload: &str,
+        out: &mut Vec<JoinedLine>,
+    ) {
+        let limit = self.limit;
+        let s = &mut self.streams[stream.index()];
+        if s.cur_ts != Some(ts_nanos) {
+            s.discarding = false;
+            if !s.acc.is_empty() {
+                out.push(JoinedLine {
+                    stream,
+                    ts_nanos: s.cur_ts.unwrap_or(ts_nanos),
+                    line: std::mem::take(&mut s.acc),
+                    truncated: false,
+                });
+            }
+        }
+        let eol = payload.ends_with('\n');
+        if s.discarding {
+            s.discarding = !eol;
+            return;
+        }
+        let payload = trim_line_end(payload);
+        if s.acc.is_empty() && eol {
+            out.push(JoinedLine {
+                stream,
+                ts_nanos,
+                line: payload.to_string(),
+                truncated: false,
+            });
+            return;
+        }
+        s.acc.push_str(payload);
+        s.cur_ts = Some(ts_nanos);
+        if eol || s.acc.len() > limit {
+            s.discarding = !eol;
+            out.push(JoinedLine {
+                stream,
+                ts_nanos,
+                line: std::mem::take(&mut s.acc),
+                truncated: !eol,
+            });
+        }
+    }
+
+    /// The timestamp of the message being joined on `stream`, if a piece is pending.
+    pub fn pending(&self, stream: Stream) -> Option<i64> {
+        let s = &self.streams[stream.index()];
+        if s.acc.is_empty() {
+            None
+        } else {
+            s.cur_ts
+        }
+    }
+
+    /// True when any stream has a pending piece.
+    pub fn has_pending(&self) -> bool {
+        self.streams.iter().any(|s| !s.acc.is_empty())
+    }
+
+    /// Emits what is pending on every stream (end of the log: a container that stopped in the
+    /// middle of a long line). Promtail drops such a tail; ferrotail ships it.
+    pub fn flush(&mut self, out: &mut Vec<JoinedLine>) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let s = &mut self.streams[stream.index()];
+            if !s.acc.is_empty() {
+                out.push(JoinedLine {
+                    stream,
+                    ts_nanos: s.cur_ts.unwrap_or_default(),
+                    line: std::mem::take(&mut s.acc),
+                    truncated: false,
+                });
+            }
+            s.discarding = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const T0: &str = "2024-05-01T10:00:00.123456789Z";
+    const T0_NANOS: i64 = 1_714_557_600_123_456_789;
+
+    #[test]
+    fn decodes_docker_lines() {
+        let l = decode_line(
+            br#"{"log":"out1\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(l.log, "out1\n");
+        assert!(matches!(l.log, Cow::Owned(_)));
+        let b =
+            decode_line(br#"{"log":"no escapes","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#)
+                .unwrap();
+        assert!(matches!(b.log, Cow::Borrowed("no escapes")));
+        assert_eq!(l.stream, Stream::Stdout);
+        assert_eq!(l.time_nanos, T0_NANOS);
+        assert!(!l.partial);
+        assert_eq!(l.line(), "out1");
+
+        // Escapes, attrs, other order, trailing newline of the file.
+        let l = decode_line(
+            b"{\"stream\":\"stderr\",\"attrs\":{\"tag\":\"a\\\"b\",\"n\":[1,2,{\"x\":null}]},\"log\":\"tab\\there \\\"quotes\\\" caf\\u00e9 \\u003cb\\u003e \\ud83d\\ude00\\r\\n\",\"time\":\"2024-05-01T12:00:00.123456789+02:00\"}\n",
+        )
+        .unwrap();
+        assert_eq!(l.log, "tab\there \"quotes\" café <b> 😀\r\n");
+        assert_eq!(l.line(), "tab\there \"quotes\" café <b> 😀");
+        assert_eq!(l.stream, Stream::Stderr);
+        assert_eq!(l.time_nanos, T0_NANOS);
+
+        // A partial piece.
+        let l = decode_line(br#"{"log":"abc","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#)
+            .unwrap();
+        assert!(l.partial);
+        assert_eq!(l.time_nanos, 1_714_557_600_000_000_000);
+    }
+
+    #[test]
+    fn decode_errors_are_values() {
+        let full = br#"{"log":"x\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#;
+        for cut in 1..full.len() - 1 {
+            let r = decode_line(&full[..cut]);
+            assert!(r.is_err(), "cut at {cut} decoded");
+        }
+        assert_eq!(decode_line(b""), Err(DecodeError::Empty));
+        assert_eq!(decode_line(b"  \n"), Err(DecodeError::Empty));
+        assert_eq!(decode_line(br#"{"log":"x"#), Err(DecodeError::Truncated));
+        assert_eq!(
+            decode_line(br#"{"stream":"stdout","time":"2024-05-01T10:00:00Z"}"#),
+            Err(DecodeError::MissingField("log"))
+        );
+        assert_eq!(
+            decode_line(br#"{"log":"a","time":"2024-05-01T10:00:00Z"}"#),
+            Err(DecodeError::MissingField("stream"))
+        );
+        assert_eq!(
+            decode_line(br#"{"log":"a","stream":"stdout"}"#),
+            Err(DecodeError::MissingField("time"))
+        );
+        assert_eq!(
+            decode_line(br#"{"log":"a","stream":"stdin","time":"2024-05-01T10:00:00Z"}"#),
+            Err(DecodeError::BadStream("stdin".into()))
+        );
+        assert!(matches!(
+            decode_line(br#"{"log":"a","stream":"stdout","time":"yesterday"}"#),
+            Err(DecodeError::BadTime { .. })
+        ));
+        assert!(matches!(
+            decode_line(br#"{"log":"a","stream":"stdout","time":"2024-05-01T10:00:00Z"} x"#),
+            Err(DecodeError::Syntax { .. })
+        ));
+        assert!(matches!(
+            decode_line(br#"{"log":"\q","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#),
+            Err(DecodeError::Syntax { .. })
+        ));
+        assert!(matches!(
+            decode_line(br#"{"log":1,"stream":"stdout","time":"2024-05-01T10:00:00Z"}"#),
+            Err(DecodeError::Syntax { .. })
+        ));
+        let msg = decode_line(br#"{"log":"a","stream":"stdout"}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(msg, "docker json log line has no \"time\" field");
+    }
+
+    #[test]
+    fn lone_surrogates_and_bad_utf8_become_replacement_chars() {
+        let l = decode_line(b"{\"log\":\"a\\ud800b\\udc00\xff\\n\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00Z\"}").unwrap();
+        assert_eq!(l.log, "a\u{FFFD}b\u{FFFD}\u{FFFD}\n");
+        let l = decode_line(
+            b"{\"log\":\"\xff\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00Z\"}",
+        )
+        .unwrap();
+        assert_eq!(l.log, "\u{FFFD}");
+    }
+
+    #[test]
+    fn rfc3339() {
+        let cases: &[(&str, Result<i64, ()>)] = &[
+            ("1970-01-01T00:00:00Z", Ok(0)),
+            ("1970-01-01T00:00:00.5Z", Ok(500_000_000)),
+            ("1969-12-31T23:59:59.999999999Z", Ok(-1)),
+            (T0, Ok(T0_NANOS)),
+            ("2024-05-01T10:00:00.1234567891234Z", Ok(T0_NANOS)),
+            ("2024-02-29T00:00:00Z", Ok(1_709_164_800_000_000_000)),
+            ("2023-02-29T00:00:00Z", Err(())),
+            ("2024-13-01T00:00:00Z", Err(())),
+            ("2024-05-01T24:00:00Z", Err(())),
+            ("2024-05-01T10:00:60Z", Err(())),
+            ("2024-05-01 10:00:00Z", Err(())),
+            ("2024-05-01T10:00:00", Err(())),
+            ("2024-05-01T10:00:00.Z", Err(())),
+            ("2024-05-01T10:00:00+0200", Err(())),
+            ("2024-05-01T10:00:00Zjunk", Err(())),
+            ("9999-12-31T23:59:59Z", Err(())),
+            ("", Err(())),
+        ];
+        for (s, want) in cases {
+            let got = parse_rfc3339_nanos(s).map_err(|_| ());
+            assert_eq!(&got, want, "{s}");
+        }
+        assert_eq!(
+            parse_rfc3339_nanos("2024-05-01T05:30:00.123456789-04:30"),
+            Ok(T0_NANOS)
+        );
+        assert_eq!(format_rfc3339_nanos(T0_NANOS), T0);
+        assert_eq!(format_rfc3339_nanos(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339_nanos(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    fn join(limit: usize, pieces: &[(Stream, i64, &str)]) -> Vec<JoinedLine> {
+        let mut j = PartialJoiner::new(limit);
+        let mut out = Vec::new();
+        for (s, ts, p) in pieces {
+            j.push(*s, *ts, p, &mut out);
+        }
+        out
+    }
+
+    fn jl(stream: Stream, ts: i64, line: &str, truncated: bool) -> JoinedLine {
+        JoinedLine {
+            stream,
+            ts_nanos: ts,
+            line: line.into(),
+            truncated,
+        }
+    }
+
+    #[test]
+    fn joins_partials_per_stream() {
+        use Stream::*;
+        let out = join(
+            0,
+            &[
+                (Stdout, 1, "aaa"),
+                (Stderr, 2, "err\n"),
+                (Stdout, 1, "bbb"),
+                (Stdout, 1, "ccc\r\n"),
+                (Stdout, 3, "single\n"),
+            ],
+        );
+        assert_eq!(
+            out,
+            vec![
+                jl(Stderr, 2, "err", false),
+                jl(Stdout, 1, "aaabbbccc", false),
+                jl(Stdout, 3, "single", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamp_change_flushes_pending() {
+        use Stream::*;
+        let out = join(0, &[(Stdout, 1, "aaa"), (Stdout, 2, "bbb\n")]);
+        assert_eq!(
+            out,
+            vec![jl(Stdout, 1, "aaa", false), jl(Stdout, 2, "bbb", false)]
+        );
+    }
+
+    #[test]
+    fn cap_emits_joined_so_far_and_discards_rest() {
+        use Stream::*;
+        // Limit 5: "abc" (3) + "def" (6 > 5) -> emit "abcdef", discard until the newline.
+        let out = join(
+            5,
+            &[
+                (Stdout, 1, "abc"),
+                (Stdout, 1, "def"),
+                (Stdout, 1, "ghi"),
+                (Stdout, 1, "jkl\n"),
+                (Stdout, 1, "next\n"),
+            ],
+        );
+        assert_eq!(
+            out,
+            vec![jl(Stdout, 1, "abcdef", true), jl(Stdout, 1, "next", false)]
+        );
+        // A new timestamp ends the discarding too.
+        let out = join(
+            2,
+            &[(Stdout, 1, "abc"), (Stdout, 1, "zzz"), (Stdout, 2, "new\n")],
+        );
+        assert_eq!(
+            out,
+            vec![jl(Stdout, 1, "abc", true), jl(Stdout, 2, "new", false)]
+        );
+        // 256 KiB default.
+        let piece = "x".repeat(16 * 1024);
+        let mut pieces: Vec<(Stream, i64, &str)> = vec![(Stdout, 7, piece.as_str()); 20];
+        pieces.push((Stdout, 7, "end\n"));
+        let out = join(0, &pieces);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].line.len(), 17 * 16 * 1024);
+        assert!(out[0].truncated);
+    }
+
+    #[test]
+    fn flush_emits_pending() {
+        let mut j = PartialJoiner::new(0);
+        let mut out = Vec::new();
+        j.push(Stream::Stderr, 9, "tail", &mut out);
+        assert!(out.is_empty());
+        assert_eq!(j.pending(Stream::Stderr), Some(9));
+        assert!(j.has_pending());
+        j.flush(&mut out);
+        assert_eq!(out, vec![jl(Stream::Stderr, 9, "tail", false)]);
+        assert!(!j.has_pending());
+    }
+
+    fn json_escape(s: &str) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '<' => out.push_str("\\u003c"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_line(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_mangled_lines(log in ".{0,40}", cut in 0usize..120, flip in 0usize..120, b in any::<u8>()) {
+            let mut line = format!(
+                "{{\"log\":\"{}\",\"stream\":\"stdout\",\"time\":\"{T0}\"}}",
+                json_escape(&log)
+            ).into_bytes();
+            if flip < line.len() { line[flip] = b; }
+            line.truncate(cut.min(line.len()));
+            let _ = decode_line(&line);
+        }
+
+        #[test]
+        fn round_trips(log in "\\PC{0,60}\n?", stderr in any::<bool>(), nanos in -2_000_000_000_000_000_000i64..4_000_000_000_000_000_000i64) {
+            let stream = if stderr { Stream::Stderr } else { Stream::Stdout };
+            let time = format_rfc3339_nanos(nanos);
+            let line = format!(
+                "{{\"log\":\"{}\",\"stream\":\"{}\",\"time\":\"{}\"}}\n",
+                json_escape(&log), stream, time
+            );
+            let d = decode_line(line.as_bytes()).unwrap();
+            prop_assert_eq!(d.log.as_ref(), log.as_str());
+            prop_assert_eq!(d.stream, stream);
+            prop_assert_eq!(d.time_nanos, nanos);
+            prop_assert_eq!(d.partial, !log.ends_with('\n'));
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! Tailing files: open, seek to the saved position, read in large blocks, split lines, follow
+//! rotation (rename + create, copytruncate) and hand lines on.
+//!
+//! **Invariant:** a reader never parses line content itself; a [`LineDecoder`] turns raw lines
+//! into entries (plain text for file targets, Docker's json-file format for containers). Polling
+//! is the truth; file-system events only wake a reader early.
+
+pub mod docker_json;
+pub mod identity;
+pub mod watch;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::{Ack, Progress};
+use crate::pipeline::{Entry, Labels};
+use crate::positions::{FileIdentity, Positions};
+use crate::telemetry::metrics as m;
+
+/// Bytes read per system call.
+const READ_BLOCK: usize = 256 * 1024;
+
+/// The longest line a reader buffers; the rest of a longer line is discarded (counted and
+/// logged). Promtail has no cap and can be made to buffer a whole binary file.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Turns raw lines into entries.
+pub trait LineDecoder: Send + 'static {
+    /// Decodes one line (without its `\n`). `ack` is the line's delivery token: put it on the
+    /// entry that carries the line, or drop it if the line yields no entry.
+    fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>);
+}
+
+/// Plain text lines: the line as read (a trailing `\r` kept, as Promtail keeps it), timestamped
+/// with the time it was read, labelled with the target's labels and `filename`.
+pub struct PlainDecoder {
+    labels: Labels,
+    last_ts: i64,
+}
+
+impl PlainDecoder {
+    /// A decoder for a target's labels (which include `filename`).
+    pub fn new(labels: Labels) -> Self {
+        PlainDecoder { labels, last_ts: 0 }
+    }
+}
+
+impl LineDecoder for PlainDecoder {
+    fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>) {
+        // Strictly increasing read times: Loki silently deduplicates entries of one stream with the
+        // same timestamp and line, so two identical lines read in the same nanosecond would lose one.
+        let ts = crate::pipeline::entry::now_nanos().max(self.last_ts + 1);
+        self.last_ts = ts;
+        let line = match std::str::from_utf8(raw) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(raw).into_owned(),
+        };
+        let mut e = Entry::new(self.labels.clone(), ts, line);
+        e.acks.push(ack);
+        out.push(e);
+    }
+}
+
+/// Live state of a reader, shown on `/targets`.
+#[derive(Debug, Default)]
+pub struct ReaderStatus {
+    /// Bytes read (the read offset).
+    pub read_offset: AtomicU64,
+    /// Size of the file at the last check.
+    pub size: AtomicU64,
+    /// True while the reader runs.
+    pub running: AtomicBool,
+}
+
+/// Reader settings.
+#[derive(Debug, Clone)]
+pub struct ReaderOptions {
+    /// How often an idle reader checks its file (`file_watch_config.min_poll_frequency`).
+    pub poll: Duration,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// One file being read.
+pub struct Reader<D: LineDecoder> {
+    path: PathBuf,
+    key: String,
+    decoder: D,
+    tx: mpsc::Sender<Vec<Entry>>,
+    positions: Arc<Positions>,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+    opts: ReaderOptions,
+    status: Arc<ReaderStatus>,
+}
+
+struct OpenFile {
+    file: File,
+    identity: FileIdentity,
+    offset: u64,
+    progress: Arc<Progress>,
+    partial: Vec<u8>,
+    discarding: bool,
+    /// The last bytes read (up to [`MARKER_BYTES`]) ending at `offset`: if they change, the file
+    /// was truncated and rewritten past our offset between two checks (which a size check misses).
+    marker: Vec<u8>,
+}
+
+/// Bytes kept as the offset marker.
+const MARKER_BYTES: usize = 16;
+
+impl<D: LineDecoder> Reader<D> {
+    /// A reader of `path` (already absolute).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        path: PathBuf,
+        decoder: D,
+        tx: mpsc::Sender<Vec<Entry>>,
+        positions: Arc<Positions>,
+        wake: Arc<Notify>,
+        cancel: CancellationToken,
+        opts: ReaderOptions,
+        status: Arc<ReaderStatus>,
+    ) -> Self {
+        let key = path.to_string_lossy().into_owned();
+        Reader {
+            path,
+            key,
+            decoder,
+            tx,
+            positions,
+            wake,
+            cancel,
+            opts,
+            status,
+        }
+    }
+
+    /// Reads until cancelled. The last committed offset stays in the positions store.
+    pub async fn run(mut self) {
+        self.status.running.store(true, Ordering::Relaxed);
+        let mut open: Option<OpenFile> = None;
+        let mut waiting_logged = false;
+        let mut check_first = false;
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            if open.is_none() {
+                match self.open_initial().await {
+                    Ok(Some(f)) => {
+                        waiting_logged = false;
+                        open = Some(f)
+                    }
+                    Ok(None) => return self.finish(None),
+                    Err(e) => {
+                        if !waiting_logged {
+                            tracing::info!(path = %self.path.display(), error = %e, "Waiting for file to appear...");
+                            waiting_logged = true;
+                        }
+                        if !self.idle().await {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let Some(f) = open.as_mut() else { continue };
+            if check_first {
+                check_first = false;
+                if !matches!(self.check_rotation(f), Rotation::None) {
+                    // Handled below, after reading what the old handle still has.
+                } else {
+                    match self.read_available(f).await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(path = %self.path.display(), error = %e, "error reading file")
+                        }
+                    }
+                }
+            } else {
+                match self.read_available(f).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(path = %self.path.display(), error = %e, "error reading file");
+                    }
+                }
+            }
+            // At the end of the file: has it been rotated or truncated?
+            match self.check_rotation(f) {
+                Rotation::None => {
+                    if !self.idle().await {
+                        break;
+                    }
+                    check_first = true;
+                }
+                Rotation::Renamed => {
+                    // Read what was written to the old file before the rename, then switch.
+                    if let Some(mut old) = open.take() {
+                        let _ = self.read_available_all(&mut old).await;
+                        self.positions
+                            .untrack(&self.key, &old.progress, false, false);
+                        tracing::info!(path = %self.path.display(), "Re-opening moved/deleted file");
+                        match self.open_at_start().await {
+                            Ok(nf) => open = Some(nf),
+                            Err(_) => continue,
+                        }
+                    }
+                }
+                Rotation::Truncated => {
+                    tracing::info!(path = %self.path.display(), "Re-opening truncated file");
+                    if let Some(old) = open.take() {
+                        self.positions
+                            .untrack(&self.key, &old.progress, false, false);
+                    }
+                    if let Ok(nf) = self.open_at_start().await {
+                        open = Some(nf);
+                    }
+                }
+            }
+        }
+        self.finish(open)
+    }
+
+    fn finish(&self, open: Option<OpenFile>) {
+        if let Some(f) = open {
+            self.positions.untrack(&self.key, &f.progress, true, false);
+        }
+        self.status.running.store(false, Ordering::Relaxed);
+    }
+
+    /// Waits for a wake-up or the poll interval; false when cancelled.
+    async fn idle(&self) -> bool {
+        tokio::select! {
+            _ = self.wake.notified() => true,
+            _ = tokio::time::sleep(self.opts.poll) => true,
+            _ = self.cancel.cancelled() => false,
+        }
+    }
+
+    /// Opens the file at its saved position; drains a file that was rotated away while
+    /// ferrotail was down first. `Ok(None)` when cancelled while draining.
+    async fn open_initial(&mut self) -> std::io::Result<Option<OpenFile>> {
+        let file = File::open(&self.path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let current = identity::identify(&self.path)?;
+        let saved_offset = self.positions.get_offset(&self.key);
+        let saved_id = self.positions.identity(&self.key);
+        if let (Some(off), Some(sid)) = (saved_offset, saved_id) {
+            if sid.dev != current.dev || sid.ino != current.ino {
+                if let Some(rotated) = find_by_identity(&self.path, sid) {
+                    tracing::info!(path = %self.path.display(), rotated = %rotated.display(), offset = off, "file was rotated while stopped; reading the rotated file to its end first");
+                    if !self.drain_rotated(&rotated, off).await {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        let start = match identity::decide(saved_offset, saved_id, current, meta.len()) {
+            identity::Resume::At(o) => o,
+            identity::Resume::Start => 0,
+        };
+        tracing::info!(path = %self.path.display(), offset = start, "Seeked {} - &{{Offset:{start} Whence:0}}", self.path.display());
+        self.open_file(file, current, start).map(Some)
+    }
+
+    async fn open_at_start(&mut self) -> std::io::Result<OpenFile> {
+        let file = File::open(&self.path)?;
+        let current = identity::identify(&self.path)?;
+        tracing::info!(path = %self.path.display(), "Successfully reopened");
+        self.open_file(file, current, 0)
+    }
+
+    fn open_file(
+        &mut self,
+        mut file: File,
+        identity: FileIdentity,
+        offset: u64,
+    ) -> std::io::Result<OpenFile> {
+        file.seek(SeekFrom::Start(offset))?;
+        let progress = Progress::new(offset);
+        self.positions
+            .track(&self.key, progress.clone(), Some(identity));
+        self.status.read_offset.store(offset, Ordering::Relaxed);
+        Ok(OpenFile {
+            file,
+            identity,
+            offset,
+            progress,
+            partial: Vec::new(),
+            discarding: false,
+            marker: read_marker(&self.path, offset),
+        })
+    }
+
+    /// Reads a file rotated away while ferrotail was down, from `offset` to its end. Its lines
+    /// are acknowledged through a progress that is not saved under the path (the path now names
+    /// the new file); a crash during this drain re-reads it.
+    async fn drain_rotated(&mut self, rotated: &Path, offset: u64) -> bool {
+        let Ok(mut file) = File::open(rotated) else {
+            return true;
+        };
+        if file.seek(SeekFrom::Start(offset)).is_err() {
+            return true;
+        }
+        let Ok(id) = identity::identify(rotated) else {
+            return true;
+        };
+        let mut f = OpenFile {
+            file,
+            identity: id,
+            offset,
+            progress: Progress::new(offset),
+            partial: Vec::new(),
+            discarding: false,
+            marker: Vec::new(),
+        };
+        self.read_available_all(&mut f).await
+    }
+
+    async fn read_available_all(&mut self, f: &mut OpenFile) -> bool {
+        loop {
+            match self.read_available(f).await {
+                Ok(true) => continue,
+                Ok(false) => return !self.cancel.is_cancelled(),
+                Err(_) => return !self.cancel.is_cancelled(),
+            }
+        }
+    }
+
+    /// Reads one block and hands its complete lines on. `Ok(true)` if bytes were read.
+    async fn read_available(&mut self, f: &mut OpenFile) -> std::io::Result<bool> {
+        let mut block = vec![0u8; READ_BLOCK];
+        let n = f.file.read(&mut block)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        block.truncate(n);
+        let mut entries = Vec::new();
+        let mut lines = 0u64;
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &block) {
+            let end_offset = f.offset + (nl + 1) as u64;
+            let piece = &block[start..nl];
+            start = nl + 1;
+            if f.discarding {
+                f.discarding = false;
+                f.partial.clear();
+                f.progress.skip_to(end_offset);
+                continue;
+            }
+            let ack = f.progress.register(end_offset);
+            if f.partial.is_empty() {
+                self.decoder.decode(piece, ack, &mut entries);
+            } else {
+                f.partial.extend_from_slice(piece);
+                let line = std::mem::take(&mut f.partial);
+                self.decoder.decode(&line, ack, &mut entries);
+            }
+            lines += 1;
+        }
+        let rest = &block[start..];
+        if !f.discarding && !rest.is_empty() {
+            if f.partial.len() + rest.len() > MAX_LINE_BYTES {
+                // Hand on the first MAX_LINE_BYTES of the line and skip the rest of it.
+                let take = MAX_LINE_BYTES - f.partial.len();
+                f.partial.extend_from_slice(&rest[..take]);
+                let line = std::mem::take(&mut f.partial);
+                let end_offset = f.offset + n as u64;
+                let ack = f.progress.register(end_offset);
+                self.decoder.decode(&line, ack, &mut entries);
+                f.discarding = true;
+                lines += 1;
+                metrics::counter!(m::TRUNCATED_LINES, "path" => self.key.clone()).increment(1);
+                tracing::warn!(path = %self.path.display(), max_bytes = MAX_LINE_BYTES, "line longer than the reader's cap; truncated");
+            } else {
+                f.partial.extend_from_slice(rest);
+            }
+        }
+        f.offset += n as u64;
+        if n >= MARKER_BYTES {
+            f.marker.clear();
+            f.marker.extend_from_slice(&block[n - MARKER_BYTES..]);
+        } else {
+            f.marker.extend_from_slice(&block);
+            let excess = f.marker.len().saturating_sub(MARKER_BYTES);
+            f.marker.drain(..excess);
+        }
+        self.status.read_offset.store(f.offset, Ordering::Relaxed);
+        metrics::gauge!(m::READ_BYTES, "path" => self.key.clone()).set(f.offset as f64);
+        if lines > 0 {
+            metrics::counter!(m::READ_LINES, "path" => self.key.clone()).increment(lines);
+        }
+        if !entries.is_empty() {
+            tokio::select! {
+                r = self.tx.send(entries) => {
+                    if r.is_err() {
+                        self.cancel.cancel();
+                    }
+                }
+                _ = self.cancel.cancelled() => {}
+            }
+        }
+        Ok(true)
+    }
+
+    fn check_rotation(&self, f: &OpenFile) -> Rotation {
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            // Deleted: keep the open handle; discovery stops the reader when the glob no longer
+            // matches, and a re-created file shows up as a new inode.
+            Err(_) => return Rotation::None,
+        };
+        self.status.size.store(meta.len(), Ordering::Relaxed);
+        metrics::gauge!(m::FILE_BYTES, "path" => self.key.clone()).set(meta.len() as f64);
+        if meta.dev() != f.identity.dev || meta.ino() != f.identity.ino {
+            return Rotation::Renamed;
+        }
+        if meta.len() < f.offset {
+            return Rotation::Truncated;
+        }
+        if !f.marker.is_empty() && read_marker(&self.path, f.offset) != f.marker {
+            return Rotation::Truncated;
+        }
+        Rotation::None
+    }
+}
+
+enum Rotation {
+    None,
+    Renamed,
+    Truncated,
+}
+
+/// Reads the up to [`MARKER_BYTES`] bytes ending at `offset`.
+fn read_marker(path: &Path, offset: u64) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let len = offset.min(MARKER_BYTES as u64) as usize;
+    let mut buf = vec![0u8; len];
+    match File::open(path).and_then(|f| f.read_exact_at(&mut buf, offset - len as u64)) {
+        Ok(()) => buf,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`).
+fn find_by_identity(path: &Path, id: FileIdentity) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if let Ok(meta) = std::fs::metadata(&p) {
+            if meta.is_file() && meta.dev() == id.dev && meta.ino() == id.ino && p != path {
+                return Some(p);
+            }
+        }
+    }
+    None
+}

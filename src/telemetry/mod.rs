@@ -1,0 +1,4 @@
+//! Metrics names and the log format.
+
+pub mod logging;
+pub mod metrics;

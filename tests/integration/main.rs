@@ -1,0 +1,10 @@
+//! Integration tests: the real `ferrotail` binary against a strict fake Loki.
+
+mod util;
+
+mod cli;
+mod crash;
+mod golden_errors;
+mod golden_relabel;
+mod reload;
+mod tailing;
