@@ -9,9 +9,13 @@
 //! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
 
 pub mod entry;
+pub mod gojson;
 pub mod golayout;
+pub mod goregex;
 pub mod gotemplate;
+pub mod jmes;
 pub mod logql;
+pub mod mapstruct;
 pub mod stages;
 
 use crate::config::yaml::{self, Mode, Node, NodeKind};

@@ -1,9 +1,386 @@
-//! The `docker` stage.
+//! The `docker` stage: Promtail's built-in pipeline for Docker json-file lines
+//! (`json{output: log, stream: stream, timestamp: time}` + `labels{stream}` +
+//! `timestamp{timestamp, RFC3339Nano, fudge}` + `output{output}`).
+//!
+//! Also owns what docker and cri need of the timestamp stage: Go's `time.Parse(RFC3339Nano)`
+//! and the fudge history (an LRU of the last timestamp per label set).
+
+use std::collections::{BTreeMap, HashMap};
 
 use crate::config::yaml::Node;
-use crate::pipeline::{BuildCtx, Stage};
+use crate::pipeline::stages::json::JsonStage;
+use crate::pipeline::stages::labels::{with_go_str, LabelsStage};
+use crate::pipeline::stages::output::OutputStage;
+use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
 
-/// Builds the stage from its config.
+/// Copies every label into the extracted map, as each nested pipeline run does.
+pub(crate) fn copy_labels_to_extracted(e: &mut Entry) {
+    for (k, v) in e.labels.iter() {
+        match e.extracted.get_mut(k) {
+            Some(Value::Str(s)) if s == v => {}
+            Some(slot) => *slot = Value::Str(v.to_string()),
+            None => {
+                e.extracted.insert(k.to_string(), Value::Str(v.to_string()));
+            }
+        }
+    }
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0u32, |a, &c| a * 10 + (c - b'0') as u32))
+}
+
+/// Go's `time.Parse(time.RFC3339Nano, s)` as Unix nanoseconds. Accepts what Go's general parser
+/// accepts for that layout: a one- or two-digit hour, a fraction after `.` or `,` of any length
+/// (truncated to nanoseconds), `Z` or a `±hh:mm` offset (hour up to 24, minute up to 60).
+pub(crate) fn parse_rfc3339_nano(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 4 || !b[0].is_ascii_digit() {
+        return None;
+    }
+    let year = digits(&b[0..4])? as i32;
+    let mut p = 4;
+    let expect = |p: &mut usize, c: u8| -> Option<()> {
+        if b.get(*p) == Some(&c) {
+            *p += 1;
+            Some(())
+        } else {
+            None
+        }
+    };
+    expect(&mut p, b'-')?;
+    let month = digits(b.get(p..p + 2)?)?;
+    p += 2;
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    expect(&mut p, b'-')?;
+    let day = digits(b.get(p..p + 2)?)?;
+    p += 2;
+    expect(&mut p, b'T')?;
+    // Hour: one or two digits.
+    let h1 = *b.get(p)?;
+    if !h1.is_ascii_digit() {
+        return None;
+    }
+    let mut hour = (h1 - b'0') as u32;
+    p += 1;
+    if let Some(&h2) = b.get(p) {
+        if h2.is_ascii_digit() {
+            hour = hour * 10 + (h2 - b'0') as u32;
+            p += 1;
+        }
+    }
+    if hour >= 24 {
+        return None;
+    }
+    expect(&mut p, b':')?;
+    let min = digits(b.get(p..p + 2)?)?;
+    p += 2;
+    if min >= 60 {
+        return None;
+    }
+    expect(&mut p, b':')?;
+    let sec = digits(b.get(p..p + 2)?)?;
+    p += 2;
+    if sec >= 60 {
+        return None;
+    }
+    let mut nsec: i64 = 0;
+    if b.len() >= p + 2 && matches!(b[p], b'.' | b',') && b[p + 1].is_ascii_digit() {
+        let mut q = p + 1;
+        while q < b.len() && b[q].is_ascii_digit() {
+            q += 1;
+        }
+        let frac = &b[p + 1..q];
+        let mut n: i64 = 0;
+        for i in 0..9 {
+            n = n * 10 + frac.get(i).map(|c| (c - b'0') as i64).unwrap_or(0);
+        }
+        nsec = n;
+        p = q;
+    }
+    let offset: i64 = match b.get(p) {
+        Some(b'Z') => {
+            p += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let z = b.get(p..p + 6)?;
+            if z[3] != b':' {
+                return None;
+            }
+            let hh = digits(&z[1..3])? as i64;
+            let mm = digits(&z[4..6])? as i64;
+            if hh > 24 || mm > 60 {
+                return None;
+            }
+            p += 6;
+            let off = (hh * 60 + mm) * 60;
+            if sign == b'-' {
+                -off
+            } else {
+                off
+            }
+        }
+        _ => return None,
+    };
+    if p != b.len() {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day)?;
+    let secs = date.and_hms_opt(hour, min, sec)?.and_utc().timestamp() - offset;
+    secs.checked_mul(1_000_000_000)?.checked_add(nsec)
+}
+
+/// The last known timestamp per label set (Promtail's fudge LRU of 10 000 entries).
+pub(crate) struct FudgeHistory {
+    map: HashMap<Labels, (i64, u64)>,
+    order: BTreeMap<u64, Labels>,
+    tick: u64,
+}
+
+const FUDGE_CAPACITY: usize = 10_000;
+
+impl FudgeHistory {
+    pub(crate) fn new() -> Self {
+        FudgeHistory {
+            map: HashMap::new(),
+            order: BTreeMap::new(),
+            tick: 0,
+        }
+    }
+
+    /// Records `ts` as the latest timestamp of `labels` (LRU `Add`).
+    pub(crate) fn record(&mut self, labels: &Labels, ts: i64) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(slot) = self.map.get_mut(labels) {
+            let old = slot.1;
+            *slot = (ts, tick);
+            if let Some(k) = self.order.remove(&old) {
+                self.order.insert(tick, k);
+            }
+            return;
+        }
+        self.map.insert(labels.clone(), (ts, tick));
+        self.order.insert(tick, labels.clone());
+        if self.map.len() > FUDGE_CAPACITY {
+            if let Some((_, oldest)) = self.order.pop_first() {
+                self.map.remove(&oldest);
+            }
+        }
+    }
+
+    /// The latest timestamp of `labels` (LRU `Get`, which refreshes recency).
+    pub(crate) fn get(&mut self, labels: &Labels) -> Option<i64> {
+        self.tick += 1;
+        let tick = self.tick;
+        let slot = self.map.get_mut(labels)?;
+        let old = slot.1;
+        slot.1 = tick;
+        let ts = slot.0;
+        if let Some(k) = self.order.remove(&old) {
+            self.order.insert(tick, k);
+        }
+        Some(ts)
+    }
+}
+
+/// A `timestamp` stage with format `RFC3339Nano` and `action_on_failure: fudge`.
+pub(crate) struct Rfc3339NanoFudge {
+    source: &'static str,
+    history: FudgeHistory,
+}
+
+impl Rfc3339NanoFudge {
+    pub(crate) fn new(source: &'static str) -> Self {
+        Rfc3339NanoFudge {
+            source,
+            history: FudgeHistory::new(),
+        }
+    }
+
+    pub(crate) fn apply(&mut self, e: &mut Entry) {
+        let parsed = e
+            .extracted
+            .get(self.source)
+            .and_then(|v| with_go_str(v, parse_rfc3339_nano).flatten());
+        match parsed {
+            Some(ts) => {
+                e.timestamp = ts;
+                self.history.record(&e.labels, ts);
+            }
+            None => {
+                if let Some(last) = self.history.get(&e.labels) {
+                    e.timestamp = last.saturating_add(1);
+                    self.history.record(&e.labels, e.timestamp);
+                }
+            }
+        }
+    }
+}
+
+/// The built stage.
+pub struct DockerStage {
+    json: JsonStage,
+    labels: LabelsStage,
+    timestamp: Rfc3339NanoFudge,
+    output: OutputStage,
+}
+
+impl DockerStage {
+    /// The docker pipeline.
+    pub fn new() -> Self {
+        let exprs = [
+            ("output".to_string(), "log".to_string()),
+            ("stream".to_string(), "stream".to_string()),
+            ("timestamp".to_string(), "time".to_string()),
+        ];
+        DockerStage {
+            // These fixed expressions always compile.
+            json: JsonStage::new(&exprs, None, false).unwrap_or_else(|_| unreachable!()),
+            labels: LabelsStage::new(vec![("stream".into(), "stream".into())]),
+            timestamp: Rfc3339NanoFudge::new("timestamp"),
+            output: OutputStage::new("output"),
+        }
+    }
+}
+
+impl Default for DockerStage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stage for DockerStage {
+    /// Promtail's docker stage is a nested pipeline, whose name is `pipeline`.
+    fn name(&self) -> &'static str {
+        "pipeline"
+    }
+
+    fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
+        copy_labels_to_extracted(&mut e);
+        self.json.apply(&mut e);
+        self.labels.apply(&mut e);
+        self.timestamp.apply(&mut e);
+        self.output.apply(&mut e);
+        out.push(e);
+    }
+}
+
+/// Builds the stage; any config is ignored, as Promtail ignores it.
 pub fn build(_ctx: &mut BuildCtx, _config: &Node) -> Result<Box<dyn Stage>, String> {
-    Err("the docker stage is not implemented in ferrotail yet".into())
+    Ok(Box::new(DockerStage::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Option<i64> {
+        parse_rfc3339_nano(s)
+    }
+
+    #[test]
+    fn rfc3339_nano_like_go() {
+        assert_eq!(ts("1970-01-01T00:00:01Z"), Some(1_000_000_000));
+        assert_eq!(
+            ts("2024-05-01T10:00:00.5Z"),
+            Some(1_714_557_600_500_000_000)
+        );
+        assert_eq!(
+            ts("2024-05-01T12:00:03.000000001+02:00"),
+            Some(1_714_557_603_000_000_001)
+        );
+        assert_eq!(
+            ts("2019-04-30T02:12:41.8443515Z"),
+            Some(1_556_590_361_844_351_500)
+        );
+        // Extra fraction digits are truncated; a comma works; a one-digit hour works.
+        assert_eq!(ts("1970-01-01T00:00:00.1234567891Z"), Some(123_456_789));
+        assert_eq!(ts("1970-01-01T00:00:00,5Z"), Some(500_000_000));
+        assert_eq!(ts("1970-01-01T1:00:00Z"), Some(3_600_000_000_000));
+        for bad in [
+            "hi!",
+            "2024-05-01 10:00:00Z",
+            "2024-05-01t10:00:00Z",
+            "2024-05-01T10:00:00z",
+            "2024-05-01T10:00:00",
+            "2024-02-30T10:00:00Z",
+            "2024-05-01T24:00:00Z",
+            "2024-05-01T10:00:60Z",
+            "2024-05-01T10:00:00+0200",
+            "2024-05-01T10:00:00Zx",
+            "2024-05-01T10:00:00.Z",
+        ] {
+            assert_eq!(ts(bad), None, "{bad}");
+        }
+    }
+
+    fn entry(line: &str, labels: &[(&str, &str)]) -> Entry {
+        let mut e = Entry::new(labels.iter().copied().collect(), 42, line.into());
+        copy_labels_to_extracted(&mut e);
+        e
+    }
+
+    #[test]
+    fn documented_example() {
+        // Docs: {"log":"log message\n","stream":"stderr","time":"2019-04-30T02:12:41.8443515Z"}
+        let mut s = DockerStage::new();
+        let mut out = Vec::new();
+        s.process(
+            entry(
+                r#"{"log":"log message\n","stream":"stderr","time":"2019-04-30T02:12:41.8443515Z"}"#,
+                &[("job", "j")],
+            ),
+            &mut out,
+        );
+        let e = &out[0];
+        assert_eq!(e.line, "log message\n");
+        assert_eq!(e.labels.get("stream"), Some("stderr"));
+        assert_eq!(e.timestamp, 1_556_590_361_844_351_500);
+        assert_eq!(
+            e.extracted["timestamp"],
+            Value::Str("2019-04-30T02:12:41.8443515Z".into())
+        );
+    }
+
+    #[test]
+    fn fudge_and_invalid() {
+        let mut s = DockerStage::new();
+        let mut out = Vec::new();
+        for l in [
+            r#"{"log":"first\n","stream":"stdout","time":"2024-05-01T10:00:00.5Z"}"#,
+            r#"{"log":"bad time\n","stream":"stdout","time":"hi!"}"#,
+            "i'm not json!",
+            r#"{"log":"missing time\n","stream":"stdout"}"#,
+        ] {
+            s.process(entry(l, &[("job", "j")]), &mut out);
+        }
+        assert_eq!(out[0].timestamp, 1_714_557_600_500_000_000);
+        assert_eq!(out[1].timestamp, 1_714_557_600_500_000_001);
+        assert_eq!(out[1].line, "bad time\n");
+        assert_eq!(out[2].timestamp, 42);
+        assert_eq!(out[2].line, "i'm not json!");
+        assert_eq!(out[2].labels.get("stream"), None);
+        assert_eq!(out[3].timestamp, 1_714_557_600_500_000_002);
+    }
+
+    #[test]
+    fn lru_evicts_oldest() {
+        let mut h = FudgeHistory::new();
+        let a: Labels = [("a", "1")].into_iter().collect();
+        h.record(&a, 5);
+        for i in 0..FUDGE_CAPACITY {
+            let l: Labels = [("n", i.to_string())].into_iter().collect();
+            h.record(&l, i as i64);
+        }
+        assert_eq!(h.get(&a), None);
+        let l: Labels = [("n", "9999".to_string())].into_iter().collect();
+        assert_eq!(h.get(&l), Some(9999));
+    }
 }

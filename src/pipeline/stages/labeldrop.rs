@@ -1,9 +1,80 @@
-//! The `labeldrop` stage.
+//! The `labeldrop` stage: removes the listed labels.
 
 use crate::config::yaml::Node;
-use crate::pipeline::{BuildCtx, Stage};
+use crate::pipeline::mapstruct::top_string_list;
+use crate::pipeline::{BuildCtx, Entry, Stage};
+
+/// The built stage.
+pub struct LabelDropStage {
+    names: Vec<String>,
+}
+
+impl Stage for LabelDropStage {
+    fn name(&self) -> &'static str {
+        "labeldrop"
+    }
+
+    fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
+        for n in &self.names {
+            e.labels.remove(n);
+        }
+        out.push(e);
+    }
+}
 
 /// Builds the stage from its config.
-pub fn build(_ctx: &mut BuildCtx, _config: &Node) -> Result<Box<dyn Stage>, String> {
-    Err("the labeldrop stage is not implemented in ferrotail yet".into())
+pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
+    let names = top_string_list(config)?.unwrap_or_default();
+    if names.is_empty() {
+        return Err("labeldrop stage config cannot be empty".into());
+    }
+    Ok(Box::new(LabelDropStage { names }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::parse;
+    use crate::pipeline::Labels;
+
+    fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
+        let mut w = Vec::new();
+        let mut ctx = BuildCtx {
+            job: "t",
+            warnings: &mut w,
+            base_dir: None,
+        };
+        build(&mut ctx, &parse(yaml).unwrap())
+    }
+
+    #[test]
+    fn documented_example() {
+        // Docs: `labeldrop: [kubernetes_pod_name, kubernetes_container_name]`.
+        let mut s = stage("- kubernetes_pod_name\n- absent\n- __tenant_id__\n").unwrap();
+        let l: Labels = [
+            ("kubernetes_pod_name", "p"),
+            ("app", "a"),
+            ("__tenant_id__", "t"),
+        ]
+        .into_iter()
+        .collect();
+        let mut out = Vec::new();
+        s.process(Entry::new(l, 0, String::new()), &mut out);
+        let l = &out[0].labels;
+        assert_eq!(l.get("kubernetes_pod_name"), None);
+        assert_eq!(l.get("__tenant_id__"), None);
+        assert_eq!(l.get("app"), Some("a"));
+    }
+
+    #[test]
+    fn empty_is_an_error() {
+        assert_eq!(
+            stage("").err().unwrap(),
+            "labeldrop stage config cannot be empty"
+        );
+        assert_eq!(
+            stage("[]").err().unwrap(),
+            "labeldrop stage config cannot be empty"
+        );
+    }
 }

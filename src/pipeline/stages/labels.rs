@@ -1,9 +1,151 @@
-//! The `labels` stage.
+//! The `labels` stage: sets labels from values in the extracted map.
 
 use crate::config::yaml::Node;
-use crate::pipeline::{BuildCtx, Stage};
+use crate::pipeline::mapstruct::{is_legacy_label_name, top_string_map};
+use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
+
+/// Calls `f` with Promtail's `getString` of `v` without allocating for strings; `None` for null.
+pub(crate) fn with_go_str<R>(v: &Value, f: impl FnOnce(&str) -> R) -> Option<R> {
+    match v {
+        Value::Str(s) => Some(f(s)),
+        Value::Null => None,
+        other => other.to_go_string().map(|s| f(&s)),
+    }
+}
+
+/// Sets `name` to `value` unless it already has that value (no allocation then).
+pub(crate) fn set_label(labels: &mut Labels, name: &str, value: &str) {
+    if labels.get(name) != Some(value) {
+        labels.insert(name, value);
+    }
+}
+
+/// Decodes a `map[string]*string` label config and validates the names (labels,
+/// structured_metadata). A null source means the label's own name.
+pub(crate) fn parse_label_map(config: &Node) -> Result<Vec<(String, String)>, String> {
+    let map = top_string_map(config)?.unwrap_or_default();
+    let mut pairs = Vec::with_capacity(map.len());
+    for (name, src) in map {
+        if !is_legacy_label_name(&name) {
+            return Err(format!("invalid label name: {name}"));
+        }
+        let src = match src {
+            Some(s) if !s.is_empty() => s,
+            _ => name.clone(),
+        };
+        pairs.push((name, src));
+    }
+    Ok(pairs)
+}
+
+/// The built stage.
+pub struct LabelsStage {
+    pairs: Vec<(String, String)>,
+}
+
+impl LabelsStage {
+    /// A stage setting each `(label, source)` pair.
+    pub(crate) fn new(pairs: Vec<(String, String)>) -> Self {
+        LabelsStage { pairs }
+    }
+
+    /// Applies the stage to one entry.
+    pub(crate) fn apply(&self, e: &mut Entry) {
+        for (name, src) in &self.pairs {
+            if let Some(v) = e.extracted.get(src) {
+                with_go_str(v, |s| set_label(&mut e.labels, name, s));
+            }
+        }
+    }
+}
+
+impl Stage for LabelsStage {
+    fn name(&self) -> &'static str {
+        "labels"
+    }
+
+    fn process(&mut self, mut entry: Entry, out: &mut Vec<Entry>) {
+        self.apply(&mut entry);
+        out.push(entry);
+    }
+}
 
 /// Builds the stage from its config.
-pub fn build(_ctx: &mut BuildCtx, _config: &Node) -> Result<Box<dyn Stage>, String> {
-    Err("the labels stage is not implemented in ferrotail yet".into())
+pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
+    Ok(Box::new(LabelsStage::new(parse_label_map(config)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::parse;
+
+    fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
+        let mut w = Vec::new();
+        let mut ctx = BuildCtx {
+            job: "t",
+            warnings: &mut w,
+            base_dir: None,
+        };
+        build(&mut ctx, &parse(yaml).unwrap())
+    }
+
+    fn run(yaml: &str, extracted: &[(&str, Value)], labels: &[(&str, &str)]) -> Labels {
+        let mut s = stage(yaml).unwrap();
+        let mut e = Entry::new(labels.iter().copied().collect(), 0, String::new());
+        for (k, v) in extracted {
+            e.extracted.insert(k.to_string(), v.clone());
+        }
+        let mut out = Vec::new();
+        s.process(e, &mut out);
+        out.remove(0).labels
+    }
+
+    #[test]
+    fn documented_examples() {
+        // Docs: `labels: {env:, user_id: user}` sets env from env and user_id from user.
+        let l = run(
+            "env:\nuser_id: user\n",
+            &[
+                ("env", Value::Str("prod".into())),
+                ("user", Value::Str("bob".into())),
+            ],
+            &[],
+        );
+        assert_eq!(l.get("env"), Some("prod"));
+        assert_eq!(l.get("user_id"), Some("bob"));
+    }
+
+    #[test]
+    fn value_formatting_and_skips() {
+        let cases: &[(Value, Option<&str>)] = &[
+            (Value::Float(1.5), Some("1.5")),
+            (Value::Float(1e21), Some("1000000000000000000000")),
+            (Value::Float(1e-7), Some("0.0000001")),
+            (Value::Bool(true), Some("true")),
+            (Value::Float(-0.0), Some("-0")),
+            (Value::Str(String::new()), Some("")),
+            (Value::Null, Some("keep")),
+        ];
+        for (v, want) in cases {
+            let l = run("a:\n", &[("a", v.clone())], &[("a", "keep")]);
+            assert_eq!(l.get("a"), *want, "{v:?}");
+        }
+        // A missing source key leaves the labels alone.
+        let l = run("b:\n", &[], &[("a", "x")]);
+        assert_eq!(l.get("b"), None);
+    }
+
+    #[test]
+    fn config_errors() {
+        assert_eq!(
+            stage("foo-bar:\n").err().unwrap(),
+            "invalid label name: foo-bar"
+        );
+        assert_eq!(
+            stage("n:\n").err().unwrap(),
+            "1 error(s) decoding:\n\n* '[<interface {} Value>]' expected type 'string', got unconvertible type 'bool', value: 'false'"
+        );
+        assert!(stage("").is_ok());
+    }
 }

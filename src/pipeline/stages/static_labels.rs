@@ -1,9 +1,82 @@
-//! The `static_labels` stage.
+//! The `static_labels` stage: sets fixed labels (the extracted map is not touched).
 
 use crate::config::yaml::Node;
-use crate::pipeline::{BuildCtx, Stage};
+use crate::pipeline::mapstruct::{is_legacy_label_name, top_string_map};
+use crate::pipeline::stages::labels::set_label;
+use crate::pipeline::{BuildCtx, Entry, Stage};
+
+/// The built stage.
+pub struct StaticLabelsStage {
+    pairs: Vec<(String, String)>,
+}
+
+impl Stage for StaticLabelsStage {
+    fn name(&self) -> &'static str {
+        "static_labels"
+    }
+
+    fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
+        for (name, value) in &self.pairs {
+            set_label(&mut e.labels, name, value);
+        }
+        out.push(e);
+    }
+}
 
 /// Builds the stage from its config.
-pub fn build(_ctx: &mut BuildCtx, _config: &Node) -> Result<Box<dyn Stage>, String> {
-    Err("the static_labels stage is not implemented in ferrotail yet".into())
+pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
+    let map = top_string_map(config)?.unwrap_or_default();
+    let mut pairs = Vec::new();
+    for (name, value) in map {
+        if !is_legacy_label_name(&name) {
+            return Err(format!("invalid label name: {name}"));
+        }
+        // Null and empty values are skipped: an existing label is kept.
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            pairs.push((name, v));
+        }
+    }
+    Ok(Box::new(StaticLabelsStage { pairs }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml::parse;
+    use crate::pipeline::Labels;
+
+    fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
+        let mut w = Vec::new();
+        let mut ctx = BuildCtx {
+            job: "t",
+            warnings: &mut w,
+            base_dir: None,
+        };
+        build(&mut ctx, &parse(yaml).unwrap())
+    }
+
+    #[test]
+    fn documented_example() {
+        // Docs: `static_labels: {custom_key: custom_value}`.
+        let mut s = stage("custom_key: custom_value\njob: override\nb: \"\"\nc:\n").unwrap();
+        let l: Labels = [("job", "j"), ("b", "keep")].into_iter().collect();
+        let mut out = Vec::new();
+        s.process(Entry::new(l, 0, String::new()), &mut out);
+        let e = out.remove(0);
+        assert_eq!(e.labels.get("custom_key"), Some("custom_value"));
+        assert_eq!(e.labels.get("job"), Some("override"));
+        assert_eq!(e.labels.get("b"), Some("keep"));
+        assert_eq!(e.labels.get("c"), None);
+        assert!(e.extracted.is_empty());
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            stage("a: 1\n").err().unwrap(),
+            "1 error(s) decoding:\n\n* '[<interface {} Value>]' expected type 'string', got unconvertible type 'int', value: '1'"
+        );
+        assert_eq!(stage("a-b: x\n").err().unwrap(), "invalid label name: a-b");
+        assert!(stage("").is_ok());
+    }
 }

@@ -1,0 +1,649 @@
+//! JSON as Promtail's Go libraries read and write it.
+//!
+//! Owns three things the json, docker and pack stages need byte for byte:
+//! * [`parse_object`]: the input parser of json-iterator v1.1.12 (`ConfigDefault`) decoding into
+//!   `map[string]interface{}`: top level an object or `null`, numbers as float64 (out-of-range is
+//!   an error), lone surrogate escapes as U+FFFD, and raw control characters rejected only before
+//!   the first backslash escape of a string.
+//! * [`write_jsoniter`] and friends: json-iterator's encoder (HTML escaping, `1e-07` floats).
+//! * [`write_encoding_json_var`]: Go `encoding/json` as JMESPath `to_string()` uses it (sorted keys,
+//!   `1e-7` floats, `\b`/`\f` short escapes).
+
+use std::borrow::Cow;
+
+use jmespath::Variable;
+
+/// A parsed JSON value borrowing unescaped strings from the input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JVal<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// Every number, as float64.
+    Num(f64),
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An array.
+    Arr(Vec<JVal<'a>>),
+    /// An object in document order; duplicate keys are kept and the last one wins on lookup.
+    Obj(Vec<(Cow<'a, str>, JVal<'a>)>),
+}
+
+impl<'a> JVal<'a> {
+    /// The value of `key` when this is an object (last duplicate wins).
+    pub fn get(&self, key: &str) -> Option<&JVal<'a>> {
+        match self {
+            JVal::Obj(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> JVal<'a> {
+    /// Mutable access to the value of `key` when this is an object (last duplicate wins).
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut JVal<'a>> {
+        match self {
+            JVal::Obj(entries) => entries
+                .iter_mut()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// Maximum nesting depth, as json-iterator's.
+const MAX_DEPTH: usize = 10_000;
+
+/// Why the input is not acceptable JSON (the stage only needs to know that it failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+struct Parser<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    pos: usize,
+}
+
+enum Frame<'a> {
+    Arr(Vec<JVal<'a>>),
+    Obj(Vec<(Cow<'a, str>, JVal<'a>)>, Cow<'a, str>),
+}
+
+/// Parses `input` as json-iterator decodes it into `map[string]interface{}`. `Ok(None)` for a
+/// top-level `null`.
+pub fn parse_object(input: &str) -> Result<Option<JVal<'_>>, Malformed> {
+    let mut p = Parser {
+        s: input,
+        b: input.as_bytes(),
+        pos: 0,
+    };
+    p.ws();
+    let v = match p.peek() {
+        Some(b'n') => {
+            p.literal(b"null")?;
+            None
+        }
+        Some(b'{') => Some(p.value()?),
+        _ => return Err(Malformed),
+    };
+    p.ws();
+    if p.pos != p.b.len() {
+        return Err(Malformed);
+    }
+    Ok(v)
+}
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, lit: &[u8]) -> Result<(), Malformed> {
+        if self.b[self.pos..].starts_with(lit) {
+            self.pos += lit.len();
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+
+    fn key(&mut self) -> Result<Cow<'a, str>, Malformed> {
+        self.ws();
+        if self.peek() != Some(b'"') {
+            return Err(Malformed);
+        }
+        self.pos += 1;
+        let k = self.string()?;
+        self.ws();
+        if self.peek() != Some(b':') {
+            return Err(Malformed);
+        }
+        self.pos += 1;
+        self.ws();
+        Ok(k)
+    }
+
+    /// Parses one value (iteratively, so deep nesting cannot overflow the stack).
+    fn value(&mut self) -> Result<JVal<'a>, Malformed> {
+        let mut stack: smallvec::SmallVec<[Frame<'a>; 4]> = smallvec::SmallVec::new();
+        'value: loop {
+            self.ws();
+            let mut v = match self.peek().ok_or(Malformed)? {
+                b'{' => {
+                    self.pos += 1;
+                    self.ws();
+                    if self.peek() == Some(b'}') {
+                        self.pos += 1;
+                        JVal::Obj(Vec::new())
+                    } else {
+                        if stack.len() >= MAX_DEPTH {
+                            return Err(Malformed);
+                        }
+                        let k = self.key()?;
+                        stack.push(Frame::Obj(Vec::with_capacity(8), k));
+                        continue 'value;
+                    }
+                }
+                b'[' => {
+                    self.pos += 1;
+                    self.ws();
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                        JVal::Arr(Vec::new())
+                    } else {
+                        if stack.len() >= MAX_DEPTH {
+                            return Err(Malformed);
+                        }
+                        stack.push(Frame::Arr(Vec::new()));
+                        continue 'value;
+                    }
+                }
+                b'"' => {
+                    self.pos += 1;
+                    JVal::Str(self.string()?)
+                }
+                b't' => {
+                    self.literal(b"true")?;
+                    JVal::Bool(true)
+                }
+                b'f' => {
+                    self.literal(b"false")?;
+                    JVal::Bool(false)
+                }
+                b'n' => {
+                    self.literal(b"null")?;
+                    JVal::Null
+                }
+                b'-' | b'0'..=b'9' => JVal::Num(self.number()?),
+                _ => return Err(Malformed),
+            };
+            // Attach the finished value to its container, closing containers as they end.
+            loop {
+                match stack.last_mut() {
+                    None => return Ok(v),
+                    Some(Frame::Arr(items)) => {
+                        items.push(v);
+                        self.ws();
+                        match self.peek() {
+                            Some(b',') => {
+                                self.pos += 1;
+                                continue 'value;
+                            }
+                            Some(b']') => {
+                                self.pos += 1;
+                                match stack.pop() {
+                                    Some(Frame::Arr(items)) => v = JVal::Arr(items),
+                                    _ => return Err(Malformed),
+                                }
+                            }
+                            _ => return Err(Malformed),
+                        }
+                    }
+                    Some(Frame::Obj(entries, key)) => {
+                        let k = std::mem::replace(key, Cow::Borrowed(""));
+                        entries.push((k, v));
+                        self.ws();
+                        match self.peek() {
+                            Some(b',') => {
+                                self.pos += 1;
+                                let k = self.key()?;
+                                if let Some(Frame::Obj(_, key)) = stack.last_mut() {
+                                    *key = k;
+                                }
+                                continue 'value;
+                            }
+                            Some(b'}') => {
+                                self.pos += 1;
+                                match stack.pop() {
+                                    Some(Frame::Obj(entries, _)) => v = JVal::Obj(entries),
+                                    _ => return Err(Malformed),
+                                }
+                            }
+                            _ => return Err(Malformed),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<f64, Malformed> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                if matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return Err(Malformed);
+                }
+            }
+            Some(b'1'..=b'9') => {
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.pos += 1;
+                }
+            }
+            _ => return Err(Malformed),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(Malformed);
+            }
+            while matches!(self.peek(), Some(b'0'..=b'9')) {
+                self.pos += 1;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(Malformed);
+            }
+            while matches!(self.peek(), Some(b'0'..=b'9')) {
+                self.pos += 1;
+            }
+        }
+        // json-iterator reads the run of number characters and hands it to ParseFloat, so a
+        // number glued to more number characters (`1.5.3`, `1-2`) is an error either way.
+        if matches!(self.peek(), Some(b'.' | b'-' | b'+' | b'e' | b'E')) {
+            return Err(Malformed);
+        }
+        let f: f64 = self.s[start..self.pos].parse().map_err(|_| Malformed)?;
+        if f.is_infinite() {
+            return Err(Malformed);
+        }
+        Ok(f)
+    }
+
+    fn hex4(&mut self) -> Result<u32, Malformed> {
+        let h = self.b.get(self.pos..self.pos + 4).ok_or(Malformed)?;
+        let mut v = 0u32;
+        for &c in h {
+            v = v * 16 + (c as char).to_digit(16).ok_or(Malformed)?;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    /// Parses a string body (after the opening quote).
+    fn string(&mut self) -> Result<Cow<'a, str>, Malformed> {
+        let start = self.pos;
+        // Fast path: no escapes; raw control characters are errors.
+        let n = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .ok_or(Malformed)?;
+        self.pos = start + n;
+        match self.b[self.pos] {
+            b'"' => {
+                let s = &self.s[start..self.pos];
+                self.pos += 1;
+                return Ok(Cow::Borrowed(s));
+            }
+            b'\\' => {}
+            _ => return Err(Malformed),
+        }
+        // Slow path after the first escape: raw control characters are accepted.
+        let mut out = String::with_capacity(self.pos - start + 16);
+        out.push_str(&self.s[start..self.pos]);
+        loop {
+            // Spans between escapes are short, so a plain scan beats memchr's setup cost.
+            let n = self.b[self.pos..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\')
+                .ok_or(Malformed)?;
+            out.push_str(&self.s[self.pos..self.pos + n]);
+            self.pos += n;
+            if self.b[self.pos] == b'"' {
+                self.pos += 1;
+                return Ok(Cow::Owned(out));
+            }
+            self.pos += 1;
+            let c = self.peek().ok_or(Malformed)?;
+            self.pos += 1;
+            self.escape(c, &mut out)?;
+        }
+    }
+
+    fn escape(&mut self, c: u8, out: &mut String) -> Result<(), Malformed> {
+        match c {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let r = self.hex4()?;
+                if (0xD800..0xE000).contains(&r) {
+                    if self.peek() != Some(b'\\') {
+                        out.push('\u{FFFD}');
+                        return Ok(());
+                    }
+                    self.pos += 1;
+                    let c2 = self.peek().ok_or(Malformed)?;
+                    self.pos += 1;
+                    if c2 != b'u' {
+                        out.push('\u{FFFD}');
+                        return self.escape(c2, out);
+                    }
+                    let r2 = self.hex4()?;
+                    if (0xD800..0xDC00).contains(&r) && (0xDC00..0xE000).contains(&r2) {
+                        let cp = 0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00);
+                        out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                    } else {
+                        out.push('\u{FFFD}');
+                        out.push(char::from_u32(r2).unwrap_or('\u{FFFD}'));
+                    }
+                } else {
+                    out.push(char::from_u32(r).unwrap_or('\u{FFFD}'));
+                }
+            }
+            _ => return Err(Malformed),
+        }
+        Ok(())
+    }
+}
+
+/// Which Go encoder's string escaping to use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// json-iterator `ConfigDefault`: only `\n`, `\r`, `\t` get short escapes.
+    Jsoniter,
+    /// Go 1.23 `encoding/json`: also `\b` and `\f`.
+    EncodingJson,
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string with HTML-safe escaping.
+pub fn write_string(out: &mut String, s: &str, flavor: Flavor) {
+    out.push('"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, ch) in s.char_indices() {
+        let esc: Option<&str> = match ch {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '\u{8}' if flavor == Flavor::EncodingJson => Some("\\b"),
+            '\u{c}' if flavor == Flavor::EncodingJson => Some("\\f"),
+            '<' => Some("\\u003c"),
+            '>' => Some("\\u003e"),
+            '&' => Some("\\u0026"),
+            '\u{2028}' => Some("\\u2028"),
+            '\u{2029}' => Some("\\u2029"),
+            c if (c as u32) < 0x20 => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let c = b[i];
+                out.push_str("\\u00");
+                out.push(HEX[(c >> 4) as usize] as char);
+                out.push(HEX[(c & 0xf) as usize] as char);
+            }
+        }
+        start = i + ch.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends a float as json-iterator writes it: `'f'` form, or Go's `'e'` form (`1e-07`, `1e+21`)
+/// below 1e-6 and from 1e21.
+pub fn write_float_jsoniter(out: &mut String, f: f64) {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        out.push_str(&go_exp_format(f, false));
+    } else {
+        out.push_str(&crate::pipeline::entry::format_go_float(f));
+    }
+}
+
+/// Appends a float as Go `encoding/json` writes it (`1e-7`, `1e+21`).
+fn write_float_encoding_json(out: &mut String, f: f64) {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        out.push_str(&go_exp_format(f, true));
+    } else {
+        out.push_str(&crate::pipeline::entry::format_go_float(f));
+    }
+}
+
+/// `strconv.FormatFloat(f, 'e', -1, 64)`, optionally with encoding/json's `e-07` → `e-7` cleanup.
+fn go_exp_format(f: f64, cleanup: bool) -> String {
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    if cleanup && exp < 0 && exp > -10 {
+        format!("{mant}e-{}", -exp)
+    } else {
+        format!("{mant}e{sign}{:02}", exp.abs())
+    }
+}
+
+/// Appends a parsed value as json-iterator re-serialises it (objects in document order, last
+/// duplicate winning).
+pub fn write_jsoniter(out: &mut String, v: &JVal<'_>) {
+    match v {
+        JVal::Null => out.push_str("null"),
+        JVal::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        JVal::Num(f) => write_float_jsoniter(out, *f),
+        JVal::Str(s) => write_string(out, s, Flavor::Jsoniter),
+        JVal::Arr(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_jsoniter(out, item);
+            }
+            out.push(']');
+        }
+        JVal::Obj(entries) => {
+            out.push('{');
+            let mut first = true;
+            for (i, (k, val)) in entries.iter().enumerate() {
+                if entries[i + 1..].iter().any(|(k2, _)| k2 == k) {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                write_string(out, k, Flavor::Jsoniter);
+                out.push(':');
+                write_jsoniter(out, val);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Appends a JMESPath result as json-iterator serialises it.
+pub fn write_jsoniter_var(out: &mut String, v: &Variable) {
+    write_var(out, v, Flavor::Jsoniter);
+}
+
+/// Appends a JMESPath value as Go `encoding/json` marshals it (what `to_string()` returns).
+pub fn write_encoding_json_var(out: &mut String, v: &Variable) {
+    write_var(out, v, Flavor::EncodingJson);
+}
+
+fn write_var(out: &mut String, v: &Variable, flavor: Flavor) {
+    match v {
+        Variable::Null => out.push_str("null"),
+        Variable::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Variable::Number(n) => {
+            let f = n.as_f64().unwrap_or(0.0);
+            match flavor {
+                Flavor::Jsoniter => write_float_jsoniter(out, f),
+                Flavor::EncodingJson => write_float_encoding_json(out, f),
+            }
+        }
+        Variable::String(s) => write_string(out, s, flavor),
+        Variable::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_var(out, item, flavor);
+            }
+            out.push(']');
+        }
+        Variable::Object(map) => {
+            out.push('{');
+            for (i, (k, val)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k, flavor);
+                out.push(':');
+                write_var(out, val, flavor);
+            }
+            out.push('}');
+        }
+        // An expression reference has no exported fields: Go marshals it as `{}`.
+        Variable::Expref(_) => out.push_str("{}"),
+    }
+}
+
+/// Converts a parsed value to a JMESPath variable (numbers that are whole become integers so
+/// they compare equal to integer literals).
+pub fn to_variable(v: &JVal<'_>) -> Variable {
+    match v {
+        JVal::Null => Variable::Null,
+        JVal::Bool(b) => Variable::Bool(*b),
+        JVal::Num(f) => Variable::Number(number_from_f64(*f)),
+        JVal::Str(s) => Variable::String(s.to_string()),
+        JVal::Arr(items) => Variable::Array(
+            items
+                .iter()
+                .map(|i| jmespath::Rcvar::new(to_variable(i)))
+                .collect(),
+        ),
+        JVal::Obj(entries) => {
+            let mut map = std::collections::BTreeMap::new();
+            for (k, val) in entries {
+                map.insert(k.to_string(), jmespath::Rcvar::new(to_variable(val)));
+            }
+            Variable::Object(map)
+        }
+    }
+}
+
+/// A serde_json number for a Go float64.
+pub fn number_from_f64(f: f64) -> serde_json::Number {
+    if f.fract() == 0.0 && f.abs() < 9.0e15 && !(f == 0.0 && f.is_sign_negative()) {
+        serde_json::Number::from(f as i64)
+    } else {
+        serde_json::Number::from_f64(f).unwrap_or_else(|| serde_json::Number::from(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> bool {
+        parse_object(s).is_ok()
+    }
+
+    #[test]
+    fn jsoniter_acceptance() {
+        assert!(ok(r#"{"a":"1"}"#));
+        assert!(ok("null"));
+        assert!(ok(r#"  {"a":"ws"}  "#));
+        assert!(ok("{\"a\":\"esc\\n\ttab\"}"));
+        assert!(!ok("{\"a\":\"tab\there\"}"));
+        assert!(!ok(r#"{"a":"x"} trailing"#));
+        assert!(!ok("[1,2]"));
+        assert!(!ok(r#"{"a":1,}"#));
+        assert!(!ok(r#"{"a":1E400}"#));
+        assert!(!ok(r#"{"a":01}"#));
+        assert!(!ok(r#"{"a":NaN}"#));
+        assert!(!ok(r#"{'a':1}"#));
+        assert!(!ok(r#"{"a":"\x41"}"#));
+        assert!(!ok("not json"));
+    }
+
+    #[test]
+    fn strings_and_numbers() {
+        let v = parse_object(
+            r#"{"a":"caf\u00e9 \ud800x \/","b":12345678901234567890123,"a":"\ud83d\ude00"}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(v.get("a"), Some(&JVal::Str("😀".into())));
+        assert_eq!(v.get("b"), Some(&JVal::Num(1.2345678901234568e22)));
+        let v = parse_object(r#"{"a":"\ud800x"}"#).unwrap().unwrap();
+        assert_eq!(v.get("a"), Some(&JVal::Str("\u{FFFD}x".into())));
+    }
+
+    #[test]
+    fn reserialise_like_jsoniter() {
+        let v = parse_object(
+            r#"{"arr":[1,2.0,"\u2028",1e-7,true,null,{"k":"v"}],"o":{"c":"<a&b>"},"t":1e21}"#,
+        )
+        .unwrap()
+        .unwrap();
+        let mut s = String::new();
+        write_jsoniter(&mut s, v.get("arr").unwrap());
+        assert_eq!(s, r#"[1,2,"\u2028",1e-07,true,null,{"k":"v"}]"#);
+        s.clear();
+        write_jsoniter(&mut s, v.get("o").unwrap());
+        assert_eq!(s, r#"{"c":"\u003ca\u0026b\u003e"}"#);
+        s.clear();
+        write_jsoniter(&mut s, v.get("t").unwrap());
+        assert_eq!(s, "1e+21");
+    }
+
+    #[test]
+    fn encoding_json_floats() {
+        let mut s = String::new();
+        write_encoding_json_var(&mut s, &Variable::Number(number_from_f64(1e-7)));
+        assert_eq!(s, "1e-7");
+    }
+}
