@@ -102,7 +102,8 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    )
+    .replace("\\\"", "\"");
     (out.status.code().unwrap_or(-1), text)
 }
 
