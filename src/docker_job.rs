@@ -103,6 +103,7 @@ pub struct DockerJsonDecoder {
     skip_through_nanos: Option<i64>,
     container: String,
     joined: Vec<JoinedLine>,
+    entries_counter: metrics::Counter,
 }
 
 fn idx(s: Stream) -> usize {
@@ -156,7 +157,7 @@ impl LineDecoder for DockerJsonDecoder {
             let Some(labels) = self.cached.get(j.stream) else {
                 continue;
             };
-            metrics::counter!(m::DOCKER_ENTRIES).increment(1);
+            self.entries_counter.increment(1);
             let mut e = Entry::new(labels.clone(), j.ts_nanos, j.line);
             e.acks = acks;
             out.push(e);
@@ -296,6 +297,7 @@ impl Manager {
                     skip_through_nanos: skip,
                     container: c.id.clone(),
                     joined: Vec::new(),
+                    entries_counter: metrics::counter!(m::DOCKER_ENTRIES),
                 };
                 tracing::info!(job = %self.job, containerID = %c.id, path = %path.display(), "added Docker target (reading its json-file log)");
                 let reader = Reader::new(
@@ -307,6 +309,7 @@ impl Manager {
                     rcancel.clone(),
                     ReaderOptions {
                         poll: Duration::from_millis(250),
+                        max_idle_poll: Duration::from_secs(2),
                     },
                     Arc::clone(&status),
                 );
