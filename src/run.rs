@@ -320,11 +320,20 @@ impl Generation {
         let readers_cancel = CancellationToken::new();
         let mut job_tasks = JoinSet::new();
         let mut pipeline_tasks = JoinSet::new();
-        let poll = raw.global.file_watch_config.min_poll_frequency.0.max(Duration::from_millis(1));
+        let poll = raw
+            .global
+            .file_watch_config
+            .min_poll_frequency
+            .0
+            .max(Duration::from_millis(1));
         let max_poll = raw.global.file_watch_config.max_poll_frequency.0.max(poll);
         let reader_opts = ReaderOptions {
             poll,
-            max_idle_poll: if shared.watcher.active() { max_poll.max(Duration::from_secs(2)) } else { max_poll },
+            max_idle_poll: if shared.watcher.active() {
+                max_poll.max(Duration::from_secs(2))
+            } else {
+                max_poll
+            },
         };
         for job in &raw.scrape_configs {
             let Some(kind) = config::job_kind(job) else {
