@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use crate::pipeline::entry::go_quote_into;
+
 /// A Go `time.Duration` field: `1.5s`, `1h30m`, `250ms`; a bare integer is nanoseconds, as yaml.v2
 /// decodes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,93 +23,189 @@ pub struct PromDuration(pub Duration);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ByteSize(pub u64);
 
-/// Parses a Go duration string.
+/// Parses a Go duration into a `Duration` (negative durations, meaningless in a config, become
+/// zero).
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("time: invalid duration {s:?}");
-    let (neg, mut rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("time: missing unit in duration {s:?}"))?;
-        if num_end == 0 {
-            return Err(err());
-        }
-        let value: f64 = rest[..num_end].parse().map_err(|_| err())?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_end];
-        rest = &rest[unit_end..];
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {s:?}")),
-        };
-        total += value * scale;
-    }
-    if neg {
-        // Negative durations have no use in Promtail's config; treat them as zero.
-        return Ok(Duration::ZERO);
-    }
-    Ok(Duration::from_nanos(total.round() as u64))
+    parse_go_duration_nanos(s).map(|ns| Duration::from_nanos(ns.max(0) as u64))
 }
 
-/// Parses a Prometheus duration string.
-pub fn parse_prom_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("not a valid duration string: {s:?}");
-    if s == "0" {
-        return Ok(Duration::ZERO);
+/// Parses a Go duration (`time.ParseDuration`): `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+` with units
+/// `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`, or a bare `0`. Returns nanoseconds, or Go's
+/// error text (`time: missing unit in duration "3"`).
+pub fn parse_go_duration_nanos(orig: &str) -> Result<i64, String> {
+    let quoted = |s: &str| {
+        let mut q = String::new();
+        go_quote_into(&mut q, s);
+        q
+    };
+    let invalid = || format!("time: invalid duration {}", quoted(orig));
+    let mut s = orig.as_bytes();
+    let mut neg = false;
+    if let Some(&c) = s.first() {
+        if c == b'-' || c == b'+' {
+            neg = c == b'-';
+            s = &s[1..];
+        }
+    }
+    if s == b"0" {
+        return Ok(0);
     }
     if s.is_empty() {
-        return Err("empty duration string".into());
+        return Err(invalid());
     }
-    let mut rest = s;
-    let mut total_ms: u128 = 0;
-    let mut last_rank = 0;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-        if num_end == 0 {
-            return Err(err());
+    let mut total: u64 = 0;
+    const LIMIT: u64 = 1 << 63;
+    while !s.is_empty() {
+        if !(s[0] == b'.' || s[0].is_ascii_digit()) {
+            return Err(invalid());
         }
-        let value: u128 = rest[..num_end].parse().map_err(|_| err())?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (rank, ms) = match &rest[..unit_end] {
-            "y" => (7, 365 * 24 * 3600 * 1000),
-            "w" => (6, 7 * 24 * 3600 * 1000),
-            "d" => (5, 24 * 3600 * 1000),
-            "h" => (4, 3600 * 1000),
-            "m" => (3, 60 * 1000),
-            "s" => (2, 1000),
-            "ms" => (1, 1),
-            _ => return Err(err()),
+        // Integer part.
+        let mut v: u64 = 0;
+        let mut i = 0;
+        while i < s.len() && s[i].is_ascii_digit() {
+            if v > (LIMIT - 1) / 10 {
+                return Err(invalid());
+            }
+            v = v * 10 + u64::from(s[i] - b'0');
+            if v > LIMIT {
+                return Err(invalid());
+            }
+            i += 1;
+        }
+        let pre = i > 0;
+        s = &s[i..];
+        // Fraction.
+        let mut f: u64 = 0;
+        let mut scale: f64 = 1.0;
+        let mut post = false;
+        if s.first() == Some(&b'.') {
+            s = &s[1..];
+            let mut j = 0;
+            let mut overflow = false;
+            while j < s.len() && s[j].is_ascii_digit() {
+                if !overflow {
+                    if f > (LIMIT - 1) / 10 {
+                        overflow = true;
+                    } else {
+                        let y = f * 10 + u64::from(s[j] - b'0');
+                        if y > LIMIT {
+                            overflow = true;
+                        } else {
+                            f = y;
+                            scale *= 10.0;
+                        }
+                    }
+                }
+                j += 1;
+            }
+            post = j > 0;
+            s = &s[j..];
+        }
+        if !pre && !post {
+            return Err(invalid());
+        }
+        // Unit.
+        let mut k = 0;
+        while k < s.len() && !(s[k] == b'.' || s[k].is_ascii_digit()) {
+            k += 1;
+        }
+        if k == 0 {
+            return Err(format!("time: missing unit in duration {}", quoted(orig)));
+        }
+        let unit_bytes = &s[..k];
+        s = &s[k..];
+        let unit: u64 = match unit_bytes {
+            b"ns" => 1,
+            b"us" | [0xc2, 0xb5, b's'] | [0xce, 0xbc, b's'] => 1_000,
+            b"ms" => 1_000_000,
+            b"s" => 1_000_000_000,
+            b"m" => 60_000_000_000,
+            b"h" => 3_600_000_000_000,
+            other => {
+                return Err(format!(
+                    "time: unknown unit {} in duration {}",
+                    quoted(&String::from_utf8_lossy(other)),
+                    quoted(orig)
+                ))
+            }
         };
-        if last_rank != 0 && rank >= last_rank {
-            return Err(err());
+        if v > LIMIT / unit {
+            return Err(invalid());
         }
-        last_rank = rank;
-        total_ms += value * ms;
-        rest = &rest[unit_end..];
+        v *= unit;
+        if f > 0 {
+            v += (f as f64 * (unit as f64 / scale)) as u64;
+            if v > LIMIT {
+                return Err(invalid());
+            }
+        }
+        total += v;
+        if total > LIMIT {
+            return Err(invalid());
+        }
     }
-    Ok(Duration::from_millis(total_ms as u64))
+    if neg {
+        return Ok((total as i64).wrapping_neg());
+    }
+    if total > LIMIT - 1 {
+        return Err(invalid());
+    }
+    Ok(total as i64)
+}
+
+/// Parses a Prometheus duration: `[0-9]+` followed by a unit (`y`, `w`, `d`, `h`, `m`, `s`, `ms`),
+/// repeated with units from largest to smallest, or `0`. Errors read as Prometheus' do.
+pub fn parse_prom_duration(s: &str) -> Result<Duration, String> {
+    match s {
+        "0" => return Ok(Duration::ZERO),
+        "" => return Err("empty duration string".into()),
+        _ => {}
+    }
+    let invalid = || format!("not a valid duration string: {s:?}");
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let mut total_ms: u64 = 0;
+    let mut last_pos = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return Err(invalid());
+        }
+        let value: u64 = s[start..i].parse().map_err(|_| invalid())?;
+        let ustart = i;
+        while i < bytes.len() && !bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == ustart {
+            return Err(invalid());
+        }
+        let unit = &s[ustart..i];
+        let (pos, mult_ms): (u32, u64) = match unit {
+            "y" => (1, 365 * 24 * 3_600_000),
+            "w" => (2, 7 * 24 * 3_600_000),
+            "d" => (3, 24 * 3_600_000),
+            "h" => (4, 3_600_000),
+            "m" => (5, 60_000),
+            "s" => (6, 1_000),
+            "ms" => (7, 1),
+            _ => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
+        };
+        if pos <= last_pos {
+            return Err(invalid());
+        }
+        last_pos = pos;
+        // Go's time.Duration holds at most ~292 years of nanoseconds.
+        const MAX_MS: u64 = (i64::MAX as u64) / 1_000_000;
+        total_ms = value
+            .checked_mul(mult_ms)
+            .and_then(|v| v.checked_add(total_ms))
+            .filter(|&v| v <= MAX_MS)
+            .ok_or_else(|| "duration out of range".to_string())?;
+    }
+    Ok(Duration::from_millis(total_ms))
 }
 
 /// Parses a byte size the way `c2h5oh/datasize` does after upper-casing.

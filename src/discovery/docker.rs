@@ -46,73 +46,7 @@ const META_PREFIX: &str = "__meta_docker_";
 // Config
 // ------------------------------------------------------------------------------------------------
 
-/// A Prometheus `model.Duration` (`5s`, `1m30s`, `1d`, `0`), as used by `refresh_interval`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PromDuration(pub Duration);
-
-impl<'de> Deserialize<'de> for PromDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_prom_duration(&s)
-            .map(PromDuration)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// Parses a Prometheus duration: `[0-9]+` followed by a unit (`y`, `w`, `d`, `h`, `m`, `s`, `ms`),
-/// repeated with units from largest to smallest, or `0`. Errors read as Prometheus' do.
-pub fn parse_prom_duration(s: &str) -> Result<Duration, String> {
-    match s {
-        "0" => return Ok(Duration::ZERO),
-        "" => return Err("empty duration string".into()),
-        _ => {}
-    }
-    let invalid = || format!("not a valid duration string: {s:?}");
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    let mut total_ms: u64 = 0;
-    let mut last_pos = 0;
-    while i < bytes.len() {
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return Err(invalid());
-        }
-        let value: u64 = s[start..i].parse().map_err(|_| invalid())?;
-        let ustart = i;
-        while i < bytes.len() && !bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == ustart {
-            return Err(invalid());
-        }
-        let unit = &s[ustart..i];
-        let (pos, mult_ms): (u32, u64) = match unit {
-            "y" => (1, 365 * 24 * 3_600_000),
-            "w" => (2, 7 * 24 * 3_600_000),
-            "d" => (3, 24 * 3_600_000),
-            "h" => (4, 3_600_000),
-            "m" => (5, 60_000),
-            "s" => (6, 1_000),
-            "ms" => (7, 1),
-            _ => return Err(format!("unknown unit {unit:?} in duration {s:?}")),
-        };
-        if pos <= last_pos {
-            return Err(invalid());
-        }
-        last_pos = pos;
-        // Go's time.Duration holds at most ~292 years of nanoseconds.
-        const MAX_MS: u64 = (i64::MAX as u64) / 1_000_000;
-        total_ms = value
-            .checked_mul(mult_ms)
-            .and_then(|v| v.checked_add(total_ms))
-            .filter(|&v| v <= MAX_MS)
-            .ok_or_else(|| "duration out of range".to_string())?;
-    }
-    Ok(Duration::from_millis(total_ms))
-}
+pub use crate::config::units::{parse_prom_duration, PromDuration};
 
 /// One `filters` entry: a Docker container-list filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -9,7 +9,7 @@
 //! exact match (`^quoted$`). Drops are counted in `logentry_dropped_lines_total{reason}`.
 //!
 //! This module also holds the small Go-compatible parsers the action stages share: Go durations
-//! ([`parse_go_duration`]) and byte sizes ([`parse_byte_size`]), and the drop counter helpers.
+//! (`config::units::parse_go_duration_nanos`) and byte sizes ([`parse_byte_size`]), and the drop counter helpers.
 
 use regex::Regex;
 use serde::Deserialize;
@@ -92,9 +92,11 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     };
     let older_than = match &raw.older_than {
         None => None,
-        Some(d) => Some(parse_go_duration(d).map_err(|e| {
-            format!("drop stage invalid duration, {d} cannot be converted to a duration: {e}")
-        })?),
+        Some(d) => Some(
+            crate::config::units::parse_go_duration_nanos(d).map_err(|e| {
+                format!("drop stage invalid duration, {d} cannot be converted to a duration: {e}")
+            })?,
+        ),
     };
     if raw.value.is_some() && raw.expression.is_some() {
         return Err("drop stage config error, `value` and `expression` cannot both be defined at the same time.".into());
@@ -232,130 +234,6 @@ impl Stage for DropStage {
     }
 }
 
-/// Parses a Go duration (`time.ParseDuration`): `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+` with units
-/// `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`, or a bare `0`. Returns nanoseconds, or Go's
-/// error text (`time: missing unit in duration "3"`).
-pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
-    let quoted = |s: &str| {
-        let mut q = String::new();
-        go_quote_into(&mut q, s);
-        q
-    };
-    let invalid = || format!("time: invalid duration {}", quoted(orig));
-    let mut s = orig.as_bytes();
-    let mut neg = false;
-    if let Some(&c) = s.first() {
-        if c == b'-' || c == b'+' {
-            neg = c == b'-';
-            s = &s[1..];
-        }
-    }
-    if s == b"0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: u64 = 0;
-    const LIMIT: u64 = 1 << 63;
-    while !s.is_empty() {
-        if !(s[0] == b'.' || s[0].is_ascii_digit()) {
-            return Err(invalid());
-        }
-        // Integer part.
-        let mut v: u64 = 0;
-        let mut i = 0;
-        while i < s.len() && s[i].is_ascii_digit() {
-            if v > (LIMIT - 1) / 10 {
-                return Err(invalid());
-            }
-            v = v * 10 + u64::from(s[i] - b'0');
-            if v > LIMIT {
-                return Err(invalid());
-            }
-            i += 1;
-        }
-        let pre = i > 0;
-        s = &s[i..];
-        // Fraction.
-        let mut f: u64 = 0;
-        let mut scale: f64 = 1.0;
-        let mut post = false;
-        if s.first() == Some(&b'.') {
-            s = &s[1..];
-            let mut j = 0;
-            let mut overflow = false;
-            while j < s.len() && s[j].is_ascii_digit() {
-                if !overflow {
-                    if f > (LIMIT - 1) / 10 {
-                        overflow = true;
-                    } else {
-                        let y = f * 10 + u64::from(s[j] - b'0');
-                        if y > LIMIT {
-                            overflow = true;
-                        } else {
-                            f = y;
-                            scale *= 10.0;
-                        }
-                    }
-                }
-                j += 1;
-            }
-            post = j > 0;
-            s = &s[j..];
-        }
-        if !pre && !post {
-            return Err(invalid());
-        }
-        // Unit.
-        let mut k = 0;
-        while k < s.len() && !(s[k] == b'.' || s[k].is_ascii_digit()) {
-            k += 1;
-        }
-        if k == 0 {
-            return Err(format!("time: missing unit in duration {}", quoted(orig)));
-        }
-        let unit_bytes = &s[..k];
-        s = &s[k..];
-        let unit: u64 = match unit_bytes {
-            b"ns" => 1,
-            b"us" | [0xc2, 0xb5, b's'] | [0xce, 0xbc, b's'] => 1_000,
-            b"ms" => 1_000_000,
-            b"s" => 1_000_000_000,
-            b"m" => 60_000_000_000,
-            b"h" => 3_600_000_000_000,
-            other => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    quoted(&String::from_utf8_lossy(other)),
-                    quoted(orig)
-                ))
-            }
-        };
-        if v > LIMIT / unit {
-            return Err(invalid());
-        }
-        v *= unit;
-        if f > 0 {
-            v += (f as f64 * (unit as f64 / scale)) as u64;
-            if v > LIMIT {
-                return Err(invalid());
-            }
-        }
-        total += v;
-        if total > LIMIT {
-            return Err(invalid());
-        }
-    }
-    if neg {
-        return Ok((total as i64).wrapping_neg());
-    }
-    if total > LIMIT - 1 {
-        return Err(invalid());
-    }
-    Ok(total as i64)
-}
-
 /// Parses a byte size as Promtail's `flagext.ByteSize` does: the text is upper-cased, then read
 /// as digits followed by an optional unit (`B`, `K`/`KB`, `M`/`MB`, ... up to `E`/`EB`, also
 /// `KILO`, `KILOBYTE(S)`, ...), in powers of 1024. Errors read like Go's
@@ -455,22 +333,26 @@ mod tests {
             ("24h", 86_400_000_000_000),
             ("1µs", 1_000),
         ] {
-            assert_eq!(parse_go_duration(s), Ok(want), "{s}");
+            assert_eq!(
+                crate::config::units::parse_go_duration_nanos(s),
+                Ok(want),
+                "{s}"
+            );
         }
         assert_eq!(
-            parse_go_duration("3").unwrap_err(),
+            crate::config::units::parse_go_duration_nanos("3").unwrap_err(),
             "time: missing unit in duration \"3\""
         );
         assert_eq!(
-            parse_go_duration("1d").unwrap_err(),
+            crate::config::units::parse_go_duration_nanos("1d").unwrap_err(),
             "time: unknown unit \"d\" in duration \"1d\""
         );
         assert_eq!(
-            parse_go_duration("").unwrap_err(),
+            crate::config::units::parse_go_duration_nanos("").unwrap_err(),
             "time: invalid duration \"\""
         );
         assert_eq!(
-            parse_go_duration("s").unwrap_err(),
+            crate::config::units::parse_go_duration_nanos("s").unwrap_err(),
             "time: invalid duration \"s\""
         );
     }

@@ -37,7 +37,7 @@ use crate::config::yaml::{Node, NodeKind, RawNode, Resolved};
 use crate::pipeline::entry::format_go_float;
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
 
-use super::drop::parse_go_duration;
+use crate::config::units::parse_go_duration_nanos as parse_go_duration;
 
 const DEFAULT_PREFIX: &str = "promtail_custom_";
 const DEFAULT_BUCKETS: &[f64] = &[

@@ -25,7 +25,8 @@ use crate::config::yaml::Node;
 use crate::pipeline::entry::{now_nanos, Extracted};
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage};
 
-use super::drop::{parse_go_duration, regex_error_text};
+use super::drop::regex_error_text;
+use crate::config::units::parse_go_duration_nanos as parse_go_duration;
 
 const DEFAULT_MAX_LINES: u64 = 128;
 const DEFAULT_MAX_WAIT: i64 = 3_000_000_000;
