@@ -7,5 +7,7 @@ mod crash;
 mod docker;
 mod golden_errors;
 mod golden_relabel;
+mod hostile;
 mod reload;
 mod tailing;
+mod tls;
