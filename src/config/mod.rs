@@ -663,22 +663,57 @@ mod tests {
 
     #[test]
     fn redaction_hides_every_secret_style() {
-        let pem_key = "-----BEGIN PRIVATE KEY-----\n        MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n        -----END PRIVATE KEY-----";
-        let text = format!(
-            "server:\n  http_listen_port: 9080\n  http_tls_config:\n    cert_file: /srv.crt\n    key: 'srv-key-secret'\n\
-clients:\n  - url: https://user:url-pass-secret@loki.example/loki/api/v1/push\n\
-    basic_auth: {{username: alice, password: flow-pass-secret}}\n\
-    headers:\n      Authorization: Bearer hdr-secret\n      X-Team: ops\n\
-    tls_config:\n      ca: pub-ca\n      cert: pub-cert\n      key: |\n        {pem_key}\n      key_file: /etc/k.pem\n      server_name: loki.example\n\
-  - url: http://b/loki/api/v1/push\n    bearer_token: \"quoted-bearer-secret\"\n\
-  - url: http://c/loki/api/v1/push\n    authorization:\n      type: Bearer\n      credentials: >-\n        folded\n        cred-secret\n\
-  - url: http://d/loki/api/v1/push\n    basic_auth:\n      username: bob\n      password_file: /run/secrets/pw\n\
-  - url: http://e/loki/api/v1/push\n    oauth2: {{client_id: id, client_secret: oauth-secret, token_url: 'http://t/'}}\n\
-    http_headers:\n      X-Key:\n        secrets: [hh-secret-1, hh-secret-2]\n\
-    proxy_connect_header:\n      Proxy-Auth: [pch-secret]\n\
-scrape_configs:\n  - job_name: j\n    pipeline_stages:\n      - json:\n          expressions:\n            key: k\n\
-    static_configs:\n      - targets: [localhost]\n        labels: {{__path__: /x, password_hint: none}}\n"
-        );
+        let text = [
+            "server:",
+            "  http_listen_port: 9080",
+            "  http_tls_config:",
+            "    cert_file: /srv.crt",
+            "    key: 'srv-key-secret'",
+            "clients:",
+            "  - url: https://user:url-pass-secret@loki.example/loki/api/v1/push",
+            "    basic_auth: {username: alice, password: flow-pass-secret}",
+            "    headers:",
+            "      Authorization: Bearer hdr-secret",
+            "      X-Team: ops",
+            "    tls_config:",
+            "      ca: pub-ca",
+            "      cert: pub-cert",
+            "      key: |",
+            "        -----BEGIN PRIVATE KEY-----",
+            "        MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+            "        -----END PRIVATE KEY-----",
+            "      key_file: /etc/k.pem",
+            "      server_name: loki.example",
+            "  - url: http://b/loki/api/v1/push",
+            "    bearer_token: \"quoted-bearer-secret\"",
+            "  - url: http://c/loki/api/v1/push",
+            "    authorization:",
+            "      type: Bearer",
+            "      credentials: >-",
+            "        folded",
+            "        cred-secret",
+            "  - url: http://d/loki/api/v1/push",
+            "    basic_auth:",
+            "      username: bob",
+            "      password_file: /run/secrets/pw",
+            "  - url: http://e/loki/api/v1/push",
+            "    oauth2: {client_id: id, client_secret: oauth-secret, token_url: 'http://t/'}",
+            "    http_headers:",
+            "      X-Key:",
+            "        secrets: [hh-secret-1, hh-secret-2]",
+            "    proxy_connect_header:",
+            "      Proxy-Auth: [pch-secret]",
+            "scrape_configs:",
+            "  - job_name: j",
+            "    pipeline_stages:",
+            "      - json:",
+            "          expressions:",
+            "            key: k",
+            "    static_configs:",
+            "      - targets: [localhost]",
+            "        labels: {__path__: /x, password_hint: none}",
+        ]
+        .join("\n");
         let c = Config::from_text(&text, None, false).unwrap();
         let out = redacted_text(&c);
         for secret in [
