@@ -437,3 +437,83 @@ impl Sender {
         metrics::counter!(m::DROPPED_ENTRIES, "host" => host, "tenant" => tenant.to_string(), "reason" => reason).increment(entries as u64);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawClient, RawLimits};
+
+    fn cfg(url: &str, server_name: &str) -> ClientConfig {
+        let mut raw = RawClient {
+            url: url.into(),
+            ..RawClient::default()
+        };
+        raw.tls_config.server_name = server_name.into();
+        ClientConfig::compile(&raw, &RawLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn server_name_routes() {
+        let r = server_name_route(&cfg("https://10.0.0.5:3100/loki/api/v1/push", "Loki.Test"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r,
+            ServerNameRoute {
+                server_name: "loki.test".into(),
+                connect_host: "10.0.0.5".into(),
+                url: "https://loki.test:3100/loki/api/v1/push".into(),
+                authority: "10.0.0.5:3100".into(),
+            }
+        );
+        let r = server_name_route(&cfg("https://user:pw@[::1]/push", "loki.test"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.connect_host, "::1");
+        assert_eq!(r.authority, "[::1]");
+        assert_eq!(r.url, "https://user:pw@loki.test/push");
+        // Nothing to do: no name, plain HTTP, or the URL already names the server.
+        for (url, name) in [
+            ("https://10.0.0.5/push", ""),
+            ("http://10.0.0.5/push", "loki.test"),
+            ("https://loki.test/push", "LOKI.test"),
+        ] {
+            assert_eq!(server_name_route(&cfg(url, name)).unwrap(), None, "{url}");
+        }
+        // An IP as server_name is refused at start-up with a clear message.
+        let mut raw = RawClient {
+            url: "https://loki/push".into(),
+            ..RawClient::default()
+        };
+        raw.tls_config.server_name = "10.1.2.3".into();
+        let e = ClientConfig::compile(&raw, &RawLimits::default()).unwrap_err();
+        assert!(e.contains("server_name \"10.1.2.3\""), "{e}");
+    }
+
+    #[test]
+    fn error_chain_shows_causes_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let e = E(
+            "error sending request",
+            Some(Box::new(E(
+                "client error (Connect)",
+                Some(Box::new(E("invalid peer certificate: UnknownIssuer", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
+        );
+    }
+}
