@@ -3,7 +3,9 @@
 //! Each kept container's json-file log (its `LogPath`) is tailed like any file, with its offset in
 //! the positions file, so dockerd's own rotation loses nothing and a restart resumes exactly.
 //! Where the file cannot be read (another log driver, no host mount), the logs stream through the
-//! Docker API from the saved `cursor-<id>` instead.
+//! Docker API from the saved `cursor-<id>` instead (Promtail's whole seconds, refined by
+//! `cursor-<id>-nanos`, the exact timestamp Loki acknowledged, so a restart neither repeats nor
+//! skips lines of the same second).
 //!
 //! Where ferrotail differs from Promtail 3.4 (documented in the README): relabel `keep`/`drop`
 //! rules decide which containers are read (Promtail reads every container and pushes the dropped
@@ -11,7 +13,7 @@
 //! are released with their positions; a Promtail `cursor-<id>` is honoured when a container's
 //! json-file is first read, so migrating re-ships nothing Promtail shipped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -103,6 +105,7 @@ pub struct DockerJsonDecoder {
     skip_through_nanos: Option<i64>,
     container: String,
     joined: Vec<JoinedLine>,
+    entries_counter: metrics::Counter,
 }
 
 fn idx(s: Stream) -> usize {
@@ -156,7 +159,7 @@ impl LineDecoder for DockerJsonDecoder {
             let Some(labels) = self.cached.get(j.stream) else {
                 continue;
             };
-            metrics::counter!(m::DOCKER_ENTRIES).increment(1);
+            self.entries_counter.increment(1);
             let mut e = Entry::new(labels.clone(), j.ts_nanos, j.line);
             e.acks = acks;
             out.push(e);
@@ -296,6 +299,7 @@ impl Manager {
                     skip_through_nanos: skip,
                     container: c.id.clone(),
                     joined: Vec::new(),
+                    entries_counter: metrics::counter!(m::DOCKER_ENTRIES),
                 };
                 tracing::info!(job = %self.job, containerID = %c.id, path = %path.display(), "added Docker target (reading its json-file log)");
                 let reader = Reader::new(
@@ -307,6 +311,7 @@ impl Manager {
                     rcancel.clone(),
                     ReaderOptions {
                         poll: Duration::from_millis(250),
+                        max_idle_poll: Duration::from_secs(2),
                     },
                     Arc::clone(&status),
                 );
@@ -404,6 +409,7 @@ impl Manager {
                     self.positions.remove(k);
                 }
                 self.positions.remove(&format!("cursor-{id}"));
+                self.positions.remove(&nanos_cursor_key(id));
             }
             self.registry.remove(&format!("{}/{}", self.pool, id));
             tracing::info!(job = %self.job, containerID = %id, "removed Docker target");
@@ -428,8 +434,15 @@ fn rotated_siblings(path: &std::path::Path) -> Vec<std::path::PathBuf> {
     found
 }
 
+/// Key of the exact timestamp (Unix nanos) of the last acknowledged API entry, kept next to
+/// Promtail's `cursor-<id>` (whole seconds, which Promtail needs unchanged). Resuming from the
+/// whole second alone would skip lines logged later in that same second while ferrotail was down.
+fn nanos_cursor_key(id: &str) -> String {
+    format!("cursor-{id}-nanos")
+}
+
 /// Reads a container's logs through the Docker API; its position is `cursor-<id>` (Unix seconds
-/// of the last acknowledged entry), as Promtail keeps it.
+/// of the last acknowledged entry), as Promtail keeps it, refined by [`nanos_cursor_key`].
 struct ApiReader {
     cfg: DockerSdConfig,
     id: String,
@@ -449,6 +462,13 @@ impl ApiReader {
             .get(&key)
             .and_then(|v| v.trim().parse::<i64>().ok())
             .unwrap_or(0);
+        let nanos_key = nanos_cursor_key(&self.id);
+        // The exact position, unless Promtail has run since and moved the cursor past it.
+        let exact = self
+            .positions
+            .get(&nanos_key)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|&n| n > 0 && n.div_euclid(1_000_000_000) >= since);
         let client = match docker::connect(&self.cfg).await {
             Ok(c) => c,
             Err(e) => {
@@ -460,20 +480,27 @@ impl ApiReader {
         let req = LogsRequest {
             container_id: self.id.clone(),
             since_secs: since,
-            skip_through_nanos: if since > 0 {
-                Some((since + 1) * 1_000_000_000 - 1)
-            } else {
-                None
+            skip_through_nanos: match exact {
+                Some(n) => Some(n),
+                // Only Promtail's whole second: what it shipped is skipped, as on migration.
+                None if since > 0 => Some((since + 1) * 1_000_000_000 - 1),
+                None => None,
             },
             max_line_size: 0,
         };
         let stream = tokio::spawn(docker_logs::stream_logs(client, req, itx, cancel.clone()));
         // Entries carry sequence numbers as offsets; the acknowledged prefix maps back to the
         // timestamp saved as the cursor.
-        let progress = Progress::new(0);
+        // Entries carry their timestamps as offsets (made strictly increasing: stdout and stderr
+        // interleave slightly out of order), so the acknowledged prefix is the exact cursor; the
+        // positions store tracks it like a file's offset and saves what Loki acknowledged even
+        // after this reader stopped (shutdown).
+        let start = exact.map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        let progress = Progress::new(start);
+        self.positions
+            .track(&nanos_key, Arc::clone(&progress), None);
+        let mut last_offset = start;
         let mut seq = 0u64;
-        let mut ring: VecDeque<(u64, i64)> = VecDeque::new();
-        let mut saved_ts = 0i64;
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
@@ -481,8 +508,8 @@ impl ApiReader {
                     let Some((stream_name, ts, line)) = item else { break };
                     let stream = if stream_name == "stderr" { Stream::Stderr } else { Stream::Stdout };
                     seq += 1;
-                    let ack = progress.register(seq);
-                    ring.push_back((seq, ts));
+                    last_offset = u64::try_from(ts).unwrap_or(0).max(last_offset + 1);
+                    let ack = progress.register(last_offset);
                     self.status.read_offset.store(seq, Ordering::Relaxed);
                     let labels = read_labels(&self.labels);
                     let Some(l) = labels.get(stream) else { continue };
@@ -496,18 +523,13 @@ impl ApiReader {
                 _ = tick.tick() => {}
             }
             let committed = progress.committed();
-            while let Some(&(s, ts)) = ring.front() {
-                if s > committed {
-                    break;
-                }
-                saved_ts = ts;
-                ring.pop_front();
-            }
-            if saved_ts > 0 {
+            if committed > 0 {
+                // Promtail's whole-second cursor, for a migration back.
                 self.positions
-                    .set(&key, (saved_ts / 1_000_000_000).to_string());
+                    .set(&key, (committed / 1_000_000_000).to_string());
             }
         }
+        self.positions.untrack(&nanos_key, &progress, true, false);
         let end = stream.await;
         tracing::info!(container = %self.id, end = ?end.ok(), "finished transferring logs");
         self.status.running.store(false, Ordering::Relaxed);

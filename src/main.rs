@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+/// mimalloc: the per-line path allocates small strings at a high rate, which glibc's malloc
+/// serves at a fraction of the speed (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ferrotail::cli;
 use ferrotail::config::{Config, ConfigError};
 use tokio_util::sync::CancellationToken;

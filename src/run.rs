@@ -28,9 +28,9 @@ use crate::telemetry::metrics as m;
 
 /// Entry chunks buffered between a job's readers and its pipeline. Small on purpose:
 /// backpressure must reach the readers quickly (the files are the buffer).
-pub const PIPELINE_CHANNEL_CAP: usize = 16;
+pub const PIPELINE_CHANNEL_CAP: usize = 4;
 /// Entry chunks buffered per client.
-pub const CLIENT_CHANNEL_CAP: usize = 16;
+pub const CLIENT_CHANNEL_CAP: usize = 4;
 
 /// Options from the command line that are not config overrides.
 #[derive(Debug, Clone, Default)]
@@ -320,13 +320,20 @@ impl Generation {
         let readers_cancel = CancellationToken::new();
         let mut job_tasks = JoinSet::new();
         let mut pipeline_tasks = JoinSet::new();
+        let poll = raw
+            .global
+            .file_watch_config
+            .min_poll_frequency
+            .0
+            .max(Duration::from_millis(1));
+        let max_poll = raw.global.file_watch_config.max_poll_frequency.0.max(poll);
         let reader_opts = ReaderOptions {
-            poll: raw
-                .global
-                .file_watch_config
-                .min_poll_frequency
-                .0
-                .max(Duration::from_millis(1)),
+            poll,
+            max_idle_poll: if shared.watcher.active() {
+                max_poll.max(Duration::from_secs(2))
+            } else {
+                max_poll
+            },
         };
         for job in &raw.scrape_configs {
             let Some(kind) = config::job_kind(job) else {
@@ -437,6 +444,13 @@ async fn run_pipeline(
                 let Some(chunk) = chunk else { break };
                 for e in chunk {
                     pipeline.process(e, &mut out);
+                }
+                // The clients need labels, line, timestamp and metadata only: free the extracted
+                // maps now rather than while the entries wait in a batch.
+                for e in &mut out {
+                    if !e.extracted.is_empty() {
+                        e.extracted = Default::default();
+                    }
                 }
             }
             _ = tick.tick() => {

@@ -17,6 +17,7 @@ DATA = os.environ.get("BENCH_DATA", "/tmp/ferrotail-bench-data")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 PIPELINES = {
+    "none": "",
     "docker": "      - docker: {}\n",
     "seed-direct": "      - json:\n          expressions:\n            output: log\n            stream: stream\n            attrs: attrs\n      - labels:\n          stream:\n      - json:\n          expressions:\n            tag: attrs.tag\n            level: attrs.level\n            service: attrs.service\n          source: attrs\n      - output:\n          source: output\n",
     "docker+json+labels": "      - docker: {}\n      - json:\n          expressions:\n            level: level\n            tag: tag\n      - labels:\n          level:\n          tag:\n",

@@ -13,6 +13,13 @@
 //! Unlike Promtail, a broken connection (daemon restart, socket gone) is retried with backoff from
 //! the last timestamp shipped, skipping lines already sent, and a stopped container's log is read
 //! to its end, including a last partial line.
+//!
+//! Lines already sent are recognised per stream. Docker timestamps stdout and stderr in two
+//! separate copier goroutines, so the log interleaves the streams in an order that need not be
+//! the order of their timestamps (`out1` may be stored after `err1` with an earlier timestamp).
+//! Within one stream the timestamps never go back. Within one connection every line is shipped;
+//! after a reconnect each stream skips what it already shipped: lines before its last timestamp,
+//! and as many lines at that very timestamp as it had shipped.
 
 use std::time::Duration;
 
@@ -163,6 +170,98 @@ enum Outcome {
     Stop(LogsEnd),
 }
 
+/// What one stream (stdout or stderr) has shipped, to skip it when a reconnect replays the log.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shipped {
+    /// Timestamp of the last line shipped and how many lines with that timestamp were shipped.
+    last: Option<(i64, u32)>,
+    /// Lines at exactly `last`'s timestamp seen again on the current connection.
+    replayed_at_last: u32,
+    /// Whether this connection is past what was shipped before: every line is new.
+    caught_up: bool,
+}
+
+/// Which lines to ship: everything after the request's resume point, and after a reconnect only
+/// what each stream has not shipped yet.
+#[derive(Debug, Default)]
+struct Dedup {
+    /// Lines at or before this (from the request) are skipped on every stream.
+    skip_through: Option<i64>,
+    streams: [Shipped; 2],
+}
+
+impl Dedup {
+    fn new(skip_through: Option<i64>) -> Self {
+        Dedup {
+            skip_through,
+            ..Default::default()
+        }
+    }
+
+    /// A new connection replays the log from `since`: skip again what each stream shipped.
+    fn reconnected(&mut self) {
+        for s in &mut self.streams {
+            s.replayed_at_last = 0;
+            s.caught_up = s.last.is_none();
+        }
+    }
+
+    /// Whether a line of `stream` with timestamp `ts` is new; records it as shipped when it is.
+    fn admit(&mut self, stream: Stream, ts: i64) -> bool {
+        if self.skip_through.is_some_and(|t| ts <= t) {
+            return false;
+        }
+        let s = &mut self.streams[stream_index(stream)];
+        if !s.caught_up {
+            match s.last {
+                Some((t, _)) if ts < t => return false,
+                Some((t, n)) if ts == t && s.replayed_at_last < n => {
+                    s.replayed_at_last += 1;
+                    return false;
+                }
+                _ => s.caught_up = true,
+            }
+        }
+        s.last = match s.last {
+            Some((t, n)) if t == ts => Some((t, n + 1)),
+            _ => Some((ts, 1)),
+        };
+        true
+    }
+
+    /// Latest timestamp shipped on any stream.
+    fn latest(&self) -> Option<i64> {
+        self.streams
+            .iter()
+            .filter_map(|s| s.last.map(|l| l.0))
+            .max()
+    }
+
+    /// `since` (Unix seconds) for a reconnect: every line not shipped yet is at or after it. The
+    /// earliest of the streams' last seconds, but no more than a second before the latest (the
+    /// streams are out of order only by the race between Docker's two copiers).
+    fn resume_since(&self, since: i64) -> i64 {
+        let secs = |t: i64| t.div_euclid(1_000_000_000);
+        let Some(latest) = self.latest() else {
+            return since;
+        };
+        let earliest = self
+            .streams
+            .iter()
+            .filter_map(|s| s.last.map(|l| l.0))
+            .min()
+            .unwrap_or(latest);
+        since.max(secs(earliest).max(secs(latest) - 1))
+    }
+}
+
+fn stream_index(s: Stream) -> usize {
+    match s {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
 /// Streams a container's logs into `tx` until the container stops (after its log is read to the
 /// end), is removed, `cancel` fires, or the receiver goes away. A broken connection is retried
 /// with backoff from the last timestamp shipped.
@@ -173,7 +272,7 @@ pub async fn stream_logs(
     cancel: CancellationToken,
 ) -> LogsEnd {
     let mut since = req.since_secs.max(0);
-    let mut last = req.skip_through_nanos;
+    let mut dedup = Dedup::new(req.skip_through_nanos);
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     loop {
         let opts = LogsOptions {
@@ -188,7 +287,8 @@ pub async fn stream_logs(
         let mut logs = docker.logs(&req.container_id, Some(opts));
         let mut decoder = FrameDecoder::new(req.max_line_size);
         let mut lines: Vec<JoinedLine> = Vec::new();
-        let last_before = last;
+        dedup.reconnected();
+        let last_before = dedup.latest();
         let outcome = loop {
             let item = tokio::select! {
                 _ = cancel.cancelled() => break Outcome::Stop(LogsEnd::Cancelled),
@@ -217,7 +317,7 @@ pub async fn stream_logs(
                     LogOutput::StdIn { .. } => {}
                 },
             }
-            if let Err(end) = ship(&mut lines, &mut last, &tx, &cancel).await {
+            if let Err(end) = ship(&mut lines, &mut dedup, &tx, &cancel).await {
                 break Outcome::Stop(end);
             }
         };
@@ -229,7 +329,7 @@ pub async fn stream_logs(
                 Ok(Some(false)) => {
                     // Stopped: the log is complete, including a last unterminated piece.
                     decoder.finish(&mut lines);
-                    if let Err(end) = ship(&mut lines, &mut last, &tx, &cancel).await {
+                    if let Err(end) = ship(&mut lines, &mut dedup, &tx, &cancel).await {
                         return end;
                     }
                     tracing::info!(
@@ -259,11 +359,10 @@ pub async fn stream_logs(
             }
             Outcome::Ended => {}
         }
-        // Resume from the second of the last line shipped; earlier lines are skipped by `last`.
-        if let Some(ts) = last {
-            since = ts.div_euclid(1_000_000_000);
-        }
-        if last != last_before {
+        // Resume from the second of the last lines shipped; what was shipped is skipped by
+        // `dedup`.
+        since = dedup.resume_since(since);
+        if dedup.latest() != last_before {
             backoff.reset();
         }
         if !sleep_or_cancel(backoff.next_delay(), &cancel).await {
@@ -272,18 +371,17 @@ pub async fn stream_logs(
     }
 }
 
-/// Sends the complete lines, skipping those at or before `last`.
+/// Sends the complete lines that were not shipped before.
 async fn ship(
     lines: &mut Vec<JoinedLine>,
-    last: &mut Option<i64>,
+    dedup: &mut Dedup,
     tx: &mpsc::Sender<LogItem>,
     cancel: &CancellationToken,
 ) -> Result<(), LogsEnd> {
     for l in lines.drain(..) {
-        if last.is_some_and(|t| l.ts_nanos <= t) {
+        if !dedup.admit(l.stream, l.ts_nanos) {
             continue;
         }
-        *last = Some(l.ts_nanos);
         let item: LogItem = (l.stream.as_str(), l.ts_nanos, l.line);
         tokio::select! {
             _ = cancel.cancelled() => return Err(LogsEnd::Cancelled),
@@ -391,6 +489,68 @@ mod tests {
         assert!(out.is_empty());
         d.finish(&mut out);
         assert_eq!(lines(&out), vec![("stdout", TS_NANOS, "last")]);
+    }
+
+    #[test]
+    fn streams_out_of_timestamp_order_are_all_shipped() {
+        // dockerd stores `out1` after `err1` though `out1` was read first (two copiers race).
+        let mut d = Dedup::new(None);
+        d.reconnected();
+        assert!(d.admit(Stream::Stderr, 20));
+        assert!(d.admit(Stream::Stdout, 10));
+        assert!(d.admit(Stream::Stdout, 20));
+        assert!(
+            d.admit(Stream::Stdout, 20),
+            "same timestamp twice in one stream"
+        );
+        assert!(d.admit(Stream::Stderr, 15 + 10));
+    }
+
+    #[test]
+    fn a_reconnect_skips_exactly_what_was_shipped() {
+        let mut d = Dedup::new(None);
+        d.reconnected();
+        for (s, ts) in [
+            (Stream::Stdout, 1_000_000_010),
+            (Stream::Stdout, 1_000_000_020),
+        ] {
+            assert!(d.admit(s, ts));
+        }
+        assert!(d.admit(Stream::Stdout, 1_000_000_020));
+        assert!(d.admit(Stream::Stderr, 1_000_000_015));
+        assert_eq!(d.resume_since(0), 1);
+        d.reconnected();
+        // The replay from second 1: everything shipped is skipped, per stream.
+        assert!(!d.admit(Stream::Stdout, 1_000_000_010));
+        assert!(!d.admit(Stream::Stderr, 1_000_000_015));
+        assert!(!d.admit(Stream::Stdout, 1_000_000_020));
+        assert!(!d.admit(Stream::Stdout, 1_000_000_020));
+        // A third line at the same timestamp was not shipped yet.
+        assert!(d.admit(Stream::Stdout, 1_000_000_020));
+        assert!(d.admit(Stream::Stderr, 1_000_000_016));
+        assert!(d.admit(Stream::Stdout, 1_000_000_021));
+    }
+
+    #[test]
+    fn the_request_resume_point_applies_to_both_streams() {
+        let mut d = Dedup::new(Some(100));
+        d.reconnected();
+        assert!(!d.admit(Stream::Stdout, 100));
+        assert!(!d.admit(Stream::Stderr, 50));
+        assert!(d.admit(Stream::Stderr, 101));
+        assert!(d.admit(Stream::Stdout, 101));
+    }
+
+    #[test]
+    fn resume_since_allows_for_the_copier_race_only() {
+        let sec = 1_000_000_000;
+        let mut d = Dedup::new(None);
+        assert_eq!(d.resume_since(7), 7);
+        assert!(d.admit(Stream::Stderr, 2 * sec));
+        assert!(d.admit(Stream::Stdout, 50 * sec));
+        // stderr last wrote at 2 s: replaying from there would be wasteful; one second back.
+        assert_eq!(d.resume_since(0), 49);
+        assert_eq!(d.resume_since(60), 60);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::positions::{FileIdentity, Positions};
 use crate::telemetry::metrics as m;
 
 /// Bytes read per system call.
-const READ_BLOCK: usize = 256 * 1024;
+const READ_BLOCK: usize = 128 * 1024;
 
 /// The longest line a reader buffers; the rest of a longer line is discarded (counted and
 /// logged). Promtail has no cap and can be made to buffer a whole binary file.
@@ -85,12 +85,17 @@ pub struct ReaderStatus {
 pub struct ReaderOptions {
     /// How often an idle reader checks its file (`file_watch_config.min_poll_frequency`).
     pub poll: Duration,
+    /// The longest interval an idle reader backs off to. Equal to `poll` without file-system
+    /// events; longer when inotify wakes readers on every change anyway, so a thousand idle
+    /// files cost next to nothing.
+    pub max_idle_poll: Duration,
 }
 
 impl Default for ReaderOptions {
     fn default() -> Self {
         ReaderOptions {
             poll: Duration::from_millis(250),
+            max_idle_poll: Duration::from_millis(250),
         }
     }
 }
@@ -107,6 +112,18 @@ pub struct Reader<D: LineDecoder> {
     opts: ReaderOptions,
     status: Arc<ReaderStatus>,
     backlog: Vec<PathBuf>,
+    /// The read buffer, allocated once.
+    block: Vec<u8>,
+    metrics: ReaderMetrics,
+    idle_wait: Duration,
+}
+
+/// Metric handles of one reader, resolved once (a lookup per line or per check would cost more
+/// than the work it measures).
+struct ReaderMetrics {
+    read_bytes: metrics::Gauge,
+    file_bytes: metrics::Gauge,
+    read_lines: metrics::Counter,
 }
 
 struct OpenFile {
@@ -138,9 +155,9 @@ impl<D: LineDecoder> Reader<D> {
         status: Arc<ReaderStatus>,
     ) -> Self {
         let key = path.to_string_lossy().into_owned();
+        let first_wait = opts.poll;
         Reader {
             path,
-            key,
             decoder,
             tx,
             positions,
@@ -149,6 +166,14 @@ impl<D: LineDecoder> Reader<D> {
             opts,
             status,
             backlog: Vec::new(),
+            block: vec![0u8; READ_BLOCK],
+            idle_wait: first_wait,
+            metrics: ReaderMetrics {
+                read_bytes: metrics::gauge!(m::READ_BYTES, "path" => key.clone()),
+                file_bytes: metrics::gauge!(m::FILE_BYTES, "path" => key.clone()),
+                read_lines: metrics::counter!(m::READ_LINES, "path" => key.clone()),
+            },
+            key,
         }
     }
 
@@ -254,11 +279,17 @@ impl<D: LineDecoder> Reader<D> {
         self.status.running.store(false, Ordering::Relaxed);
     }
 
-    /// Waits for a wake-up or the poll interval; false when cancelled.
-    async fn idle(&self) -> bool {
+    /// Waits for a wake-up or the poll interval (doubling while nothing changes, up to
+    /// `max_idle_poll`); false when cancelled.
+    async fn idle(&mut self) -> bool {
+        let wait = self.idle_wait;
+        self.idle_wait = (self.idle_wait * 2).min(self.opts.max_idle_poll.max(self.opts.poll));
         tokio::select! {
-            _ = self.wake.notified() => true,
-            _ = tokio::time::sleep(self.opts.poll) => true,
+            _ = self.wake.notified() => {
+                self.idle_wait = self.opts.poll;
+                true
+            }
+            _ = tokio::time::sleep(wait) => true,
             _ = self.cancel.cancelled() => false,
         }
     }
@@ -366,16 +397,34 @@ impl<D: LineDecoder> Reader<D> {
 
     /// Reads one block and hands its complete lines on. `Ok(true)` if bytes were read.
     async fn read_available(&mut self, f: &mut OpenFile) -> std::io::Result<bool> {
-        let mut block = vec![0u8; READ_BLOCK];
-        let n = f.file.read(&mut block)?;
+        let mut block = std::mem::take(&mut self.block);
+        if block.len() != READ_BLOCK {
+            block.resize(READ_BLOCK, 0);
+        }
+        let n = match f.file.read(&mut block) {
+            Ok(n) => n,
+            Err(e) => {
+                self.block = block;
+                return Err(e);
+            }
+        };
         if n == 0 {
+            // At the end of the file: give the buffer back, so a thousand idle files hold none.
             return Ok(false);
         }
-        block.truncate(n);
+        self.idle_wait = self.opts.poll;
+        let result = self.handle_block(f, &block[..n]).await;
+        self.block = block;
+        result
+    }
+
+    /// Splits a block into lines and hands them on.
+    async fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) -> std::io::Result<bool> {
+        let n = block.len();
         let mut entries = Vec::new();
         let mut lines = 0u64;
         let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', &block) {
+        for nl in memchr::memchr_iter(b'\n', block) {
             let end_offset = f.offset + (nl + 1) as u64;
             let piece = &block[start..nl];
             start = nl + 1;
@@ -418,14 +467,14 @@ impl<D: LineDecoder> Reader<D> {
             f.marker.clear();
             f.marker.extend_from_slice(&block[n - MARKER_BYTES..]);
         } else {
-            f.marker.extend_from_slice(&block);
+            f.marker.extend_from_slice(block);
             let excess = f.marker.len().saturating_sub(MARKER_BYTES);
             f.marker.drain(..excess);
         }
         self.status.read_offset.store(f.offset, Ordering::Relaxed);
-        metrics::gauge!(m::READ_BYTES, "path" => self.key.clone()).set(f.offset as f64);
+        self.metrics.read_bytes.set(f.offset as f64);
         if lines > 0 {
-            metrics::counter!(m::READ_LINES, "path" => self.key.clone()).increment(lines);
+            self.metrics.read_lines.increment(lines);
         }
         if !entries.is_empty() {
             tokio::select! {
@@ -448,14 +497,14 @@ impl<D: LineDecoder> Reader<D> {
             Err(_) => return Rotation::None,
         };
         self.status.size.store(meta.len(), Ordering::Relaxed);
-        metrics::gauge!(m::FILE_BYTES, "path" => self.key.clone()).set(meta.len() as f64);
+        self.metrics.file_bytes.set(meta.len() as f64);
         if meta.dev() != f.identity.dev || meta.ino() != f.identity.ino {
             return Rotation::Renamed;
         }
         if meta.len() < f.offset {
             return Rotation::Truncated;
         }
-        if !f.marker.is_empty() && read_marker(&self.path, f.offset) != f.marker {
+        if !f.marker.is_empty() && read_marker_at(&f.file, f.offset) != f.marker {
             return Rotation::Truncated;
         }
         Rotation::None
@@ -466,6 +515,17 @@ enum Rotation {
     None,
     Renamed,
     Truncated,
+}
+
+/// Reads the up to [`MARKER_BYTES`] bytes ending at `offset` from an open handle.
+fn read_marker_at(file: &File, offset: u64) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let len = offset.min(MARKER_BYTES as u64) as usize;
+    let mut buf = vec![0u8; len];
+    match file.read_exact_at(&mut buf, offset - len as u64) {
+        Ok(()) => buf,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Reads the up to [`MARKER_BYTES`] bytes ending at `offset`.

@@ -32,6 +32,11 @@ impl Watcher {
         let cb_state = Arc::clone(&state);
         let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let Ok(event) = res else { return };
+            // Opening or reading a file (ferrotail's own reads included) raises access events;
+            // waking on them would make every check wake the reader again.
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
             let structural = matches!(
                 event.kind,
                 EventKind::Create(_)
@@ -70,6 +75,11 @@ impl Watcher {
                 tracing::debug!(directory = %dir.display(), error = %e, "cannot watch directory; polling it");
             }
         }
+    }
+
+    /// True when file-system events are delivered (inotify is available).
+    pub fn active(&self) -> bool {
+        self.watcher.is_some()
     }
 
     /// Wakes `job` when an entry is created, removed or renamed in `dir`.

@@ -5,6 +5,7 @@ mod util;
 mod cli;
 mod crash;
 mod docker;
+mod docker_dropin;
 mod golden_errors;
 mod golden_relabel;
 mod hostile;
