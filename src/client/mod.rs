@@ -135,7 +135,7 @@ impl ClientConfig {
         } else {
             None
         };
-        Ok(ClientConfig {
+        let cfg = ClientConfig {
             url: raw.url.clone(),
             host,
             name: crate::config::client_name(raw),
@@ -163,7 +163,11 @@ impl ClientConfig {
             max_line_size: limits.max_line_size.0 as usize,
             max_line_size_truncate: limits.max_line_size_truncate,
             max_streams: limits.max_streams.max(0) as usize,
-        })
+        };
+        // TLS files, versions and `server_name` are checked now, so a broken `tls_config` stops
+        // start-up (or a reload) as in Promtail instead of leaving a client that never sends.
+        Sender::new(cfg.clone()).map_err(|e| format!("client {}: {e}", cfg.name))?;
+        Ok(cfg)
     }
 }
 

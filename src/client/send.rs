@@ -27,9 +27,106 @@ pub enum Outcome {
 pub struct Sender {
     http: reqwest::Client,
     cfg: ClientConfig,
+    /// The URL requests go to (the configured URL, or with `tls_config.server_name` as its host).
+    push_url: String,
+    /// The `Host` header when the URL was rewritten for `tls_config.server_name`.
+    host_header: Option<HeaderValue>,
+}
+
+/// How `tls_config.server_name` (Go's `tls.Config.ServerName`) is honoured: requests go to a URL
+/// whose host is the server name, so rustls sends it as SNI and verifies the certificate against
+/// it, while the DNS resolver maps that name to the configured URL's host and the `Host` header
+/// keeps the configured authority. Connections therefore reach the configured host, as in Go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerNameRoute {
+    /// The name to verify the server certificate against.
+    pub server_name: String,
+    /// The configured URL's host, resolved when connecting (IPv6 without brackets).
+    pub connect_host: String,
+    /// The configured URL with `server_name` as its host.
+    pub url: String,
+    /// The configured URL's authority (`host[:port]`), sent as `Host`.
+    pub authority: String,
+}
+
+/// The [`ServerNameRoute`] of a client, `None` when no rewrite is needed (no `server_name`, a
+/// plain `http` URL, or a URL whose host already is the server name).
+pub fn server_name_route(cfg: &ClientConfig) -> Result<Option<ServerNameRoute>, String> {
+    let name = cfg.tls.server_name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let url = reqwest::Url::parse(&cfg.url).map_err(|e| format!("client url: {e}"))?;
+    if url.scheme() != "https" {
+        return Ok(None);
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!(
+            "tls_config.server_name {name:?}: an IP address is not supported as server_name; use it as the URL's host instead"
+        ));
+    }
+    let connect_host = url
+        .host_str()
+        .ok_or("client url has no host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    if connect_host.eq_ignore_ascii_case(name) {
+        return Ok(None);
+    }
+    let authority = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let mut rewritten = url.clone();
+    rewritten
+        .set_host(Some(name))
+        .map_err(|e| format!("tls_config.server_name {name:?}: {e}"))?;
+    Ok(Some(ServerNameRoute {
+        server_name: name.to_ascii_lowercase(),
+        connect_host,
+        url: rewritten.to_string(),
+        authority,
+    }))
+}
+
+/// Resolves the server name of a [`ServerNameRoute`] to the configured host's addresses, and any
+/// other name (a proxy) as usual.
+struct ServerNameResolver {
+    server_name: String,
+    connect_host: String,
+}
+
+impl reqwest::dns::Resolve for ServerNameResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = if name.as_str().eq_ignore_ascii_case(&self.server_name) {
+            self.connect_host.clone()
+        } else {
+            name.as_str().to_string()
+        };
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn tls_version(v: &str, key: &str) -> Result<Option<reqwest::tls::Version>, String> {
+    Ok(Some(match v {
+        "" => return Ok(None),
+        "TLS10" => reqwest::tls::Version::TLS_1_0,
+        "TLS11" => reqwest::tls::Version::TLS_1_1,
+        "TLS12" => reqwest::tls::Version::TLS_1_2,
+        "TLS13" => reqwest::tls::Version::TLS_1_3,
+        other => return Err(format!("tls_config.{key}: unknown TLS version: {other}")),
+    }))
 }
 
 /// Builds the reqwest client: HTTP/1.1 only (as Promtail forces), rustls, TLS and auth options.
+///
+/// As in Go, a configured CA (`ca` / `ca_file`) replaces the system roots instead of adding to
+/// them, and `server_name` is the name the certificate is verified against and sent as SNI.
 pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .http1_only()
@@ -39,7 +136,8 @@ pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {
     if !cfg.follow_redirects {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
-    if cfg.proxy_url.is_empty() && !cfg.proxy_from_environment {
+    let uses_proxy = !cfg.proxy_url.is_empty() || cfg.proxy_from_environment;
+    if !uses_proxy {
         b = b.no_proxy();
     } else if !cfg.proxy_url.is_empty() {
         let p = reqwest::Proxy::all(&cfg.proxy_url).map_err(|e| format!("proxy_url: {e}"))?;
@@ -49,44 +147,90 @@ pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {
     if !tls.ca_file.is_empty() || !tls.ca.is_empty() {
         let pem = if tls.ca.is_empty() {
             std::fs::read(&tls.ca_file)
-                .map_err(|e| format!("tls_config.ca_file {}: {e}", tls.ca_file))?
+                .map_err(|e| format!("unable to read CA cert {}: {e}", tls.ca_file))?
         } else {
             tls.ca.clone().into_bytes()
         };
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("tls_config CA: {e}"))?
-        {
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("unable to use specified CA cert {}: {e}", tls.ca_file))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "unable to use specified CA cert {}: no certificate found",
+                tls.ca_file
+            ));
+        }
+        b = b.tls_built_in_root_certs(false);
+        for cert in certs {
             b = b.add_root_certificate(cert);
         }
     }
-    if !tls.cert_file.is_empty() || !tls.cert.is_empty() {
+    let has_cert = !tls.cert_file.is_empty() || !tls.cert.is_empty();
+    let has_key = !tls.key_file.is_empty() || !tls.key.is_empty();
+    if has_cert != has_key {
+        return Err(if has_cert {
+            "tls_config: client cert file specified without client key file".to_string()
+        } else {
+            "tls_config: client key file specified without client cert file".to_string()
+        });
+    }
+    if has_cert {
         let mut pem = if tls.cert.is_empty() {
             std::fs::read(&tls.cert_file)
-                .map_err(|e| format!("tls_config.cert_file {}: {e}", tls.cert_file))?
+                .map_err(|e| format!("unable to read client cert {}: {e}", tls.cert_file))?
         } else {
             tls.cert.clone().into_bytes()
         };
         let key = if tls.key.is_empty() {
             std::fs::read(&tls.key_file)
-                .map_err(|e| format!("tls_config.key_file {}: {e}", tls.key_file))?
+                .map_err(|e| format!("unable to read client key {}: {e}", tls.key_file))?
         } else {
             tls.key.clone().into_bytes()
         };
         pem.push(b'\n');
         pem.extend_from_slice(&key);
-        let id = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| format!("tls_config client certificate: {e}"))?;
+        // The error text never includes the key material.
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            format!(
+                "unable to use specified client cert ({}) & key ({}): {e}",
+                tls.cert_file, tls.key_file
+            )
+        })?;
         b = b.identity(id);
+    }
+    if let Some(v) = tls_version(&tls.min_version, "min_version")? {
+        b = b.min_tls_version(v);
+    }
+    if let Some(v) = tls_version(&tls.max_version, "max_version")? {
+        b = b.max_tls_version(v);
     }
     if tls.insecure_skip_verify {
         b = b.danger_accept_invalid_certs(true);
     }
-    if !tls.server_name.is_empty() {
-        // rustls verifies against the URL host; resolve the configured name to the URL's address
-        // so the handshake uses `server_name` (Go's tls.Config.ServerName).
-        tracing::debug!(server_name = %tls.server_name, "tls_config.server_name set");
+    if let Some(route) = server_name_route(cfg)? {
+        if uses_proxy {
+            tracing::warn!(component = "client", server_name = %route.server_name, "tls_config.server_name with a proxy: the proxy is asked to connect to the server name");
+        }
+        b = b.dns_resolver(std::sync::Arc::new(ServerNameResolver {
+            server_name: route.server_name,
+            connect_host: route.connect_host,
+        }));
     }
     b.build().map_err(|e| format!("building HTTP client: {e}"))
+}
+
+/// An error with its sources (`reqwest` hides the cause, such as a certificate problem, in them).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        src = cause.source();
+    }
+    s
 }
 
 trait NoGzip {
@@ -104,9 +248,22 @@ impl NoGzip for reqwest::ClientBuilder {
 impl Sender {
     /// A sender for `cfg`.
     pub fn new(cfg: ClientConfig) -> Result<Self, String> {
+        let route = server_name_route(&cfg)?;
+        let (push_url, host_header) = match route {
+            Some(r) => (
+                r.url,
+                Some(
+                    HeaderValue::from_str(&r.authority)
+                        .map_err(|e| format!("client url host: {e}"))?,
+                ),
+            ),
+            None => (cfg.url.clone(), None),
+        };
         Ok(Sender {
             http: build_http(&cfg)?,
             cfg,
+            push_url,
+            host_header,
         })
     }
 
@@ -138,6 +295,9 @@ impl Sender {
             }
             h.insert(name, value);
         }
+        if let Some(host) = &self.host_header {
+            h.insert(reqwest::header::HOST, host.clone());
+        }
         if let Some(auth) = &self.cfg.auth_header {
             if let Ok(v) = HeaderValue::from_str(auth) {
                 h.insert(reqwest::header::AUTHORIZATION, v);
@@ -167,7 +327,7 @@ impl Sender {
             let start = Instant::now();
             let result = self
                 .http
-                .post(&self.cfg.url)
+                .post(&self.push_url)
                 .headers(self.headers(tenant))
                 .body(body.to_vec())
                 .send()
@@ -202,7 +362,7 @@ impl Sender {
                         ),
                     )
                 }
-                Err(e) => (-1, format!("{e}")),
+                Err(e) => (-1, error_chain(&e)),
             };
             metrics::histogram!(m::REQUEST_DURATION, "status_code" => status.to_string(), "host" => host.to_string())
                 .record(start.elapsed().as_secs_f64());
@@ -275,5 +435,85 @@ impl Sender {
         tracing::error!(component = "client", host = %host, status, tenant, error = %err, "final error sending batch");
         metrics::counter!(m::DROPPED_BYTES, "host" => host.clone(), "tenant" => tenant.to_string(), "reason" => reason).increment(bytes as u64);
         metrics::counter!(m::DROPPED_ENTRIES, "host" => host, "tenant" => tenant.to_string(), "reason" => reason).increment(entries as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawClient, RawLimits};
+
+    fn cfg(url: &str, server_name: &str) -> ClientConfig {
+        let mut raw = RawClient {
+            url: url.into(),
+            ..RawClient::default()
+        };
+        raw.tls_config.server_name = server_name.into();
+        ClientConfig::compile(&raw, &RawLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn server_name_routes() {
+        let r = server_name_route(&cfg("https://10.0.0.5:3100/loki/api/v1/push", "Loki.Test"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            r,
+            ServerNameRoute {
+                server_name: "loki.test".into(),
+                connect_host: "10.0.0.5".into(),
+                url: "https://loki.test:3100/loki/api/v1/push".into(),
+                authority: "10.0.0.5:3100".into(),
+            }
+        );
+        let r = server_name_route(&cfg("https://user:pw@[::1]/push", "loki.test"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.connect_host, "::1");
+        assert_eq!(r.authority, "[::1]");
+        assert_eq!(r.url, "https://user:pw@loki.test/push");
+        // Nothing to do: no name, plain HTTP, or the URL already names the server.
+        for (url, name) in [
+            ("https://10.0.0.5/push", ""),
+            ("http://10.0.0.5/push", "loki.test"),
+            ("https://loki.test/push", "LOKI.test"),
+        ] {
+            assert_eq!(server_name_route(&cfg(url, name)).unwrap(), None, "{url}");
+        }
+        // An IP as server_name is refused at start-up with a clear message.
+        let mut raw = RawClient {
+            url: "https://loki/push".into(),
+            ..RawClient::default()
+        };
+        raw.tls_config.server_name = "10.1.2.3".into();
+        let e = ClientConfig::compile(&raw, &RawLimits::default()).unwrap_err();
+        assert!(e.contains("server_name \"10.1.2.3\""), "{e}");
+    }
+
+    #[test]
+    fn error_chain_shows_causes_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let e = E(
+            "error sending request",
+            Some(Box::new(E(
+                "client error (Connect)",
+                Some(Box::new(E("invalid peer certificate: UnknownIssuer", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer"
+        );
     }
 }

@@ -407,32 +407,190 @@ pub fn static_target_labels(job: &RawScrapeConfig) -> Vec<Labels> {
     out
 }
 
-/// The config text with secrets shown as `<secret>`, as Promtail prints them.
+/// The config with secrets shown as `<secret>` and URL passwords as `********`, as Promtail
+/// prints them (`-print-config-stderr`, `-log-config-reverse-order`).
+///
+/// The YAML tree (after `-config.expand-env`) is written back out as block YAML, so a secret is
+/// found whatever its style: flow mappings (`basic_auth: {username: u, password: p}`), block
+/// scalars (a PEM `key: |`), quoted or multi-line values, anchors and merge keys. Like Promtail's
+/// own output, comments are not kept. Secrets are the values of prometheus/common's `Secret`
+/// fields: `password`, `bearer_token`, `credentials`, `client_secret`, a `tls_config`'s `key`,
+/// `http_headers` `secrets` and `proxy_connect_header` values; ferrotail also hides the values of
+/// `Authorization` and `Proxy-Authorization` in `headers`. Paths (`password_file`, `key_file`,
+/// ...) and public certificates (`ca`, `cert`) are shown.
 pub fn redacted_text(config: &Config) -> String {
-    const SECRET_KEYS: &[&str] = &[
-        "password",
-        "bearer_token",
-        "credentials",
-        "client_secret",
-        "key",
-        "ca",
-        "cert",
-    ];
-    config
-        .text
-        .lines()
-        .map(|line| {
-            let trimmed = line.trim_start().trim_start_matches("- ");
-            if let Some((k, v)) = trimmed.split_once(':') {
-                if SECRET_KEYS.contains(&k.trim()) && !v.trim().is_empty() {
-                    let indent = &line[..line.len() - trimmed.len()];
-                    return format!("{indent}{}: <secret>", k.trim());
-                }
+    let redacted = redact_node(&config.root, None, false);
+    let mut out = String::new();
+    match &redacted.kind {
+        yaml::NodeKind::Map(entries) if !entries.is_empty() => emit_map(entries, 0, &mut out),
+        yaml::NodeKind::Seq(items) if !items.is_empty() => emit_seq(items, 0, &mut out),
+        _ => {
+            out.push_str(&scalar_repr(&redacted));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+const SECRET_SHOWN: &str = "<secret>";
+
+fn secret_node(n: &Node) -> Node {
+    Node {
+        kind: yaml::NodeKind::Scalar {
+            text: SECRET_SHOWN.into(),
+            plain: true,
+        },
+        line: n.line,
+        col: n.col,
+    }
+}
+
+/// Whether the value under `key` (inside the mapping under `parent`) is a secret.
+fn is_secret_key(key: &str, parent: Option<&str>) -> bool {
+    match key {
+        "password" | "bearer_token" | "credentials" | "client_secret" => true,
+        "key" => parent.is_some_and(|p| p.ends_with("tls_config")),
+        _ => {
+            parent == Some("headers")
+                && (key.eq_ignore_ascii_case("authorization")
+                    || key.eq_ignore_ascii_case("proxy-authorization"))
+        }
+    }
+}
+
+/// A copy of `n` with secrets replaced; `all` replaces every non-empty scalar below.
+fn redact_node(n: &Node, parent: Option<&str>, all: bool) -> Node {
+    use yaml::NodeKind;
+    let kind = match &n.kind {
+        NodeKind::Scalar { text, .. } => {
+            if all && !n.is_null() {
+                return secret_node(n);
             }
-            line.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+            match redact_url_password(text) {
+                Some(t) => NodeKind::Scalar {
+                    text: t,
+                    plain: false,
+                },
+                None => n.kind.clone(),
+            }
+        }
+        NodeKind::Seq(items) => {
+            NodeKind::Seq(items.iter().map(|i| redact_node(i, parent, all)).collect())
+        }
+        NodeKind::Map(entries) => NodeKind::Map(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = k.scalar_text().unwrap_or("");
+                    let value = if v.is_null() {
+                        v.clone()
+                    } else if all || is_secret_key(key, parent) {
+                        match &v.kind {
+                            NodeKind::Scalar { .. } => secret_node(v),
+                            _ => redact_node(v, Some(key), true),
+                        }
+                    } else {
+                        let all_below = key == "secrets" || key == "proxy_connect_header";
+                        redact_node(v, Some(key), all_below)
+                    };
+                    (redact_node(k, parent, false), value)
+                })
+                .collect(),
+        ),
+    };
+    Node {
+        kind,
+        line: n.line,
+        col: n.col,
+    }
+}
+
+/// `scheme://user:password@host/...` with the password shown as `********`.
+fn redact_url_password(text: &str) -> Option<String> {
+    if !text.contains("://") || !text.contains('@') {
+        return None;
+    }
+    let mut url = reqwest::Url::parse(text).ok()?;
+    url.password()?;
+    url.set_password(Some("********")).ok()?;
+    Some(url.to_string())
+}
+
+/// A scalar as YAML: plain when it was plain and stays unambiguous, else double-quoted.
+fn scalar_repr(n: &Node) -> String {
+    let (text, plain) = match &n.kind {
+        yaml::NodeKind::Scalar { text, plain } => (text.as_str(), *plain),
+        // Complex keys are rare; show them in flow style.
+        _ => return serde_json::to_string(&format!("{n:?}")).unwrap_or_default(),
+    };
+    let safe_plain = plain
+        && (text.is_empty()
+            || (!text.contains('\n')
+                && text.trim() == text
+                && !text.contains(": ")
+                && !text.contains(" #")
+                && !text.ends_with(':')
+                && !text.starts_with([
+                    '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'',
+                    '"', '%', '@', '`',
+                ])));
+    if safe_plain {
+        text.to_string()
+    } else {
+        serde_json::to_string(text).unwrap_or_default()
+    }
+}
+
+fn emit_value(v: &Node, indent: usize, out: &mut String) {
+    match &v.kind {
+        yaml::NodeKind::Map(e) if !e.is_empty() => {
+            out.push('\n');
+            emit_map(e, indent + 2, out);
+        }
+        yaml::NodeKind::Seq(i) if !i.is_empty() => {
+            out.push('\n');
+            emit_seq(i, indent + 2, out);
+        }
+        yaml::NodeKind::Map(_) => out.push_str(" {}\n"),
+        yaml::NodeKind::Seq(_) => out.push_str(" []\n"),
+        yaml::NodeKind::Scalar { .. } => {
+            let r = scalar_repr(v);
+            if !r.is_empty() {
+                out.push(' ');
+                out.push_str(&r);
+            }
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_map(entries: &[(Node, Node)], indent: usize, out: &mut String) {
+    for (k, v) in entries {
+        out.push_str(&" ".repeat(indent));
+        out.push_str(&scalar_repr(k));
+        out.push(':');
+        emit_value(v, indent, out);
+    }
+}
+
+fn emit_seq(items: &[Node], indent: usize, out: &mut String) {
+    for item in items {
+        let mut nested = String::new();
+        match &item.kind {
+            yaml::NodeKind::Map(e) if !e.is_empty() => emit_map(e, indent + 2, &mut nested),
+            yaml::NodeKind::Seq(i) if !i.is_empty() => emit_seq(i, indent + 2, &mut nested),
+            _ => {
+                out.push_str(&" ".repeat(indent));
+                out.push('-');
+                emit_value(item, indent, out);
+                continue;
+            }
+        }
+        // The first line of the nested block goes on the dash's line.
+        out.push_str(&" ".repeat(indent));
+        out.push_str("- ");
+        out.push_str(&nested[indent + 2..]);
+    }
 }
 
 #[cfg(test)]
@@ -501,5 +659,121 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "{text:?}: got {e}");
         }
+    }
+
+    #[test]
+    fn redaction_hides_every_secret_style() {
+        let text = [
+            "server:",
+            "  http_listen_port: 9080",
+            "  http_tls_config:",
+            "    cert_file: /srv.crt",
+            "    key: 'srv-key-secret'",
+            "clients:",
+            "  - url: https://user:url-pass-secret@loki.example/loki/api/v1/push",
+            "    basic_auth: {username: alice, password: flow-pass-secret}",
+            "    headers:",
+            "      Authorization: Bearer hdr-secret",
+            "      X-Team: ops",
+            "    tls_config:",
+            "      ca: pub-ca",
+            "      cert: pub-cert",
+            "      key: |",
+            "        -----BEGIN PRIVATE KEY-----",
+            "        MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+            "        -----END PRIVATE KEY-----",
+            "      key_file: /etc/k.pem",
+            "      server_name: loki.example",
+            "  - url: http://b/loki/api/v1/push",
+            "    bearer_token: \"quoted-bearer-secret\"",
+            "  - url: http://c/loki/api/v1/push",
+            "    authorization:",
+            "      type: Bearer",
+            "      credentials: >-",
+            "        folded",
+            "        cred-secret",
+            "  - url: http://d/loki/api/v1/push",
+            "    basic_auth:",
+            "      username: bob",
+            "      password_file: /run/secrets/pw",
+            "  - url: http://e/loki/api/v1/push",
+            "    oauth2: {client_id: id, client_secret: oauth-secret, token_url: 'http://t/'}",
+            "    http_headers:",
+            "      X-Key:",
+            "        secrets: [hh-secret-1, hh-secret-2]",
+            "    proxy_connect_header:",
+            "      Proxy-Auth: [pch-secret]",
+            "scrape_configs:",
+            "  - job_name: j",
+            "    pipeline_stages:",
+            "      - json:",
+            "          expressions:",
+            "            key: k",
+            "    static_configs:",
+            "      - targets: [localhost]",
+            "        labels: {__path__: /x, password_hint: none}",
+        ]
+        .join("\n");
+        let c = Config::from_text(&text, None, false).unwrap();
+        let out = redacted_text(&c);
+        for secret in [
+            "srv-key-secret",
+            "url-pass-secret",
+            "flow-pass-secret",
+            "hdr-secret",
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+            "PRIVATE KEY",
+            "quoted-bearer-secret",
+            "cred-secret",
+            "oauth-secret",
+            "hh-secret",
+            "pch-secret",
+        ] {
+            assert!(!out.contains(secret), "{secret} shown in:\n{out}");
+        }
+        for shown in [
+            "username: alice",
+            "password_file: /run/secrets/pw",
+            "key_file: /etc/k.pem",
+            "ca: pub-ca",
+            "cert: pub-cert",
+            "server_name: loki.example",
+            "X-Team: ops",
+            "key: k",
+            "password_hint: none",
+            "client_id: id",
+            "\"https://user:********@loki.example/loki/api/v1/push\"",
+            "password: <secret>",
+            "bearer_token: <secret>",
+            "credentials: <secret>",
+            "client_secret: <secret>",
+            "key: <secret>",
+            "Authorization: <secret>",
+        ] {
+            assert!(out.contains(shown), "{shown} missing in:\n{out}");
+        }
+        // The output is YAML that loads again with the same shape.
+        let again = Config::from_text(&out, None, false).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(again.raw.clients.len(), 5);
+        assert_eq!(again.raw.scrape_configs[0].job_name, "j");
+        assert_eq!(again.raw.clients[0].tls_config.server_name, "loki.example");
+    }
+
+    #[test]
+    fn redaction_keeps_plain_configs_readable() {
+        let text = "server:\n  http_listen_port: 9080\n# a comment\npositions:\n  filename: /tmp/p.yaml\nclients:\n  - url: http://loki:3100/loki/api/v1/push\n    external_labels: {host: \"yes\", empty: ''}\nscrape_configs:\n  - job_name: a\n    static_configs:\n      - targets:\n          - localhost\n        labels:\n          __path__: \"/var/log/*.log\"\n          weird: \": # x\"\n";
+        let c = Config::from_text(text, None, false).unwrap();
+        let out = redacted_text(&c);
+        assert!(!out.contains("<secret>"), "{out}");
+        let again = Config::from_text(&out, None, false).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        let labels = &again.raw.scrape_configs[0].static_configs[0].labels;
+        assert_eq!(labels["__path__"], "/var/log/*.log");
+        assert_eq!(labels["weird"], ": # x");
+        assert_eq!(again.raw.clients[0].external_labels["host"], "yes");
+        assert_eq!(again.raw.clients[0].external_labels["empty"], "");
+        assert!(
+            out.contains("url: http://loki:3100/loki/api/v1/push"),
+            "{out}"
+        );
     }
 }

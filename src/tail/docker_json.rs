@@ -762,6 +762,42 @@ mod tests {
     }
 
     #[test]
+    fn not_json_lines_are_syntax_errors_with_offsets() {
+        // Plain text, other JSON values, binary bytes and NULs: errors, never panics.
+        for (input, offset) in [
+            (&b"hello world"[..], 0),
+            (b"[1,2,3]", 0),
+            (b"\"just a string\"", 0),
+            (b"\x00\x01\x02{}", 0),
+            (b"{log: \"unquoted key\"}", 1),
+            (b"{\"log\":\"a\",,}", 11),
+        ] {
+            match decode_line(input) {
+                Err(DecodeError::Syntax { offset: at, .. }) => {
+                    assert_eq!(at, offset, "{:?}", String::from_utf8_lossy(input))
+                }
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(input)),
+            }
+        }
+        // A raw NUL inside a string (Docker always escapes control characters) is accepted
+        // leniently and kept.
+        let l = decode_line(
+            b"{\"log\":\"a\x00b\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00Z\"}",
+        )
+        .unwrap();
+        assert_eq!(l.log, "a\0b");
+        // Escaped NULs are kept.
+        let l =
+            decode_line(br#"{"log":"a\u0000b\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}"#)
+                .unwrap();
+        assert_eq!(l.line(), "a\0b");
+        // A huge truncated line is still just truncated.
+        let mut long = br#"{"log":""#.to_vec();
+        long.extend(std::iter::repeat_n(b'x', 1 << 20));
+        assert_eq!(decode_line(&long), Err(DecodeError::Truncated));
+    }
+
+    #[test]
     fn lone_surrogates_and_bad_utf8_become_replacement_chars() {
         let l = decode_line(b"{\"log\":\"a\\ud800b\\udc00\xff\\n\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00Z\"}").unwrap();
         assert_eq!(l.log, "a\u{FFFD}b\u{FFFD}\u{FFFD}\n");

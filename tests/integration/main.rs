@@ -8,5 +8,7 @@ mod docker;
 mod docker_dropin;
 mod golden_errors;
 mod golden_relabel;
+mod hostile;
 mod reload;
 mod tailing;
+mod tls;
