@@ -131,6 +131,8 @@ fn main() -> ExitCode {
         });
         ferrotail::run::run_with_reload(config, opts, shutdown, Some(source)).await
     });
+    // A reader stuck in a blocking file-system call must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

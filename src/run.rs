@@ -304,7 +304,7 @@ impl Generation {
             println!("Clients configured:");
             for c in &raw.clients {
                 println!("----------------------");
-                println!("url: {}", c.url);
+                println!("url: {}", crate::config::redact_url(&c.url));
             }
             let (tx, rx) = mpsc::channel(CLIENT_CHANNEL_CAP);
             client_txs.push(tx);

@@ -223,11 +223,11 @@ impl Config {
                 return Err(err(format!("clients[{i}]: client needs target URL")));
             }
             let url = reqwest::Url::parse(&c.url)
-                .map_err(|e| err(format!("clients[{i}].url {:?}: {e}", c.url)))?;
+                .map_err(|e| err(format!("clients[{i}].url {:?}: {e}", redact_url(&c.url))))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(err(format!(
                     "clients[{i}].url {:?}: unsupported scheme {:?}",
-                    c.url,
+                    redact_url(&c.url),
                     url.scheme()
                 )));
             }
@@ -253,6 +253,9 @@ impl Config {
                     "clients[{i}]: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
                 )));
             }
+            // Builds the HTTP client too, so broken TLS or secret files fail -check-syntax.
+            crate::client::ClientConfig::compile(c, &self.raw.limits_config)
+                .map_err(|e| err(format!("clients[{i}]: {e}")))?;
             for k in c.external_labels.keys() {
                 if !is_valid_label_name(k) {
                     return Err(err(format!(
@@ -591,6 +594,11 @@ fn emit_seq(items: &[Node], indent: usize, out: &mut String) {
         out.push_str("- ");
         out.push_str(&nested[indent + 2..]);
     }
+}
+
+/// A URL with its password shown as `********`, as Promtail shows it.
+pub fn redact_url(url: &str) -> String {
+    redact_url_password(url).unwrap_or_else(|| url.to_string())
 }
 
 #[cfg(test)]

@@ -89,15 +89,38 @@ impl PathGlob {
             return if p.is_file() { vec![p] } else { Vec::new() };
         }
         let mut out = Vec::new();
-        walk(&self.base, 0, self.max_depth, &self.matcher, &mut out);
+        let mut seen = std::collections::HashSet::new();
+        walk(
+            &self.base,
+            0,
+            self.max_depth,
+            &self.matcher,
+            &mut seen,
+            &mut out,
+        );
         out.sort();
         out
     }
 }
 
-fn walk(dir: &Path, depth: usize, max_depth: usize, m: &GlobMatcher, out: &mut Vec<PathBuf>) {
+/// Walks `dir`, following symlinks but entering each directory (by device and inode) once, so a
+/// symlink loop neither repeats files nor explodes the walk.
+fn walk(
+    dir: &Path,
+    depth: usize,
+    max_depth: usize,
+    m: &GlobMatcher,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+    out: &mut Vec<PathBuf>,
+) {
+    use std::os::unix::fs::MetadataExt;
     if depth >= max_depth {
         return;
+    }
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if !seen.insert((meta.dev(), meta.ino())) {
+            return;
+        }
     }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -108,7 +131,7 @@ fn walk(dir: &Path, depth: usize, max_depth: usize, m: &GlobMatcher, out: &mut V
             continue;
         };
         if meta.is_dir() {
-            walk(&p, depth + 1, max_depth, m, out);
+            walk(&p, depth + 1, max_depth, m, seen, out);
         } else if meta.is_file() && m.is_match(&p) {
             out.push(p);
         }

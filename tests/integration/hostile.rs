@@ -418,7 +418,6 @@ fn config_mistakes_are_clear_errors() {
 /// `discovery::static_files` follows them to its depth limit: with one loop the same file is
 /// tailed 32 times (every line shipped 32 times); with two the walk is 2^32 directories long, so
 /// no file is ever tailed and SIGTERM does not end the process. Ignored until that is fixed.
-#[ignore = "bug in src/discovery/static_files.rs: symlink loops under ** (see the hardening report)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlink_loops_under_double_star_tail_each_file_once() {
     let tmp = tempfile::tempdir().unwrap();
