@@ -13,9 +13,11 @@ use crate::pipeline::{Entry, Labels};
 pub struct Batch {
     streams: Vec<StreamAdapter>,
     by_key: HashMap<String, usize>,
-    /// Recent label sets by storage id, so entries sharing a target's labels skip rendering the
-    /// stream key. The `Labels` is held to keep its storage (and so its id) alive.
-    recent: HashMap<usize, (Labels, usize)>,
+    /// Stream index by label set, so the key string (Go-quoted values) is rendered once per
+    /// stream, not once per entry. Most entries of a stream share one label set's storage, which
+    /// is checked first without hashing.
+    by_labels: HashMap<Labels, usize, foldhash::fast::FixedState>,
+    last: Option<(Labels, usize)>,
     bytes: usize,
     entries: usize,
     created: Instant,
@@ -34,7 +36,8 @@ impl Batch {
         Batch {
             streams: Vec::new(),
             by_key: HashMap::new(),
-            recent: HashMap::new(),
+            by_labels: HashMap::default(),
+            last: None,
             bytes: 0,
             entries: 0,
             created: Instant::now(),
@@ -62,27 +65,30 @@ impl Batch {
         self.bytes += Self::entry_size(&e);
         self.entries += 1;
         self.acks.extend(e.acks.drain(..));
-        let id = e.labels.storage_id();
-        let idx = match self.recent.get(&id) {
+        let idx = match &self.last {
             Some((labels, idx)) if labels.ptr_eq(&e.labels) => *idx,
             _ => {
-                let key = e.labels.stream_key();
-                let idx = match self.by_key.get(&key) {
+                let idx = match self.by_labels.get(&e.labels) {
                     Some(&i) => i,
                     None => {
-                        self.streams.push(StreamAdapter {
-                            labels: key.clone(),
-                            entries: Vec::new(),
-                            hash: 0,
-                        });
-                        self.by_key.insert(key, self.streams.len() - 1);
-                        self.streams.len() - 1
+                        let key = e.labels.stream_key();
+                        let i = match self.by_key.get(&key) {
+                            Some(&i) => i,
+                            None => {
+                                self.streams.push(StreamAdapter {
+                                    labels: key.clone(),
+                                    entries: Vec::new(),
+                                    hash: 0,
+                                });
+                                self.by_key.insert(key, self.streams.len() - 1);
+                                self.streams.len() - 1
+                            }
+                        };
+                        self.by_labels.insert(e.labels.clone(), i);
+                        i
                     }
                 };
-                if self.recent.len() > 1024 {
-                    self.recent.clear();
-                }
-                self.recent.insert(id, (e.labels.clone(), idx));
+                self.last = Some((e.labels.clone(), idx));
                 idx
             }
         };

@@ -64,7 +64,7 @@ impl ReplaceStage {
     fn replace(
         &mut self,
         input: &str,
-        extracted: &HashMap<String, Value>,
+        extracted: &crate::pipeline::entry::Extracted,
     ) -> Option<(String, Vec<(String, String)>)> {
         let all: Vec<regex::Captures> = self.regex.captures_iter(input).collect();
         if all.is_empty() {

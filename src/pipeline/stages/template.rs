@@ -1,7 +1,7 @@
 //! The `template` stage: renders a Go text/template over the extracted map and stores the result
 //! in the `source` key (deleting the key when the output is empty).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -20,7 +20,7 @@ struct RawConfig {
 /// The template's data: the extracted map as strings, plus `Value` and `Entry`.
 pub(crate) struct TemplateData<'a> {
     /// The entry's extracted map; values that `getString` refuses (nil) are missing.
-    pub extracted: &'a HashMap<String, Value>,
+    pub extracted: &'a crate::pipeline::entry::Extracted,
     /// `.Value`, when set.
     pub value: Option<&'a str>,
     /// `.Entry`, when set (the template stage sets it; the replace stage does not).
