@@ -19,6 +19,22 @@ fn log_error(msg: &str, err: &str) {
 }
 
 fn main() -> ExitCode {
+    // Return freed memory to the OS at once and commit arena memory on demand: a shipper's memory
+    // should track what it holds, not its peak (see BENCHMARKS.md). mimalloc reads these when it
+    // initialises, before main, so the process re-executes itself once with them set (same PID,
+    // same arguments). Values already in the environment are kept.
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+        use std::os::unix::process::CommandExt;
+        if let Ok(exe) = std::env::current_exe() {
+            let mut cmd = std::process::Command::new(exe);
+            cmd.args(std::env::args_os().skip(1)).env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
+            if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+                cmd.env("MIMALLOC_PURGE_DELAY", "0");
+            }
+            // exec only returns on failure; then run as we are.
+            let _ = cmd.exec();
+        }
+    }
     let flags = match cli::parse(std::env::args().skip(1)) {
         Ok(f) => f,
         Err(e) => {
