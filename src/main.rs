@@ -27,7 +27,8 @@ fn main() -> ExitCode {
         use std::os::unix::process::CommandExt;
         if let Ok(exe) = std::env::current_exe() {
             let mut cmd = std::process::Command::new(exe);
-            cmd.args(std::env::args_os().skip(1)).env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
+            cmd.args(std::env::args_os().skip(1))
+                .env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
             if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
                 cmd.env("MIMALLOC_PURGE_DELAY", "0");
             }

@@ -186,9 +186,9 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     metrics::counter!(m::SENT_ENTRIES, "host" => host.clone()).increment(0);
     metrics::counter!(m::ENCODED_BYTES, "host" => host.clone()).increment(0);
     let mut batches: HashMap<String, Batch> = HashMap::new();
-    let tick_every = (cfg.batch_wait / 10).max(Duration::from_millis(10));
-    let mut ticker = tokio::time::interval(tick_every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A batch is sent when it is `batchwait` old: sleep until the oldest batch's deadline
+    // (Promtail checks every batchwait/10, so its batches wait up to 1.1 x batchwait).
+    let far = Duration::from_secs(3600);
     loop {
         tokio::select! {
             chunk = rx.recv() => {
@@ -205,7 +205,9 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                     }
                 }
             }
-            _ = ticker.tick() => {
+            _ = tokio::time::sleep(
+                batches.values().map(|b| cfg.batch_wait.saturating_sub(b.age())).min().unwrap_or(far)
+            ) => {
                 let due: Vec<String> = batches.iter().filter(|(_, b)| b.age() >= cfg.batch_wait).map(|(t, _)| t.clone()).collect();
                 for t in due {
                     if let Some(b) = batches.remove(&t) {
