@@ -3,44 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::util::docker::{docker, docker_ready, IMAGE};
 use crate::util::{free_port, FakeLoki, Ferrotail};
-
-const IMAGE: &str = "ferrotail-test-busybox:latest";
-
-fn docker_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if std::env::var("FERROTAIL_DOCKER_TESTS").as_deref() == Ok("0") {
-            return false;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/docker-setup.sh");
-        let ok = Command::new("bash")
-            .arg(script)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!("NOTICE: Docker is not available; skipping Docker end-to-end tests");
-        }
-        ok
-    })
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 struct Containers(Vec<String>);
 

@@ -18,45 +18,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::util::docker::{docker, docker_ready, IMAGE};
 use crate::util::{free_port, FakeLoki, Ferrotail, BIN};
-
-const IMAGE: &str = "ferrotail-test-busybox:latest";
-
-fn docker_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if std::env::var("FERROTAIL_DOCKER_TESTS").as_deref() == Ok("0") {
-            eprintln!("NOTICE: FERROTAIL_DOCKER_TESTS=0; skipping the drop-in container test");
-            return false;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/docker-setup.sh");
-        let ok = Command::new("bash")
-            .arg(script)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!("NOTICE: Docker is not available; skipping the drop-in container test");
-        }
-        ok
-    })
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Containers and the image of the test, removed on drop.
 struct Cleanup {

@@ -357,3 +357,35 @@ async fn dry_run_prints_and_writes_no_positions() {
     assert!(line.ends_with("dry line"));
     assert!(!pos.exists(), "dry-run must not write positions");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_rotated_while_stopped_is_read_to_its_end_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let file = logs.join("app.log");
+    append(&file, "a1\na2\n");
+    let loki = FakeLoki::start().await;
+    let pos = tmp.path().join("pos.yaml");
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &job(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    loki.wait_for("first lines", WAIT, |e| e.len() >= 2).await;
+    assert!(ft.stop().await.success());
+    // While ferrotail is down: more lines, then rotation (rename + create), then new lines.
+    append(&file, "a3-before-rotation\n");
+    std::fs::rename(&file, logs.join("app.log.1")).unwrap();
+    append(&file, "b1-new-file\n");
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    loki.wait_for("rotated and new lines", WAIT, |e| e.len() >= 4)
+        .await;
+    assert!(ft.stop().await.success());
+    let lines = loki.lines();
+    assert_eq!(
+        lines,
+        vec!["a1", "a2", "a3-before-rotation", "b1-new-file"],
+        "Promtail loses a3 here"
+    );
+}

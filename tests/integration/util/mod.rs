@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: the fake Loki, and running the real binary.
 
+pub mod docker;
 pub mod fake_loki;
 
 use std::path::{Path, PathBuf};
