@@ -290,3 +290,19 @@ fn inspect_diff(stage: &str, before: &Entry, after: &[Entry]) {
     }
     eprint!("{s}");
 }
+
+/// A stage file's `build` function.
+pub type StageBuilder = fn(&mut BuildCtx, &Node) -> Result<Box<dyn Stage>, String>;
+
+/// Builds one stage from YAML with a throw-away context (stage unit tests).
+#[cfg(test)]
+pub(crate) fn build_for_test(build: StageBuilder, yaml: &str) -> Result<Box<dyn Stage>, String> {
+    let mut warnings = Vec::new();
+    let mut ctx = BuildCtx {
+        job: "t",
+        warnings: &mut warnings,
+        base_dir: None,
+    };
+    let node = yaml::parse(yaml).map_err(|e| e.to_string())?;
+    build(&mut ctx, &node)
+}

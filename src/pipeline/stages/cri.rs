@@ -145,16 +145,9 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
 
     fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
-        let mut w = Vec::new();
-        let mut ctx = BuildCtx {
-            job: "t",
-            warnings: &mut w,
-            base_dir: None,
-        };
-        build(&mut ctx, &parse(yaml).unwrap())
+        crate::pipeline::build_for_test(build, yaml)
     }
 
     fn run(yaml: &str, lines: &[&str]) -> Vec<Entry> {

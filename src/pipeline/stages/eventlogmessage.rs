@@ -92,17 +92,10 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
     use crate::pipeline::Labels;
 
     fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
-        let mut w = Vec::new();
-        let mut ctx = BuildCtx {
-            job: "t",
-            warnings: &mut w,
-            base_dir: None,
-        };
-        build(&mut ctx, &parse(yaml).unwrap())
+        crate::pipeline::build_for_test(build, yaml)
     }
 
     fn run(yaml: &str, extracted: &[(&str, Value)]) -> Option<Entry> {

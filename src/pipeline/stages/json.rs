@@ -205,13 +205,7 @@ mod tests {
     use crate::pipeline::Labels;
 
     fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
-        let mut w = Vec::new();
-        let mut ctx = BuildCtx {
-            job: "t",
-            warnings: &mut w,
-            base_dir: None,
-        };
-        build(&mut ctx, &parse(yaml).unwrap())
+        crate::pipeline::build_for_test(build, yaml)
     }
 
     fn run(yaml: &str, line: &str) -> Option<Entry> {

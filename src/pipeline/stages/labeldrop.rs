@@ -34,17 +34,10 @@ pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
     use crate::pipeline::Labels;
 
     fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
-        let mut w = Vec::new();
-        let mut ctx = BuildCtx {
-            job: "t",
-            warnings: &mut w,
-            base_dir: None,
-        };
-        build(&mut ctx, &parse(yaml).unwrap())
+        crate::pipeline::build_for_test(build, yaml)
     }
 
     #[test]
