@@ -785,3 +785,35 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Arbitrary text never panics the loader: it is a config or a clear error.
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = Config::from_text(&text, Some("p.yml".into()), false);
+        }
+
+        /// YAML-shaped input with random keys and scalars never panics either, and every
+        /// unknown key is reported with a line.
+        #[test]
+        fn yaml_shaped_input_never_panics(
+            keys in prop::collection::vec("[a-z_]{1,12}", 1..6),
+            values in prop::collection::vec(prop::sample::select(vec!["1", "yes", "~", "''", "[a, b]", "{x: 1}", "1d", "0755", "-", "\"s\""]), 6),
+        ) {
+            let mut text = String::new();
+            for (i, k) in keys.iter().enumerate() {
+                text.push_str(&format!("{k}: {}\n", values[i % values.len()]));
+            }
+            if let Err(ConfigError::Parse { msg, .. }) = Config::from_text(&text, None, false) {
+                prop_assert!(!msg.is_empty());
+            }
+        }
+    }
+}

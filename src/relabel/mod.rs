@@ -415,3 +415,41 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any rule that compiles applies to any label set without panicking, and the result only
+        /// holds valid label names (replace/labelmap skip invalid targets, as Prometheus does).
+        #[test]
+        fn rules_never_panic(
+            action in prop::sample::select(vec!["replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep", "lowercase", "uppercase", "keepequal", "dropequal"]),
+            regex in "[a-z().*+|$0-9]{0,8}",
+            replacement in "[a-z$0-9{}_]{0,8}",
+            target in "[a-z_$0-9]{0,6}",
+            labels in prop::collection::vec(("[a-z_][a-z0-9_]{0,5}", ".{0,8}"), 0..5),
+        ) {
+            let raw = RawRelabel {
+                source_labels: Some(labels.iter().take(2).map(|(k, _)| k.clone()).collect()),
+                separator: None,
+                target_label: Some(target),
+                regex: Some(regex),
+                modulus: Some(7),
+                replacement: Some(replacement),
+                action: Some(action.to_string()),
+            };
+            if let Ok(rule) = Rule::compile(&raw) {
+                let mut l: Labels = labels.into_iter().collect();
+                let _ = rule.apply(&mut l);
+                for (k, _) in l.iter() {
+                    prop_assert!(is_valid_label_name(k), "{k:?}");
+                }
+            }
+        }
+    }
+}
