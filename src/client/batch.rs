@@ -103,6 +103,11 @@ impl Batch {
         });
     }
 
+    /// The delivery tokens of the entries in the batch.
+    pub fn acks(&self) -> &[Ack] {
+        &self.acks
+    }
+
     /// Bytes counted toward `batchsize`.
     pub fn size_bytes(&self) -> usize {
         self.bytes

@@ -171,11 +171,19 @@ impl ClientConfig {
     }
 }
 
-/// One client: receives entries, batches and pushes them until `rx` closes, then flushes what is
-/// left, giving up (and abandoning the unsent entries) when `abort` fires.
+/// Batches queued per tenant while that tenant's push is in flight or retrying. Tenants are pushed
+/// by separate tasks, so a tenant that Loki answers 429 (or that fails) holds up the others only
+/// once this many of its batches are waiting; past that the client stops taking entries and
+/// reading pauses (the files are the buffer). Promtail sends synchronously, so one stuck tenant
+/// stops every tenant at once.
+pub const TENANT_QUEUE_BATCHES: usize = 2;
+
+/// One client: receives entries, batches them per tenant and hands full or due batches to a
+/// pushing task per tenant, until `rx` closes; then pushes what is left, giving up (and
+/// abandoning the unsent entries) when `abort` fires.
 pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: CancellationToken) {
     let sender = match Sender::new(cfg.clone()) {
-        Ok(s) => s,
+        Ok(s) => std::sync::Arc::new(s),
         Err(e) => {
             tracing::error!(client = %cfg.name, error = %e, "cannot create client");
             return;
@@ -186,6 +194,8 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     metrics::counter!(m::SENT_ENTRIES, "host" => host.clone()).increment(0);
     metrics::counter!(m::ENCODED_BYTES, "host" => host.clone()).increment(0);
     let mut batches: HashMap<String, Batch> = HashMap::new();
+    let mut pushers: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
     // A batch is sent when it is `batchwait` old: sleep until the oldest batch's deadline
     // (Promtail checks every batchwait/10, so its batches wait up to 1.1 x batchwait).
     let far = Duration::from_secs(3600);
@@ -198,7 +208,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                         let full = batches.get(&tenant).is_some_and(|b| b.would_overflow(&e, cfg.batch_size));
                         if full {
                             if let Some(b) = batches.remove(&tenant) {
-                                push(&sender, &tenant, b, &abort).await;
+                                dispatch(&mut pushers, &mut tasks, &sender, &tenant, b, &abort).await;
                             }
                         }
                         batches.entry(tenant).or_default().add(e);
@@ -211,7 +221,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                 let due: Vec<String> = batches.iter().filter(|(_, b)| b.age() >= cfg.batch_wait).map(|(t, _)| t.clone()).collect();
                 for t in due {
                     if let Some(b) = batches.remove(&t) {
-                        push(&sender, &t, b, &abort).await;
+                        dispatch(&mut pushers, &mut tasks, &sender, &t, b, &abort).await;
                     }
                 }
             }
@@ -219,7 +229,42 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     }
     // Shutdown: push what is left, unless aborted.
     for (t, b) in batches.drain() {
-        push(&sender, &t, b, &abort).await;
+        dispatch(&mut pushers, &mut tasks, &sender, &t, b, &abort).await;
+    }
+    drop(pushers);
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Queues a batch for its tenant's pushing task (started on first use). Waits only when that
+/// tenant already has [`TENANT_QUEUE_BATCHES`] batches waiting.
+async fn dispatch(
+    pushers: &mut HashMap<String, mpsc::Sender<Batch>>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    sender: &std::sync::Arc<Sender>,
+    tenant: &str,
+    batch: Batch,
+    abort: &CancellationToken,
+) {
+    let tx = pushers.entry(tenant.to_string()).or_insert_with(|| {
+        let (tx, mut rx) = mpsc::channel::<Batch>(TENANT_QUEUE_BATCHES);
+        let (sender, tenant, abort) = (
+            std::sync::Arc::clone(sender),
+            tenant.to_string(),
+            abort.clone(),
+        );
+        tasks.spawn(async move {
+            // Batches of one tenant are pushed in order, one at a time.
+            while let Some(b) = rx.recv().await {
+                push(&sender, &tenant, b, &abort).await;
+            }
+        });
+        tx
+    });
+    if let Err(e) = tx.send(batch).await {
+        // The pushing task is gone (it never exits early); keep the entries unacknowledged.
+        for a in e.0.acks() {
+            a.abandon();
+        }
     }
 }
 
@@ -258,6 +303,13 @@ fn prepare(cfg: &ClientConfig, mut e: Entry) -> Option<(String, Entry)> {
 
 async fn push(sender: &Sender, tenant: &str, batch: Batch, abort: &CancellationToken) {
     if batch.is_empty() {
+        return;
+    }
+    if abort.is_cancelled() {
+        // Shutdown gave up: leave these entries unacknowledged so they are read again.
+        for a in batch.acks() {
+            a.abandon();
+        }
         return;
     }
     let encoded = batch.encode();

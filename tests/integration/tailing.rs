@@ -389,3 +389,45 @@ async fn file_rotated_while_stopped_is_read_to_its_end_first() {
         "Promtail loses a3 here"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_tenant_does_not_stop_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let loki = FakeLoki::start().await;
+    loki.inner.lock().unwrap().rate_limit_tenant = Some("bad".into());
+    let port = free_port();
+    let scrape = format!(
+        "{}    pipeline_stages:\n      - regex:\n          expression: '^t=(?P<t>\\w+)'\n      - tenant:\n          source: t\n",
+        job(&logs)
+    );
+    let cfg = config(&loki.url, &tmp.path().join("pos.yaml"), port, "", &scrape).replace(
+        "      max_period: 200ms\n",
+        "      max_period: 200ms\n      max_retries: 0\n",
+    );
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    append(&logs.join("x.log"), "t=bad one\n");
+    for _ in 0..500 {
+        if loki.inner.lock().unwrap().refused >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The bad tenant is retrying forever; the good tenant's lines still arrive.
+    append(&logs.join("x.log"), "t=good one\nt=good two\n");
+    loki.wait_for("good tenant", WAIT, |e| {
+        e.iter()
+            .filter(|x| x.tenant.as_deref() == Some("good"))
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(loki
+        .entries()
+        .iter()
+        .all(|e| e.tenant.as_deref() == Some("good")));
+    assert!(loki.inner.lock().unwrap().refused >= 2);
+    ft.kill();
+}

@@ -34,6 +34,10 @@ pub struct Inner {
     pub headers: Vec<HeaderMap>,
     pub max_line_size: usize,
     pub delay: Duration,
+    /// Answer 429 to every push of this tenant.
+    pub rate_limit_tenant: Option<String>,
+    /// Pushes refused for `rate_limit_tenant`.
+    pub refused: usize,
 }
 
 #[derive(Clone)]
@@ -195,6 +199,16 @@ async fn push(State(f): State<FakeLoki>, headers: HeaderMap, body: Bytes) -> (St
         .get("x-scope-orgid")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
+    {
+        let mut g = f.inner.lock().unwrap();
+        if tenant.is_some() && g.rate_limit_tenant == tenant {
+            g.refused += 1;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Ingestion rate limit exceeded".into(),
+            );
+        }
+    }
     let mut accepted = Vec::new();
     for s in &req.streams {
         let labels = match parse_labels(&s.labels) {
