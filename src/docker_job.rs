@@ -315,7 +315,9 @@ impl Manager {
                     },
                     Arc::clone(&status),
                 );
-                let reader = reader.with_backlog(rotated_siblings(&path));
+                let reader = reader
+                    .with_backlog(rotated_siblings(&path))
+                    .with_numbered_rotation();
                 readers.spawn(reader.run());
                 key = Some(path_key.clone());
                 self.register_view(

@@ -112,6 +112,7 @@ pub struct Reader<D: LineDecoder> {
     opts: ReaderOptions,
     status: Arc<ReaderStatus>,
     backlog: Vec<PathBuf>,
+    numbered_rotation: bool,
     /// The read buffer, allocated once.
     block: Vec<u8>,
     metrics: ReaderMetrics,
@@ -166,6 +167,7 @@ impl<D: LineDecoder> Reader<D> {
             opts,
             status,
             backlog: Vec::new(),
+            numbered_rotation: false,
             block: vec![0u8; READ_BLOCK],
             idle_wait: first_wait,
             metrics: ReaderMetrics {
@@ -181,6 +183,14 @@ impl<D: LineDecoder> Reader<D> {
     /// (a container's log rotated by dockerd before ferrotail first saw it).
     pub fn with_backlog(mut self, backlog: Vec<PathBuf>) -> Self {
         self.backlog = backlog;
+        self
+    }
+
+    /// Rotation numbers its old files `<path>.1`, `<path>.2`, ... (dockerd's json-file driver):
+    /// when the file is rotated more than once between two checks, the files in between are read
+    /// too, oldest first, instead of being skipped.
+    pub fn with_numbered_rotation(mut self) -> Self {
+        self.numbered_rotation = true;
         self
     }
 
@@ -250,6 +260,14 @@ impl<D: LineDecoder> Reader<D> {
                         let _ = self.read_available_all(&mut old).await;
                         self.positions
                             .untrack(&self.key, &old.progress, false, false);
+                        if self.numbered_rotation {
+                            for skipped in rotated_since(&self.path, old.identity) {
+                                tracing::info!(path = %skipped.display(), "reading a rotated file that was never read");
+                                if !self.drain_rotated(&skipped, 0).await {
+                                    break;
+                                }
+                            }
+                        }
                         tracing::info!(path = %self.path.display(), "Re-opening moved/deleted file");
                         match self.open_at_start().await {
                             Ok(nf) => open = Some(nf),
@@ -539,6 +557,27 @@ fn read_marker(path: &Path, offset: u64) -> Vec<u8> {
     }
 }
 
+/// The numbered rotated files of `path` newer than the file with identity `old`, oldest first:
+/// `<path>.1` up to (not including) the one that is `old`. When `old` is no longer there (deleted
+/// by the rotation limit), every numbered file is newer than it.
+fn rotated_since(path: &Path, old: FileIdentity) -> Vec<PathBuf> {
+    let mut newer = Vec::new();
+    for n in 1..=1000u32 {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{n}"));
+        let p = PathBuf::from(p);
+        let Ok(meta) = std::fs::metadata(&p) else {
+            break;
+        };
+        if meta.dev() == old.dev && meta.ino() == old.ino {
+            break;
+        }
+        newer.push(p);
+    }
+    newer.reverse();
+    newer
+}
+
 /// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`).
 fn find_by_identity(path: &Path, id: FileIdentity) -> Option<PathBuf> {
     let dir = path.parent()?;
@@ -551,4 +590,58 @@ fn find_by_identity(path: &Path, id: FileIdentity) -> Option<PathBuf> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn next_lines(rx: &mut mpsc::Receiver<Vec<Entry>>, n: usize) -> Vec<String> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("lines in time")
+                .expect("channel open");
+            got.extend(chunk.into_iter().map(|e| e.line));
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn files_rotated_twice_between_checks_are_all_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        std::fs::write(&path, "l1\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let reader = Reader::new(
+            path.clone(),
+            PlainDecoder::new(Labels::new()),
+            tx,
+            Positions::in_memory(),
+            Arc::clone(&wake),
+            cancel.clone(),
+            ReaderOptions {
+                poll: Duration::from_secs(3600),
+                max_idle_poll: Duration::from_secs(3600),
+            },
+            Arc::new(ReaderStatus::default()),
+        )
+        .with_numbered_rotation();
+        let task = tokio::spawn(reader.run());
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["l1"]);
+        // Two rotations while the reader sleeps, as dockerd does with max-size/max-file.
+        let n = |k: u32| dir.path().join(format!("c-json.log.{k}"));
+        std::fs::rename(&path, n(1)).unwrap();
+        std::fs::write(&path, "l2\n").unwrap();
+        std::fs::rename(n(1), n(2)).unwrap();
+        std::fs::rename(&path, n(1)).unwrap();
+        std::fs::write(&path, "l3\n").unwrap();
+        wake.notify_one();
+        assert_eq!(next_lines(&mut rx, 2).await, vec!["l2", "l3"]);
+        cancel.cancel();
+        let _ = task.await;
+    }
 }
