@@ -106,6 +106,11 @@ pub struct DockerJsonDecoder {
     container: String,
     joined: Vec<JoinedLine>,
     entries_counter: metrics::Counter,
+    /// Timestamp of the last entry handed on. dockerd stamps stdout and stderr in separate
+    /// goroutines that race to write the log, so a line can follow one stamped microseconds
+    /// later; entries are kept in time order (and distinct for Loki's deduplication) by moving
+    /// such a timestamp to just after the previous one.
+    last_ts: i64,
 }
 
 fn idx(s: Stream) -> usize {
@@ -160,7 +165,9 @@ impl LineDecoder for DockerJsonDecoder {
                 continue;
             };
             self.entries_counter.increment(1);
-            let mut e = Entry::new(labels.clone(), j.ts_nanos, j.line);
+            let ts = j.ts_nanos.max(self.last_ts.saturating_add(1));
+            self.last_ts = ts;
+            let mut e = Entry::new(labels.clone(), ts, j.line);
             e.acks = acks;
             out.push(e);
         }
@@ -300,6 +307,7 @@ impl Manager {
                     container: c.id.clone(),
                     joined: Vec::new(),
                     entries_counter: metrics::counter!(m::DOCKER_ENTRIES),
+                    last_ts: i64::MIN,
                 };
                 tracing::info!(job = %self.job, containerID = %c.id, path = %path.display(), "added Docker target (reading its json-file log)");
                 let reader = Reader::new(

@@ -124,6 +124,18 @@ async fn seed_config_ships_exactly_the_kept_containers() {
         )));
         assert!(lines.contains(&format!("err {name} 200")));
     }
+    // stdout and stderr of one container share a stream: its entries stay in time order.
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &mine {
+        let prev = last
+            .insert(e.labels["service"].clone(), e.ts_nanos)
+            .unwrap_or(i64::MIN);
+        assert!(
+            e.ts_nanos > prev,
+            "time order within {}",
+            e.labels["service"]
+        );
+    }
     let redis = &per[&format!("redis-{tag}")];
     assert_eq!(redis.len(), 400, "TTY container: {} lines", redis.len());
     let (_, targets) = ft.get("/targets").await;
