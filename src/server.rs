@@ -76,6 +76,7 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
+    crate::telemetry::metrics::collect_process();
     let body = s
         .metrics
         .as_ref()

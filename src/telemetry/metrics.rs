@@ -110,3 +110,16 @@ pub fn describe(file_jobs: bool, docker_jobs: bool) {
         );
     }
 }
+
+/// Updates the `process_*` metrics (CPU seconds, resident and virtual memory, open and maximum
+/// file descriptors, start time), as Promtail's Go client exposes them. Called on every scrape.
+pub fn collect_process() {
+    static COLLECTOR: std::sync::OnceLock<metrics_process::Collector> = std::sync::OnceLock::new();
+    COLLECTOR
+        .get_or_init(|| {
+            let c = metrics_process::Collector::default();
+            c.describe();
+            c
+        })
+        .collect();
+}

@@ -70,6 +70,9 @@ async fn several_files_each_line_once_with_labels() {
         "promtail_files_active_total",
         "promtail_read_bytes_total",
         "promtail_request_duration_seconds_bucket",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
     ] {
         assert!(metrics.contains(name), "missing {name} in\n{metrics}");
     }
