@@ -367,6 +367,7 @@ impl<D: LineDecoder> Reader<D> {
         self.positions
             .track(&self.key, progress.clone(), Some(identity));
         self.status.read_offset.store(offset, Ordering::Relaxed);
+        let marker = read_marker_at(&file, offset);
         Ok(OpenFile {
             file,
             identity,
@@ -374,7 +375,7 @@ impl<D: LineDecoder> Reader<D> {
             progress,
             partial: Vec::new(),
             discarding: false,
-            marker: read_marker(&self.path, offset),
+            marker,
         })
     }
 
@@ -541,17 +542,6 @@ fn read_marker_at(file: &File, offset: u64) -> Vec<u8> {
     let len = offset.min(MARKER_BYTES as u64) as usize;
     let mut buf = vec![0u8; len];
     match file.read_exact_at(&mut buf, offset - len as u64) {
-        Ok(()) => buf,
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Reads the up to [`MARKER_BYTES`] bytes ending at `offset`.
-fn read_marker(path: &Path, offset: u64) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
-    let len = offset.min(MARKER_BYTES as u64) as usize;
-    let mut buf = vec![0u8; len];
-    match File::open(path).and_then(|f| f.read_exact_at(&mut buf, offset - len as u64)) {
         Ok(()) => buf,
         Err(_) => Vec::new(),
     }
