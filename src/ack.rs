@@ -140,6 +140,11 @@ impl Ack {
         self.0.progress.abandon();
     }
 
+    /// True when both are clones of one token.
+    pub fn same(&self, other: &Ack) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The offset this token commits.
     pub fn end_offset(&self) -> u64 {
         self.0.end_offset

@@ -3,7 +3,7 @@
 job, a discard push endpoint. Prints wall s, CPU s, lines per CPU-second, MB/s and peak RSS per
 pipeline, then the idle-1000-files, start-up and latency measurements.
 
-usage: python3 benches/shipper/run.py [--quick]
+usage: python3 benches/shipper/run.py [--quick] [--throughput-only] [--no-build] [--pipeline=NAME]
 """
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -154,7 +154,9 @@ def latency(batchwait_ms=1000, n=300):
     print(f"| append-to-push delay, batchwait {batchwait_ms} ms | p50 {lat[len(lat)//2]*1000:.0f} ms | p99 {lat[int(len(lat)*0.99)-1]*1000:.0f} ms | {len(lat)} samples |", flush=True)
 
 def main():
-    subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+    if "--no-build" not in sys.argv:
+        subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+    only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--pipeline=")]
     if not os.path.isdir(DATA) or len(os.listdir(DATA)) != FILES:
         shutil.rmtree(DATA, ignore_errors=True); os.makedirs(DATA)
         subprocess.check_call([sys.executable, os.path.join(ROOT, "benches/shipper/gen.py"), DATA, str(FILES), str(LINES)])
@@ -165,8 +167,11 @@ def main():
         print("| pipeline | lines | wall s | CPU s | lines per CPU-second | MB/s | peak RSS MB |")
         print("|---|---|---|---|---|---|---|")
         for name, stages in PIPELINES.items():
-            throughput(name, stages, loki_port)
+            if not only or name in only:
+                throughput(name, stages, loki_port)
         print()
+        if "--throughput-only" in sys.argv:
+            return
         startup(loki_port)
         idle_files(loki_port)
         latency()

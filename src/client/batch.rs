@@ -47,16 +47,17 @@ impl Batch {
 
     /// The size Promtail counts: line bytes plus the protobuf size of structured metadata.
     pub fn entry_size(e: &Entry) -> usize {
+        fn field(n: usize) -> usize {
+            if n == 0 {
+                0
+            } else {
+                1 + prost::encoding::encoded_len_varint(n as u64) + n
+            }
+        }
         e.line.len()
             + e.structured_metadata
                 .iter()
-                .map(|(k, v)| {
-                    LabelPairAdapter {
-                        name: k.clone(),
-                        value: v.clone(),
-                    }
-                    .encoded_len()
-                })
+                .map(|(k, v)| field(k.len()) + field(v.len()))
                 .sum::<usize>()
     }
 
@@ -64,7 +65,12 @@ impl Batch {
     pub fn add(&mut self, mut e: Entry) {
         self.bytes += Self::entry_size(&e);
         self.entries += 1;
-        self.acks.extend(e.acks.drain(..));
+        for ack in e.acks.drain(..) {
+            // Lines of one read block share a token: keep one clone per run of them.
+            if !self.acks.last().is_some_and(|last| last.same(&ack)) {
+                self.acks.push(ack);
+            }
+        }
         let idx = match &self.last {
             Some((labels, idx)) if labels.ptr_eq(&e.labels) => *idx,
             _ => {
@@ -246,5 +252,31 @@ mod ack_tests {
         assert_eq!(p.committed(), 0);
         drop(enc.acks);
         assert_eq!(p.committed(), 6);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn entry_size_counts_metadata_as_protobuf() {
+        let mut e = Entry::new(Labels::new(), 1, "line".into());
+        e.structured_metadata = vec![
+            ("trace_id".into(), "a".repeat(200)),
+            ("empty".into(), String::new()),
+        ];
+        let want: usize = 4 + e
+            .structured_metadata
+            .iter()
+            .map(|(k, v)| {
+                LabelPairAdapter {
+                    name: k.clone(),
+                    value: v.clone(),
+                }
+                .encoded_len()
+            })
+            .sum::<usize>();
+        assert_eq!(Batch::entry_size(&e), want);
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::raw::{RawClient, RawLimits};
+use crate::pipeline::entry::LabelMemo;
 use crate::pipeline::{Entry, Labels, TENANT_LABEL};
 use crate::telemetry::metrics as m;
 use batch::Batch;
@@ -194,6 +195,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     metrics::counter!(m::SENT_ENTRIES, "host" => host.clone()).increment(0);
     metrics::counter!(m::ENCODED_BYTES, "host" => host.clone()).increment(0);
     let mut batches: HashMap<String, Batch> = HashMap::new();
+    let mut memo = PrepareMemo::default();
     let mut pushers: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     // A batch is sent when it is `batchwait` old: sleep until the oldest batch's deadline
@@ -204,14 +206,18 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
             chunk = rx.recv() => {
                 let Some(chunk) = chunk else { break };
                 for e in chunk {
-                    if let Some((tenant, e)) = prepare(&cfg, e) {
-                        let full = batches.get(&tenant).is_some_and(|b| b.would_overflow(&e, cfg.batch_size));
+                    if let Some((tenant, e)) = prepare(&cfg, &mut memo, e) {
+                        let tenant = tenant.as_deref().unwrap_or(&cfg.tenant_id);
+                        let full = batches.get(tenant).is_some_and(|b| b.would_overflow(&e, cfg.batch_size));
                         if full {
-                            if let Some(b) = batches.remove(&tenant) {
-                                dispatch(&mut pushers, &mut tasks, &sender, &tenant, b, &abort).await;
+                            if let Some(b) = batches.remove(tenant) {
+                                dispatch(&mut pushers, &mut tasks, &sender, tenant, b, &abort).await;
                             }
                         }
-                        batches.entry(tenant).or_default().add(e);
+                        match batches.get_mut(tenant) {
+                            Some(b) => b.add(e),
+                            None => batches.entry(tenant.to_string()).or_default().add(e),
+                        }
                     }
                 }
             }
@@ -268,37 +274,58 @@ async fn dispatch(
     }
 }
 
-/// Applies the client's per-entry steps: external labels under the entry's, the tenant, and the
-/// line-size limit. `None` when the entry is dropped (counted).
-fn prepare(cfg: &ClientConfig, mut e: Entry) -> Option<(String, Entry)> {
+/// The label sets [`prepare`] made, per input set: entries of one stream share them.
+#[derive(Default)]
+struct PrepareMemo {
+    external: LabelMemo,
+    untenanted: LabelMemo,
+}
+
+/// Applies the client's per-entry steps: external labels under the entry's, the tenant (`None`:
+/// the client's `tenant_id`), and the line-size limit. `None` when the entry is dropped (counted).
+fn prepare(
+    cfg: &ClientConfig,
+    memo: &mut PrepareMemo,
+    mut e: Entry,
+) -> Option<(Option<String>, Entry)> {
     if !cfg.external_labels.is_empty() {
-        let mut merged = cfg.external_labels.clone();
-        for (k, v) in e.labels.iter() {
-            merged.insert(k, v);
-        }
-        e.labels = merged;
+        e.labels = memo.external.get_or(&e.labels, (), |labels| {
+            let mut merged = cfg.external_labels.clone();
+            for (k, v) in labels.iter() {
+                merged.insert(k, v);
+            }
+            merged
+        });
     }
     let tenant = match e.labels.get(TENANT_LABEL) {
         Some(t) => {
             let t = t.to_string();
-            e.labels.remove(TENANT_LABEL);
-            t
+            e.labels = memo.untenanted.get_or(&e.labels, (), |labels| {
+                let mut l = labels.clone();
+                l.remove(TENANT_LABEL);
+                l
+            });
+            Some(t)
         }
-        None => cfg.tenant_id.clone(),
+        None => None,
     };
     match limits::apply(&mut e.line, cfg.max_line_size, cfg.max_line_size_truncate) {
         limits::LineLimit::Fits => {}
         limits::LineLimit::Truncated(n) => {
-            metrics::counter!(m::MUTATED_ENTRIES, "host" => cfg.host.clone(), "tenant" => tenant.clone(), "reason" => "line_too_long").increment(1);
-            metrics::counter!(m::MUTATED_BYTES, "host" => cfg.host.clone(), "tenant" => tenant.clone(), "reason" => "line_too_long").increment(n as u64);
+            metrics::counter!(m::MUTATED_ENTRIES, "host" => cfg.host.clone(), "tenant" => tenant_name(cfg, &tenant), "reason" => "line_too_long").increment(1);
+            metrics::counter!(m::MUTATED_BYTES, "host" => cfg.host.clone(), "tenant" => tenant_name(cfg, &tenant), "reason" => "line_too_long").increment(n as u64);
         }
         limits::LineLimit::Drop => {
-            metrics::counter!(m::DROPPED_ENTRIES, "host" => cfg.host.clone(), "tenant" => tenant.clone(), "reason" => "line_too_long").increment(1);
-            metrics::counter!(m::DROPPED_BYTES, "host" => cfg.host.clone(), "tenant" => tenant, "reason" => "line_too_long").increment(e.line.len() as u64);
+            metrics::counter!(m::DROPPED_ENTRIES, "host" => cfg.host.clone(), "tenant" => tenant_name(cfg, &tenant), "reason" => "line_too_long").increment(1);
+            metrics::counter!(m::DROPPED_BYTES, "host" => cfg.host.clone(), "tenant" => tenant_name(cfg, &tenant), "reason" => "line_too_long").increment(e.line.len() as u64);
             return None;
         }
     }
     Some((tenant, e))
+}
+
+fn tenant_name(cfg: &ClientConfig, tenant: &Option<String>) -> String {
+    tenant.clone().unwrap_or_else(|| cfg.tenant_id.clone())
 }
 
 async fn push(sender: &Sender, tenant: &str, batch: Batch, abort: &CancellationToken) {

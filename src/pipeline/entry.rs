@@ -136,6 +136,46 @@ impl Labels {
     }
 }
 
+/// Remembers what a label-changing step made of each input label set (keyed by the input's shared
+/// storage, plus a step-specific `K`), so entries of one stream share one output set instead of
+/// each paying for a copy. Bounded: cleared when it holds [`LabelMemo::CAPACITY`] sets.
+pub struct LabelMemo<K = ()> {
+    map: HashMap<(usize, K), (Labels, Labels), foldhash::fast::FixedState>,
+}
+
+impl<K: std::hash::Hash + Eq> Default for LabelMemo<K> {
+    fn default() -> Self {
+        LabelMemo {
+            map: HashMap::default(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> LabelMemo<K> {
+    /// Most distinct input sets remembered before the memo starts over.
+    pub const CAPACITY: usize = 4096;
+
+    /// The output for `input` and `key`, computed by `make` on a miss.
+    pub fn get_or(
+        &mut self,
+        input: &Labels,
+        key: K,
+        make: impl FnOnce(&Labels) -> Labels,
+    ) -> Labels {
+        let k = (input.storage_id(), key);
+        if let Some((_, out)) = self.map.get(&k) {
+            return out.clone();
+        }
+        let out = make(input);
+        if self.map.len() >= Self::CAPACITY {
+            self.map.clear();
+        }
+        // The input is kept alive so that its storage id cannot be reused by another set.
+        self.map.insert(k, (input.clone(), out.clone()));
+        out
+    }
+}
+
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut l = Labels::new();

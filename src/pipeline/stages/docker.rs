@@ -29,11 +29,14 @@ pub(crate) fn copy_labels_to_extracted(e: &mut Entry) {
 /// Go's `time.Parse(time.RFC3339Nano, s)` as Unix nanoseconds (shared with the timestamp stage).
 pub(crate) use crate::pipeline::golayout::parse_rfc3339_nano;
 
-/// The last known timestamp per label set (Promtail's fudge LRU of 10 000 entries).
+/// The last known timestamp per label set (Promtail's fudge LRU of 10 000 entries). The most
+/// recently used set is held apart from the map: consecutive entries of one stream, the common
+/// case, then touch neither the hash map nor the recency order.
 pub(crate) struct FudgeHistory {
-    map: HashMap<Labels, (i64, u64)>,
+    map: HashMap<Labels, (i64, u64), foldhash::fast::FixedState>,
     order: BTreeMap<u64, Labels>,
     tick: u64,
+    last: Option<(Labels, i64)>,
 }
 
 const FUDGE_CAPACITY: usize = 10_000;
@@ -41,44 +44,58 @@ const FUDGE_CAPACITY: usize = 10_000;
 impl FudgeHistory {
     pub(crate) fn new() -> Self {
         FudgeHistory {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: BTreeMap::new(),
             tick: 0,
+            last: None,
+        }
+    }
+
+    fn is_last(&self, labels: &Labels) -> bool {
+        self.last
+            .as_ref()
+            .is_some_and(|(l, _)| l.ptr_eq(labels) || l == labels)
+    }
+
+    /// Makes `labels` (with `ts`) the most recently used set, moving the previous one into the map.
+    fn promote(&mut self, labels: &Labels, ts: i64) {
+        if let Some((_, tick)) = self.map.remove(labels) {
+            self.order.remove(&tick);
+        }
+        if let Some((prev, prev_ts)) = self.last.take() {
+            self.tick += 1;
+            self.order.insert(self.tick, prev.clone());
+            self.map.insert(prev, (prev_ts, self.tick));
+        }
+        self.last = Some((labels.clone(), ts));
+        while self.map.len() + 1 > FUDGE_CAPACITY {
+            match self.order.pop_first() {
+                Some((_, oldest)) => {
+                    self.map.remove(&oldest);
+                }
+                None => break,
+            }
         }
     }
 
     /// Records `ts` as the latest timestamp of `labels` (LRU `Add`).
     pub(crate) fn record(&mut self, labels: &Labels, ts: i64) {
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some(slot) = self.map.get_mut(labels) {
-            let old = slot.1;
-            *slot = (ts, tick);
-            if let Some(k) = self.order.remove(&old) {
-                self.order.insert(tick, k);
+        if self.is_last(labels) {
+            if let Some((_, t)) = &mut self.last {
+                *t = ts;
             }
             return;
         }
-        self.map.insert(labels.clone(), (ts, tick));
-        self.order.insert(tick, labels.clone());
-        if self.map.len() > FUDGE_CAPACITY {
-            if let Some((_, oldest)) = self.order.pop_first() {
-                self.map.remove(&oldest);
-            }
-        }
+        self.promote(labels, ts);
     }
 
     /// The latest timestamp of `labels` (LRU `Get`, which refreshes recency).
     pub(crate) fn get(&mut self, labels: &Labels) -> Option<i64> {
-        self.tick += 1;
-        let tick = self.tick;
-        let slot = self.map.get_mut(labels)?;
-        let old = slot.1;
-        slot.1 = tick;
-        let ts = slot.0;
-        if let Some(k) = self.order.remove(&old) {
-            self.order.insert(tick, k);
+        if self.is_last(labels) {
+            return self.last.as_ref().map(|(_, t)| *t);
         }
+        let ts = self.map.get(labels)?.0;
+        self.promote(labels, ts);
         Some(ts)
     }
 }

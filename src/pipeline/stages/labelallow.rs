@@ -1,12 +1,14 @@
 //! The `labelallow` stage: keeps only the listed labels.
 
 use crate::config::yaml::Node;
+use crate::pipeline::entry::LabelMemo;
 use crate::pipeline::mapstruct::top_string_list;
 use crate::pipeline::{BuildCtx, Entry, Stage};
 
 /// The built stage.
 pub struct LabelAllowStage {
     names: Vec<String>,
+    memo: LabelMemo,
 }
 
 impl Stage for LabelAllowStage {
@@ -15,13 +17,12 @@ impl Stage for LabelAllowStage {
     }
 
     fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
-        if e.labels
-            .iter()
-            .any(|(k, _)| !self.names.iter().any(|n| n == k))
-        {
-            let names = &self.names;
-            e.labels.retain(|k, _| names.iter().any(|n| n == k));
-        }
+        let names = &self.names;
+        e.labels = self.memo.get_or(&e.labels, (), |labels| {
+            let mut l = labels.clone();
+            l.retain(|k, _| names.iter().any(|n| n == k));
+            l
+        });
         out.push(e);
     }
 }
@@ -32,7 +33,10 @@ pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, Strin
     if names.is_empty() {
         return Err("labelallow stage config cannot be empty".into());
     }
-    Ok(Box::new(LabelAllowStage { names }))
+    Ok(Box::new(LabelAllowStage {
+        names,
+        memo: LabelMemo::default(),
+    }))
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! The `labeldrop` stage: removes the listed labels.
 
 use crate::config::yaml::Node;
+use crate::pipeline::entry::LabelMemo;
 use crate::pipeline::mapstruct::top_string_list;
 use crate::pipeline::{BuildCtx, Entry, Stage};
 
 /// The built stage.
 pub struct LabelDropStage {
     names: Vec<String>,
+    memo: LabelMemo,
 }
 
 impl Stage for LabelDropStage {
@@ -15,9 +17,14 @@ impl Stage for LabelDropStage {
     }
 
     fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
-        for n in &self.names {
-            e.labels.remove(n);
-        }
+        let names = &self.names;
+        e.labels = self.memo.get_or(&e.labels, (), |labels| {
+            let mut l = labels.clone();
+            for n in names {
+                l.remove(n);
+            }
+            l
+        });
         out.push(e);
     }
 }
@@ -28,7 +35,10 @@ pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, Strin
     if names.is_empty() {
         return Err("labeldrop stage config cannot be empty".into());
     }
-    Ok(Box::new(LabelDropStage { names }))
+    Ok(Box::new(LabelDropStage {
+        names,
+        memo: LabelMemo::default(),
+    }))
 }
 
 #[cfg(test)]

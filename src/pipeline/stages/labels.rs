@@ -1,6 +1,13 @@
 //! The `labels` stage: sets labels from values in the extracted map.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use smallvec::SmallVec;
+
 use crate::config::yaml::Node;
+use crate::pipeline::entry::LabelMemo;
 use crate::pipeline::mapstruct::{is_legacy_label_name, top_string_map};
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
 
@@ -38,24 +45,72 @@ pub(crate) fn parse_label_map(config: &Node) -> Result<Vec<(String, String)>, St
     Ok(pairs)
 }
 
+/// Promtail's `getString` of `v`, borrowed for strings; `None` for null.
+pub(crate) fn go_str(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::Str(s) => Some(Cow::Borrowed(s)),
+        Value::Null => None,
+        other => other.to_go_string().map(Cow::Owned),
+    }
+}
+
+/// A remembered result: the input set (kept alive, so its storage id is not reused), the values
+/// set and the output set.
+type Remembered = (Labels, Vec<Option<String>>, Labels);
+
 /// The built stage.
 pub struct LabelsStage {
     pairs: Vec<(String, String)>,
+    /// Output label sets by input set and values, so that the entries of a stream share one set
+    /// instead of each copying it.
+    memo: HashMap<u64, Remembered, foldhash::fast::FixedState>,
 }
 
 impl LabelsStage {
     /// A stage setting each `(label, source)` pair.
     pub(crate) fn new(pairs: Vec<(String, String)>) -> Self {
-        LabelsStage { pairs }
+        LabelsStage {
+            pairs,
+            memo: HashMap::default(),
+        }
     }
 
     /// Applies the stage to one entry.
-    pub(crate) fn apply(&self, e: &mut Entry) {
-        for (name, src) in &self.pairs {
-            if let Some(v) = e.extracted.get(src) {
-                with_go_str(v, |s| set_label(&mut e.labels, name, s));
+    pub(crate) fn apply(&mut self, e: &mut Entry) {
+        let values: SmallVec<[Option<Cow<str>>; 4]> = self
+            .pairs
+            .iter()
+            .map(|(_, src)| e.extracted.get(src).and_then(go_str))
+            .collect();
+        if values.iter().all(Option::is_none) {
+            return;
+        }
+        let mut h = foldhash::fast::FixedState::default().build_hasher();
+        e.labels.storage_id().hash(&mut h);
+        values.hash(&mut h);
+        let key = h.finish();
+        if let Some((input, remembered, output)) = self.memo.get(&key) {
+            if input.ptr_eq(&e.labels)
+                && remembered
+                    .iter()
+                    .zip(&values)
+                    .all(|(a, b)| a.as_deref() == b.as_deref())
+            {
+                e.labels = output.clone();
+                return;
             }
         }
+        let input = e.labels.clone();
+        for ((name, _), v) in self.pairs.iter().zip(&values) {
+            if let Some(s) = v {
+                set_label(&mut e.labels, name, s);
+            }
+        }
+        if self.memo.len() >= LabelMemo::<()>::CAPACITY {
+            self.memo.clear();
+        }
+        let remembered = values.into_iter().map(|v| v.map(Cow::into_owned)).collect();
+        self.memo.insert(key, (input, remembered, e.labels.clone()));
     }
 }
 

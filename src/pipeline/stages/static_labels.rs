@@ -1,6 +1,7 @@
 //! The `static_labels` stage: sets fixed labels (the extracted map is not touched).
 
 use crate::config::yaml::Node;
+use crate::pipeline::entry::LabelMemo;
 use crate::pipeline::mapstruct::{is_legacy_label_name, top_string_map};
 use crate::pipeline::stages::labels::set_label;
 use crate::pipeline::{BuildCtx, Entry, Stage};
@@ -8,6 +9,7 @@ use crate::pipeline::{BuildCtx, Entry, Stage};
 /// The built stage.
 pub struct StaticLabelsStage {
     pairs: Vec<(String, String)>,
+    memo: LabelMemo,
 }
 
 impl Stage for StaticLabelsStage {
@@ -16,9 +18,14 @@ impl Stage for StaticLabelsStage {
     }
 
     fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
-        for (name, value) in &self.pairs {
-            set_label(&mut e.labels, name, value);
-        }
+        let pairs = &self.pairs;
+        e.labels = self.memo.get_or(&e.labels, (), |labels| {
+            let mut l = labels.clone();
+            for (name, value) in pairs {
+                set_label(&mut l, name, value);
+            }
+            l
+        });
         out.push(e);
     }
 }
@@ -36,7 +43,10 @@ pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, Strin
             pairs.push((name, v));
         }
     }
-    Ok(Box::new(StaticLabelsStage { pairs }))
+    Ok(Box::new(StaticLabelsStage {
+        pairs,
+        memo: LabelMemo::default(),
+    }))
 }
 
 #[cfg(test)]
