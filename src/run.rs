@@ -335,6 +335,10 @@ impl Generation {
                 max_poll
             },
         };
+        if opts.inspect {
+            // Before building: nested pipelines (match) read the process-wide flag.
+            crate::pipeline::inspect::enable();
+        }
         for job in &raw.scrape_configs {
             let Some(kind) = config::job_kind(job) else {
                 continue;

@@ -13,6 +13,7 @@ pub mod gojson;
 pub mod golayout;
 pub mod goregex;
 pub mod gotemplate;
+pub mod inspect;
 pub mod jmes;
 pub mod logql;
 pub mod mapstruct;
@@ -20,6 +21,7 @@ pub mod stages;
 
 use crate::config::yaml::{self, Mode, Node, NodeKind};
 pub use entry::{Entry, Labels, Value};
+use inspect::inspect_diff;
 
 /// The label the `tenant` stage sets; the client turns it into `X-Scope-OrgID` and strips it.
 pub const TENANT_LABEL: &str = "__tenant_id__";
@@ -114,7 +116,7 @@ impl Pipeline {
             stages: Vec::new(),
             buf_a: Vec::new(),
             buf_b: Vec::new(),
-            inspect: false,
+            inspect: inspect::enabled(),
         }
     }
 
@@ -241,54 +243,6 @@ impl Pipeline {
         self.buf_a = cur;
         self.buf_b = next;
     }
-}
-
-/// Prints what a stage changed, in the spirit of Promtail's `-inspect`.
-fn inspect_diff(stage: &str, before: &Entry, after: &[Entry]) {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let Some(a) = after.first() else {
-        let _ = writeln!(s, "[inspect: {stage} stage]: dropped");
-        eprint!("{s}");
-        return;
-    };
-    let _ = writeln!(s, "[inspect: {stage} stage]: ");
-    let mut changed = false;
-    let mut keys: Vec<&String> = before.extracted.keys().chain(a.extracted.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for k in keys {
-        let (b, n) = (before.extracted.get(k), a.extracted.get(k));
-        if b != n {
-            changed = true;
-            let _ = writeln!(s, "{{stages.Extracted}}: {k}: {b:?} -> {n:?}");
-        }
-    }
-    if before.labels != a.labels {
-        changed = true;
-        let _ = writeln!(
-            s,
-            "{{stages.Labels}}: {} -> {}",
-            before.labels.display_string(),
-            a.labels.display_string()
-        );
-    }
-    if before.timestamp != a.timestamp {
-        changed = true;
-        let _ = writeln!(
-            s,
-            "{{stages.Timestamp}}: {} -> {}",
-            before.timestamp, a.timestamp
-        );
-    }
-    if before.line != a.line {
-        changed = true;
-        let _ = writeln!(s, "{{stages.Entry}}: {:?} -> {:?}", before.line, a.line);
-    }
-    if !changed {
-        let _ = writeln!(s, "none");
-    }
-    eprint!("{s}");
 }
 
 /// A stage file's `build` function.

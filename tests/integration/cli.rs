@@ -109,3 +109,108 @@ fn print_config_hides_secrets() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn dry_run_inspect_prints_each_stage_like_promtail() {
+    use crate::util::{append, config, free_port, Ferrotail};
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let file = logs.join("i.log");
+    append(
+        &file,
+        "2024-01-02T03:04:05.5Z level=info msg=\"hello inspect\"\n",
+    );
+    let scrape = format!(
+        r#"  - job_name: files
+    static_configs:
+      - targets: [localhost]
+        labels:
+          job: files
+          __path__: {}/*.log
+    pipeline_stages:
+      - match:
+          selector: '{{job="files"}}'
+          stages:
+            - regex:
+                expression: '^(?P<time>\S+) level=(?P<level>\w+) msg="(?P<msg>[^"]*)"$'
+      - labels:
+          level:
+      - timestamp:
+          source: time
+          format: RFC3339Nano
+      - output:
+          source: msg
+"#,
+        logs.display()
+    );
+    let port = free_port();
+    let cfg = config(
+        "http://127.0.0.1:9/loki/api/v1/push",
+        &tmp.path().join("pos.yaml"),
+        port,
+        "",
+        &scrape,
+    );
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &["-dry-run", "-inspect"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let err = loop {
+        let err = ft.log();
+        if err.contains("[inspect: output stage]") || std::time::Instant::now() > deadline {
+            break err;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    ft.kill();
+
+    let labels = format!("filename=\"{}\", job=\"files\"", file.display());
+    // Stdout is a pipe, so no colours. The match stage itself is not inspected, the regex
+    // nested in it is.
+    let blocks = [
+        "[inspect: regex stage]: \n\
+         {stages.Entry}.Extracted[\"level\"]:\n\
+         \t+: info\n\
+         {stages.Entry}.Extracted[\"msg\"]:\n\
+         \t+: hello inspect\n\
+         {stages.Entry}.Extracted[\"time\"]:\n\
+         \t+: 2024-01-02T03:04:05.5Z\n"
+            .to_string(),
+        format!(
+            "[inspect: labels stage]: \n\
+             {{stages.Entry}}.Entry.Labels:\n\
+             \t-: {{{labels}}}\n\
+             \t+: {{{labels}, level=\"info\"}}\n"
+        ),
+        // The old timestamp is the read time, in the local zone.
+        "[inspect: timestamp stage]: \n\
+         {stages.Entry}.Entry.Entry.Timestamp:\n\
+         \t-: "
+            .to_string(),
+        "\n\t+: 2024-01-02 03:04:05.5 +0000 UTC\n".to_string(),
+        "[inspect: output stage]: \n\
+         {stages.Entry}.Entry.Entry.Line:\n\
+         \t-: 2024-01-02T03:04:05.5Z level=info msg=\"hello inspect\"\n\
+         \t+: hello inspect\n"
+            .to_string(),
+    ];
+    let mut at = 0;
+    for b in &blocks {
+        let Some(i) = err[at..].find(b.as_str()) else {
+            panic!("missing, in order:\n{b}\n--- stderr:\n{err}");
+        };
+        at += i + b.len();
+    }
+    let read_time = err
+        .split("{stages.Entry}.Entry.Entry.Timestamp:\n\t-: ")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .unwrap_or_default();
+    // Go's Time.String(): 2006-01-02 15:04:05.999999999 -0700 MST
+    let parts: Vec<&str> = read_time.split(' ').collect();
+    assert!(
+        parts.len() == 4 && parts[0].len() == 10 && parts[2].len() == 5,
+        "{read_time:?}"
+    );
+    assert!(!err.contains("[inspect: match stage]"), "{err}");
+    assert_eq!(err.matches("[inspect: ").count(), 4, "{err}");
+}
