@@ -194,7 +194,9 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     metrics::counter!(m::SENT_BYTES, "host" => host.clone()).increment(0);
     metrics::counter!(m::SENT_ENTRIES, "host" => host.clone()).increment(0);
     metrics::counter!(m::ENCODED_BYTES, "host" => host.clone()).increment(0);
-    let mut batches: HashMap<String, Batch> = HashMap::new();
+    // Open batches by tenant: a short list (most clients have one tenant), with the slot of the
+    // client's own tenant remembered, so the common entry finds its batch without comparing names.
+    let mut batches: Vec<(String, Option<Batch>)> = vec![(cfg.tenant_id.clone(), None)];
     let mut memo = PrepareMemo::default();
     let mut pushers: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -207,35 +209,44 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                 let Some(chunk) = chunk else { break };
                 for e in chunk {
                     if let Some((tenant, e)) = prepare(&cfg, &mut memo, e) {
-                        let tenant = tenant.as_deref().unwrap_or(&cfg.tenant_id);
-                        let full = batches.get(tenant).is_some_and(|b| b.would_overflow(&e, cfg.batch_size));
-                        if full {
-                            if let Some(b) = batches.remove(tenant) {
-                                dispatch(&mut pushers, &mut tasks, &sender, tenant, b, &abort).await;
+                        let slot = match &tenant {
+                            None => 0,
+                            Some(t) => match batches.iter().position(|(name, _)| name == t) {
+                                Some(i) => i,
+                                None => {
+                                    batches.push((t.clone(), None));
+                                    batches.len() - 1
+                                }
+                            },
+                        };
+                        let (name, open) = &mut batches[slot];
+                        if open.as_ref().is_some_and(|b| b.would_overflow(&e, cfg.batch_size)) {
+                            if let Some(b) = open.take() {
+                                dispatch(&mut pushers, &mut tasks, &sender, name, b, &abort).await;
                             }
                         }
-                        match batches.get_mut(tenant) {
-                            Some(b) => b.add(e),
-                            None => batches.entry(tenant.to_string()).or_default().add(e),
-                        }
+                        open.get_or_insert_with(Batch::new).add(e);
                     }
                 }
             }
             _ = tokio::time::sleep(
-                batches.values().map(|b| cfg.batch_wait.saturating_sub(b.age())).min().unwrap_or(far)
+                batches.iter().filter_map(|(_, b)| b.as_ref()).map(|b| cfg.batch_wait.saturating_sub(b.age())).min().unwrap_or(far)
             ) => {
-                let due: Vec<String> = batches.iter().filter(|(_, b)| b.age() >= cfg.batch_wait).map(|(t, _)| t.clone()).collect();
-                for t in due {
-                    if let Some(b) = batches.remove(&t) {
-                        dispatch(&mut pushers, &mut tasks, &sender, &t, b, &abort).await;
+                for (name, open) in batches.iter_mut() {
+                    if open.as_ref().is_some_and(|b| b.age() >= cfg.batch_wait) {
+                        if let Some(b) = open.take() {
+                            dispatch(&mut pushers, &mut tasks, &sender, name, b, &abort).await;
+                        }
                     }
                 }
             }
         }
     }
     // Shutdown: push what is left, unless aborted.
-    for (t, b) in batches.drain() {
-        dispatch(&mut pushers, &mut tasks, &sender, &t, b, &abort).await;
+    for (name, open) in batches.iter_mut() {
+        if let Some(b) = open.take() {
+            dispatch(&mut pushers, &mut tasks, &sender, name, b, &abort).await;
+        }
     }
     drop(pushers);
     while tasks.join_next().await.is_some() {}
@@ -260,8 +271,10 @@ async fn dispatch(
         );
         tasks.spawn(async move {
             // Batches of one tenant are pushed in order, one at a time.
+            // The protobuf is written into this buffer, reused for every batch of the tenant.
+            let mut scratch = batch::Scratch::default();
             while let Some(b) = rx.recv().await {
-                push(&sender, &tenant, b, &abort).await;
+                push(&sender, &tenant, b, &abort, &mut scratch).await;
             }
         });
         tx
@@ -328,7 +341,13 @@ fn tenant_name(cfg: &ClientConfig, tenant: &Option<String>) -> String {
     tenant.clone().unwrap_or_else(|| cfg.tenant_id.clone())
 }
 
-async fn push(sender: &Sender, tenant: &str, batch: Batch, abort: &CancellationToken) {
+async fn push(
+    sender: &Sender,
+    tenant: &str,
+    batch: Batch,
+    abort: &CancellationToken,
+    scratch: &mut batch::Scratch,
+) {
     if batch.is_empty() {
         return;
     }
@@ -339,7 +358,7 @@ async fn push(sender: &Sender, tenant: &str, batch: Batch, abort: &CancellationT
         }
         return;
     }
-    let encoded = batch.encode();
+    let encoded = batch.encode(scratch);
     match sender
         .send(tenant, &encoded.body, encoded.entries, abort)
         .await

@@ -311,7 +311,7 @@ impl Sender {
     pub async fn send(
         &self,
         tenant: &str,
-        body: &[u8],
+        body: &bytes::Bytes,
         entries: usize,
         cancel: &CancellationToken,
     ) -> Outcome {
@@ -329,7 +329,7 @@ impl Sender {
                 .http
                 .post(&self.push_url)
                 .headers(self.headers(tenant))
-                .body(body.to_vec())
+                .body(body.clone())
                 .send()
                 .await;
             let (status, err_text) = match result {

@@ -180,15 +180,15 @@ impl Pipeline {
 
     /// Runs one entry through every stage, appending the results to `out`.
     pub fn process(&mut self, mut entry: Entry, out: &mut Vec<Entry>) {
+        if self.stages.is_empty() {
+            out.push(entry);
+            return;
+        }
         // Promtail copies the labels into the extracted map at the start of every run.
         for (k, v) in entry.labels.iter() {
             entry
                 .extracted
                 .insert(k.to_string(), Value::Str(v.to_string()));
-        }
-        if self.stages.is_empty() {
-            out.push(entry);
-            return;
         }
         let mut cur = std::mem::take(&mut self.buf_a);
         cur.push(entry);
