@@ -29,7 +29,7 @@ use crate::telemetry::metrics as m;
 /// Entry chunks buffered between a job's readers and its pipeline. Small on purpose:
 /// backpressure must reach the readers quickly (the files are the buffer).
 pub const PIPELINE_CHANNEL_CAP: usize = 4;
-/// Entry chunks buffered per client.
+/// Entry chunks buffered per client, in front of its `max_inflight_batches` batches.
 pub const CLIENT_CHANNEL_CAP: usize = 4;
 
 /// Options from the command line that are not config overrides.
@@ -471,17 +471,31 @@ async fn run_pipeline(
     }
 }
 
+/// Hands a chunk to every client. Clients with room in their channel get it at once; only then
+/// does the pipeline wait for the ones whose channel is full. So a client that cannot deliver
+/// holds up the others only once it has `max_inflight_batches` batches in flight and its channel
+/// ([`CLIENT_CHANNEL_CAP`] chunks) is full, and never for the length of its retries before that.
+/// The wait cannot be skipped: a line's position moves only once every client has it.
 async fn fan_out(clients: &[mpsc::Sender<Vec<Entry>>], chunk: Vec<Entry>) {
+    use mpsc::error::TrySendError;
     match clients {
         [] => {}
         [only] => {
             let _ = only.send(chunk).await;
         }
         [rest @ .., last] => {
-            for c in rest {
-                let _ = c.send(chunk.clone()).await;
+            let mut full = Vec::new();
+            let mut copies: Vec<_> = rest.iter().map(|c| (c, chunk.clone())).collect();
+            copies.push((last, chunk));
+            for (c, copy) in copies {
+                match c.try_send(copy) {
+                    Ok(()) | Err(TrySendError::Closed(_)) => {}
+                    Err(TrySendError::Full(copy)) => full.push((c, copy)),
+                }
             }
-            let _ = last.send(chunk).await;
+            for (c, copy) in full {
+                let _ = c.send(copy).await;
+            }
         }
     }
 }

@@ -11,9 +11,10 @@ pub mod proto;
 pub mod send;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::raw::{RawClient, RawLimits};
@@ -64,6 +65,9 @@ pub struct ClientConfig {
     pub max_line_size_truncate: bool,
     /// `limits_config.max_streams` (0 = none).
     pub max_streams: usize,
+    /// `max_inflight_batches` (ferrotail only): batches queued or being pushed, over all
+    /// tenants, before the client stops taking entries. At least 1.
+    pub max_inflight_batches: usize,
 }
 
 /// `backoff_config`.
@@ -136,6 +140,12 @@ impl ClientConfig {
         } else {
             None
         };
+        if raw.max_inflight_batches == 0 {
+            return Err(format!(
+                "client {}: max_inflight_batches must be at least 1",
+                crate::config::client_name(raw)
+            ));
+        }
         let cfg = ClientConfig {
             url: raw.url.clone(),
             host,
@@ -164,6 +174,7 @@ impl ClientConfig {
             max_line_size: limits.max_line_size.0 as usize,
             max_line_size_truncate: limits.max_line_size_truncate,
             max_streams: limits.max_streams.max(0) as usize,
+            max_inflight_batches: raw.max_inflight_batches as usize,
         };
         // TLS files, versions and `server_name` are checked now, so a broken `tls_config` stops
         // start-up (or a reload) as in Promtail instead of leaving a client that never sends.
@@ -172,19 +183,19 @@ impl ClientConfig {
     }
 }
 
-/// Batches queued per tenant while that tenant's push is in flight or retrying. Tenants are pushed
-/// by separate tasks, so a tenant that Loki answers 429 (or that fails) holds up the others only
-/// once this many of its batches are waiting; past that the client stops taking entries and
-/// reading pauses (the files are the buffer). Promtail sends synchronously, so one stuck tenant
-/// stops every tenant at once.
-pub const TENANT_QUEUE_BATCHES: usize = 2;
-
 /// One client: receives entries, batches them per tenant and hands full or due batches to a
 /// pushing task per tenant, until `rx` closes; then pushes what is left, giving up (and
 /// abandoning the unsent entries) when `abort` fires.
+///
+/// At most `max_inflight_batches` batches are queued or being pushed at once, over all tenants
+/// (a semaphore permit travels with each batch until Loki accepted it or it was dropped). Tenants
+/// are pushed by separate tasks, so a tenant that Loki answers 429 (or that fails) holds up the
+/// others only once it holds every permit; then the client stops taking entries, its input
+/// channel fills, and reading pauses for every client (the files are the buffer). Promtail sends
+/// synchronously, so one stuck tenant or client stops every tenant and client at once.
 pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: CancellationToken) {
     let sender = match Sender::new(cfg.clone()) {
-        Ok(s) => std::sync::Arc::new(s),
+        Ok(s) => Arc::new(s),
         Err(e) => {
             tracing::error!(client = %cfg.name, error = %e, "cannot create client");
             return;
@@ -195,11 +206,16 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     metrics::counter!(m::SENT_ENTRIES, "host" => host.clone()).increment(0);
     metrics::counter!(m::ENCODED_BYTES, "host" => host.clone()).increment(0);
     // Open batches by tenant: a short list (most clients have one tenant), with the slot of the
-    // client's own tenant remembered, so the common entry finds its batch without comparing names.
+    // client's own tenant first, so the common entry finds its batch without comparing names.
     let mut batches: Vec<(String, Option<Batch>)> = vec![(cfg.tenant_id.clone(), None)];
     let mut memo = PrepareMemo::default();
-    let mut pushers: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut pushers = Pushers {
+        sender,
+        abort: abort.clone(),
+        permits: Arc::new(Semaphore::new(cfg.max_inflight_batches.max(1))),
+        queues: HashMap::new(),
+        tasks: tokio::task::JoinSet::new(),
+    };
     // A batch is sent when it is `batchwait` old: sleep until the oldest batch's deadline
     // (Promtail checks every batchwait/10, so its batches wait up to 1.1 x batchwait).
     let far = Duration::from_secs(3600);
@@ -222,7 +238,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                         let (name, open) = &mut batches[slot];
                         if open.as_ref().is_some_and(|b| b.would_overflow(&e, cfg.batch_size)) {
                             if let Some(b) = open.take() {
-                                dispatch(&mut pushers, &mut tasks, &sender, name, b, &abort).await;
+                                pushers.dispatch(name, b).await;
                             }
                         }
                         open.get_or_insert_with(Batch::new).add(e);
@@ -235,7 +251,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                 for (name, open) in batches.iter_mut() {
                     if open.as_ref().is_some_and(|b| b.age() >= cfg.batch_wait) {
                         if let Some(b) = open.take() {
-                            dispatch(&mut pushers, &mut tasks, &sender, name, b, &abort).await;
+                            pushers.dispatch(name, b).await;
                         }
                     }
                 }
@@ -245,45 +261,61 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     // Shutdown: push what is left, unless aborted.
     for (name, open) in batches.iter_mut() {
         if let Some(b) = open.take() {
-            dispatch(&mut pushers, &mut tasks, &sender, name, b, &abort).await;
+            pushers.dispatch(name, b).await;
         }
     }
-    drop(pushers);
-    while tasks.join_next().await.is_some() {}
+    pushers.finish().await;
 }
 
-/// Queues a batch for its tenant's pushing task (started on first use). Waits only when that
-/// tenant already has [`TENANT_QUEUE_BATCHES`] batches waiting.
-async fn dispatch(
-    pushers: &mut HashMap<String, mpsc::Sender<Batch>>,
-    tasks: &mut tokio::task::JoinSet<()>,
-    sender: &std::sync::Arc<Sender>,
-    tenant: &str,
-    batch: Batch,
-    abort: &CancellationToken,
-) {
-    let tx = pushers.entry(tenant.to_string()).or_insert_with(|| {
-        let (tx, mut rx) = mpsc::channel::<Batch>(TENANT_QUEUE_BATCHES);
-        let (sender, tenant, abort) = (
-            std::sync::Arc::clone(sender),
-            tenant.to_string(),
-            abort.clone(),
-        );
-        tasks.spawn(async move {
-            // Batches of one tenant are pushed in order, one at a time.
-            // The protobuf is written into this buffer, reused for every batch of the tenant.
-            let mut scratch = batch::Scratch::default();
-            while let Some(b) = rx.recv().await {
-                push(&sender, &tenant, b, &abort, &mut scratch).await;
+/// The pushing side of a client: a task per tenant (batches of one tenant are pushed in order,
+/// one at a time) and the permits that bound the batches in flight.
+struct Pushers {
+    sender: Arc<Sender>,
+    abort: CancellationToken,
+    permits: Arc<Semaphore>,
+    queues: HashMap<String, mpsc::UnboundedSender<(Batch, OwnedSemaphorePermit)>>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Pushers {
+    /// Queues a batch for its tenant's pushing task (started on first use). Waits only while the
+    /// client already has `max_inflight_batches` batches in flight. The queue itself is
+    /// unbounded, but holds at most that many batches, since each carries a permit.
+    async fn dispatch(&mut self, tenant: &str, batch: Batch) {
+        // The semaphore is never closed, so this only fails in theory; the entries then stay
+        // unacknowledged (read again after a restart) rather than being counted as delivered.
+        let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
+            for a in batch.acks() {
+                a.abandon();
             }
+            return;
+        };
+        let (sender, abort, tasks) = (&self.sender, &self.abort, &mut self.tasks);
+        let tx = self.queues.entry(tenant.to_string()).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<(Batch, OwnedSemaphorePermit)>();
+            let (sender, tenant, abort) = (Arc::clone(sender), tenant.to_string(), abort.clone());
+            tasks.spawn(async move {
+                // The protobuf and snappy buffers, reused for every batch of the tenant.
+                let mut scratch = batch::Scratch::default();
+                while let Some((b, permit)) = rx.recv().await {
+                    push(&sender, &tenant, b, &abort, &mut scratch).await;
+                    drop(permit);
+                }
+            });
+            tx
         });
-        tx
-    });
-    if let Err(e) = tx.send(batch).await {
-        // The pushing task is gone (it never exits early); keep the entries unacknowledged.
-        for a in e.0.acks() {
-            a.abandon();
+        if let Err(e) = tx.send((batch, permit)) {
+            // The pushing task is gone (it never exits early); keep the entries unacknowledged.
+            for a in (e.0).0.acks() {
+                a.abandon();
+            }
         }
+    }
+
+    /// Closes the queues and waits until every pushing task is done.
+    async fn finish(mut self) {
+        self.queues.clear();
+        while self.tasks.join_next().await.is_some() {}
     }
 }
 

@@ -321,7 +321,8 @@ impl Sender {
         let max_retries = self.cfg.backoff.max_retries;
         let mut attempt: u32 = 0;
         let mut delay = self.cfg.backoff.min_period;
-        let mut last_429;
+        // The last failed attempt's status and error, logged when retries run out.
+        let (last_status, last_err);
         loop {
             attempt += 1;
             let start = Instant::now();
@@ -366,7 +367,6 @@ impl Sender {
             };
             metrics::histogram!(m::REQUEST_DURATION, "status_code" => status.to_string(), "host" => host.to_string())
                 .record(start.elapsed().as_secs_f64());
-            last_429 = status == 429;
             let retryable = status == -1 || status == 429 || (500..600).contains(&status);
             if status == 429 && self.cfg.drop_rate_limited_batches {
                 self.count_drop(
@@ -394,6 +394,8 @@ impl Sender {
                 return Outcome::Dropped("ingester_error");
             }
             if max_retries != 0 && attempt >= max_retries {
+                last_status = status;
+                last_err = err_text;
                 break;
             }
             tracing::warn!(component = "client", host, status, tenant, error = %err_text, "error sending batch, will retry");
@@ -406,7 +408,7 @@ impl Sender {
             }
             delay = (delay * 2).min(self.cfg.backoff.max_period);
         }
-        let reason = if last_429 {
+        let reason = if last_status == 429 {
             "rate_limited"
         } else {
             "ingester_error"
@@ -416,8 +418,8 @@ impl Sender {
             reason,
             body.len(),
             entries,
-            if last_429 { 429 } else { -1 },
-            "retries exhausted",
+            last_status,
+            &format!("{last_err} (after {attempt} attempts)"),
         );
         Outcome::Dropped(reason)
     }

@@ -207,6 +207,9 @@ impl Zeroable for RawServer {
     }
 }
 
+/// Default of `clients[].max_inflight_batches`.
+pub const DEFAULT_MAX_INFLIGHT_BATCHES: u32 = 3;
+
 /// `clients[]` and the deprecated `client`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename = "client.raw", default)]
@@ -234,6 +237,10 @@ pub struct RawClient {
     pub follow_redirects: bool,
     pub enable_http2: bool,
     pub http_headers: Option<RawNode>,
+    /// ferrotail only (Promtail rejects it): batches this client holds queued or being pushed,
+    /// over all tenants, before it stops taking entries (and, once its small input channel is
+    /// full, reading pauses for every client).
+    pub max_inflight_batches: u32,
 }
 
 impl Default for RawClient {
@@ -262,6 +269,7 @@ impl Default for RawClient {
             follow_redirects: true,
             enable_http2: true,
             http_headers: None,
+            max_inflight_batches: DEFAULT_MAX_INFLIGHT_BATCHES,
         }
     }
 }

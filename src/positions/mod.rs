@@ -193,6 +193,25 @@ impl Positions {
             .collect()
     }
 
+    /// Records the fingerprint of the file whose identity is saved for `path`, when that identity
+    /// has none yet (the file was shorter than the fingerprint when it was opened) and is still
+    /// this file's (same device and inode). Returns whether it was recorded.
+    pub fn set_fingerprint(&self, path: &str, id: FileIdentity) -> bool {
+        let mut inner = self.lock();
+        match inner.identities.get_mut(path) {
+            Some(saved)
+                if saved.fingerprint == 0
+                    && id.fingerprint != 0
+                    && (saved.dev, saved.ino) == (id.dev, id.ino) =>
+            {
+                saved.fingerprint = id.fingerprint;
+                inner.dirty = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sets a raw value.
     pub fn set(&self, key: &str, value: String) {
         let mut inner = self.lock();

@@ -332,11 +332,25 @@ impl<D: LineDecoder> Reader<D> {
             }
         }
         if let (Some(off), Some(sid)) = (saved_offset, saved_id) {
-            if sid.dev != current.dev || sid.ino != current.ino {
+            // Another file, or the same inode reused by a new file (dockerd's rotation deletes
+            // a file and creates the next one at once, often on the freed inode).
+            let reused = sid.fingerprint != 0
+                && current.fingerprint != 0
+                && sid.fingerprint != current.fingerprint;
+            if sid.dev != current.dev || sid.ino != current.ino || reused {
                 if let Some(rotated) = find_by_identity(&self.path, sid) {
                     tracing::info!(path = %self.path.display(), rotated = %rotated.display(), offset = off, "file was rotated while stopped; reading the rotated file to its end first");
                     if !self.drain_rotated(&rotated, off).await {
                         return Ok(None);
+                    }
+                }
+                // Files rotated after it (all numbered ones when it is gone) were never read.
+                if self.numbered_rotation {
+                    for skipped in rotated_since(&self.path, sid) {
+                        tracing::info!(path = %skipped.display(), "reading a rotated file that was never read");
+                        if !self.drain_rotated(&skipped, 0).await {
+                            return Ok(None);
+                        }
                     }
                 }
             }

@@ -44,8 +44,13 @@ pub const DOCKER_ENTRIES: &str = "promtail_docker_target_entries_total";
 pub const DOCKER_PARSING_ERRORS: &str = "promtail_docker_target_parsing_errors_total";
 /// ferrotail: lines cut at the reader's safety cap (`path`).
 pub const TRUNCATED_LINES: &str = "ferrotail_reader_truncated_lines_total";
-/// ferrotail: lines lost because Docker rotated them away before they were read (`container`).
-pub const DOCKER_LOST_LINES: &str = "ferrotail_docker_rotated_unread_total";
+/// ferrotail: json-file logs dockerd's rotation (`max-file`) deleted before ferrotail had read
+/// them to their end (`container`, `reason`). Counted in files: how many lines a deleted file
+/// held cannot be known.
+pub const DOCKER_ROTATED_UNREAD_FILES: &str = "ferrotail_docker_rotated_unread_files_total";
+/// ferrotail: bytes of the files counted in [`DOCKER_ROTATED_UNREAD_FILES`] with reason
+/// `deleted_unread`, as last seen (`container`): a lower bound of what was lost.
+pub const DOCKER_ROTATED_UNREAD_BYTES: &str = "ferrotail_docker_rotated_unread_bytes_total";
 
 /// Registers HELP texts for the metrics above.
 pub fn describe(file_jobs: bool, docker_jobs: bool) {
@@ -105,8 +110,13 @@ pub fn describe(file_jobs: bool, docker_jobs: bool) {
             "Total number of parsing errors while receiving Docker messages"
         );
         describe_counter!(
-            DOCKER_LOST_LINES,
-            "Lines Docker rotated away before ferrotail could read them."
+            DOCKER_ROTATED_UNREAD_FILES,
+            "Container json-file logs that dockerd's rotation deleted before ferrotail had read them to their end: reason deleted_unread (none of its lines were read) or deleted_while_stopped (the file being read when ferrotail stopped; lines after the saved offset, if any, are lost)."
+        );
+        describe_counter!(
+            DOCKER_ROTATED_UNREAD_BYTES,
+            Unit::Bytes,
+            "Bytes of container json-file logs that dockerd's rotation deleted before ferrotail read any of them (their size when last seen, a lower bound)."
         );
     }
 }

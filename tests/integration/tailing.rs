@@ -434,3 +434,65 @@ async fn a_rate_limited_tenant_does_not_stop_another() {
     assert!(loki.inner.lock().unwrap().refused >= 2);
     ft.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_client_holds_up_another_only_beyond_its_inflight_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let file = logs.join("x.log");
+    let up = FakeLoki::start().await;
+    // The other client's Loki refuses connections until it comes back below.
+    let down_addr = format!("127.0.0.1:{}", free_port());
+    let inflight = 5;
+    let port = free_port();
+    // One entry per batch (batchsize 1), so the bound counts lines.
+    let cfg = config(&up.url, &tmp.path().join("pos.yaml"), port, "", &job(&logs)).replace(
+        "target_config:",
+        &format!(
+            "  - url: http://{down_addr}/loki/api/v1/push\n    batchwait: 10ms\n    batchsize: 1\n    max_inflight_batches: {inflight}\n    backoff_config:\n      min_period: 50ms\n      max_period: 200ms\n      max_retries: 0\ntarget_config:"
+        ),
+    );
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    // One line at a time, each read on its own: the up client keeps getting them while the down
+    // one fills its bound: `inflight` batches, one batch waiting for a permit, its channel, and
+    // the chunk the pipeline then waits on (which the up client already has). One more line
+    // when the next line reached the down client before its batchwait (10 ms) had passed.
+    let bound = inflight + 1 + ferrotail::run::CLIENT_CHANNEL_CAP + 1;
+    let mut written = 0;
+    loop {
+        written += 1;
+        append(&file, &format!("l{written}\n"));
+        let n = written;
+        if !up
+            .wait_until(Duration::from_secs(3), |e| e.len() >= n)
+            .await
+        {
+            break;
+        }
+        assert!(
+            written <= bound + 1,
+            "the down client never held the others up"
+        );
+    }
+    let got = up.lines().len();
+    assert!(
+        got == bound || got == bound + 1,
+        "{got} lines, bound {bound}"
+    );
+    assert_eq!(written, got + 1);
+    // The down client comes back: both get every line, once, in order.
+    append(&file, "after-1\nafter-2\n");
+    let down = FakeLoki::start_at(&down_addr).await;
+    let want: Vec<String> = (1..=written)
+        .map(|i| format!("l{i}"))
+        .chain(["after-1".into(), "after-2".into()])
+        .collect();
+    for loki in [&up, &down] {
+        loki.wait_for("every line", WAIT, |e| e.len() >= want.len())
+            .await;
+        assert_eq!(loki.lines(), want);
+    }
+    assert!(ft.stop().await.success());
+}

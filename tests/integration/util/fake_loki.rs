@@ -38,6 +38,11 @@ pub struct Inner {
     pub rate_limit_tenant: Option<String>,
     /// Pushes refused for `rate_limit_tenant`.
     pub refused: usize,
+    /// While set, every push is answered with this status (an outage), after the body was
+    /// decoded; nothing is recorded.
+    pub fail_with: Option<u16>,
+    /// Pushes answered with `fail_with`.
+    pub failed: usize,
 }
 
 #[derive(Clone)]
@@ -165,8 +170,16 @@ async fn push(State(f): State<FakeLoki>, headers: HeaderMap, body: Bytes) -> (St
         let mut g = f.inner.lock().unwrap();
         g.requests += 1;
         g.headers.push(headers.clone());
-        (g.script.pop_front(), g.delay, g.max_line_size)
+        let scripted = match g.fail_with {
+            Some(code) => {
+                g.failed += 1;
+                Some(code)
+            }
+            None => g.script.pop_front(),
+        };
+        (scripted, g.delay, g.max_line_size)
     };
+    f.notify.notify_waiters();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -246,7 +259,12 @@ async fn push(State(f): State<FakeLoki>, headers: HeaderMap, body: Bytes) -> (St
 impl FakeLoki {
     /// Starts the endpoint on a free loopback port.
     pub async fn start() -> FakeLoki {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at("127.0.0.1:0").await
+    }
+
+    /// Starts the endpoint on `addr` (a port ferrotail was refused on so far: Loki comes back).
+    pub async fn start_at(addr: &str) -> FakeLoki {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let f = FakeLoki {
             url: format!("http://{addr}/loki/api/v1/push"),
@@ -281,6 +299,49 @@ impl FakeLoki {
 
     pub fn requests(&self) -> usize {
         self.inner.lock().unwrap().requests
+    }
+
+    /// Answers every push with `code` (`None`: accept again).
+    pub fn fail_with(&self, code: Option<u16>) {
+        self.inner.lock().unwrap().fail_with = code;
+    }
+
+    /// Pushes answered with the `fail_with` status so far.
+    pub fn failed(&self) -> usize {
+        self.inner.lock().unwrap().failed
+    }
+
+    /// Waits until `cond` holds over the received entries; false after `timeout`.
+    pub async fn wait_until(&self, timeout: Duration, cond: impl Fn(&[Received]) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if cond(&self.entries()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return cond(&self.entries());
+            }
+        }
+    }
+
+    /// Waits until this endpoint has answered `n` pushes with its `fail_with` status, or panics.
+    pub async fn wait_failed(&self, n: usize, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if self.failed() >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                assert!(
+                    self.failed() >= n,
+                    "{} failed pushes, wanted {n}",
+                    self.failed()
+                );
+                return;
+            }
+        }
     }
 
     /// Waits until `cond` holds over the received entries, or panics after `timeout`.

@@ -108,6 +108,38 @@ impl Ferrotail {
         );
     }
 
+    /// Polls `/metrics` until the sum of `name`'s samples whose labels contain every needle
+    /// satisfies `pred`; returns that sum, or panics after `timeout` with the metrics.
+    pub async fn wait_metric(
+        &self,
+        name: &str,
+        needles: &[&str],
+        timeout: Duration,
+        pred: impl Fn(f64) -> bool,
+    ) -> f64 {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let (_, text) = self.get("/metrics").await;
+            let v = metric(&text, name, needles);
+            if pred(v) {
+                return v;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "timed out waiting on {name} {needles:?} (now {v}); stderr:\n{}\nmetrics:\n{text}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The current sum of `name`'s samples whose labels contain every needle.
+    pub async fn metric(&self, name: &str, needles: &[&str]) -> f64 {
+        let (_, text) = self.get("/metrics").await;
+        metric(&text, name, needles)
+    }
+
     #[allow(dead_code)]
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -139,6 +171,19 @@ pub fn run_to_end(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The sum of the samples of metric `name` (exactly that name, with or without labels) whose
+/// label part contains every needle (such as `reason="rate_limited"`), in Prometheus text.
+pub fn metric(text: &str, name: &str, needles: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 pub fn append(path: &Path, text: &str) {
