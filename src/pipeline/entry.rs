@@ -283,9 +283,220 @@ pub fn format_go_float(f: f64) -> String {
     s
 }
 
-/// The extracted map of one entry. foldhash instead of SipHash: the keys are config-defined
-/// names, hashed several times per line, and need no DoS resistance.
-pub type Extracted = HashMap<String, Value, foldhash::fast::FixedState>;
+/// A label set's values as extracted values, shared by every entry of the stream (the base layer
+/// of [`Extracted`]).
+#[derive(Debug)]
+pub struct LabelValues {
+    labels: Labels,
+    pairs: Vec<(String, Value)>,
+}
+
+impl LabelValues {
+    /// The values of `labels`.
+    pub fn new(labels: &Labels) -> Arc<Self> {
+        Arc::new(LabelValues {
+            labels: labels.clone(),
+            pairs: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::Str(v.to_string())))
+                .collect(),
+        })
+    }
+
+    fn get(&self, k: &str) -> Option<&Value> {
+        self.pairs
+            .binary_search_by(|(n, _)| n.as_str().cmp(k))
+            .ok()
+            .map(|i| &self.pairs[i].1)
+    }
+}
+
+/// [`LabelValues`] per label set, so the copy of the labels into the extracted map that starts
+/// every pipeline run costs a reference count, not a string copy per label.
+#[derive(Default)]
+pub struct LabelValuesCache {
+    map: HashMap<usize, Arc<LabelValues>, foldhash::fast::FixedState>,
+}
+
+impl LabelValuesCache {
+    /// The shared values of `labels`.
+    pub fn get(&mut self, labels: &Labels) -> Arc<LabelValues> {
+        if let Some(v) = self.map.get(&labels.storage_id()) {
+            return Arc::clone(v);
+        }
+        if self.map.len() >= LabelMemo::<()>::CAPACITY {
+            self.map.clear();
+        }
+        // The entry keeps the label set alive, so its storage id is not reused while cached.
+        let v = LabelValues::new(labels);
+        self.map.insert(labels.storage_id(), Arc::clone(&v));
+        v
+    }
+}
+
+/// The extracted map of one entry: Promtail's `map[string]interface{}`.
+///
+/// Two layers: the values the stages set (a short vector, searched linearly: entries carry a
+/// handful of keys, and a scan beats hashing them), over the copy of the stream's labels made at
+/// the start of the pipeline, which is shared by the stream's entries until a stage writes to it.
+#[derive(Debug, Clone, Default)]
+pub struct Extracted {
+    own: Vec<(String, Value)>,
+    base: Option<Arc<LabelValues>>,
+}
+
+impl Extracted {
+    fn own_pos(&self, k: &str) -> Option<usize> {
+        self.own.iter().position(|(n, _)| n == k)
+    }
+
+    fn base_get(&self, k: &str) -> Option<&Value> {
+        self.base.as_ref().and_then(|b| b.get(k))
+    }
+
+    /// The value of `k`.
+    pub fn get(&self, k: &str) -> Option<&Value> {
+        match self.own_pos(k) {
+            Some(i) => Some(&self.own[i].1),
+            None => self.base_get(k),
+        }
+    }
+
+    /// True when `k` has a value (null included).
+    pub fn contains_key(&self, k: &str) -> bool {
+        self.get(k).is_some()
+    }
+
+    /// Sets `k`, returning its previous value. The key is only copied when it is new.
+    pub fn insert<K: AsRef<str> + Into<String>>(&mut self, k: K, v: Value) -> Option<Value> {
+        if let Some(i) = self.own_pos(k.as_ref()) {
+            return Some(std::mem::replace(&mut self.own[i].1, v));
+        }
+        let old = self.base_get(k.as_ref()).cloned();
+        if self.own.capacity() == 0 {
+            self.own.reserve(8);
+        }
+        self.own.push((k.into(), v));
+        old
+    }
+
+    /// Mutable access to the value of `k`.
+    pub fn get_mut(&mut self, k: &str) -> Option<&mut Value> {
+        let i = match self.own_pos(k) {
+            Some(i) => i,
+            None => {
+                let v = self.base_get(k)?.clone();
+                self.own.push((k.to_string(), v));
+                self.own.len() - 1
+            }
+        };
+        Some(&mut self.own[i].1)
+    }
+
+    /// Removes `k`, returning its value.
+    pub fn remove(&mut self, k: &str) -> Option<Value> {
+        if self.base_get(k).is_some() {
+            self.materialize();
+        }
+        let i = self.own_pos(k)?;
+        Some(self.own.remove(i).1)
+    }
+
+    /// Copies the base layer into the own one.
+    fn materialize(&mut self) {
+        if let Some(b) = self.base.take() {
+            for (k, v) in &b.pairs {
+                if self.own_pos(k).is_none() {
+                    self.own.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+
+    /// Every key and value (stage-set values first, then the labels' not overridden).
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        let own = self.own.iter().map(|(k, v)| (k, v));
+        let base = self
+            .base
+            .iter()
+            .flat_map(|b| b.pairs.iter())
+            .filter(|(k, _)| self.own_pos(k).is_none())
+            .map(|(k, v)| (k, v));
+        own.chain(base)
+    }
+
+    /// Every key.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.own.is_empty() && self.base.as_ref().is_none_or(|b| b.pairs.is_empty())
+    }
+
+    /// Removes everything.
+    pub fn clear(&mut self) {
+        self.own.clear();
+        self.base = None;
+    }
+
+    /// Promtail's copy of the labels into the map at the start of a pipeline run: every label's
+    /// value replaces the key of its name. `cache` shares the copy between a stream's entries.
+    pub fn copy_labels(&mut self, labels: &Labels, cache: Option<&mut LabelValuesCache>) {
+        if self.own.is_empty() && self.base.is_none() {
+            if let Some(cache) = cache {
+                self.base = Some(cache.get(labels));
+                return;
+            }
+        }
+        if self.base.as_ref().is_some_and(|b| b.labels.ptr_eq(labels))
+            && self.own.iter().all(|(k, _)| labels.get(k).is_none())
+        {
+            return;
+        }
+        for (k, v) in labels.iter() {
+            match self.get(k) {
+                Some(Value::Str(s)) if s == v => {}
+                _ => {
+                    self.insert(k, Value::Str(v.to_string()));
+                }
+            }
+        }
+    }
+}
+
+impl PartialEq for Extracted {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl std::ops::Index<&str> for Extracted {
+    type Output = Value;
+
+    fn index(&self, k: &str) -> &Value {
+        match self.get(k) {
+            Some(v) => v,
+            None => panic!("no extracted value {k:?}"),
+        }
+    }
+}
+
+impl<K: AsRef<str> + Into<String>> FromIterator<(K, Value)> for Extracted {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
+        let mut x = Extracted::default();
+        for (k, v) in iter {
+            x.insert(k, v);
+        }
+        x
+    }
+}
 
 /// One log entry in flight.
 #[derive(Debug, Clone)]

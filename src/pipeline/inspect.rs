@@ -650,16 +650,16 @@ mod tests {
     #[test]
     fn extracted_values_print_as_go_does() {
         let mut b = entry("x", &[]);
-        b.extracted.insert("big".into(), Value::Float(1_234_567.0));
-        b.extracted.insert("n".into(), Value::Null);
-        b.extracted.insert("ok".into(), Value::Bool(true));
+        b.extracted.insert("big", Value::Float(1_234_567.0));
+        b.extracted.insert("n", Value::Null);
+        b.extracted.insert("ok", Value::Bool(true));
         let mut a = b.clone();
-        a.extracted.insert("big".into(), Value::Float(2.5));
-        a.extracted.insert("n".into(), Value::Str("set".into()));
-        a.extracted.insert("ok".into(), Value::Bool(false));
-        a.extracted.insert("q\"k".into(), Value::Null);
+        a.extracted.insert("big", Value::Float(2.5));
+        a.extracted.insert("n", Value::Str("set".into()));
+        a.extracted.insert("ok", Value::Bool(false));
+        a.extracted.insert("q\"k", Value::Null);
         // A float that comes back from YAML as an int equals its float: not a change.
-        a.extracted.insert("job".into(), Value::Str("app".into()));
+        a.extracted.insert("job", Value::Str("app".into()));
         let got = render("replace", &b, std::slice::from_ref(&a), &plain());
         assert_eq!(
             got,
@@ -678,11 +678,11 @@ mod tests {
         );
         let mut b = entry("x", &[("s", Value::Float(200.0))]);
         let mut a = b.clone();
-        a.extracted.insert("s".into(), Value::Float(300.0));
+        a.extracted.insert("s", Value::Float(300.0));
         assert!(render("replace", &b, std::slice::from_ref(&a), &plain())
             .contains("{stages.Entry}.Extracted[\"s\"]:\n\t-: 200\n\t+: 300\n"));
-        b.extracted.insert("s".into(), Value::Str("200".into()));
-        a.extracted.insert("s".into(), Value::Float(200.0));
+        b.extracted.insert("s", Value::Str("200".into()));
+        a.extracted.insert("s", Value::Float(200.0));
         assert_eq!(
             render("replace", &b, std::slice::from_ref(&a), &plain()),
             "[inspect: replace stage]: none\n"
@@ -716,7 +716,7 @@ mod tests {
         );
         let mut a = e.clone();
         a.extracted.remove("level");
-        a.extracted.insert("new".into(), Value::Str("v".into()));
+        a.extracted.insert("new", Value::Str("v".into()));
         assert_eq!(
             render("replace", &e, std::slice::from_ref(&a), &style),
             "[inspect: \x1b[1mreplace\x1b[22m stage]: \n\

@@ -107,6 +107,7 @@ pub struct Pipeline {
     buf_a: Vec<Entry>,
     buf_b: Vec<Entry>,
     inspect: bool,
+    label_values: entry::LabelValuesCache,
 }
 
 impl Pipeline {
@@ -116,6 +117,7 @@ impl Pipeline {
             stages: Vec::new(),
             buf_a: Vec::new(),
             buf_b: Vec::new(),
+            label_values: Default::default(),
             inspect: inspect::enabled(),
         }
     }
@@ -185,11 +187,9 @@ impl Pipeline {
             return;
         }
         // Promtail copies the labels into the extracted map at the start of every run.
-        for (k, v) in entry.labels.iter() {
-            entry
-                .extracted
-                .insert(k.to_string(), Value::Str(v.to_string()));
-        }
+        entry
+            .extracted
+            .copy_labels(&entry.labels, Some(&mut self.label_values));
         let mut cur = std::mem::take(&mut self.buf_a);
         cur.push(entry);
         self.run_from(0, cur, out);

@@ -11,19 +11,11 @@ use crate::config::yaml::Node;
 use crate::pipeline::stages::json::JsonStage;
 use crate::pipeline::stages::labels::{with_go_str, LabelsStage};
 use crate::pipeline::stages::output::OutputStage;
-use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
+use crate::pipeline::{BuildCtx, Entry, Labels, Stage};
 
 /// Copies every label into the extracted map, as each nested pipeline run does.
 pub(crate) fn copy_labels_to_extracted(e: &mut Entry) {
-    for (k, v) in e.labels.iter() {
-        match e.extracted.get_mut(k) {
-            Some(Value::Str(s)) if s == v => {}
-            Some(slot) => *slot = Value::Str(v.to_string()),
-            None => {
-                e.extracted.insert(k.to_string(), Value::Str(v.to_string()));
-            }
-        }
-    }
+    e.extracted.copy_labels(&e.labels, None);
 }
 
 /// Go's `time.Parse(time.RFC3339Nano, s)` as Unix nanoseconds (shared with the timestamp stage).
@@ -190,6 +182,7 @@ pub fn build(_ctx: &mut BuildCtx, _config: &Node) -> Result<Box<dyn Stage>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::Value;
 
     fn ts(s: &str) -> Option<i64> {
         parse_rfc3339_nano(s)

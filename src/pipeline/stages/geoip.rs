@@ -242,7 +242,7 @@ mod tests {
 
     fn lookup(stage: &mut Box<dyn Stage>, ip: &str) -> Vec<(String, String)> {
         let mut e = Entry::new(Labels::new(), 0, String::new());
-        e.extracted.insert("ip".into(), Value::Str(ip.into()));
+        e.extracted.insert("ip", Value::Str(ip.into()));
         let mut out = Vec::new();
         stage.process(e, &mut out);
         out[0]

@@ -59,7 +59,7 @@ fn jval_into_value(v: JVal<'_>) -> Value {
 }
 
 fn set(extracted: &mut crate::pipeline::entry::Extracted, name: &str, v: Value) {
-    extracted.insert(name.to_string(), v);
+    extracted.insert(name, v);
 }
 
 impl JsonStage {

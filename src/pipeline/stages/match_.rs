@@ -319,7 +319,7 @@ mod tests {
         for line in ["error one", "info secret", "error secret"] {
             let mut e = Entry::new(labels.clone(), 0, line.to_string());
             e.extracted
-                .insert("app".into(), crate::pipeline::Value::Str("other".into()));
+                .insert("app", crate::pipeline::Value::Str("other".into()));
             stage.process(e, &mut out);
         }
         let lines: Vec<_> = out.iter().map(|e| e.line.as_str()).collect();

@@ -356,12 +356,10 @@ mod tests {
         let mut out = Vec::new();
         let progress = crate::ack::Progress::new(0);
         let mut e1 = Entry::new(labels("a"), 1, "ERROR: first".into());
-        e1.extracted
-            .insert("level".into(), Value::Str("ERROR".into()));
+        e1.extracted.insert("level", Value::Str("ERROR".into()));
         e1.acks.push(progress.register(10));
         let mut e2 = Entry::new(labels("a"), 2, "  caused by WARN: inner".into());
-        e2.extracted
-            .insert("level".into(), Value::Str("WARN".into()));
+        e2.extracted.insert("level", Value::Str("WARN".into()));
         e2.acks.push(progress.register(20));
         stage.process(e1, &mut out);
         stage.process(e2, &mut out);

@@ -78,7 +78,7 @@ mod tests {
             let mut s = stage("source: message\n").unwrap();
             let mut e = Entry::new(Labels::new(), 0, "orig".into());
             if let Some(v) = v {
-                e.extracted.insert("message".into(), v.clone());
+                e.extracted.insert("message", v.clone());
             }
             let mut out = Vec::new();
             s.process(e, &mut out);

@@ -493,7 +493,7 @@ mod tests {
         let mk = |ts: Option<&str>| {
             let mut e = Entry::new(Labels::new(), 42, "l".into());
             if let Some(t) = ts {
-                e.extracted.insert("ts".into(), Value::Str(t.into()));
+                e.extracted.insert("ts", Value::Str(t.into()));
             }
             e
         };
