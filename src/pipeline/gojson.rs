@@ -302,29 +302,40 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, Malformed> {
         let start = self.pos;
         // Fast path: no escapes; raw control characters are errors.
-        let n = self.b[start..]
+        let n = memchr::memchr2(b'"', b'\\', &self.b[start..]).ok_or(Malformed)?;
+        // Branch-free, so the compiler can check the span in wide chunks.
+        let controls = self.b[start..start + n]
             .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            .ok_or(Malformed)?;
-        self.pos = start + n;
-        match self.b[self.pos] {
-            b'"' => {
-                let s = &self.s[start..self.pos];
-                self.pos += 1;
-                return Ok(Cow::Borrowed(s));
-            }
-            b'\\' => {}
-            _ => return Err(Malformed),
+            .fold(0u8, |acc, &c| acc | u8::from(c < 0x20));
+        if controls != 0 {
+            return Err(Malformed);
         }
-        // Slow path after the first escape: raw control characters are accepted.
-        let mut out = String::with_capacity(self.pos - start + 16);
+        self.pos = start + n;
+        if self.b[self.pos] == b'"' {
+            let s = &self.s[start..self.pos];
+            self.pos += 1;
+            return Ok(Cow::Borrowed(s));
+        }
+        // Slow path after the first escape: raw control characters are accepted. The unescaped
+        // string is no longer than the escaped one, so find its end first and allocate once.
+        let mut end = self.pos;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &self.b[end..]) {
+                Some(i) if self.b[end + i] == b'"' => {
+                    end += i;
+                    break;
+                }
+                Some(i) => end += i + 2,
+                None => return Err(Malformed),
+            }
+            if end >= self.b.len() {
+                return Err(Malformed);
+            }
+        }
+        let mut out = String::with_capacity(end - start);
         out.push_str(&self.s[start..self.pos]);
         loop {
-            // Spans between escapes are short, so a plain scan beats memchr's setup cost.
-            let n = self.b[self.pos..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\')
-                .ok_or(Malformed)?;
+            let n = memchr::memchr2(b'"', b'\\', &self.b[self.pos..]).ok_or(Malformed)?;
             out.push_str(&self.s[self.pos..self.pos + n]);
             self.pos += n;
             if self.b[self.pos] == b'"' {

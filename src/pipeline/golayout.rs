@@ -1447,6 +1447,12 @@ impl Layout {
 
 /// Go's `time.Parse(time.RFC3339Nano, s)` as Unix nanoseconds (the zone is applied).
 pub fn parse_rfc3339_nano(s: &str) -> Option<i64> {
+    // What Docker and most loggers write (two-digit fields, `.` fraction, `Z` or `±hh:mm`) is
+    // read by the strict fast parser, which accepts a subset of Go's forms with Go's result; the
+    // general layout parser reads the rest.
+    if let Ok(n) = crate::tail::docker_json::parse_rfc3339_nanos(s) {
+        return Some(n);
+    }
     static L: OnceLock<Layout> = OnceLock::new();
     L.get_or_init(|| Layout::new(RFC3339_NANO))
         .parse(s, &Loc::Utc, &Loc::Local)
@@ -1720,6 +1726,40 @@ mod tests {
             for name in ["ANSIC", "RFC3339", "RFC1123Z", "StampNano"] {
                 let _ = Layout::new(named_layout(name).unwrap()).parse(&value, &Loc::Utc, &Loc::Local);
             }
+        }
+    }
+
+    #[test]
+    fn rfc3339_fast_path_agrees_with_the_layout_parser() {
+        let layout = Layout::new(RFC3339_NANO);
+        for t in [
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T10:00:00.5Z",
+            "2024-05-01T10:00:00.123456789Z",
+            "2024-05-01T10:00:00.1234567891Z",
+            "2024-05-01T12:00:03.000000001+02:00",
+            "2024-05-01T12:00:03-07:30",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2024-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-05-01T24:00:00Z",
+            "2024-05-01T10:60:00Z",
+            "2024-05-01T10:00:60Z",
+            "2024-05-01T10:00:00+23:59",
+            "2024-05-01T10:00:00+24:00",
+            "2024-05-01T10:00:00.Z",
+            "2024-13-01T10:00:00Z",
+            "2024-05-01T10:00:00",
+        ] {
+            let general = layout
+                .parse(t, &Loc::Utc, &Loc::Local)
+                .ok()
+                .map(|t| t.unix_nanos());
+            if let Ok(fast) = crate::tail::docker_json::parse_rfc3339_nanos(t) {
+                assert_eq!(Some(fast), general, "{t}");
+            }
+            assert_eq!(parse_rfc3339_nano(t), general, "{t}");
         }
     }
 }

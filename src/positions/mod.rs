@@ -331,25 +331,30 @@ impl Positions {
         Ok(())
     }
 
-    /// Saves every `sync_period`, and right after acknowledgements move a position (coalesced
-    /// over 10 ms), until cancelled. Saving on acknowledgement keeps the lines re-sent after a
-    /// crash to the batches that were in flight.
+    /// Saves every `sync_period`, and soon after acknowledgements move a position (coalesced over
+    /// 10 ms, and at most every 100 ms, so a busy shipper does not spend itself on fsyncs), until
+    /// cancelled. Saving on acknowledgement keeps the lines re-sent after a crash close to the
+    /// batches that were in flight.
     pub async fn run(self: Arc<Self>, sync_period: Duration, cancel: CancellationToken) {
         let period = sync_period.max(Duration::from_millis(10));
         let debounce = period.min(Duration::from_millis(10));
+        let min_gap = period.min(Duration::from_millis(100));
+        let mut last_save = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = crate::ack::COMMITTED.notified() => {
+                    let at = (tokio::time::Instant::now() + debounce).max(last_save + min_gap);
                     tokio::select! {
-                        _ = tokio::time::sleep(debounce) => {}
+                        _ = tokio::time::sleep_until(at) => {}
                         _ = cancel.cancelled() => break,
                     }
                 }
                 _ = cancel.cancelled() => break,
             }
+            last_save = tokio::time::Instant::now();
             if let Err(e) = self.save() {
                 tracing::error!(path = %self.path.display(), error = %e, "error writing positions file");
             }
