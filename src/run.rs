@@ -446,6 +446,7 @@ async fn run_pipeline(
         tokio::select! {
             chunk = rx.recv() => {
                 let Some(chunk) = chunk else { break };
+                out.reserve(chunk.len());
                 for e in chunk {
                     pipeline.process(e, &mut out);
                 }

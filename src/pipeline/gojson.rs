@@ -317,25 +317,15 @@ impl<'a> Parser<'a> {
             return Ok(Cow::Borrowed(s));
         }
         // Slow path after the first escape: raw control characters are accepted. The unescaped
-        // string is no longer than the escaped one, so find its end first and allocate once.
-        let mut end = self.pos;
-        loop {
-            match memchr::memchr2(b'"', b'\\', &self.b[end..]) {
-                Some(i) if self.b[end + i] == b'"' => {
-                    end += i;
-                    break;
-                }
-                Some(i) => end += i + 2,
-                None => return Err(Malformed),
-            }
-            if end >= self.b.len() {
-                return Err(Malformed);
-            }
-        }
-        let mut out = String::with_capacity(end - start);
+        // string is no longer than the rest of the input, so one allocation of that size holds it.
+        let mut out = String::with_capacity(self.b.len() - start);
         out.push_str(&self.s[start..self.pos]);
         loop {
-            let n = memchr::memchr2(b'"', b'\\', &self.b[self.pos..]).ok_or(Malformed)?;
+            // Spans between escapes are short, so a plain scan beats memchr's setup cost.
+            let n = self.b[self.pos..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\')
+                .ok_or(Malformed)?;
             out.push_str(&self.s[self.pos..self.pos + n]);
             self.pos += n;
             if self.b[self.pos] == b'"' {
