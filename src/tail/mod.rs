@@ -115,6 +115,8 @@ pub struct Reader<D: LineDecoder> {
     numbered_rotation: bool,
     /// The read buffer, allocated once.
     block: Vec<u8>,
+    /// The last read filled the buffer: more is waiting, so the next read uses a full block.
+    last_read_filled: bool,
     metrics: ReaderMetrics,
     idle_wait: Duration,
 }
@@ -168,7 +170,8 @@ impl<D: LineDecoder> Reader<D> {
             status,
             backlog: Vec::new(),
             numbered_rotation: false,
-            block: vec![0u8; READ_BLOCK],
+            block: Vec::new(),
+            last_read_filled: false,
             idle_wait: first_wait,
             metrics: ReaderMetrics {
                 read_bytes: metrics::gauge!(m::READ_BYTES, "path" => key.clone()),
@@ -431,7 +434,17 @@ impl<D: LineDecoder> Reader<D> {
     /// Reads one block and hands its complete lines on. `Ok(true)` if bytes were read.
     async fn read_available(&mut self, f: &mut OpenFile) -> std::io::Result<bool> {
         let mut block = std::mem::take(&mut self.block);
-        if block.len() != READ_BLOCK {
+        if block.is_empty() {
+            // The buffer was given back at the end of the file: an idle file is checked with a
+            // stat instead of a read, and new data gets a buffer sized to it (4 KiB to a block),
+            // so a thousand idle files neither hold nor keep re-zeroing full blocks.
+            let size = f.file.metadata()?.len();
+            if size <= f.offset {
+                return Ok(false);
+            }
+            let want = usize::try_from(size - f.offset).unwrap_or(READ_BLOCK);
+            block.resize(want.clamp(4096, READ_BLOCK), 0);
+        } else if block.len() < READ_BLOCK && self.last_read_filled {
             block.resize(READ_BLOCK, 0);
         }
         let n = match f.file.read(&mut block) {
@@ -445,6 +458,7 @@ impl<D: LineDecoder> Reader<D> {
             // At the end of the file: give the buffer back, so a thousand idle files hold none.
             return Ok(false);
         }
+        self.last_read_filled = n == block.len();
         self.idle_wait = self.opts.poll;
         let result = self.handle_block(f, &block[..n]).await;
         self.block = block;
