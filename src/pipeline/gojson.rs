@@ -54,6 +54,29 @@ impl<'a> JVal<'a> {
     }
 }
 
+/// The index of the first `"` or `\\` in `b`, eight bytes at a time.
+fn find_quote_or_backslash(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(word);
+        let hit = has_zero(x ^ (ONES * u64::from(b'"'))) | has_zero(x ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
+            // The lowest flagged byte is a real match (borrows only run toward higher bytes).
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| i + p)
+}
+
 /// Maximum nesting depth, as json-iterator's.
 const MAX_DEPTH: usize = 10_000;
 
@@ -321,11 +344,8 @@ impl<'a> Parser<'a> {
         let mut out = String::with_capacity(self.b.len() - start);
         out.push_str(&self.s[start..self.pos]);
         loop {
-            // Spans between escapes are short, so a plain scan beats memchr's setup cost.
-            let n = self.b[self.pos..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\')
-                .ok_or(Malformed)?;
+            // Spans between escapes are short, so a word-at-a-time scan beats memchr's setup.
+            let n = find_quote_or_backslash(&self.b[self.pos..]).ok_or(Malformed)?;
             out.push_str(&self.s[self.pos..self.pos + n]);
             self.pos += n;
             if self.b[self.pos] == b'"' {
@@ -646,5 +666,28 @@ mod tests {
         let mut s = String::new();
         write_encoding_json_var(&mut s, &Variable::Number(number_from_f64(1e-7)));
         assert_eq!(s, "1e-7");
+    }
+
+    #[test]
+    fn quote_or_backslash_scan() {
+        for (input, want) in [
+            ("", None),
+            ("abc", None),
+            ("\"", Some(0)),
+            ("abcdefgh\\", Some(8)),
+            ("abcdefg\"xx\\", Some(7)),
+            ("ééééé\"", Some(10)),
+            ("\u{1}\u{7f}\u{80}\u{ff}abcdefghij\\", Some(16)),
+        ] {
+            let naive = input.bytes().position(|c| c == b'"' || c == b'\\');
+            assert_eq!(naive, want, "{input:?}");
+            assert_eq!(find_quote_or_backslash(input.as_bytes()), want, "{input:?}");
+        }
+        // Every position in a long buffer.
+        for at in 0..40 {
+            let mut b = vec![b'a'; 40];
+            b[at] = if at % 2 == 0 { b'"' } else { b'\\' };
+            assert_eq!(find_quote_or_backslash(&b), Some(at));
+        }
     }
 }
