@@ -55,7 +55,7 @@ impl<'a> JVal<'a> {
 }
 
 /// The index of the first `"` or `\\` in `b`, eight bytes at a time.
-fn find_quote_or_backslash(b: &[u8]) -> Option<usize> {
+pub(crate) fn find_quote_or_backslash(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;

@@ -8,10 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::config::yaml::Node;
+use crate::pipeline::gojson;
 use crate::pipeline::stages::json::JsonStage;
 use crate::pipeline::stages::labels::{with_go_str, LabelsStage};
 use crate::pipeline::stages::output::OutputStage;
-use crate::pipeline::{BuildCtx, Entry, Labels, Stage};
+use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
 
 /// Copies every label into the extracted map, as each nested pipeline run does.
 pub(crate) fn copy_labels_to_extracted(e: &mut Entry) {
@@ -166,12 +167,66 @@ impl Stage for DockerStage {
 
     fn process(&mut self, mut e: Entry, out: &mut Vec<Entry>) {
         copy_labels_to_extracted(&mut e);
-        self.json.apply(&mut e);
+        match docker_shape(&e.line) {
+            Some((log, stream, time)) => {
+                let (stream, time) = (Value::Str(stream.to_string()), Value::Str(time.to_string()));
+                e.extracted.insert("output", Value::Str(log));
+                e.extracted.insert("stream", stream);
+                e.extracted.insert("timestamp", time);
+            }
+            None => {
+                self.json.apply(&mut e);
+            }
+        }
         self.labels.apply(&mut e);
         self.timestamp.apply(&mut e);
         self.output.apply(&mut e);
         out.push(e);
     }
+}
+
+/// Reads a line of exactly the shape dockerd's json-file driver writes,
+/// `{"log":"…","stream":"…","time":"…"}`, returning the unescaped `log`, `stream` and `time` as
+/// the json stage would extract them. `None` for anything else (other keys, spacing or order,
+/// `\u` escapes, raw control characters, escapes in `stream` or `time`), which then goes through
+/// the general JSON parser: on this shape both read the same values (tested below).
+fn docker_shape(line: &str) -> Option<(String, &str, &str)> {
+    let b = line.as_bytes();
+    if b.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0 {
+        return None;
+    }
+    let mut rest = line.strip_prefix(r#"{"log":""#)?;
+    let mut log = String::with_capacity(rest.len());
+    loop {
+        let n = gojson::find_quote_or_backslash(rest.as_bytes())?;
+        log.push_str(&rest[..n]);
+        let esc = rest.as_bytes()[n];
+        if esc == b'"' {
+            rest = &rest[n + 1..];
+            break;
+        }
+        let c = match rest.as_bytes().get(n + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            _ => return None,
+        };
+        log.push(c);
+        rest = &rest[n + 2..];
+    }
+    let rest = rest.strip_prefix(r#","stream":""#)?;
+    let (stream, rest) = rest.split_once('"')?;
+    let rest = rest.strip_prefix(r#","time":""#)?;
+    let (time, rest) = rest.split_once('"')?;
+    if rest != "}" || stream.contains('\\') || time.contains('\\') {
+        return None;
+    }
+    Some((log, stream, time))
 }
 
 /// Builds the stage; any config is ignored, as Promtail ignores it.
@@ -182,7 +237,73 @@ pub fn build(_ctx: &mut BuildCtx, _config: &Node) -> Result<Box<dyn Stage>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Value;
+
+    /// On every line the fast reader accepts, the general json stage extracts the same values;
+    /// on lines it declines, the stage still works through the general parser.
+    #[test]
+    fn docker_shape_agrees_with_the_json_stage() {
+        let logs = [
+            "",
+            r"plain\n",
+            r#"{\"level\":\"info\",\"msg\":\"a \\\"quoted\\\" word\"}\n"#,
+            r"tab\there\r\nslash\/ bs\\ ff\f bell\b",
+            r"caf\u00e9 \ud83d\ude00",
+            r"lone \ud800 surrogate",
+            r"bad \x escape",
+            "ünïcödé ✓",
+        ];
+        let mut lines: Vec<String> = Vec::new();
+        for log in logs {
+            for stream in ["stdout", "stderr", "weird\\\"", ""] {
+                lines.push(format!(
+                    r#"{{"log":"{log}","stream":"{stream}","time":"2024-05-01T10:00:00.123456789Z"}}"#
+                ));
+            }
+            lines.push(format!(
+                r#"{{"log":"{log}","stream":"stdout","time":"x","attrs":{{}}}}"#
+            ));
+            lines.push(format!(
+                r#"{{"log":"{log}", "stream":"stdout","time":"x"}}"#
+            ));
+            lines.push(format!(
+                "{{\"log\":\"{log}\u{1}\",\"stream\":\"stdout\",\"time\":\"x\"}}"
+            ));
+            lines.push(format!(
+                r#"{{"log":"{log}","stream":"stdout","time":"x"}} "#
+            ));
+            lines.push(format!(r#"{{"log":"{log}","stream":"stdout","time":"x""#));
+        }
+        let exprs = [
+            ("output".to_string(), "log".to_string()),
+            ("stream".to_string(), "stream".to_string()),
+            ("timestamp".to_string(), "time".to_string()),
+        ];
+        let json = JsonStage::new(&exprs, None, false).unwrap();
+        let mut fast_hits = 0;
+        for line in &lines {
+            let mut general = Entry::new(Labels::new(), 0, line.clone());
+            json.apply(&mut general);
+            if let Some((log, stream, time)) = docker_shape(line) {
+                fast_hits += 1;
+                assert_eq!(
+                    general.extracted.get("output"),
+                    Some(&Value::Str(log)),
+                    "{line}"
+                );
+                assert_eq!(
+                    general.extracted.get("stream"),
+                    Some(&Value::Str(stream.into())),
+                    "{line}"
+                );
+                assert_eq!(
+                    general.extracted.get("timestamp"),
+                    Some(&Value::Str(time.into())),
+                    "{line}"
+                );
+            }
+        }
+        assert!(fast_hits >= 10, "{fast_hits}");
+    }
 
     fn ts(s: &str) -> Option<i64> {
         parse_rfc3339_nano(s)
