@@ -241,7 +241,7 @@ mod tests {
             let mut p = pipeline(&format!("- template:\n    {cfg}\n")).unwrap();
             let e = run(&mut p, extracted, "the line");
             assert_eq!(
-                e.extracted.get(*key).and_then(|v| v.as_str()),
+                e.extracted.get(key).and_then(|v| v.as_str()),
                 *want,
                 "{cfg}"
             );
