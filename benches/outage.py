@@ -16,16 +16,11 @@ the protobuf bytes, in push order) and answers 204, or the phase's status.
 usage: python3 benches/outage.py [--minutes 10] [--files 4] [--rate 1000] [--max-period 5m]
 Results go to stdout as Markdown; paste them into BENCHMARKS.md.
 """
-import argparse, http.server, os, re, shutil, signal, socket, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, http.server, os, re, shutil, signal, subprocess, sys, tempfile, threading, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.path.join(TARGET, "release", "ferrotail")
+from benchlib import BIN, ROOT, config, free_port, metric, metrics, status_mb
+
 LINE = re.compile(rb"outage f(\d+) (\d{12}) ")
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
 def snappy_decompress(buf):
@@ -141,23 +136,8 @@ class Endpoint:
         self.phase = phase
 
 
-def metrics(port):
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    except Exception:
-        return ""
-
-
-def metric(text, name, needle=""):
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
-               if (l.startswith(name + "{") or l.startswith(name + " ")) and needle in l)
-
-
 def rss_mb(pid):
-    for l in open(f"/proc/{pid}/status"):
-        if l.startswith("VmRSS:"):
-            return int(l.split()[1]) / 1024
-    return 0.0
+    return status_mb(pid, "VmRSS")
 
 
 def main():
@@ -177,22 +157,8 @@ def main():
     ep.set("up")
     backoff = "      max_retries: 0\n" + (f"      max_period: {a.max_period}\n" if a.max_period else "")
     cfg = os.path.join(tmp, "config.yml")
-    open(cfg, "w").write(f"""server:
-  http_listen_address: 127.0.0.1
-  http_listen_port: {port}
-positions:
-  filename: {tmp}/positions.yaml
-clients:
-  - url: http://127.0.0.1:{lport}/loki/api/v1/push
-    backoff_config:
-{backoff}scrape_configs:
-  - job_name: outage
-    static_configs:
-      - targets: [localhost]
-        labels:
-          job: outage
-          __path__: {logs}/*.log
-""")
+    open(cfg, "w").write(config(tmp, lport, port, "outage", f"{logs}/*.log", client="    backoff_config:\n" + backoff))
+
     stderr_path = os.path.join(tmp, "stderr.log")
     p = subprocess.Popen([BIN, f"-config.file={cfg}"], stderr=open(stderr_path, "w"))
     for _ in range(200):

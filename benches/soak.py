@@ -6,29 +6,16 @@ rotated (rename + create) every minute. Samples ferrotail's RSS and open file de
 usage: python3 benches/soak.py [--minutes N] [--files N] [--rate LINES_PER_S]
 Results go to stdout as a Markdown table; paste them into BENCHMARKS.md.
 """
-import argparse, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.path.join(TARGET, "release", "ferrotail")
-DISCARD = os.path.join(TARGET, "release", "examples", "discard_loki")
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+from benchlib import BIN, DISCARD, ROOT, config, free_port, metric, metrics, status_mb
 
 def sent(port):
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    except Exception:
-        return -1
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("promtail_sent_entries_total"))
+    text = metrics(port)
+    return metric(text, "promtail_sent_entries_total") if text else -1
 
 def rss_fds(pid):
-    rss = 0
-    for l in open(f"/proc/{pid}/status"):
-        if l.startswith("VmRSS:"):
-            rss = int(l.split()[1]) / 1024
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+    return status_mb(pid, "VmRSS"), len(os.listdir(f"/proc/{pid}/fd"))
 
 def main():
     ap = argparse.ArgumentParser()
@@ -42,23 +29,8 @@ def main():
     lport, port = free_port(), free_port()
     d = subprocess.Popen([DISCARD, f"127.0.0.1:{lport}"])
     cfg = os.path.join(tmp, "config.yml")
-    open(cfg, "w").write(f"""server:
-  http_listen_address: 127.0.0.1
-  http_listen_port: {port}
-positions:
-  filename: {tmp}/positions.yaml
-clients:
-  - url: http://127.0.0.1:{lport}/loki/api/v1/push
-target_config:
-  sync_period: 1s
-scrape_configs:
-  - job_name: soak
-    static_configs:
-      - targets: [localhost]
-        labels:
-          job: soak
-          __path__: {logs}/*.log
-""")
+    open(cfg, "w").write(config(tmp, lport, port, "soak", f"{logs}/*.log", top="target_config:\n  sync_period: 1s\n"))
+
     p = subprocess.Popen([BIN, f"-config.file={cfg}", "-log.level=warn"], stderr=open(os.path.join(tmp, "stderr.log"), "w"))
     time.sleep(1)
     handles = [open(os.path.join(logs, f"f{i}.log"), "a", buffering=1 << 16) for i in range(a.files)]

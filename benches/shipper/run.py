@@ -6,16 +6,13 @@ pipeline, then the idle-1000-files, start-up and latency measurements.
 usage: python3 benches/shipper/run.py [--quick] [--throughput-only] [--no-build] [--pipeline=NAME]
                                      [--repeat=N]  (each throughput row: the median of N runs, 3)
 """
-import json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import BIN, DISCARD, ROOT, config as base_config, cpu_seconds, free_port, metric, metrics, status_mb
 QUICK = "--quick" in sys.argv
 FILES, LINES = (4, 25000) if QUICK else (4, 250000)
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-BIN = os.path.join(TARGET, "release", "ferrotail")
-DISCARD = os.path.join(TARGET, "release", "examples", "discard_loki")
 DATA = os.environ.get("BENCH_DATA", "/tmp/ferrotail-bench-data")
-TICKS = os.sysconf("SC_CLK_TCK")
 REPEAT = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--repeat=")), "3"))
 
 PIPELINES = {
@@ -25,45 +22,14 @@ PIPELINES = {
     "docker+json+labels": "      - docker: {}\n      - json:\n          expressions:\n            level: level\n            tag: tag\n      - labels:\n          level:\n          tag:\n",
 }
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def metrics(port):
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except Exception:
-        return ""
-
 def metric_sum(text, name):
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(name + "{") or l.startswith(name + " "))
-
-def cpu_seconds(pid):
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / TICKS
+    return metric(text, name)
 
 def peak_rss_mb(pid):
-    for l in open(f"/proc/{pid}/status"):
-        if l.startswith("VmHWM:"):
-            return int(l.split()[1]) / 1024
-    return 0
+    return status_mb(pid, "VmHWM")
 
 def config(tmp, loki_port, port, glob, stages, batchwait="1s"):
-    return f"""server:
-  http_listen_address: 127.0.0.1
-  http_listen_port: {port}
-positions:
-  filename: {tmp}/positions.yaml
-clients:
-  - url: http://127.0.0.1:{loki_port}/loki/api/v1/push
-    batchwait: {batchwait}
-scrape_configs:
-  - job_name: bench
-    static_configs:
-      - targets: [localhost]
-        labels:
-          job: bench
-          __path__: {glob}
-""" + (f"    pipeline_stages:\n{stages}" if stages else "")
+    return base_config(tmp, loki_port, port, "bench", glob, client=f"    batchwait: {batchwait}\n", stages=stages)
 
 def start(cfg_text, tmp):
     path = os.path.join(tmp, "config.yml")
