@@ -13,11 +13,7 @@ use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
 
 /// Calls `f` with Promtail's `getString` of `v` without allocating for strings; `None` for null.
 pub(crate) fn with_go_str<R>(v: &Value, f: impl FnOnce(&str) -> R) -> Option<R> {
-    match v {
-        Value::Str(s) => Some(f(s)),
-        Value::Null => None,
-        other => other.to_go_string().map(|s| f(&s)),
-    }
+    go_str(v).map(|s| f(&s))
 }
 
 /// Sets `name` to `value` unless it already has that value (no allocation then).
