@@ -1,9 +1,11 @@
 //! A batch of entries for one tenant, grouped into streams. Knows nothing about HTTP.
 //!
-//! Lines are copied into one byte arena per batch (arenas are pooled and reused, so a busy
-//! client does not fault in fresh pages for every batch), and the `PushRequest` protobuf is
-//! written straight from the arena into a buffer the pushing task reuses; only the snappy
-//! output is new per batch, since it becomes the request body.
+//! Each entry is written as its protobuf `EntryAdapter` message straight into its stream's
+//! buffer when it is added (the line is copied once, and nothing per entry is kept besides the
+//! bytes). [`Batch::encode`] then writes the `PushRequest` (stream headers around those buffers)
+//! through snappy in 64 KiB fragments, so no uncompressed copy of the request is ever built:
+//! what a batch holds once encoded is its compressed body. Stream buffers are pooled, so a busy
+//! client does not fault in fresh pages for every batch.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -14,44 +16,46 @@ use prost::encoding::{encode_varint, encoded_len_varint};
 use crate::ack::Ack;
 use crate::pipeline::{Entry, Labels};
 
-/// Arenas kept for reuse (all clients together).
-static ARENAS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Most arenas kept in the pool.
-const POOL_MAX: usize = 4;
-/// Arenas larger than this are freed rather than pooled.
-const POOL_MAX_BYTES: usize = 8 << 20;
+/// Stream buffers kept for reuse (all clients together).
+static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Most bytes of capacity kept in the pool: about two default batches.
+const POOL_MAX_BYTES: usize = 2 << 20;
 
-fn take_arena() -> Vec<u8> {
-    ARENAS
+fn take_buffer() -> Vec<u8> {
+    BUFFERS
         .lock()
         .ok()
         .and_then(|mut pool| pool.pop())
         .unwrap_or_default()
 }
 
-fn give_arena(mut arena: Vec<u8>) {
-    if arena.capacity() == 0 || arena.capacity() > POOL_MAX_BYTES {
+fn give_buffer(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 {
         return;
     }
-    arena.clear();
-    if let Ok(mut pool) = ARENAS.lock() {
-        if pool.len() < POOL_MAX {
-            pool.push(arena);
+    buf.clear();
+    if let Ok(mut pool) = BUFFERS.lock() {
+        let held: usize = pool.iter().map(Vec::capacity).sum();
+        if held + buf.capacity() <= POOL_MAX_BYTES {
+            // Largest last, so a new batch's first stream gets the largest buffer.
+            let at = pool.partition_point(|b| b.capacity() <= buf.capacity());
+            pool.insert(at, buf);
         }
     }
-}
-
-/// One entry: timestamp, the line's range in the arena, its structured metadata's range.
-struct Rec {
-    ts: i64,
-    line: (usize, usize),
-    meta: (usize, usize),
 }
 
 struct Stream {
     /// Promtail's label string, `{a="1", b="2"}`.
     key: String,
-    entries: Vec<Rec>,
+    /// The stream's `entries` fields (tag, length, `EntryAdapter`), in order.
+    body: Vec<u8>,
+}
+
+impl Stream {
+    /// Length of the `StreamAdapter` message.
+    fn len(&self) -> usize {
+        string_field_len(self.key.len()) + self.body.len()
+    }
 }
 
 /// Entries waiting to be pushed for one tenant.
@@ -63,8 +67,6 @@ pub struct Batch {
     /// is checked first without hashing.
     by_labels: HashMap<Labels, usize, foldhash::fast::FixedState>,
     last: Option<(Labels, usize)>,
-    arena: Vec<u8>,
-    meta: Vec<(String, String)>,
     bytes: usize,
     entries: usize,
     created: Instant,
@@ -79,7 +81,9 @@ impl Default for Batch {
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        give_arena(std::mem::take(&mut self.arena));
+        for s in self.streams.drain(..) {
+            give_buffer(s.body);
+        }
     }
 }
 
@@ -121,6 +125,139 @@ fn pair_len(k: &str, v: &str) -> usize {
     string_field_len(k.len()) + string_field_len(v.len())
 }
 
+/// Appends `e` as a `StreamAdapter.entries` field (byte for byte as Go's gogo/protobuf marshals
+/// Promtail's `EntryAdapter`).
+fn put_entry(out: &mut Vec<u8>, e: &Entry) {
+    let ts = timestamp_len(e.timestamp);
+    let mut len = 1 + encoded_len_varint(ts as u64) + ts + string_field_len(e.line.len());
+    for (k, v) in &e.structured_metadata {
+        let p = pair_len(k, v);
+        len += 1 + encoded_len_varint(p as u64) + p;
+    }
+    out.reserve(1 + encoded_len_varint(len as u64) + len);
+    out.push(0x12);
+    encode_varint(len as u64, out);
+    out.push(0x0a);
+    encode_varint(ts as u64, out);
+    let (sec, nanos) = split_ts(e.timestamp);
+    if sec != 0 {
+        out.push(0x08);
+        encode_varint(sec as u64, out);
+    }
+    if nanos != 0 {
+        out.push(0x10);
+        encode_varint(nanos as u64, out);
+    }
+    put_bytes(out, 0x12, e.line.as_bytes());
+    for (k, v) in &e.structured_metadata {
+        out.push(0x1a);
+        encode_varint(pair_len(k, v) as u64, out);
+        put_bytes(out, 0x0a, k.as_bytes());
+        put_bytes(out, 0x12, v.as_bytes());
+    }
+}
+
+/// Where [`Batch::write`] puts the request's bytes.
+trait Sink {
+    fn put(&mut self, b: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// Snappy's size of one independently compressed block.
+const FRAGMENT: usize = 1 << 16;
+
+/// A snappy *block* compressor fed in pieces. Snappy compresses its input in independent 64 KiB
+/// blocks behind one length header, so compressing each 64 KiB fragment on its own and joining
+/// the results (without their own headers) is byte for byte the whole input compressed at once.
+pub struct Compressor {
+    encoder: snap::raw::Encoder,
+    /// The fragment being filled (pieces smaller than a fragment are gathered here).
+    stage: Vec<u8>,
+    /// One fragment's compressed form.
+    scratch: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Compressor {
+            encoder: snap::raw::Encoder::new(),
+            stage: Vec::new(),
+            scratch: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+}
+
+impl Compressor {
+    fn begin(&mut self, total: usize) {
+        // Lines of logs compress about 3:1 or better; the vector grows if not.
+        self.out = Vec::with_capacity(total / 3 + 64);
+        self.stage.clear();
+        let mut header = Vec::with_capacity(10);
+        encode_varint(total as u64, &mut header);
+        self.out.extend_from_slice(&header);
+    }
+
+    fn fragment(&mut self, frag: &[u8]) {
+        let need = snap::raw::max_compress_len(frag.len());
+        if self.scratch.len() < need {
+            self.scratch.resize(need, 0);
+        }
+        // A fragment is at most 64 KiB, far below snappy's input limit, and the scratch is
+        // sized for it: compression cannot fail.
+        let n = self.encoder.compress(frag, &mut self.scratch).unwrap_or(0);
+        // Skip the fragment's own length header (a varint: bytes with the high bit set, then one
+        // without).
+        let header = self.scratch[..n]
+            .iter()
+            .position(|b| b & 0x80 == 0)
+            .map_or(n, |i| i + 1);
+        self.out.extend_from_slice(&self.scratch[header..n]);
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        if !self.stage.is_empty() {
+            let stage = std::mem::take(&mut self.stage);
+            self.fragment(&stage);
+            self.stage = stage;
+            self.stage.clear();
+        }
+        std::mem::take(&mut self.out)
+    }
+}
+
+impl Sink for Compressor {
+    fn put(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            if self.stage.is_empty() && b.len() >= FRAGMENT {
+                // A whole fragment in place, without gathering it first.
+                let (frag, rest) = b.split_at(FRAGMENT);
+                self.fragment(frag);
+                b = rest;
+                continue;
+            }
+            if self.stage.capacity() < FRAGMENT {
+                self.stage.reserve_exact(FRAGMENT - self.stage.len());
+            }
+            let take = (FRAGMENT - self.stage.len()).min(b.len());
+            self.stage.extend_from_slice(&b[..take]);
+            b = &b[take..];
+            if self.stage.len() == FRAGMENT {
+                let stage = std::mem::take(&mut self.stage);
+                self.fragment(&stage);
+                self.stage = stage;
+                self.stage.clear();
+            }
+        }
+    }
+}
+
 impl Batch {
     /// An empty batch.
     pub fn new() -> Self {
@@ -129,8 +266,6 @@ impl Batch {
             by_key: HashMap::new(),
             by_labels: HashMap::default(),
             last: None,
-            arena: Vec::new(),
-            meta: Vec::new(),
             bytes: 0,
             entries: 0,
             created: Instant::now(),
@@ -169,7 +304,7 @@ impl Batch {
                             None => {
                                 self.streams.push(Stream {
                                     key: key.clone(),
-                                    entries: Vec::new(),
+                                    body: take_buffer(),
                                 });
                                 self.by_key.insert(key, self.streams.len() - 1);
                                 self.streams.len() - 1
@@ -183,18 +318,7 @@ impl Batch {
                 idx
             }
         };
-        if self.arena.capacity() == 0 {
-            self.arena = take_arena();
-        }
-        let start = self.arena.len();
-        self.arena.extend_from_slice(e.line.as_bytes());
-        let meta_start = self.meta.len();
-        self.meta.append(&mut e.structured_metadata);
-        self.streams[idx].entries.push(Rec {
-            ts: e.timestamp,
-            line: (start, e.line.len()),
-            meta: (meta_start, self.meta.len() - meta_start),
-        });
+        put_entry(&mut self.streams[idx].body, &e);
     }
 
     /// The delivery tokens of the entries in the batch.
@@ -232,86 +356,48 @@ impl Batch {
         self.created.elapsed()
     }
 
-    fn entry_len(&self, r: &Rec) -> usize {
-        let ts = timestamp_len(r.ts);
-        let mut len = 1 + encoded_len_varint(ts as u64) + ts + string_field_len(r.line.1);
-        for (k, v) in &self.meta[r.meta.0..r.meta.0 + r.meta.1] {
-            let p = pair_len(k, v);
-            len += 1 + encoded_len_varint(p as u64) + p;
-        }
-        len
+    /// Length of the `PushRequest`.
+    fn protobuf_len(&self) -> usize {
+        self.streams
+            .iter()
+            .map(|s| 1 + encoded_len_varint(s.len() as u64) + s.len())
+            .sum()
     }
 
-    fn stream_len(&self, s: &Stream) -> usize {
-        string_field_len(s.key.len())
-            + s.entries
-                .iter()
-                .map(|r| {
-                    let e = self.entry_len(r);
-                    1 + encoded_len_varint(e as u64) + e
-                })
-                .sum::<usize>()
+    /// Writes the `PushRequest` protobuf: each stream's header, then its entries' bytes.
+    fn write(&self, sink: &mut impl Sink) {
+        let mut header = Vec::with_capacity(32 + self.streams.first().map_or(0, |s| s.key.len()));
+        for s in &self.streams {
+            header.clear();
+            header.push(0x0a);
+            encode_varint(s.len() as u64, &mut header);
+            put_bytes(&mut header, 0x0a, s.key.as_bytes());
+            sink.put(&header);
+            sink.put(&s.body);
+        }
     }
 
     /// Writes the `PushRequest` protobuf into `out` (cleared first), byte for byte as Go's
     /// gogo/protobuf marshals Promtail's request.
     pub fn encode_protobuf(&self, out: &mut Vec<u8>) {
         out.clear();
-        for s in &self.streams {
-            out.push(0x0a);
-            encode_varint(self.stream_len(s) as u64, out);
-            put_bytes(out, 0x0a, s.key.as_bytes());
-            for r in &s.entries {
-                out.push(0x12);
-                encode_varint(self.entry_len(r) as u64, out);
-                out.push(0x0a);
-                encode_varint(timestamp_len(r.ts) as u64, out);
-                let (sec, nanos) = split_ts(r.ts);
-                if sec != 0 {
-                    out.push(0x08);
-                    encode_varint(sec as u64, out);
-                }
-                if nanos != 0 {
-                    out.push(0x10);
-                    encode_varint(nanos as u64, out);
-                }
-                put_bytes(out, 0x12, &self.arena[r.line.0..r.line.0 + r.line.1]);
-                for (k, v) in &self.meta[r.meta.0..r.meta.0 + r.meta.1] {
-                    out.push(0x1a);
-                    encode_varint(pair_len(k, v) as u64, out);
-                    put_bytes(out, 0x0a, k.as_bytes());
-                    put_bytes(out, 0x12, v.as_bytes());
-                }
-            }
-        }
+        out.reserve(self.protobuf_len());
+        self.write(out);
     }
 
     /// Encodes the batch: a snappy *block* (not the framed format) around the protobuf
-    /// `PushRequest`, both written into `scratch` (buffers the caller reuses). Returns the
-    /// body, the entry count and the delivery tokens, which the caller drops once the batch is
-    /// accepted or dropped for a counted reason.
-    pub fn encode(mut self, scratch: &mut Scratch) -> Encoded {
-        self.encode_protobuf(&mut scratch.protobuf);
-        let need = snap::raw::max_compress_len(scratch.protobuf.len());
-        if scratch.snappy.len() < need {
-            scratch.snappy.resize(need, 0);
-        }
-        let n = snap::raw::Encoder::new()
-            .compress(&scratch.protobuf, &mut scratch.snappy)
-            .unwrap_or(0);
+    /// `PushRequest`, compressed with `compressor` (buffers the caller reuses). Returns the body,
+    /// the entry count and the delivery tokens, which the caller drops once the batch is
+    /// accepted or dropped for a counted reason. The stream buffers go back to the pool.
+    pub fn encode(mut self, compressor: &mut Compressor) -> Encoded {
+        compressor.begin(self.protobuf_len());
+        self.write(compressor);
         Encoded {
-            body: bytes::Bytes::copy_from_slice(&scratch.snappy[..n]),
+            body: bytes::Bytes::from(compressor.finish()),
             entries: self.entries,
             acks: std::mem::take(&mut self.acks),
         }
     }
-}
-
-/// Buffers a pushing task reuses for every batch it encodes.
-#[derive(Default)]
-pub struct Scratch {
-    protobuf: Vec<u8>,
-    snappy: Vec<u8>,
 }
 
 /// An encoded batch.
@@ -322,6 +408,16 @@ pub struct Encoded {
     pub entries: usize,
     /// Delivery tokens.
     pub acks: Vec<Ack>,
+}
+
+impl Encoded {
+    /// Releases the entries unacknowledged: their files' positions stay before them, so they are
+    /// read again after a restart.
+    pub fn abandon(&self) {
+        for a in &self.acks {
+            a.abandon();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -368,7 +464,7 @@ mod tests {
                     batch.add(en);
                 }
             }
-            let enc = batch.encode(&mut Scratch::default());
+            let enc = batch.encode(&mut Compressor::default());
             let raw = snap::raw::Decoder::new().decompress_vec(&enc.body).unwrap();
             assert_eq!(raw, want, "{name}");
             checked += 1;
@@ -401,7 +497,7 @@ mod ack_tests {
             e.acks.push(p.register(i * 2));
             b.add(e);
         }
-        let enc = b.encode(&mut Scratch::default());
+        let enc = b.encode(&mut Compressor::default());
         assert_eq!(p.committed(), 0);
         drop(enc.acks);
         assert_eq!(p.committed(), 6);
@@ -508,5 +604,78 @@ mod encode_tests {
         let mut out = Vec::new();
         batch.encode_protobuf(&mut out);
         assert_eq!(out, PushRequest { streams: want }.encode_to_vec());
+    }
+}
+
+#[cfg(test)]
+mod compress_tests {
+    use super::*;
+
+    /// Fragment-wise compression is byte for byte snappy over the whole request, at sizes around
+    /// the 64 KiB fragment boundary and across streams.
+    #[test]
+    fn fragments_equal_whole_compression() {
+        let a: Labels = [("job", "a")].into_iter().collect();
+        let b: Labels = [("job", "b")].into_iter().collect();
+        for (n, width) in [
+            (0usize, 1usize),
+            (1, 1),
+            (3, 5),
+            (200, 300),
+            (300, 218),
+            (2000, 90),
+            (5, 70_000),
+            (9000, 33),
+        ] {
+            let mut batch = Batch::new();
+            for i in 0..n {
+                let line = format!(
+                    "{i:08} {}",
+                    "level=info msg=\"hello\" ".repeat(width / 20 + 1)
+                )[..width.max(9)]
+                    .to_string();
+                batch.add(Entry::new(
+                    if i % 3 == 0 { a.clone() } else { b.clone() },
+                    i as i64 * 1_000_000_007,
+                    line,
+                ));
+            }
+            let mut raw = Vec::new();
+            batch.encode_protobuf(&mut raw);
+            assert_eq!(raw.len(), batch.protobuf_len());
+            let want = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+            let mut c = Compressor::default();
+            let got = batch.encode(&mut c);
+            assert_eq!(&got.body[..], &want[..], "{n} lines of {width}");
+        }
+    }
+
+    /// Pieces that straddle fragments (a small header, then a body) compress as the whole.
+    #[test]
+    fn pieces_straddling_fragments() {
+        let data: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 % 7 + b'a')
+            .collect();
+        for cuts in [
+            vec![1usize, 65_535, 2],
+            vec![65_536, 65_536],
+            vec![10, 200_000],
+            vec![70_000, 3, 65_530],
+        ] {
+            let mut c = Compressor::default();
+            c.begin(data.len());
+            let mut at: usize = 0;
+            for cut in cuts.iter().copied().chain(std::iter::once(usize::MAX)) {
+                let end = at.saturating_add(cut).min(data.len());
+                c.put(&data[at..end]);
+                at = end;
+            }
+            let got = c.finish();
+            assert_eq!(
+                got,
+                snap::raw::Encoder::new().compress_vec(&data).unwrap(),
+                "{cuts:?}"
+            );
+        }
     }
 }

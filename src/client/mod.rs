@@ -21,7 +21,7 @@ use crate::config::raw::{RawClient, RawLimits};
 use crate::pipeline::entry::LabelMemo;
 use crate::pipeline::{Entry, Labels, TENANT_LABEL};
 use crate::telemetry::metrics as m;
-use batch::Batch;
+use batch::{Batch, Compressor, Encoded};
 use send::{Outcome, Sender};
 
 /// A compiled `clients` entry.
@@ -215,6 +215,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
         permits: Arc::new(Semaphore::new(cfg.max_inflight_batches.max(1))),
         queues: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
+        compressor: Compressor::default(),
     };
     // A batch is sent when it is `batchwait` old: sleep until the oldest batch's deadline
     // (Promtail checks every batchwait/10, so its batches wait up to 1.1 x batchwait).
@@ -273,15 +274,21 @@ struct Pushers {
     sender: Arc<Sender>,
     abort: CancellationToken,
     permits: Arc<Semaphore>,
-    queues: HashMap<String, mpsc::UnboundedSender<(Batch, OwnedSemaphorePermit)>>,
+    queues: HashMap<String, mpsc::UnboundedSender<(Encoded, OwnedSemaphorePermit)>>,
     tasks: tokio::task::JoinSet<()>,
+    /// Snappy's buffers, reused for every batch of the client.
+    compressor: Compressor,
 }
 
 impl Pushers {
-    /// Queues a batch for its tenant's pushing task (started on first use). Waits only while the
-    /// client already has `max_inflight_batches` batches in flight. The queue itself is
-    /// unbounded, but holds at most that many batches, since each carries a permit.
+    /// Encodes a batch and queues it for its tenant's pushing task (started on first use).
+    /// Waits only while the client already has `max_inflight_batches` batches in flight. The
+    /// queue itself is unbounded, but holds at most that many batches, since each carries a
+    /// permit; a queued batch holds only its compressed body.
     async fn dispatch(&mut self, tenant: &str, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
         // The semaphore is never closed, so this only fails in theory; the entries then stay
         // unacknowledged (read again after a restart) rather than being counted as delivered.
         let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
@@ -290,25 +297,22 @@ impl Pushers {
             }
             return;
         };
+        let encoded = batch.encode(&mut self.compressor);
         let (sender, abort, tasks) = (&self.sender, &self.abort, &mut self.tasks);
         let tx = self.queues.entry(tenant.to_string()).or_insert_with(|| {
-            let (tx, mut rx) = mpsc::unbounded_channel::<(Batch, OwnedSemaphorePermit)>();
+            let (tx, mut rx) = mpsc::unbounded_channel::<(Encoded, OwnedSemaphorePermit)>();
             let (sender, tenant, abort) = (Arc::clone(sender), tenant.to_string(), abort.clone());
             tasks.spawn(async move {
-                // The protobuf and snappy buffers, reused for every batch of the tenant.
-                let mut scratch = batch::Scratch::default();
-                while let Some((b, permit)) = rx.recv().await {
-                    push(&sender, &tenant, b, &abort, &mut scratch).await;
+                while let Some((encoded, permit)) = rx.recv().await {
+                    push(&sender, &tenant, encoded, &abort).await;
                     drop(permit);
                 }
             });
             tx
         });
-        if let Err(e) = tx.send((batch, permit)) {
+        if let Err(e) = tx.send((encoded, permit)) {
             // The pushing task is gone (it never exits early); keep the entries unacknowledged.
-            for a in (e.0).0.acks() {
-                a.abandon();
-            }
+            (e.0).0.abandon();
         }
     }
 
@@ -373,34 +377,18 @@ fn tenant_name(cfg: &ClientConfig, tenant: &Option<String>) -> String {
     tenant.clone().unwrap_or_else(|| cfg.tenant_id.clone())
 }
 
-async fn push(
-    sender: &Sender,
-    tenant: &str,
-    batch: Batch,
-    abort: &CancellationToken,
-    scratch: &mut batch::Scratch,
-) {
-    if batch.is_empty() {
-        return;
-    }
+async fn push(sender: &Sender, tenant: &str, encoded: Encoded, abort: &CancellationToken) {
     if abort.is_cancelled() {
         // Shutdown gave up: leave these entries unacknowledged so they are read again.
-        for a in batch.acks() {
-            a.abandon();
-        }
+        encoded.abandon();
         return;
     }
-    let encoded = batch.encode(scratch);
     match sender
         .send(tenant, &encoded.body, encoded.entries, abort)
         .await
     {
         Outcome::Sent | Outcome::Dropped(_) => drop(encoded.acks),
-        Outcome::Cancelled => {
-            for a in &encoded.acks {
-                a.abandon();
-            }
-        }
+        Outcome::Cancelled => encoded.abandon(),
     }
 }
 
