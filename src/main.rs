@@ -19,12 +19,12 @@ fn log_error(msg: &str, err: &str) {
 }
 
 fn main() -> ExitCode {
-    // Return freed memory to the OS after 20 ms and commit arena memory on demand: a shipper's
-    // memory should track what it holds, not its peak. (At 0 ms, memory freed by one batch is
-    // unmapped and faulted in again by the next, which cost a quarter of the CPU time for about
-    // 6 MB less peak RSS; see BENCHMARKS.md.) mimalloc reads these when it
-    // initialises, before main, so the process re-executes itself once with them set (same PID,
-    // same arguments). Values already in the environment are kept.
+    // Return freed memory to the OS at once and commit arena memory on demand: a shipper's
+    // memory should track what it holds, not its peak. This is cheap because the hot path
+    // reuses its large buffers (read blocks, entry chunks, batch blocks; see BENCHMARKS.md), so
+    // little is freed and faulted in again. mimalloc reads these when it initialises, before
+    // main, so the process re-executes itself once with them set (same PID, same arguments).
+    // Values already in the environment are kept.
     if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
         use std::os::unix::process::CommandExt;
         if let Ok(exe) = std::env::current_exe() {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             cmd.args(std::env::args_os().skip(1))
                 .env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
             if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-                cmd.env("MIMALLOC_PURGE_DELAY", "20");
+                cmd.env("MIMALLOC_PURGE_DELAY", "0");
             }
             // exec only returns on failure; then run as we are.
             let _ = cmd.exec();

@@ -450,11 +450,12 @@ async fn run_pipeline(
     loop {
         tokio::select! {
             chunk = rx.recv() => {
-                let Some(chunk) = chunk else { break };
+                let Some(mut chunk) = chunk else { break };
                 out.reserve(chunk.len());
-                for e in chunk {
+                for e in chunk.drain(..) {
                     pipeline.process(e, &mut out);
                 }
+                crate::pipeline::entry::recycle(chunk);
                 // The clients need labels, line, timestamp and metadata only: free the extracted
                 // maps now rather than while the entries wait in a batch.
                 for e in &mut out {
@@ -468,7 +469,11 @@ async fn run_pipeline(
             }
         }
         if !out.is_empty() {
-            fan_out(&clients, std::mem::take(&mut out)).await;
+            fan_out(
+                &clients,
+                std::mem::replace(&mut out, crate::pipeline::entry::chunk(0)),
+            )
+            .await;
         }
     }
     pipeline.flush(&mut out);

@@ -4,8 +4,9 @@
 //! buffer when it is added (the line is copied once, and nothing per entry is kept besides the
 //! bytes). [`Batch::encode`] then writes the `PushRequest` (stream headers around those buffers)
 //! through snappy in 64 KiB fragments, so no uncompressed copy of the request is ever built:
-//! what a batch holds once encoded is its compressed body. Stream buffers are pooled, so a busy
-//! client does not fault in fresh pages for every batch.
+//! what a batch holds once encoded is its compressed body. Stream bodies are lists of pooled
+//! fixed-size blocks, so they never reallocate and a busy client does not fault in fresh pages
+//! for every batch.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,30 +17,68 @@ use prost::encoding::{encode_varint, encoded_len_varint};
 use crate::ack::Ack;
 use crate::pipeline::{Entry, Labels};
 
-/// Stream buffers kept for reuse (all clients together).
-static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Most bytes of capacity kept in the pool: about two default batches.
-const POOL_MAX_BYTES: usize = 2 << 20;
+/// Size of the blocks a stream's entries are written into.
+const BLOCK: usize = 32 << 10;
+/// Blocks kept for reuse (all clients together).
+static BLOCKS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Most blocks kept in the pool: 2 MiB, about two default batches.
+const POOL_MAX_BLOCKS: usize = 64;
 
-fn take_buffer() -> Vec<u8> {
-    BUFFERS
+fn take_block() -> Vec<u8> {
+    BLOCKS
         .lock()
         .ok()
         .and_then(|mut pool| pool.pop())
-        .unwrap_or_default()
+        .unwrap_or_else(|| Vec::with_capacity(BLOCK))
 }
 
-fn give_buffer(mut buf: Vec<u8>) {
-    if buf.capacity() == 0 {
+fn give_block(mut block: Vec<u8>) {
+    if block.capacity() != BLOCK {
         return;
     }
-    buf.clear();
-    if let Ok(mut pool) = BUFFERS.lock() {
-        let held: usize = pool.iter().map(Vec::capacity).sum();
-        if held + buf.capacity() <= POOL_MAX_BYTES {
-            // Largest last, so a new batch's first stream gets the largest buffer.
-            let at = pool.partition_point(|b| b.capacity() <= buf.capacity());
-            pool.insert(at, buf);
+    block.clear();
+    if let Ok(mut pool) = BLOCKS.lock() {
+        if pool.len() < POOL_MAX_BLOCKS {
+            pool.push(block);
+        }
+    }
+}
+
+/// A stream's encoded entries: bytes appended to a list of fixed-size pooled blocks (an entry
+/// may span two). Nothing is ever reallocated or copied to grow, and a busy client reuses the
+/// same blocks batch after batch instead of faulting in fresh pages.
+#[derive(Default)]
+struct Body {
+    blocks: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Body {
+    fn put(&mut self, mut b: &[u8]) {
+        self.len += b.len();
+        while !b.is_empty() {
+            match self.blocks.last_mut() {
+                Some(last) if last.len() < BLOCK => {
+                    let n = (BLOCK - last.len()).min(b.len());
+                    last.extend_from_slice(&b[..n]);
+                    b = &b[n..];
+                }
+                _ => self.blocks.push(take_block()),
+            }
+        }
+    }
+
+    fn write(&self, sink: &mut impl Sink) {
+        for b in &self.blocks {
+            sink.put(b);
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        for b in self.blocks.drain(..) {
+            give_block(b);
         }
     }
 }
@@ -48,13 +87,13 @@ struct Stream {
     /// Promtail's label string, `{a="1", b="2"}`.
     key: String,
     /// The stream's `entries` fields (tag, length, `EntryAdapter`), in order.
-    body: Vec<u8>,
+    body: Body,
 }
 
 impl Stream {
     /// Length of the `StreamAdapter` message.
     fn len(&self) -> usize {
-        string_field_len(self.key.len()) + self.body.len()
+        string_field_len(self.key.len()) + self.body.len
     }
 }
 
@@ -76,14 +115,6 @@ pub struct Batch {
 impl Default for Batch {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for Batch {
-    fn drop(&mut self) {
-        for s in self.streams.drain(..) {
-            give_buffer(s.body);
-        }
     }
 }
 
@@ -126,34 +157,50 @@ fn pair_len(k: &str, v: &str) -> usize {
 }
 
 /// Appends `e` as a `StreamAdapter.entries` field (byte for byte as Go's gogo/protobuf marshals
-/// Promtail's `EntryAdapter`).
-fn put_entry(out: &mut Vec<u8>, e: &Entry) {
+/// Promtail's `EntryAdapter`). The field's header is assembled on the stack, then the line is
+/// copied once.
+fn put_entry(out: &mut Body, e: &Entry) {
+    use bytes::BufMut;
     let ts = timestamp_len(e.timestamp);
     let mut len = 1 + encoded_len_varint(ts as u64) + ts + string_field_len(e.line.len());
     for (k, v) in &e.structured_metadata {
         let p = pair_len(k, v);
         len += 1 + encoded_len_varint(p as u64) + p;
     }
-    out.reserve(1 + encoded_len_varint(len as u64) + len);
-    out.push(0x12);
-    encode_varint(len as u64, out);
-    out.push(0x0a);
-    encode_varint(ts as u64, out);
+    // At most 1 + 10 + 1 + 1 + 11 + 11 + 1 + 10 bytes.
+    const HEAD: usize = 64;
+    let mut head = [0u8; HEAD];
+    let mut w: &mut [u8] = &mut head[..];
+    w.put_u8(0x12);
+    encode_varint(len as u64, &mut w);
+    w.put_u8(0x0a);
+    encode_varint(ts as u64, &mut w);
     let (sec, nanos) = split_ts(e.timestamp);
     if sec != 0 {
-        out.push(0x08);
-        encode_varint(sec as u64, out);
+        w.put_u8(0x08);
+        encode_varint(sec as u64, &mut w);
     }
     if nanos != 0 {
-        out.push(0x10);
-        encode_varint(nanos as u64, out);
+        w.put_u8(0x10);
+        encode_varint(nanos as u64, &mut w);
     }
-    put_bytes(out, 0x12, e.line.as_bytes());
+    if !e.line.is_empty() {
+        w.put_u8(0x12);
+        encode_varint(e.line.len() as u64, &mut w);
+    }
+    let used = HEAD - w.len();
+    out.put(&head[..used]);
+    out.put(e.line.as_bytes());
     for (k, v) in &e.structured_metadata {
-        out.push(0x1a);
-        encode_varint(pair_len(k, v) as u64, out);
-        put_bytes(out, 0x0a, k.as_bytes());
-        put_bytes(out, 0x12, v.as_bytes());
+        let mut head = Vec::with_capacity(24);
+        head.push(0x1a);
+        encode_varint(pair_len(k, v) as u64, &mut head);
+        out.put(&head);
+        for (tag, b) in [(0x0a, k.as_bytes()), (0x12, v.as_bytes())] {
+            head.clear();
+            put_bytes(&mut head, tag, b);
+            out.put(&head);
+        }
     }
 }
 
@@ -304,7 +351,7 @@ impl Batch {
                             None => {
                                 self.streams.push(Stream {
                                     key: key.clone(),
-                                    body: take_buffer(),
+                                    body: Body::default(),
                                 });
                                 self.by_key.insert(key, self.streams.len() - 1);
                                 self.streams.len() - 1
@@ -373,7 +420,7 @@ impl Batch {
             encode_varint(s.len() as u64, &mut header);
             put_bytes(&mut header, 0x0a, s.key.as_bytes());
             sink.put(&header);
-            sink.put(&s.body);
+            s.body.write(sink);
         }
     }
 

@@ -223,8 +223,8 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     loop {
         tokio::select! {
             chunk = rx.recv() => {
-                let Some(chunk) = chunk else { break };
-                for e in chunk {
+                let Some(mut chunk) = chunk else { break };
+                for e in chunk.drain(..) {
                     if let Some((tenant, e)) = prepare(&cfg, &mut memo, e) {
                         let slot = match &tenant {
                             None => 0,
@@ -245,6 +245,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                         open.get_or_insert_with(Batch::new).add(e);
                     }
                 }
+                crate::pipeline::entry::recycle(chunk);
             }
             _ = tokio::time::sleep(
                 batches.iter().filter_map(|(_, b)| b.as_ref()).map(|b| cfg.batch_wait.saturating_sub(b.age())).min().unwrap_or(far)

@@ -469,7 +469,8 @@ impl<D: LineDecoder> Reader<D> {
     async fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) -> std::io::Result<bool> {
         let n = block.len();
         // Sized by the block's line count, so the chunk is allocated once instead of grown.
-        let mut entries = Vec::with_capacity(memchr::memchr_iter(b'\n', block).count() + 1);
+        let mut entries =
+            crate::pipeline::entry::chunk(memchr::memchr_iter(b'\n', block).count() + 1);
         let mut lines = 0u64;
         let mut start = 0;
         // One delivery token for all complete lines of the block, committing the end of its last
