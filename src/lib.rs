@@ -15,6 +15,7 @@ pub mod config;
 pub mod discovery;
 pub mod docker_job;
 pub mod pipeline;
+pub mod pool;
 pub mod positions;
 pub mod relabel;
 pub mod run;

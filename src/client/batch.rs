@@ -9,38 +9,27 @@
 //! for every batch.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use crate::ack::Ack;
 use crate::pipeline::{Entry, Labels};
+use crate::pool::Pool;
 
 /// Size of the blocks a stream's entries are written into.
 const BLOCK: usize = 32 << 10;
-/// Blocks kept for reuse (all clients together).
-static BLOCKS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Most blocks kept in the pool: 2 MiB, about two default batches.
-const POOL_MAX_BLOCKS: usize = 64;
+/// Blocks kept for reuse (all clients together): 2 MiB, about two default batches.
+static BLOCKS: Pool<Vec<u8>> = Pool::new(64);
 
 fn take_block() -> Vec<u8> {
-    BLOCKS
-        .lock()
-        .ok()
-        .and_then(|mut pool| pool.pop())
-        .unwrap_or_else(|| Vec::with_capacity(BLOCK))
+    BLOCKS.take().unwrap_or_else(|| Vec::with_capacity(BLOCK))
 }
 
 fn give_block(mut block: Vec<u8>) {
-    if block.capacity() != BLOCK {
-        return;
-    }
-    block.clear();
-    if let Ok(mut pool) = BLOCKS.lock() {
-        if pool.len() < POOL_MAX_BLOCKS {
-            pool.push(block);
-        }
+    if block.capacity() == BLOCK {
+        block.clear();
+        BLOCKS.give(block);
     }
 }
 
@@ -156,51 +145,71 @@ fn pair_len(k: &str, v: &str) -> usize {
     string_field_len(k.len()) + string_field_len(v.len())
 }
 
+/// Appends a length-delimited field (tag, length, bytes); proto3 omits an empty one.
+fn put_field(out: &mut Body, tag: u8, b: &[u8]) {
+    if !b.is_empty() {
+        out.put(Head::new(tag, b.len()).bytes());
+        out.put(b);
+    }
+}
+
+/// A field header assembled on the stack: a tag and varints.
+struct Head {
+    buf: [u8; Head::CAP],
+    len: usize,
+}
+
+impl Head {
+    /// Room for the longest header written: an `EntryAdapter` field's tag and length, then its
+    /// timestamp's tag, length, seconds and nanoseconds (1 + 10 + 1 + 1 + 11 + 11).
+    const CAP: usize = 40;
+
+    fn new(tag: u8, len: usize) -> Self {
+        let mut h = Head {
+            buf: [0; Head::CAP],
+            len: 0,
+        };
+        h.tag_varint(tag, len as u64);
+        h
+    }
+
+    fn tag_varint(&mut self, tag: u8, v: u64) {
+        let mut w: &mut [u8] = &mut self.buf[self.len..];
+        let room = w.len();
+        bytes::BufMut::put_u8(&mut w, tag);
+        encode_varint(v, &mut w);
+        self.len += room - w.len();
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// Appends `e` as a `StreamAdapter.entries` field (byte for byte as Go's gogo/protobuf marshals
-/// Promtail's `EntryAdapter`). The field's header is assembled on the stack, then the line is
-/// copied once.
+/// Promtail's `EntryAdapter`). Headers are assembled on the stack; the line is copied once.
 fn put_entry(out: &mut Body, e: &Entry) {
-    use bytes::BufMut;
     let ts = timestamp_len(e.timestamp);
     let mut len = 1 + encoded_len_varint(ts as u64) + ts + string_field_len(e.line.len());
     for (k, v) in &e.structured_metadata {
         let p = pair_len(k, v);
         len += 1 + encoded_len_varint(p as u64) + p;
     }
-    // At most 1 + 10 + 1 + 1 + 11 + 11 + 1 + 10 bytes.
-    const HEAD: usize = 64;
-    let mut head = [0u8; HEAD];
-    let mut w: &mut [u8] = &mut head[..];
-    w.put_u8(0x12);
-    encode_varint(len as u64, &mut w);
-    w.put_u8(0x0a);
-    encode_varint(ts as u64, &mut w);
+    let mut head = Head::new(0x12, len);
+    head.tag_varint(0x0a, ts as u64);
     let (sec, nanos) = split_ts(e.timestamp);
     if sec != 0 {
-        w.put_u8(0x08);
-        encode_varint(sec as u64, &mut w);
+        head.tag_varint(0x08, sec as u64);
     }
     if nanos != 0 {
-        w.put_u8(0x10);
-        encode_varint(nanos as u64, &mut w);
+        head.tag_varint(0x10, nanos as u64);
     }
-    if !e.line.is_empty() {
-        w.put_u8(0x12);
-        encode_varint(e.line.len() as u64, &mut w);
-    }
-    let used = HEAD - w.len();
-    out.put(&head[..used]);
-    out.put(e.line.as_bytes());
+    out.put(head.bytes());
+    put_field(out, 0x12, e.line.as_bytes());
     for (k, v) in &e.structured_metadata {
-        let mut head = Vec::with_capacity(24);
-        head.push(0x1a);
-        encode_varint(pair_len(k, v) as u64, &mut head);
-        out.put(&head);
-        for (tag, b) in [(0x0a, k.as_bytes()), (0x12, v.as_bytes())] {
-            head.clear();
-            put_bytes(&mut head, tag, b);
-            out.put(&head);
-        }
+        out.put(Head::new(0x1a, pair_len(k, v)).bytes());
+        put_field(out, 0x0a, k.as_bytes());
+        put_field(out, 0x12, v.as_bytes());
     }
 }
 
@@ -246,9 +255,7 @@ impl Compressor {
         // Lines of logs compress about 3:1 or better; the vector grows if not.
         self.out = Vec::with_capacity(total / 3 + 64);
         self.stage.clear();
-        let mut header = Vec::with_capacity(10);
-        encode_varint(total as u64, &mut header);
-        self.out.extend_from_slice(&header);
+        encode_varint(total as u64, &mut self.out);
     }
 
     fn fragment(&mut self, frag: &[u8]) {
@@ -268,12 +275,17 @@ impl Compressor {
         self.out.extend_from_slice(&self.scratch[header..n]);
     }
 
+    /// Compresses the gathered fragment and empties it.
+    fn flush_stage(&mut self) {
+        let stage = std::mem::take(&mut self.stage);
+        self.fragment(&stage);
+        self.stage = stage;
+        self.stage.clear();
+    }
+
     fn finish(&mut self) -> Vec<u8> {
         if !self.stage.is_empty() {
-            let stage = std::mem::take(&mut self.stage);
-            self.fragment(&stage);
-            self.stage = stage;
-            self.stage.clear();
+            self.flush_stage();
         }
         std::mem::take(&mut self.out)
     }
@@ -296,10 +308,7 @@ impl Sink for Compressor {
             self.stage.extend_from_slice(&b[..take]);
             b = &b[take..];
             if self.stage.len() == FRAGMENT {
-                let stage = std::mem::take(&mut self.stage);
-                self.fragment(&stage);
-                self.stage = stage;
-                self.stage.clear();
+                self.flush_stage();
             }
         }
     }

@@ -540,33 +540,23 @@ pub fn now_nanos() -> i64 {
 /// Entry vectors kept for reuse. Chunks of entries flow from a reader through the pipeline to
 /// the clients, a few hundred entries (tens of KB) each; without the pool every hop allocates a
 /// fresh vector and the allocator faults its pages in again.
-static CHUNKS: std::sync::Mutex<Vec<Vec<Entry>>> = std::sync::Mutex::new(Vec::new());
 /// Vectors kept: enough for the hops of a busy job to find one (vectors in flight are not here).
-const CHUNK_POOL: usize = 8;
+static CHUNKS: crate::pool::Pool<Vec<Entry>> = crate::pool::Pool::new(8);
 /// Largest capacity kept (entries), so one huge block does not pin its vector for good.
 const CHUNK_MAX_CAPACITY: usize = 8192;
 
 /// An empty chunk with room for `n` entries, from the pool when it has one.
 pub fn chunk(n: usize) -> Vec<Entry> {
-    let mut v = CHUNKS
-        .lock()
-        .ok()
-        .and_then(|mut pool| pool.pop())
-        .unwrap_or_default();
+    let mut v = CHUNKS.take().unwrap_or_default();
     v.reserve(n);
     v
 }
 
 /// Gives a chunk's vector back to the pool (dropping any entries still in it).
 pub fn recycle(mut v: Vec<Entry>) {
-    v.clear();
-    if v.capacity() == 0 || v.capacity() > CHUNK_MAX_CAPACITY {
-        return;
-    }
-    if let Ok(mut pool) = CHUNKS.lock() {
-        if pool.len() < CHUNK_POOL {
-            pool.push(v);
-        }
+    if v.capacity() != 0 && v.capacity() <= CHUNK_MAX_CAPACITY {
+        v.clear();
+        CHUNKS.give(v);
     }
 }
 
