@@ -2,9 +2,9 @@
 //! expression, and `multiline` joining blocks. Each iteration processes one entry.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use ferrotail::config::yaml;
 use ferrotail::pipeline::stages;
 use ferrotail::pipeline::{BuildCtx, Entry, Labels, Stage};
+use gocompat::yaml;
 
 fn stage(name: &str, config: &str) -> Box<dyn Stage> {
     let node = yaml::parse(config).expect("bench config parses");

@@ -2,8 +2,8 @@
 //! (json output/stream/attrs + labels stream + json on attrs + output) and a regex stage.
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
-use ferrotail::config::yaml;
 use ferrotail::pipeline::{BuildCtx, Entry, Labels, Pipeline};
+use gocompat::yaml;
 
 fn pipeline(stages: &str) -> Pipeline {
     let node = yaml::parse(stages).expect("bench YAML");

@@ -2,8 +2,8 @@
 //! with a template, and timestamps in RFC3339 and a custom layout.
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
-use ferrotail::config::yaml;
 use ferrotail::pipeline::{BuildCtx, Entry, Labels, Pipeline, Value};
+use gocompat::yaml;
 
 fn pipeline(text: &str) -> Pipeline {
     let node = yaml::parse(text).expect("yaml");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::config::units::{parse_go_duration, GoDuration};
 use crate::config::Overrides;
+use gocompat::units::{parse_go_duration, GoDuration};
 
 /// Parsed flags.
 #[derive(Debug, Default, Clone)]

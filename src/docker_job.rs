@@ -21,18 +21,18 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::{Ack, Progress};
 use crate::config::raw::RawScrapeConfig;
-use crate::config::yaml::{self, Mode};
+use crate::core::ack::{Ack, Progress};
+use crate::core::{Entry, Labels};
 use crate::discovery::docker::{self, DockerContainer, DockerEvent, DockerSdConfig};
 use crate::discovery::docker_logs::{self, LogsRequest};
-use crate::pipeline::{Entry, Labels};
 use crate::positions::Positions;
 use crate::relabel::Relabeler;
 use crate::tail::docker_json::{self, JoinedLine, PartialJoiner, Stream};
 use crate::tail::{LineDecoder, Reader, ReaderOptions, ReaderStatus};
 use crate::targets::{Registry, TargetView};
 use crate::telemetry::metrics as m;
+use gocompat::yaml::{self, Mode};
 
 /// Decodes a job's `docker_sd_configs` entries.
 pub fn decode_configs(job: &RawScrapeConfig) -> Result<Vec<DockerSdConfig>, String> {

@@ -8,14 +8,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
-pub mod ack;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod core;
 pub mod discovery;
 pub mod docker_job;
 pub mod pipeline;
-pub mod pool;
 pub mod positions;
 pub mod relabel;
 pub mod run;

@@ -96,7 +96,7 @@ fn main() -> ExitCode {
     }
     // ferrotail's -check-syntax runs every start-up check too, so it fails early where Promtail
     // would only fail when started.
-    if let Err(e) = config.validate_startup() {
+    if let Err(e) = ferrotail::check::validate_startup(&config) {
         log_error("error creating promtail", &e.to_string());
         if flags.check_syntax {
             println!("Invalid config file: {e}");

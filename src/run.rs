@@ -81,7 +81,7 @@ impl ReloadSource {
         let mut c = Config::load(&self.path, self.expand_env).map_err(|e| e.to_string())?;
         c.apply_overrides(&self.overrides)
             .map_err(|e| e.to_string())?;
-        c.validate_startup().map_err(|e| e.to_string())?;
+        crate::check::validate_startup(&c).map_err(|e| e.to_string())?;
         Ok(c)
     }
 }
@@ -350,9 +350,8 @@ impl Generation {
             };
             shared.registry.set_any_job();
             let mut warnings = Vec::new();
-            let mut pipeline = config
-                .build_pipeline(job, &mut warnings)
-                .map_err(|e| e.to_string())?;
+            let mut pipeline =
+                crate::check::build_pipeline(job, &mut warnings).map_err(|e| e.to_string())?;
             for w in warnings {
                 tracing::warn!(job = %job.job_name, "{w}");
             }
@@ -455,7 +454,7 @@ async fn run_pipeline(
                 for e in chunk.drain(..) {
                     pipeline.process(e, &mut out);
                 }
-                crate::pipeline::entry::recycle(chunk);
+                crate::core::entry::recycle(chunk);
                 // The clients need labels, line, timestamp and metadata only: free the extracted
                 // maps now rather than while the entries wait in a batch.
                 for e in &mut out {
@@ -465,13 +464,13 @@ async fn run_pipeline(
                 }
             }
             _ = tick.tick() => {
-                pipeline.tick(crate::pipeline::entry::now_nanos(), &mut out);
+                pipeline.tick(crate::core::entry::now_nanos(), &mut out);
             }
         }
         if !out.is_empty() {
             fan_out(
                 &clients,
-                std::mem::replace(&mut out, crate::pipeline::entry::chunk(0)),
+                std::mem::replace(&mut out, crate::core::entry::chunk(0)),
             )
             .await;
         }

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use ferrotail::config::yaml::{self, Node};
 use ferrotail::pipeline::{BuildCtx, Entry, Labels, Pipeline, TENANT_LABEL};
+use gocompat::yaml::{self, Node};
 
 const INPUT_PATH: &str = "/var/log/golden/input.log";
 
@@ -90,10 +90,10 @@ fn run_case(dir: &Path) -> Result<(Streams, String), String> {
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             let line = String::from_utf8_lossy(&rest[..pos]).into_owned();
             rest = &rest[pos + 1..];
-            let now = ferrotail::pipeline::entry::now_nanos();
+            let now = ferrotail::core::entry::now_nanos();
             pipeline.process(Entry::new(labels.clone(), now, line), &mut out);
         }
-        let later = ferrotail::pipeline::entry::now_nanos() + 3_600_000_000_000;
+        let later = ferrotail::core::entry::now_nanos() + 3_600_000_000_000;
         pipeline.tick(later, &mut out);
         Ok(())
     })?;

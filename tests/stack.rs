@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ferrotail::config::yaml::{self, Node, NodeKind};
+use gocompat::yaml::{self, Node, NodeKind};
 
 /// Labels that ferrotail can attach with the shipped configs and that dashboards may select on.
 const ALLOWED_SELECTOR_LABELS: &[&str] = &["service", "container_id", "job", "filename", "stream"];

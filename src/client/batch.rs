@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use prost::encoding::{encode_varint, encoded_len_varint};
 
-use crate::ack::Ack;
-use crate::pipeline::{Entry, Labels};
-use crate::pool::Pool;
+use crate::core::ack::Ack;
+use crate::core::pool::Pool;
+use crate::core::{Entry, Labels};
 
 /// Size of the blocks a stream's entries are written into.
 const BLOCK: usize = 32 << 10;
@@ -546,7 +546,7 @@ mod ack_tests {
     use super::*;
     #[test]
     fn acks_released_after_encode() {
-        let p = crate::ack::Progress::new(0);
+        let p = crate::core::ack::Progress::new(0);
         let mut b = Batch::new();
         for i in 1..=3u64 {
             let mut e = Entry::new(Labels::new(), 1, "x".into());

@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::raw::{RawClient, RawLimits};
-use crate::pipeline::entry::LabelMemo;
-use crate::pipeline::{Entry, Labels, TENANT_LABEL};
+use crate::core::entry::LabelMemo;
+use crate::core::{Entry, Labels};
+use crate::pipeline::TENANT_LABEL;
 use crate::telemetry::metrics as m;
 use batch::{Batch, Compressor, Encoded};
 use send::{Outcome, Sender};
@@ -245,7 +246,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                         open.get_or_insert_with(Batch::new).add(e);
                     }
                 }
-                crate::pipeline::entry::recycle(chunk);
+                crate::core::entry::recycle(chunk);
             }
             _ = tokio::time::sleep(
                 batches.iter().filter_map(|(_, b)| b.as_ref()).map(|b| cfg.batch_wait.saturating_sub(b.age())).min().unwrap_or(far)

@@ -9,17 +9,15 @@
 
 pub mod env;
 pub mod raw;
-pub mod units;
-pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::pipeline::{BuildCtx, Labels, Pipeline};
+use crate::core::Labels;
 use crate::relabel::{is_valid_label_name, Relabeler};
+use gocompat::yaml::{self, Node};
 use raw::{RawClient, RawConfig, RawScrapeConfig};
-use yaml::Node;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +176,7 @@ impl Config {
                 c.tenant_id = t.clone();
             }
             if let Some(w) = o.client_batch_wait {
-                c.batchwait = units::GoDuration(w);
+                c.batchwait = gocompat::units::GoDuration(w);
             }
             if let Some(b) = o.client_batch_size {
                 c.batchsize = b;
@@ -203,128 +201,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// The startup checks Promtail makes only when it starts (ferrotail also runs them for
-    /// `-check-syntax`). Builds every pipeline once to validate it.
-    pub fn validate_startup(&self) -> Result<(), ConfigError> {
-        let err = ConfigError::Startup;
-        if self.raw.positions.filename.is_empty() {
-            return Err(err(
-                "positions.filename is empty: an empty `positions:` block clears Promtail's defaults (Promtail fails with \"read .: is a directory\")".into(),
-            ));
-        }
-        if self.raw.clients.is_empty() {
-            return Err(err("at least one client config must be provided".into()));
-        }
-        let mut seen = Vec::new();
-        for (i, c) in self.raw.clients.iter().enumerate() {
-            if c.url.is_empty() {
-                return Err(err(format!("clients[{i}]: client needs target URL")));
-            }
-            let url = reqwest::Url::parse(&c.url)
-                .map_err(|e| err(format!("clients[{i}].url {:?}: {e}", redact_url(&c.url))))?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(err(format!(
-                    "clients[{i}].url {:?}: unsupported scheme {:?}",
-                    redact_url(&c.url),
-                    url.scheme()
-                )));
-            }
-            let key = format!("{c:?}");
-            if seen.contains(&key) {
-                return Err(err(format!(
-                    "duplicate client configs are not allowed, found duplicate for name: {}",
-                    client_name(c)
-                )));
-            }
-            seen.push(key);
-            if c.oauth2.is_some() {
-                return Err(err(format!("clients[{i}]: not supported: oauth2")));
-            }
-            let auths = [
-                c.basic_auth.is_some(),
-                c.oauth2.is_some(),
-                !c.bearer_token.is_empty(),
-                !c.bearer_token_file.is_empty(),
-            ];
-            if auths.iter().filter(|b| **b).count() > 1 {
-                return Err(err(format!(
-                    "clients[{i}]: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
-                )));
-            }
-            // Builds the HTTP client too, so broken TLS or secret files fail -check-syntax.
-            crate::client::ClientConfig::compile(c, &self.raw.limits_config)
-                .map_err(|e| err(format!("clients[{i}]: {e}")))?;
-            for k in c.external_labels.keys() {
-                if !is_valid_label_name(k) {
-                    return Err(err(format!(
-                        "clients[{i}].external_labels: invalid label name: {k}"
-                    )));
-                }
-            }
-        }
-        for (i, job) in self.raw.scrape_configs.iter().enumerate() {
-            let unsupported = job.unsupported_keys();
-            if let Some(k) = unsupported.first() {
-                return Err(err(format!(
-                    "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs and docker_sd_configs)",
-                    job.job_name
-                )));
-            }
-            if !job.encoding.is_empty()
-                && !job.encoding.eq_ignore_ascii_case("utf-8")
-                && !job.encoding.eq_ignore_ascii_case("utf8")
-            {
-                return Err(err(format!(
-                    "scrape_configs[{i}] (job {:?}): not supported: encoding {:?}",
-                    job.job_name, job.encoding
-                )));
-            }
-            if job_kind(job) == Some(JobKind::Docker) {
-                crate::docker_job::decode_configs(job)
-                    .map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?;
-            }
-            if job_kind(job).is_none() {
-                return Err(err(format!(
-                    "no valid target scrape config defined for {:?}",
-                    job.job_name
-                )));
-            }
-            let mut warnings = Vec::new();
-            self.build_pipeline(job, &mut warnings).map_err(|e| {
-                err(format!(
-                    "failed to make {} target manager: {e}",
-                    kind_name(job)
-                ))
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Builds a job's pipeline, collecting warnings for ignored stage keys.
-    pub fn build_pipeline(
-        &self,
-        job: &RawScrapeConfig,
-        warnings: &mut Vec<String>,
-    ) -> Result<Pipeline, crate::pipeline::PipelineError> {
-        let base_dir = std::env::current_dir().ok();
-        let mut ctx = BuildCtx {
-            job: &job.job_name,
-            warnings,
-            base_dir: base_dir.as_deref(),
-        };
-        match &job.pipeline_stages {
-            Some(node) => Pipeline::build(&mut ctx, &node.0),
-            None => Ok(Pipeline::empty()),
-        }
-    }
-}
-
-fn kind_name(job: &RawScrapeConfig) -> &'static str {
-    match job_kind(job) {
-        Some(JobKind::Docker) => "Docker service discovery",
-        _ => "file",
     }
 }
 
@@ -618,9 +494,6 @@ mod tests {
             assert_eq!(c.raw.positions.filename, "/tmp/positions.yaml");
             assert_eq!(c.raw.clients[0].batchwait.0, Duration::from_secs(1));
             assert_eq!(c.raw.clients[0].backoff_config.max_retries, 10);
-            if let Err(e) = c.validate_startup() {
-                panic!("{f}: {e}");
-            }
         }
     }
 
@@ -632,7 +505,6 @@ mod tests {
         let c =
             Config::from_text("positions:\nclients:\n  - url: http://x/\n", None, false).unwrap();
         assert_eq!(c.raw.positions.filename, "");
-        assert!(c.validate_startup().is_err());
     }
 
     #[test]

@@ -7,14 +7,15 @@
 //! keys for features ferrotail does not implement are captured so that loading can refuse them
 //! with `not supported: <key>`.
 
+pub use crate::relabel::RawRelabel;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
-use super::units::{ByteSize, GoDuration};
 use super::yaml::RawNode;
+use gocompat::units::{ByteSize, GoDuration};
 
 /// `Option<IgnoredAny>`: a key accepted for compatibility and otherwise ignored.
 pub type Ignored = Option<IgnoredAny>;
@@ -527,18 +528,5 @@ pub struct RawStaticConfig {
 #[serde(rename = "file.SDConfig", default)]
 pub struct RawFileSd {
     pub files: Vec<String>,
-    pub refresh_interval: Option<super::units::PromDuration>,
-}
-
-/// `relabel_configs[]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename = "relabel.plain", default)]
-pub struct RawRelabel {
-    pub source_labels: Option<Vec<String>>,
-    pub separator: Option<String>,
-    pub target_label: Option<String>,
-    pub regex: Option<String>,
-    pub modulus: Option<u64>,
-    pub replacement: Option<String>,
-    pub action: Option<String>,
+    pub refresh_interval: Option<gocompat::units::PromDuration>,
 }

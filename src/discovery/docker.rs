@@ -38,7 +38,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Labels;
+use crate::core::Labels;
 
 const META_PREFIX: &str = "__meta_docker_";
 
@@ -46,7 +46,7 @@ const META_PREFIX: &str = "__meta_docker_";
 // Config
 // ------------------------------------------------------------------------------------------------
 
-pub use crate::config::units::{parse_prom_duration, PromDuration};
+pub use gocompat::units::{parse_prom_duration, PromDuration};
 
 /// One `filters` entry: a Docker container-list filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -1145,7 +1145,7 @@ pub async fn run(config: DockerSdConfig, tx: mpsc::Sender<DockerEvent>, cancel: 
             Stop::Retry(err) => {
                 if std::mem::take(&mut d.live) && d.resume_nanos.is_none() {
                     d.resume_nanos =
-                        Some(crate::pipeline::entry::now_nanos().saturating_sub(2_000_000_000));
+                        Some(crate::core::entry::now_nanos().saturating_sub(2_000_000_000));
                 }
                 tracing::error!(
                     component = "docker_discovery",
@@ -1175,7 +1175,7 @@ impl Discovery {
         // already handled change nothing.
         let since_nanos = self
             .resume_nanos
-            .unwrap_or_else(|| crate::pipeline::entry::now_nanos().saturating_sub(2_000_000_000));
+            .unwrap_or_else(|| crate::core::entry::now_nanos().saturating_sub(2_000_000_000));
         let since = format!(
             "{}.{:09}",
             since_nanos.div_euclid(1_000_000_000),
@@ -1466,11 +1466,10 @@ mod tests {
     }
 
     fn cfg(yaml: &str) -> Result<DockerSdConfig, String> {
-        let node = crate::config::yaml::parse(yaml).map_err(|e| e.to_string())?;
-        let c: DockerSdConfig =
-            crate::config::yaml::from_node(&node, crate::config::yaml::Mode::Config)
-                .map_err(|e| e.to_string())?
-                .value;
+        let node = gocompat::yaml::parse(yaml).map_err(|e| e.to_string())?;
+        let c: DockerSdConfig = gocompat::yaml::from_node(&node, gocompat::yaml::Mode::Config)
+            .map_err(|e| e.to_string())?
+            .value;
         c.validate()?;
         Ok(c)
     }

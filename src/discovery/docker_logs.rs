@@ -31,7 +31,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::docker::{sleep_or_cancel, Backoff};
-use crate::tail::docker_json::{parse_rfc3339_nanos, JoinedLine, PartialJoiner, Stream};
+use crate::tail::docker_json::{JoinedLine, PartialJoiner, Stream};
+use gocompat::time::parse_rfc3339_nanos;
 
 /// One entry: stream (`stdout`/`stderr`), Docker's timestamp (Unix nanos), the line.
 pub type LogItem = (&'static str, i64, String);

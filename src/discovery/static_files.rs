@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::pipeline::Labels;
+use crate::core::Labels;
 use crate::relabel::Relabeler;
 
 /// A `__path__` glob (doublestar semantics: `*`, `?`, `[...]`, `{a,b}`, `**` for any depth).
@@ -269,21 +269,23 @@ pub fn read_file_sd(patterns: &[String]) -> Vec<Labels> {
                     continue;
                 }
             };
-            let node = match crate::config::yaml::parse(&text) {
+            let node = match gocompat::yaml::parse(&text) {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::error!(file = %file.display(), error = %e, "file_sd_configs: cannot parse file");
                     continue;
                 }
             };
-            let groups: Vec<crate::config::raw::RawStaticConfig> =
-                match crate::config::yaml::from_node(&node, crate::config::yaml::Mode::Config) {
-                    Ok(d) => d.value,
-                    Err(e) => {
-                        tracing::error!(file = %file.display(), error = %e, "file_sd_configs: invalid target groups");
-                        continue;
-                    }
-                };
+            let groups: Vec<crate::config::raw::RawStaticConfig> = match gocompat::yaml::from_node(
+                &node,
+                gocompat::yaml::Mode::Config,
+            ) {
+                Ok(d) => d.value,
+                Err(e) => {
+                    tracing::error!(file = %file.display(), error = %e, "file_sd_configs: invalid target groups");
+                    continue;
+                }
+            };
             for g in groups {
                 for t in if g.targets.is_empty() {
                     vec!["localhost".to_string()]

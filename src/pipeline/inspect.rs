@@ -77,10 +77,11 @@ use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use super::entry::{go_quote_into, Extracted};
-use super::golayout::{parse_rfc3339_nano, GoTime, Loc};
-use super::gotemplate::value::fmt_float_v;
 use super::{Entry, Labels, Value};
+use crate::core::entry::Extracted;
+use gocompat::strconv::go_quote_into;
+use gocompat::template::value::fmt_float_v;
+use gocompat::time::{parse_rfc3339_nano, GoTime, Loc};
 
 /// Process-wide `-inspect`, like Promtail's `stages.Inspect`.
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -445,8 +446,8 @@ fn go_type(v: &Value) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::{stages, BuildCtx, Stage};
+    use gocompat::yaml;
 
     const T0: i64 = 1_700_000_000_000_000_000; // 2023-11-14 22:13:20 UTC
 

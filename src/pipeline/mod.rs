@@ -8,19 +8,11 @@
 //! `pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String>`; the
 //! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
 
-pub mod entry;
-pub mod gojson;
-pub mod golayout;
-pub mod goregex;
-pub mod gotemplate;
 pub mod inspect;
-pub mod jmes;
-pub mod logql;
-pub mod mapstruct;
 pub mod stages;
 
-use crate::config::yaml::{self, Mode, Node, NodeKind};
-pub use entry::{Entry, Labels, Value};
+pub use crate::core::entry::{Entry, Labels, Value};
+use gocompat::yaml::{self, Mode, Node, NodeKind};
 use inspect::inspect_diff;
 
 /// The label the `tenant` stage sets; the client turns it into `X-Scope-OrgID` and strips it.
@@ -107,7 +99,7 @@ pub struct Pipeline {
     buf_a: Vec<Entry>,
     buf_b: Vec<Entry>,
     inspect: bool,
-    label_values: entry::LabelValuesCache,
+    label_values: crate::core::entry::LabelValuesCache,
 }
 
 impl Pipeline {
@@ -259,4 +251,82 @@ pub(crate) fn build_for_test(build: StageBuilder, yaml: &str) -> Result<Box<dyn 
     };
     let node = yaml::parse(yaml).map_err(|e| e.to_string())?;
     build(&mut ctx, &node)
+}
+
+/// The stage-config cases of `tests/data/golden/errors/` that concern the parsing stages, run
+/// through [`Pipeline::build`].
+#[cfg(test)]
+mod golden_errors {
+    use super::{BuildCtx, Pipeline};
+    use gocompat::yaml::parse;
+
+    /// The `error="..."` text of the start-up log line, unescaped.
+    fn expected_error(case: &str) -> String {
+        let dir = format!(
+            "{}/tests/data/golden/errors/{case}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(format!("{dir}/expected.txt")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("error=\"failed to make file target manager: "))
+            .unwrap();
+        let start = line.find("error=\"").unwrap() + 7;
+        let quoted = &line[start..line.len() - 1];
+        let mut out = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(o) => out.push(o),
+                    None => {}
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out.trim_start_matches("failed to make file target manager: ")
+            .to_string()
+    }
+
+    fn build_error(case: &str) -> String {
+        let dir = format!(
+            "{}/tests/data/golden/errors/{case}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(format!("{dir}/case.yml")).unwrap();
+        let root = parse(&text).unwrap();
+        let stages = match &root.get("scrape_configs").unwrap().kind {
+            gocompat::yaml::NodeKind::Seq(items) => {
+                items[0].get("pipeline_stages").unwrap().clone()
+            }
+            _ => panic!("no scrape config"),
+        };
+        let mut w = Vec::new();
+        let mut ctx = BuildCtx {
+            job: "golden",
+            warnings: &mut w,
+            base_dir: None,
+        };
+        match Pipeline::build(&mut ctx, &stages) {
+            Ok(_) => String::from("<built>"),
+            Err(e) => e.msg,
+        }
+    }
+
+    #[test]
+    fn stage_config_errors_match_promtail() {
+        for case in [
+            "006-bad-regex-in-stage",
+            "012-stage-with-two-keys",
+            "013-stage-as-scalar",
+            "016-static-labels-int-value",
+            "019-invalid-label-name",
+            "020-yaml-bool-label-name",
+            "024-json-unquoted-jmespath",
+        ] {
+            assert_eq!(build_error(case), expected_error(case), "{case}");
+        }
+    }
 }

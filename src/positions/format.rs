@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::yaml::{self, NodeKind};
+use gocompat::yaml::{self, NodeKind};
 
 /// Renders the file: keys sorted bytewise, two-space indent, values double-quoted.
 pub fn render(positions: &BTreeMap<String, String>) -> String {

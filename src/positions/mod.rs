@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::Progress;
+use crate::core::ack::Progress;
 
 /// A file's identity, kept in the sidecar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -345,7 +345,7 @@ impl Positions {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = crate::ack::COMMITTED.notified() => {
+                _ = crate::core::ack::COMMITTED.notified() => {
                     let at = (tokio::time::Instant::now() + debounce).max(last_save + min_gap);
                     tokio::select! {
                         _ = tokio::time::sleep_until(at) => {}

@@ -6,8 +6,29 @@
 use md5::{Digest, Md5};
 use regex::Regex;
 
-use crate::config::raw::RawRelabel;
-use crate::pipeline::Labels;
+use serde::Deserialize;
+
+use crate::core::Labels;
+
+/// `relabel_configs[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "relabel.plain", default)]
+pub struct RawRelabel {
+    /// `source_labels`.
+    pub source_labels: Option<Vec<String>>,
+    /// `separator` (default `;`).
+    pub separator: Option<String>,
+    /// `target_label`.
+    pub target_label: Option<String>,
+    /// `regex` (default `(.*)`).
+    pub regex: Option<String>,
+    /// `modulus`.
+    pub modulus: Option<u64>,
+    /// `replacement` (default `$1`).
+    pub replacement: Option<String>,
+    /// `action` (default `replace`).
+    pub action: Option<String>,
+}
 
 /// A relabel action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,11 +349,10 @@ mod tests {
     use super::*;
 
     fn rule(yaml: &str) -> Result<Rule, String> {
-        let node = crate::config::yaml::parse(yaml).unwrap();
-        let raw: RawRelabel =
-            crate::config::yaml::from_node(&node, crate::config::yaml::Mode::Config)
-                .map_err(|e| e.to_string())?
-                .value;
+        let node = gocompat::yaml::parse(yaml).unwrap();
+        let raw: RawRelabel = gocompat::yaml::from_node(&node, gocompat::yaml::Mode::Config)
+            .map_err(|e| e.to_string())?
+            .value;
         Rule::compile(&raw)
     }
 

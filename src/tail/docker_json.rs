@@ -19,6 +19,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use gocompat::time::parse_rfc3339_nanos;
+
 /// The output stream a log message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
@@ -391,152 +393,6 @@ fn utf8(bytes: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(bytes)
 }
 
-/// Parses an RFC 3339 timestamp as Go parses the layout `2006-01-02T15:04:05.999999999Z07:00`
-/// (what Docker writes, with up to nine fraction digits), returning Unix nanoseconds.
-pub fn parse_rfc3339_nanos(s: &str) -> Result<i64, &'static str> {
-    let b = s.as_bytes();
-    fn num(b: &[u8], at: usize, len: usize) -> Result<i64, &'static str> {
-        let digits = b.get(at..at + len).ok_or("too short")?;
-        let mut v = 0i64;
-        for &d in digits {
-            if !d.is_ascii_digit() {
-                return Err("expected a digit");
-            }
-            v = v * 10 + i64::from(d - b'0');
-        }
-        Ok(v)
-    }
-    fn lit(b: &[u8], at: usize, c: u8) -> Result<(), &'static str> {
-        if b.get(at) == Some(&c) {
-            Ok(())
-        } else {
-            Err("unexpected character")
-        }
-    }
-    let year = num(b, 0, 4)?;
-    lit(b, 4, b'-')?;
-    let month = num(b, 5, 2)?;
-    lit(b, 7, b'-')?;
-    let day = num(b, 8, 2)?;
-    lit(b, 10, b'T')?;
-    let hour = num(b, 11, 2)?;
-    lit(b, 13, b':')?;
-    let minute = num(b, 14, 2)?;
-    lit(b, 16, b':')?;
-    let second = num(b, 17, 2)?;
-    let mut pos = 19;
-    let mut nanos = 0i64;
-    if b.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        while b.get(pos).is_some_and(u8::is_ascii_digit) {
-            pos += 1;
-        }
-        if pos == start {
-            return Err("expected fraction digits");
-        }
-        // Go keeps nine digits and ignores the rest.
-        for (i, &d) in b[start..pos].iter().enumerate().take(9) {
-            nanos += i64::from(d - b'0') * 10i64.pow(8 - i as u32);
-        }
-    }
-    let offset_secs = match b.get(pos) {
-        Some(b'Z') => {
-            pos += 1;
-            0
-        }
-        Some(&sign @ (b'+' | b'-')) => {
-            let oh = num(b, pos + 1, 2)?;
-            lit(b, pos + 3, b':')?;
-            let om = num(b, pos + 4, 2)?;
-            pos += 6;
-            if oh > 23 || om > 59 {
-                return Err("time zone offset out of range");
-            }
-            let o = oh * 3600 + om * 60;
-            if sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return Err("expected a time zone"),
-    };
-    if pos != b.len() {
-        return Err("extra text after the timestamp");
-    }
-    if !(1..=12).contains(&month) {
-        return Err("month out of range");
-    }
-    if day < 1 || day > days_in_month(year, month) {
-        return Err("day out of range");
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err("time out of range");
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    secs.checked_mul(1_000_000_000)
-        .and_then(|n| n.checked_add(nanos))
-        .ok_or("timestamp out of range")
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Formats Unix nanoseconds as RFC 3339 with nine fraction digits, as Docker writes `time`
-/// (trailing zeros trimmed, like Go's `RFC3339Nano`).
-pub fn format_rfc3339_nanos(nanos: i64) -> String {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let frac = nanos.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if frac != 0 {
-        let f = format!("{frac:09}");
-        out.push('.');
-        out.push_str(f.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// The joined-line cap Promtail applies when `max_line_size` is 0 (256 KiB).
 pub const DEFAULT_JOIN_LIMIT: usize = 256 * 1024;
 
@@ -837,9 +693,15 @@ mod tests {
             parse_rfc3339_nanos("2024-05-01T05:30:00.123456789-04:30"),
             Ok(T0_NANOS)
         );
-        assert_eq!(format_rfc3339_nanos(T0_NANOS), T0);
-        assert_eq!(format_rfc3339_nanos(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339_nanos(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(gocompat::time::format_rfc3339_nano(T0_NANOS), T0);
+        assert_eq!(
+            gocompat::time::format_rfc3339_nano(0),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            gocompat::time::format_rfc3339_nano(-1),
+            "1969-12-31T23:59:59.999999999Z"
+        );
     }
 
     fn join(limit: usize, pieces: &[(Stream, i64, &str)]) -> Vec<JoinedLine> {
@@ -980,7 +842,7 @@ mod tests {
         #[test]
         fn round_trips(log in "\\PC{0,60}\n?", stderr in any::<bool>(), nanos in -2_000_000_000_000_000_000i64..4_000_000_000_000_000_000i64) {
             let stream = if stderr { Stream::Stderr } else { Stream::Stdout };
-            let time = format_rfc3339_nanos(nanos);
+            let time = gocompat::time::format_rfc3339_nano(nanos);
             let line = format!(
                 "{{\"log\":\"{}\",\"stream\":\"{}\",\"time\":\"{}\"}}\n",
                 json_escape(&log), stream, time

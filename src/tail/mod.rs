@@ -20,8 +20,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::ack::{Ack, Progress};
-use crate::pipeline::{Entry, Labels};
+use crate::core::ack::{Ack, Progress};
+use crate::core::{Entry, Labels};
 use crate::positions::{FileIdentity, Positions};
 use crate::telemetry::metrics as m;
 
@@ -57,7 +57,7 @@ impl LineDecoder for PlainDecoder {
     fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>) {
         // Strictly increasing read times: Loki silently deduplicates entries of one stream with the
         // same timestamp and line, so two identical lines read in the same nanosecond would lose one.
-        let ts = crate::pipeline::entry::now_nanos().max(self.last_ts + 1);
+        let ts = crate::core::entry::now_nanos().max(self.last_ts + 1);
         self.last_ts = ts;
         let line = match std::str::from_utf8(raw) {
             Ok(s) => s.to_owned(),
@@ -469,8 +469,7 @@ impl<D: LineDecoder> Reader<D> {
     async fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) -> std::io::Result<bool> {
         let n = block.len();
         // Sized by the block's line count, so the chunk is allocated once instead of grown.
-        let mut entries =
-            crate::pipeline::entry::chunk(memchr::memchr_iter(b'\n', block).count() + 1);
+        let mut entries = crate::core::entry::chunk(memchr::memchr_iter(b'\n', block).count() + 1);
         let mut lines = 0u64;
         let mut start = 0;
         // One delivery token for all complete lines of the block, committing the end of its last

@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Registry, TargetView};
+use crate::core::{Entry, Labels};
 use crate::discovery::static_files::{build_targets, read_file_sd, FileTarget};
-use crate::pipeline::{Entry, Labels};
 use crate::positions::Positions;
 use crate::relabel::Relabeler;
 use crate::tail::watch::Watcher;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use crate::pipeline::Labels;
+use crate::core::Labels;
 use crate::tail::ReaderStatus;
 
 /// One active target as `/targets` shows it.

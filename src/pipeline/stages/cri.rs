@@ -2,14 +2,14 @@
 //! `timestamp{time, RFC3339Nano, fudge}` + `output{content}` + `output{tags}`), followed by the
 //! joining of partial (`P`) lines per label set.
 
-use crate::config::yaml::Node;
-use crate::pipeline::goregex::GoRegex;
-use crate::pipeline::mapstruct::StructCfg;
 use crate::pipeline::stages::docker::{copy_labels_to_extracted, Rfc3339NanoFudge};
 use crate::pipeline::stages::labels::LabelsStage;
 use crate::pipeline::stages::output::OutputStage;
 use crate::pipeline::stages::regex::RegexStage;
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
+use gocompat::mapstructure::StructCfg;
+use gocompat::regex::GoRegex;
+use gocompat::yaml::Node;
 
 const CRI_EXPRESSION: &str =
     r"^(?s)(?P<time>\S+?) (?P<stream>stdout|stderr) (?P<flags>\S+?) (?P<content>.*)$";
@@ -108,7 +108,7 @@ impl Stage for CriStage {
 /// Builds the stage from its config (weakly decoded).
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
     let mut cfg = StructCfg::new(
-        ctx,
+        ctx.warnings,
         "cri",
         config,
         true,

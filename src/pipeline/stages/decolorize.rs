@@ -4,9 +4,9 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
-use crate::config::yaml::Node;
-use crate::pipeline::goregex::GoRegex;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::regex::GoRegex;
+use gocompat::yaml::Node;
 
 /// acarl005/stripansi's pattern as Loki uses it, in Go syntax.
 const ANSI_PATTERN: &str = r"[\x{1B}\x{9B}][[\]()#;?]*(?:(?:(?:[a-zA-Z\d]*(?:;[a-zA-Z\d]*)*)?\x{07})|(?:(?:\d{1,4}(?:;\d{0,4})*)?[\dA-PRZcf-ntqry=><~]))";
@@ -40,8 +40,8 @@ pub fn build(_ctx: &mut BuildCtx, _config: &Node) -> Result<Box<dyn Stage>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
     use crate::pipeline::Labels;
+    use gocompat::yaml::parse;
 
     #[test]
     fn strips_escapes() {

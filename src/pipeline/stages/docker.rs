@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::config::yaml::Node;
-use crate::pipeline::gojson;
+use gocompat::yaml::Node;
+
 use crate::pipeline::stages::json::JsonStage;
 use crate::pipeline::stages::labels::{with_go_str, LabelsStage};
 use crate::pipeline::stages::output::OutputStage;
@@ -20,7 +20,7 @@ pub(crate) fn copy_labels_to_extracted(e: &mut Entry) {
 }
 
 /// Go's `time.Parse(time.RFC3339Nano, s)` as Unix nanoseconds (shared with the timestamp stage).
-pub(crate) use crate::pipeline::golayout::parse_rfc3339_nano;
+pub(crate) use gocompat::time::parse_rfc3339_nano;
 
 /// The last known timestamp per label set (Promtail's fudge LRU of 10 000 entries). The most
 /// recently used set is held apart from the map: consecutive entries of one stream, the common
@@ -198,7 +198,7 @@ fn docker_shape(line: &str) -> Option<(String, &str, &str)> {
     let mut rest = line.strip_prefix(r#"{"log":""#)?;
     let mut log = String::with_capacity(rest.len());
     loop {
-        let n = gojson::find_quote_or_backslash(rest.as_bytes())?;
+        let n = gocompat::json::find_quote_or_backslash(rest.as_bytes())?;
         log.push_str(&rest[..n]);
         let esc = rest.as_bytes()[n];
         if esc == b'"' {

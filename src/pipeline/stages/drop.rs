@@ -14,9 +14,10 @@
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::yaml::{Node, NodeKind, RawNode, Resolved};
-use crate::pipeline::entry::{go_quote_into, now_nanos};
+use crate::core::entry::now_nanos;
 use crate::pipeline::{BuildCtx, Entry, Stage, DROPPED_LINES};
+use gocompat::strconv::go_quote_into;
+use gocompat::yaml::{Node, NodeKind, RawNode, Resolved};
 
 /// Help text of `logentry_dropped_lines_total`, as Promtail registers it.
 pub const DROPPED_LINES_HELP: &str =
@@ -67,7 +68,7 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
             Some(p) if (0.0..=100.0).contains(&p) => format!(
                 "if `percentage: {}` was meant to drop that share of lines at random, use `sampling: {{rate: {}}}` instead",
                 p_text(p),
-                crate::pipeline::entry::format_go_float(((100.0 - p) / 100.0 * 1e6).round() / 1e6)
+                gocompat::strconv::format_go_float(((100.0 - p) / 100.0 * 1e6).round() / 1e6)
             ),
             _ => "for random dropping use the `sampling` stage (`sampling: {rate: <fraction kept>}`)"
                 .to_string(),
@@ -92,11 +93,9 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     };
     let older_than = match &raw.older_than {
         None => None,
-        Some(d) => Some(
-            crate::config::units::parse_go_duration_nanos(d).map_err(|e| {
-                format!("drop stage invalid duration, {d} cannot be converted to a duration: {e}")
-            })?,
-        ),
+        Some(d) => Some(gocompat::units::parse_go_duration_nanos(d).map_err(|e| {
+            format!("drop stage invalid duration, {d} cannot be converted to a duration: {e}")
+        })?),
     };
     if raw.value.is_some() && raw.expression.is_some() {
         return Err("drop stage config error, `value` and `expression` cannot both be defined at the same time.".into());
@@ -140,7 +139,7 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
 }
 
 fn p_text(p: f64) -> String {
-    crate::pipeline::entry::format_go_float(p)
+    gocompat::strconv::format_go_float(p)
 }
 
 /// `source` as a string or a list of strings.
@@ -168,7 +167,7 @@ fn source_list(n: &Node) -> Result<Vec<String>, String> {
 
 /// A regex compile error worded as Go's `regexp` package words it.
 pub(crate) fn regex_error_text(pattern: &str, e: &regex::Error) -> String {
-    crate::pipeline::logql::go_regex_error(pattern, e)
+    gocompat::logql::go_regex_error(pattern, e)
 }
 
 impl DropStage {
@@ -288,8 +287,8 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::{Labels, Value};
+    use gocompat::yaml;
 
     fn build_from(text: &str) -> (Result<Box<dyn Stage>, String>, Vec<String>) {
         let node = yaml::parse(text).unwrap();
@@ -333,26 +332,22 @@ mod tests {
             ("24h", 86_400_000_000_000),
             ("1µs", 1_000),
         ] {
-            assert_eq!(
-                crate::config::units::parse_go_duration_nanos(s),
-                Ok(want),
-                "{s}"
-            );
+            assert_eq!(gocompat::units::parse_go_duration_nanos(s), Ok(want), "{s}");
         }
         assert_eq!(
-            crate::config::units::parse_go_duration_nanos("3").unwrap_err(),
+            gocompat::units::parse_go_duration_nanos("3").unwrap_err(),
             "time: missing unit in duration \"3\""
         );
         assert_eq!(
-            crate::config::units::parse_go_duration_nanos("1d").unwrap_err(),
+            gocompat::units::parse_go_duration_nanos("1d").unwrap_err(),
             "time: unknown unit \"d\" in duration \"1d\""
         );
         assert_eq!(
-            crate::config::units::parse_go_duration_nanos("").unwrap_err(),
+            gocompat::units::parse_go_duration_nanos("").unwrap_err(),
             "time: invalid duration \"\""
         );
         assert_eq!(
-            crate::config::units::parse_go_duration_nanos("s").unwrap_err(),
+            gocompat::units::parse_go_duration_nanos("s").unwrap_err(),
             "time: invalid duration \"s\""
         );
     }

@@ -1,9 +1,9 @@
 //! The `eventlogmessage` stage: splits a Windows event message (`Key: value` lines separated by
 //! `\r\n`) into extracted values.
 
-use crate::config::yaml::Node;
-use crate::pipeline::mapstruct::{is_legacy_label_name, StructCfg};
 use crate::pipeline::{BuildCtx, Entry, Stage, Value};
+use gocompat::mapstructure::{is_legacy_label_name, StructCfg};
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct EventLogMessageStage {
@@ -67,7 +67,7 @@ impl Stage for EventLogMessageStage {
 /// Builds the stage from its config.
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
     let mut cfg = StructCfg::new(
-        ctx,
+        ctx.warnings,
         "eventlogmessage",
         config,
         false,

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use maxminddb::{geoip2, Reader};
 use serde::Deserialize;
 
-use crate::config::yaml::Node;
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage};
+use gocompat::yaml::Node;
 
 use super::metrics::go_format_g;
 
@@ -220,8 +220,8 @@ impl Stage for GeoIpStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::Value;
+    use gocompat::yaml;
 
     fn golden_dir(case: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

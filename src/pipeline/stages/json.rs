@@ -3,11 +3,11 @@
 
 use jmespath::{Rcvar, Variable};
 
-use crate::config::yaml::Node;
-use crate::pipeline::gojson::{self, JVal};
-use crate::pipeline::jmes::{Expr, Found};
-use crate::pipeline::mapstruct::StructCfg;
 use crate::pipeline::{BuildCtx, Entry, Stage, Value};
+use gocompat::jmespath::{Expr, Found};
+use gocompat::json::JVal;
+use gocompat::mapstructure::StructCfg;
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct JsonStage {
@@ -29,7 +29,7 @@ fn jval_to_value(v: &JVal<'_>) -> Value {
         JVal::Str(s) => Value::Str(s.to_string()),
         other => {
             let mut s = String::new();
-            gojson::write_jsoniter(&mut s, other);
+            gocompat::json::write_jsoniter(&mut s, other);
             Value::Str(s)
         }
     }
@@ -44,7 +44,7 @@ fn var_to_value(v: &Variable) -> Value {
         Variable::String(s) => Value::Str(s.clone()),
         other => {
             let mut s = String::new();
-            gojson::write_jsoniter_var(&mut s, other);
+            gocompat::json::write_jsoniter_var(&mut s, other);
             Value::Str(s)
         }
     }
@@ -58,7 +58,7 @@ fn jval_into_value(v: JVal<'_>) -> Value {
     }
 }
 
-fn set(extracted: &mut crate::pipeline::entry::Extracted, name: &str, v: Value) {
+fn set(extracted: &mut crate::core::entry::Extracted, name: &str, v: Value) {
     extracted.insert(name, v);
 }
 
@@ -117,7 +117,7 @@ impl JsonStage {
                 },
             },
         };
-        let mut doc = match gojson::parse_object(input) {
+        let mut doc = match gocompat::json::parse_object(input) {
             Ok(d) => d,
             Err(_) => {
                 tracing::debug!("json stage: failed to unmarshal log line");
@@ -141,7 +141,7 @@ impl JsonStage {
         let var = if self.needs_var {
             Some(Rcvar::new(
                 doc.as_ref()
-                    .map(gojson::to_variable)
+                    .map(gocompat::json::to_variable)
                     .unwrap_or(Variable::Null),
             ))
         } else {
@@ -175,7 +175,7 @@ impl Stage for JsonStage {
 /// Builds the stage from its config.
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
     let mut cfg = StructCfg::new(
-        ctx,
+        ctx.warnings,
         "json",
         config,
         false,
@@ -201,8 +201,8 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
     use crate::pipeline::Labels;
+    use gocompat::yaml::parse;
 
     fn stage(yaml: &str) -> Result<Box<dyn Stage>, String> {
         crate::pipeline::build_for_test(build, yaml)

@@ -1,9 +1,9 @@
 //! The `labelallow` stage: keeps only the listed labels.
 
-use crate::config::yaml::Node;
-use crate::pipeline::entry::LabelMemo;
-use crate::pipeline::mapstruct::top_string_list;
+use crate::core::entry::LabelMemo;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::mapstructure::top_string_list;
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct LabelAllowStage {

@@ -6,10 +6,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use smallvec::SmallVec;
 
-use crate::config::yaml::Node;
-use crate::pipeline::entry::LabelMemo;
-use crate::pipeline::mapstruct::{is_legacy_label_name, top_string_map};
+use crate::core::entry::LabelMemo;
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
+use gocompat::mapstructure::{is_legacy_label_name, top_string_map};
+use gocompat::yaml::Node;
 
 /// Calls `f` with Promtail's `getString` of `v` without allocating for strings; `None` for null.
 pub(crate) fn with_go_str<R>(v: &Value, f: impl FnOnce(&str) -> R) -> Option<R> {

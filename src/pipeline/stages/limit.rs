@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::config::yaml::Node;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::yaml::Node;
 
 use super::drop::{count_dropped, describe_dropped};
 
@@ -232,8 +232,8 @@ fn block_for(wait: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::Labels;
+    use gocompat::yaml;
 
     fn build_from(text: &str) -> Result<Box<dyn Stage>, String> {
         let node = yaml::parse(text).unwrap();

@@ -1,8 +1,8 @@
 //! The `logfmt` stage: extracts mapped keys of a logfmt line (go-logfmt v0.6.0 semantics).
 
-use crate::config::yaml::Node;
-use crate::pipeline::mapstruct::StructCfg;
 use crate::pipeline::{BuildCtx, Entry, Stage, Value};
+use gocompat::mapstructure::StructCfg;
+use gocompat::yaml::Node;
 
 /// `bufio.Scanner`'s maximum token size: a longer record is an error.
 const MAX_RECORD: usize = 64 * 1024;
@@ -224,7 +224,13 @@ impl Stage for LogfmtStage {
 
 /// Builds the stage from its config.
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
-    let mut cfg = StructCfg::new(ctx, "logfmt", config, false, &["mapping", "source"])?;
+    let mut cfg = StructCfg::new(
+        ctx.warnings,
+        "logfmt",
+        config,
+        false,
+        &["mapping", "source"],
+    )?;
     let mapping = cfg.string_map("mapping").unwrap_or_default();
     let source = cfg.string("source");
     cfg.finish()?;
@@ -249,8 +255,8 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
     use crate::pipeline::Labels;
+    use gocompat::yaml::parse;
 
     fn pairs(input: &str) -> (Vec<(String, String)>, bool) {
         let mut v = Vec::new();

@@ -1,6 +1,6 @@
 //! The `match` stage: runs nested stages on, or drops, the entries a selector picks.
 //!
-//! The selector is Promtail's restricted LogQL grammar (see [`crate::pipeline::logql`]): label
+//! The selector is Promtail's restricted LogQL grammar (see [`gocompat::logql`]): label
 //! matchers against the entry's current labels plus optional line filters. With `action: keep`
 //! (the default) a matching entry runs through the nested `stages`, which form a full
 //! [`Pipeline`] and so copy the labels into the extracted map again at their start (Promtail
@@ -17,9 +17,9 @@
 
 use serde::Deserialize;
 
-use crate::config::yaml::{Node, NodeKind, RawNode, Resolved};
-use crate::pipeline::logql::{self, CompiledSelector, SelectorError};
 use crate::pipeline::{BuildCtx, Entry, Pipeline, Stage};
+use gocompat::logql::{self, CompiledSelector, SelectorError};
+use gocompat::yaml::{Node, NodeKind, RawNode, Resolved};
 
 use super::drop::count_dropped;
 
@@ -200,7 +200,7 @@ fn write_go_value(s: &mut String, n: &Node) {
             Some(Resolved::Null) | None => s.push_str("<nil>"),
             Some(Resolved::Bool(b)) => s.push_str(if b { "true" } else { "false" }),
             Some(Resolved::Int(i)) => s.push_str(&i.to_string()),
-            Some(Resolved::Float(f)) => s.push_str(&crate::pipeline::entry::format_go_float(f)),
+            Some(Resolved::Float(f)) => s.push_str(&gocompat::strconv::format_go_float(f)),
             Some(Resolved::Str(t)) => s.push_str(t),
         },
     }
@@ -209,8 +209,8 @@ fn write_go_value(s: &mut String, n: &Node) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::Labels;
+    use gocompat::yaml;
 
     fn build_err(yaml_text: &str) -> String {
         let node = yaml::parse(yaml_text).unwrap();

@@ -33,11 +33,11 @@ use std::fmt::Write as _;
 use metrics::Label;
 use serde::Deserialize;
 
-use crate::config::yaml::{Node, NodeKind, RawNode, Resolved};
-use crate::pipeline::entry::format_go_float;
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
+use gocompat::strconv::format_go_float;
+use gocompat::yaml::{Node, NodeKind, RawNode, Resolved};
 
-use crate::config::units::parse_go_duration_nanos as parse_go_duration;
+use gocompat::units::parse_go_duration_nanos as parse_go_duration;
 
 const DEFAULT_PREFIX: &str = "promtail_custom_";
 const DEFAULT_BUCKETS: &[f64] = &[
@@ -544,7 +544,7 @@ impl Stage for MetricsStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
+    use gocompat::yaml;
 
     fn build_from(text: &str) -> Result<Box<dyn Stage>, String> {
         let node = yaml::parse(text).unwrap();

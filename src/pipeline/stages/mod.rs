@@ -1,7 +1,7 @@
 //! The stage registry: Promtail's stage names mapped to their builders.
 
 use super::{BuildCtx, Stage};
-use crate::config::yaml::Node;
+use gocompat::yaml::Node;
 
 pub mod cri;
 pub mod decolorize;

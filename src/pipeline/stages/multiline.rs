@@ -20,13 +20,13 @@ use regex::Regex;
 use serde::Deserialize;
 use smallvec::SmallVec;
 
-use crate::ack::Ack;
-use crate::config::yaml::Node;
-use crate::pipeline::entry::{now_nanos, Extracted};
+use crate::core::ack::Ack;
+use crate::core::entry::{now_nanos, Extracted};
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage};
+use gocompat::yaml::Node;
 
 use super::drop::regex_error_text;
-use crate::config::units::parse_go_duration_nanos as parse_go_duration;
+use gocompat::units::parse_go_duration_nanos as parse_go_duration;
 
 const DEFAULT_MAX_LINES: u64 = 128;
 const DEFAULT_MAX_WAIT: i64 = 3_000_000_000;
@@ -190,8 +190,8 @@ impl Stage for MultilineStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::Value;
+    use gocompat::yaml;
 
     fn build_from(text: &str) -> Result<Box<dyn Stage>, String> {
         let node = yaml::parse(text).unwrap();
@@ -354,7 +354,7 @@ mod tests {
     fn extracted_and_acks_come_from_the_block() {
         let mut stage = build_from("firstline: '^[A-Z]+: '").unwrap();
         let mut out = Vec::new();
-        let progress = crate::ack::Progress::new(0);
+        let progress = crate::core::ack::Progress::new(0);
         let mut e1 = Entry::new(labels("a"), 1, "ERROR: first".into());
         e1.extracted.insert("level", Value::Str("ERROR".into()));
         e1.acks.push(progress.register(10));

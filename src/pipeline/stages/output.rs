@@ -1,9 +1,9 @@
 //! The `output` stage: replaces the line with an extracted value.
 
-use crate::config::yaml::Node;
-use crate::pipeline::mapstruct::StructCfg;
 use crate::pipeline::stages::labels::with_go_str;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::mapstructure::StructCfg;
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct OutputStage {
@@ -45,7 +45,7 @@ impl Stage for OutputStage {
 
 /// Builds the stage from its config.
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
-    let mut cfg = StructCfg::new(ctx, "output", config, false, &["source"])?;
+    let mut cfg = StructCfg::new(ctx.warnings, "output", config, false, &["source"])?;
     let source = cfg.string("source");
     cfg.finish()?;
     match source {

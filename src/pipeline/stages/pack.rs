@@ -1,9 +1,9 @@
 //! The `pack` stage: wraps the line and selected extracted values into a JSON object.
 
-use crate::config::yaml::Node;
-use crate::pipeline::gojson::{write_string, Flavor};
-use crate::pipeline::mapstruct::StructCfg;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::json::{write_string, Flavor};
+use gocompat::mapstructure::StructCfg;
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct PackStage {
@@ -35,7 +35,7 @@ impl Stage for PackStage {
         line.push('}');
         e.line = line;
         if self.ingest_timestamp {
-            e.timestamp = crate::pipeline::entry::now_nanos();
+            e.timestamp = crate::core::entry::now_nanos();
         }
         out.push(e);
     }
@@ -45,7 +45,13 @@ impl Stage for PackStage {
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
     // Promtail's struct tag on `Labels` is misspelled, so mapstructure matches the Go field name
     // (case-insensitively) and names it `Labels` in errors.
-    let mut cfg = StructCfg::new(ctx, "pack", config, true, &["Labels", "ingest_timestamp"])?;
+    let mut cfg = StructCfg::new(
+        ctx.warnings,
+        "pack",
+        config,
+        true,
+        &["Labels", "ingest_timestamp"],
+    )?;
     let mut keys = cfg.string_list("Labels").unwrap_or_default();
     let ingest_timestamp = cfg.bool("ingest_timestamp").unwrap_or(true);
     cfg.finish()?;
@@ -60,8 +66,8 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
     use crate::pipeline::{Labels, Value};
+    use gocompat::yaml::parse;
 
     fn run(yaml: &str, line: &str, extracted: &[(&str, &str)], labels: &[(&str, &str)]) -> Entry {
         let mut w = Vec::new();

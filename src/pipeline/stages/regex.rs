@@ -2,10 +2,10 @@
 
 use regex::CaptureLocations;
 
-use crate::config::yaml::Node;
-use crate::pipeline::goregex::GoRegex;
-use crate::pipeline::mapstruct::StructCfg;
 use crate::pipeline::{BuildCtx, Entry, Stage, Value};
+use gocompat::mapstructure::StructCfg;
+use gocompat::regex::GoRegex;
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct RegexStage {
@@ -72,7 +72,13 @@ impl Stage for RegexStage {
 
 /// Builds the stage from its config.
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
-    let mut cfg = StructCfg::new(ctx, "regex", config, false, &["expression", "source"])?;
+    let mut cfg = StructCfg::new(
+        ctx.warnings,
+        "regex",
+        config,
+        false,
+        &["expression", "source"],
+    )?;
     let expression = cfg.string("expression").unwrap_or_default();
     let source = cfg.string("source");
     cfg.finish()?;

@@ -7,9 +7,9 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::template::TemplateData;
-use crate::config::yaml::Node;
-use crate::pipeline::gotemplate::Template;
 use crate::pipeline::{BuildCtx, Entry, Stage, Value};
+use gocompat::template::Template;
+use gocompat::yaml::Node;
 
 #[derive(Debug, Default, Deserialize)]
 struct RawConfig {
@@ -64,7 +64,7 @@ impl ReplaceStage {
     fn replace(
         &mut self,
         input: &str,
-        extracted: &crate::pipeline::entry::Extracted,
+        extracted: &crate::core::entry::Extracted,
     ) -> Option<(String, Vec<(String, String)>)> {
         let all: Vec<regex::Captures> = self.regex.captures_iter(input).collect();
         if all.is_empty() {
@@ -143,8 +143,8 @@ impl Stage for ReplaceStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::{Labels, Pipeline};
+    use gocompat::yaml;
 
     fn pipeline(yaml_text: &str) -> Result<Pipeline, String> {
         let node = yaml::parse(yaml_text).map_err(|e| e.to_string())?;

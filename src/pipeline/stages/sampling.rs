@@ -10,8 +10,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 
-use crate::config::yaml::Node;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::yaml::Node;
 
 use super::drop::{count_dropped, describe_dropped};
 
@@ -92,8 +92,8 @@ impl Stage for SamplingStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::Labels;
+    use gocompat::yaml;
 
     fn build_from(text: &str) -> Result<Box<dyn Stage>, String> {
         let node = yaml::parse(text).unwrap();

@@ -1,10 +1,10 @@
 //! The `static_labels` stage: sets fixed labels (the extracted map is not touched).
 
-use crate::config::yaml::Node;
-use crate::pipeline::entry::LabelMemo;
-use crate::pipeline::mapstruct::{is_legacy_label_name, top_string_map};
+use crate::core::entry::LabelMemo;
 use crate::pipeline::stages::labels::set_label;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::mapstructure::{is_legacy_label_name, top_string_map};
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct StaticLabelsStage {

@@ -1,9 +1,9 @@
 //! The `structured_metadata` stage (alias `non_indexed_labels`): appends structured-metadata
 //! pairs from the extracted map and from labels, then removes those labels.
 
-use crate::config::yaml::Node;
 use crate::pipeline::stages::labels::parse_label_map;
 use crate::pipeline::{BuildCtx, Entry, Stage};
+use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct StructuredMetadataStage {
@@ -52,8 +52,8 @@ pub fn build(_ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
     use crate::pipeline::{Labels, Value};
+    use gocompat::yaml::parse;
 
     fn run(yaml: &str, extracted: &[(&str, &str)], labels: &[(&str, &str)]) -> Entry {
         let mut w = Vec::new();

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::yaml::Node;
-use crate::pipeline::gotemplate::{DataSource, Template, Val};
 use crate::pipeline::{BuildCtx, Entry, Stage, Value};
+use gocompat::template::{DataSource, Template, Val};
+use gocompat::yaml::Node;
 
 #[derive(Debug, Default, Deserialize)]
 struct RawConfig {
@@ -20,7 +20,7 @@ struct RawConfig {
 /// The template's data: the extracted map as strings, plus `Value` and `Entry`.
 pub(crate) struct TemplateData<'a> {
     /// The entry's extracted map; values that `getString` refuses (nil) are missing.
-    pub extracted: &'a crate::pipeline::entry::Extracted,
+    pub extracted: &'a crate::core::entry::Extracted,
     /// `.Value`, when set.
     pub value: Option<&'a str>,
     /// `.Entry`, when set (the template stage sets it; the replace stage does not).
@@ -118,8 +118,8 @@ impl Stage for TemplateStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::{Labels, Pipeline};
+    use gocompat::yaml;
 
     fn pipeline(yaml_text: &str) -> Result<Pipeline, String> {
         let node = yaml::parse(yaml_text).map_err(|e| e.to_string())?;

@@ -1,9 +1,9 @@
 //! The `tenant` stage: sets the `__tenant_id__` label from a value, a label or an extracted key.
 
-use crate::config::yaml::Node;
-use crate::pipeline::mapstruct::StructCfg;
 use crate::pipeline::stages::labels::{set_label, with_go_str};
 use crate::pipeline::{BuildCtx, Entry, Stage, TENANT_LABEL};
+use gocompat::mapstructure::StructCfg;
+use gocompat::yaml::Node;
 
 enum From {
     Source(String),
@@ -47,7 +47,13 @@ impl Stage for TenantStage {
 
 /// Builds the stage from its config.
 pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String> {
-    let mut cfg = StructCfg::new(ctx, "tenant", config, false, &["label", "source", "value"])?;
+    let mut cfg = StructCfg::new(
+        ctx.warnings,
+        "tenant",
+        config,
+        false,
+        &["label", "source", "value"],
+    )?;
     let label = cfg.string("label").unwrap_or_default();
     let source = cfg.string("source").unwrap_or_default();
     let value = cfg.string("value").unwrap_or_default();

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::config::yaml::Node;
-use crate::pipeline::golayout::{self, GoTime, Layout, Loc};
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
+use gocompat::time::{GoTime, Layout, Loc};
+use gocompat::yaml::Node;
 
 /// Size of the fudge history, as Promtail's LRU.
 const MAX_LAST_KNOWN: usize = 10_000;
@@ -52,7 +52,7 @@ impl TimeParser {
         match format {
             "ANSIC" | "UnixDate" | "RubyDate" | "RFC822" | "RFC822Z" | "RFC850" | "RFC1123"
             | "RFC1123Z" | "RFC3339" | "RFC3339Nano" => TimeParser::Named(Layout::new(
-                golayout::named_layout(format).unwrap_or(format),
+                gocompat::time::named_layout(format).unwrap_or(format),
             )),
             "Unix" => TimeParser::Unix,
             "UnixMs" => TimeParser::UnixMs,
@@ -73,7 +73,7 @@ impl TimeParser {
     pub fn parse(&self, s: &str) -> Result<i64, String> {
         // Only the no-year rule needs the clock.
         let now = match self {
-            TimeParser::NoYear(..) => crate::pipeline::entry::now_nanos(),
+            TimeParser::NoYear(..) => crate::core::entry::now_nanos(),
             _ => 0,
         };
         self.parse_at(s, now)
@@ -111,7 +111,7 @@ impl TimeParser {
                 } else {
                     n.year
                 };
-                Ok(golayout::date(
+                Ok(gocompat::time::date(
                     c.year + add,
                     c.month as i64,
                     c.day as i64,
@@ -276,8 +276,8 @@ impl Stage for TimestampStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml;
     use crate::pipeline::{Labels, Pipeline};
+    use gocompat::yaml;
 
     fn pipeline(yaml_text: &str) -> Result<Pipeline, String> {
         let node = yaml::parse(yaml_text).map_err(|e| e.to_string())?;
@@ -294,7 +294,7 @@ mod tests {
         let loc = loc.map(|l| Loc::load(l).unwrap());
         TimeParser::new(format, loc.as_ref())
             .parse(v)
-            .map(golayout::format_rfc3339_nano)
+            .map(gocompat::time::format_rfc3339_nano)
     }
 
     #[test]
@@ -459,9 +459,10 @@ mod tests {
 
     #[test]
     fn no_year_layouts() {
-        let now = |s: &str| golayout::parse_rfc3339_nano(s).unwrap();
+        let now = |s: &str| gocompat::time::parse_rfc3339_nano(s).unwrap();
         let p = TimeParser::new("Jan _2 15:04:05", None);
-        let f = |v: &str, n: &str| golayout::format_rfc3339_nano(p.parse_at(v, now(n)).unwrap());
+        let f =
+            |v: &str, n: &str| gocompat::time::format_rfc3339_nano(p.parse_at(v, now(n)).unwrap());
         assert_eq!(
             f("May  1 10:00:00", "2024-06-01T00:00:00Z"),
             "2024-05-01T10:00:00Z"
@@ -502,7 +503,7 @@ mod tests {
         p.process(mk(Some("bad")), &mut out);
         p.process(mk(None), &mut out);
         let got: Vec<i64> = out.iter().map(|e| e.timestamp).collect();
-        let base = golayout::parse_rfc3339_nano("2024-05-01T10:00:00Z").unwrap();
+        let base = gocompat::time::parse_rfc3339_nano("2024-05-01T10:00:00Z").unwrap();
         assert_eq!(got, vec![42, base, base + 1, base + 2]);
 
         let mut p = pipeline(

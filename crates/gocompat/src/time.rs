@@ -1450,7 +1450,7 @@ pub fn parse_rfc3339_nano(s: &str) -> Option<i64> {
     // What Docker and most loggers write (two-digit fields, `.` fraction, `Z` or `±hh:mm`) is
     // read by the strict fast parser, which accepts a subset of Go's forms with Go's result; the
     // general layout parser reads the rest.
-    if let Ok(n) = crate::tail::docker_json::parse_rfc3339_nanos(s) {
+    if let Ok(n) = parse_rfc3339_nanos(s) {
         return Some(n);
     }
     static L: OnceLock<Layout> = OnceLock::new();
@@ -1526,7 +1526,114 @@ fn frac_str(v: u64, scale: u64) -> String {
 /// Parses a Go duration string (`1h30m`, `-1.5s`, `300ms`) into nanoseconds, as
 /// `time.ParseDuration`.
 pub fn parse_duration(s: &str) -> Option<i64> {
-    crate::config::units::parse_go_duration_nanos(s).ok()
+    crate::units::parse_go_duration_nanos(s).ok()
+}
+
+/// The current wall clock in Unix nanoseconds (0 if the clock is before 1970).
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses an RFC 3339 timestamp as Go parses the layout `2006-01-02T15:04:05.999999999Z07:00`
+/// (what Docker writes, with up to nine fraction digits), returning Unix nanoseconds.
+pub fn parse_rfc3339_nanos(s: &str) -> Result<i64, &'static str> {
+    let b = s.as_bytes();
+    fn num(b: &[u8], at: usize, len: usize) -> Result<i64, &'static str> {
+        let digits = b.get(at..at + len).ok_or("too short")?;
+        let mut v = 0i64;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return Err("expected a digit");
+            }
+            v = v * 10 + i64::from(d - b'0');
+        }
+        Ok(v)
+    }
+    fn lit(b: &[u8], at: usize, c: u8) -> Result<(), &'static str> {
+        if b.get(at) == Some(&c) {
+            Ok(())
+        } else {
+            Err("unexpected character")
+        }
+    }
+    let year = num(b, 0, 4)?;
+    lit(b, 4, b'-')?;
+    let month = num(b, 5, 2)?;
+    lit(b, 7, b'-')?;
+    let day = num(b, 8, 2)?;
+    lit(b, 10, b'T')?;
+    let hour = num(b, 11, 2)?;
+    lit(b, 13, b':')?;
+    let minute = num(b, 14, 2)?;
+    lit(b, 16, b':')?;
+    let second = num(b, 17, 2)?;
+    let mut pos = 19;
+    let mut nanos = 0i64;
+    if b.get(pos) == Some(&b'.') {
+        pos += 1;
+        let start = pos;
+        while b.get(pos).is_some_and(u8::is_ascii_digit) {
+            pos += 1;
+        }
+        if pos == start {
+            return Err("expected fraction digits");
+        }
+        // Go keeps nine digits and ignores the rest.
+        for (i, &d) in b[start..pos].iter().enumerate().take(9) {
+            nanos += i64::from(d - b'0') * 10i64.pow(8 - i as u32);
+        }
+    }
+    let offset_secs = match b.get(pos) {
+        Some(b'Z') => {
+            pos += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = num(b, pos + 1, 2)?;
+            lit(b, pos + 3, b':')?;
+            let om = num(b, pos + 4, 2)?;
+            pos += 6;
+            if oh > 23 || om > 59 {
+                return Err("time zone offset out of range");
+            }
+            let o = oh * 3600 + om * 60;
+            if sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return Err("expected a time zone"),
+    };
+    if pos != b.len() {
+        return Err("extra text after the timestamp");
+    }
+    if !(1..=12).contains(&month) {
+        return Err("month out of range");
+    }
+    if day < 1 || day > days_in_month(year, month) {
+        return Err("day out of range");
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return Err("time out of range");
+    }
+    let days = days_from_civil(year, month as u32, day as u32);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .ok_or("timestamp out of range")
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
 }
 
 #[cfg(test)]
@@ -1756,7 +1863,7 @@ mod tests {
                 .parse(t, &Loc::Utc, &Loc::Local)
                 .ok()
                 .map(|t| t.unix_nanos());
-            if let Ok(fast) = crate::tail::docker_json::parse_rfc3339_nanos(t) {
+            if let Ok(fast) = parse_rfc3339_nanos(t) {
                 assert_eq!(Some(fast), general, "{t}");
             }
             assert_eq!(parse_rfc3339_nano(t), general, "{t}");

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use jmespath::functions::{ArgumentType, Function, Signature};
 use jmespath::{Context, Rcvar, Runtime, Variable};
 
-use super::gojson::{self, JVal};
+use crate::json::{self, JVal};
 
 // ---------------------------------------------------------------------------------------------
 // go-jmespath syntax check
@@ -147,7 +147,7 @@ fn go_quote_char(c: char) -> String {
         '"' => "'\"'".into(),
         c => {
             let mut q = String::new();
-            crate::pipeline::entry::go_quote_into(&mut q, &c.to_string());
+            crate::strconv::go_quote_into(&mut q, &c.to_string());
             format!("'{}'", &q[1..q.len() - 1])
         }
     }
@@ -676,7 +676,7 @@ impl Function for GoToString {
             Variable::String(_) => Ok(args[0].clone()),
             other => {
                 let mut s = String::new();
-                gojson::write_encoding_json_var(&mut s, other);
+                json::write_encoding_json_var(&mut s, other);
                 Ok(Rcvar::new(Variable::String(s)))
             }
         }
@@ -698,7 +698,7 @@ impl Function for GoToNumber {
                 s.parse::<f64>()
                     .ok()
                     .filter(|f| f.is_finite())
-                    .map(|f| Variable::Number(gojson::number_from_f64(f)))
+                    .map(|f| Variable::Number(json::number_from_f64(f)))
                     .unwrap_or(Variable::Null),
             )),
             _ => Ok(Rcvar::new(Variable::Null)),
@@ -792,7 +792,7 @@ impl Expr {
     }
 
     /// Evaluates on the parsed document (`None` = JSON `null` input). `var` must be the
-    /// document converted with [`gojson::to_variable`] when [`Expr::needs_variable`].
+    /// document converted with [`json::to_variable`] when [`Expr::needs_variable`].
     /// `Err` is a runtime error: the key is not set.
     pub fn search<'v, 'a>(
         &self,

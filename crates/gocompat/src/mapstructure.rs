@@ -9,8 +9,7 @@
 //! bools, ints and uints in strict (`Decode`) and weak (`WeakDecode`) mode, and the error list
 //! formatting. Unknown keys are recorded as warnings, as `BuildCtx::decode` records them.
 
-use crate::config::yaml::{Node, NodeKind, Resolved};
-use crate::pipeline::BuildCtx;
+use crate::yaml::{Node, NodeKind, Resolved};
 
 /// The name mapstructure gives an element of a `map[interface{}]interface{}`.
 pub const MAP_ELEM: &str = "[<interface {} Value>]";
@@ -96,13 +95,13 @@ pub fn go_fmt_g(f: f64) -> String {
         let sign = if exp < 0 { '-' } else { '+' };
         return format!("{mant}e{sign}{:02}", exp.abs());
     }
-    crate::pipeline::entry::format_go_float(f)
+    crate::strconv::format_go_float(f)
 }
 
 /// Go's `strconv.Quote` of a string.
 fn go_quote(s: &str) -> String {
     let mut out = String::new();
-    crate::pipeline::entry::go_quote_into(&mut out, s);
+    crate::strconv::go_quote_into(&mut out, s);
     out
 }
 
@@ -119,7 +118,7 @@ pub fn decode_string(name: &str, node: &Node, weak: bool) -> Result<Option<Strin
         Some(Resolved::Str(s)) => Ok(Some(s.to_string())),
         Some(Resolved::Bool(b)) if weak => Ok(Some(if b { "1" } else { "0" }.into())),
         Some(Resolved::Int(i)) if weak => Ok(Some(i.to_string())),
-        Some(Resolved::Float(f)) if weak => Ok(Some(crate::pipeline::entry::format_go_float(f))),
+        Some(Resolved::Float(f)) if weak => Ok(Some(crate::strconv::format_go_float(f))),
         _ => Err(unconvertible(name, "string", node)),
     }
 }
@@ -320,7 +319,7 @@ impl<'a> StructCfg<'a> {
     /// Starts decoding `node` as a struct with the given field names. A null node decodes as an
     /// empty struct; any other non-map is mapstructure's `expected a map` error.
     pub fn new(
-        ctx: &mut BuildCtx,
+        warnings: &mut Vec<String>,
         stage: &str,
         node: &'a Node,
         weak: bool,
@@ -365,7 +364,7 @@ impl<'a> StructCfg<'a> {
         for (i, (k, _)) in entries.iter().enumerate() {
             if !used[i] {
                 let name = k.scalar_text().unwrap_or("");
-                ctx.warnings.push(format!(
+                warnings.push(format!(
                     "{stage} stage: unknown key {name:?} ignored (line {})",
                     k.line
                 ));
@@ -479,7 +478,7 @@ pub fn is_legacy_label_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::parse;
+    use crate::yaml::parse;
 
     #[test]
     fn map_errors_match_mapstructure() {
@@ -542,83 +541,5 @@ mod tests {
         assert!(!is_legacy_label_name("1a"));
         assert!(!is_legacy_label_name("foo-bar"));
         assert!(!is_legacy_label_name(""));
-    }
-}
-
-/// The stage-config cases of `tests/data/golden/errors/` that concern the parsing stages, run
-/// through [`crate::pipeline::Pipeline::build`].
-#[cfg(test)]
-mod golden_errors {
-    use crate::config::yaml::parse;
-    use crate::pipeline::{BuildCtx, Pipeline};
-
-    /// The `error="..."` text of the start-up log line, unescaped.
-    fn expected_error(case: &str) -> String {
-        let dir = format!(
-            "{}/tests/data/golden/errors/{case}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(format!("{dir}/expected.txt")).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.contains("error=\"failed to make file target manager: "))
-            .unwrap();
-        let start = line.find("error=\"").unwrap() + 7;
-        let quoted = &line[start..line.len() - 1];
-        let mut out = String::new();
-        let mut chars = quoted.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some(o) => out.push(o),
-                    None => {}
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out.trim_start_matches("failed to make file target manager: ")
-            .to_string()
-    }
-
-    fn build_error(case: &str) -> String {
-        let dir = format!(
-            "{}/tests/data/golden/errors/{case}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(format!("{dir}/case.yml")).unwrap();
-        let root = parse(&text).unwrap();
-        let stages = match &root.get("scrape_configs").unwrap().kind {
-            crate::config::yaml::NodeKind::Seq(items) => {
-                items[0].get("pipeline_stages").unwrap().clone()
-            }
-            _ => panic!("no scrape config"),
-        };
-        let mut w = Vec::new();
-        let mut ctx = BuildCtx {
-            job: "golden",
-            warnings: &mut w,
-            base_dir: None,
-        };
-        match Pipeline::build(&mut ctx, &stages) {
-            Ok(_) => String::from("<built>"),
-            Err(e) => e.msg,
-        }
-    }
-
-    #[test]
-    fn stage_config_errors_match_promtail() {
-        for case in [
-            "006-bad-regex-in-stage",
-            "012-stage-with-two-keys",
-            "013-stage-as-scalar",
-            "016-static-labels-int-value",
-            "019-invalid-label-name",
-            "020-yaml-bool-label-name",
-            "024-json-unquoted-jmespath",
-        ] {
-            assert_eq!(build_error(case), expected_error(case), "{case}");
-        }
     }
 }

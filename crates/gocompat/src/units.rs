@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::pipeline::entry::go_quote_into;
+use crate::strconv::go_quote_into;
 
 /// A Go `time.Duration` field: `1.5s`, `1h30m`, `250ms`; a bare integer is nanoseconds, as yaml.v2
 /// decodes it.

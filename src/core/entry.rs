@@ -1,12 +1,12 @@
 //! The entry that flows from a reader through the pipeline to the clients.
 
+use gocompat::strconv::{format_go_float, go_quote_into};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::ack::Ack;
+use crate::core::ack::Ack;
 
 /// A label set, sorted by name. Small and flat: most streams have under ten labels. Shared
 /// copy-on-write, so the per-line clone of a target's labels is a reference-count increment and
@@ -186,46 +186,6 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
     }
 }
 
-/// Appends `v` quoted as Go's `strconv.Quote` does.
-pub fn go_quote_into(out: &mut String, v: &str) {
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if is_go_printable(c) => out.push(c),
-            c if (c as u32) < 0x80 => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if (c as u32) < 0x10000 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", c as u32);
-            }
-        }
-    }
-    out.push('"');
-}
-
-/// Go's `strconv.IsPrint`, closely approximated: control and format characters and unassigned
-/// separators are escaped, everything else is kept raw.
-fn is_go_printable(c: char) -> bool {
-    let u = c as u32;
-    if u < 0x20 || u == 0x7f || (0x80..0xa0).contains(&u) {
-        return false;
-    }
-    !matches!(u, 0xad | 0x2028 | 0x2029 | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0xfeff | 0xfff9..=0xfffb | 0xe000..=0xf8ff)
-        && !(0xd800..0xe000).contains(&u)
-}
-
 /// A value in the extracted map, typed as Promtail's stages store them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -260,27 +220,6 @@ impl Value {
             _ => None,
         }
     }
-}
-
-/// Formats a float as Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits,
-/// never exponent notation.
-pub fn format_go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    // Rust's Display for f64 prints the shortest round-trip digits without an exponent.
-    let s = format!("{f}");
-    if f == 0.0 && f.is_sign_negative() {
-        return "-0".into();
-    }
-    s
 }
 
 /// A label set's values as extracted values, shared by every entry of the stream (the base layer
@@ -498,6 +437,12 @@ impl<K: AsRef<str> + Into<String>> FromIterator<(K, Value)> for Extracted {
     }
 }
 
+impl gocompat::logql::LabelSet for Labels {
+    fn label(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
+}
+
 /// One log entry in flight.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -529,19 +474,13 @@ impl Entry {
     }
 }
 
-/// The current wall clock in Unix nanoseconds.
-pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
+pub use gocompat::time::now_nanos;
 
 /// Entry vectors kept for reuse. Chunks of entries flow from a reader through the pipeline to
 /// the clients, a few hundred entries (tens of KB) each; without the pool every hop allocates a
 /// fresh vector and the allocator faults its pages in again.
 /// Vectors kept: enough for the hops of a busy job to find one (vectors in flight are not here).
-static CHUNKS: crate::pool::Pool<Vec<Entry>> = crate::pool::Pool::new(8);
+static CHUNKS: crate::core::pool::Pool<Vec<Entry>> = crate::core::pool::Pool::new(8);
 /// Largest capacity kept (entries), so one huge block does not pin its vector for good.
 const CHUNK_MAX_CAPACITY: usize = 8192;
 

@@ -23,7 +23,17 @@ use std::fmt;
 use memchr::memmem;
 use regex::Regex;
 
-use super::Labels;
+/// A label set a selector can be matched against (a missing label reads as `""`).
+pub trait LabelSet {
+    /// The value of label `name`, if set.
+    fn label(&self, name: &str) -> Option<&str>;
+}
+
+impl LabelSet for std::collections::BTreeMap<String, String> {
+    fn label(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
 
 /// How a label matcher compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,10 +176,10 @@ impl Selector {
 
 impl CompiledSelector {
     /// True when every label matcher holds for `labels`.
-    pub fn matches_labels(&self, labels: &Labels) -> bool {
+    pub fn matches_labels<L: LabelSet + ?Sized>(&self, labels: &L) -> bool {
         self.matchers
             .iter()
-            .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+            .all(|m| m.matches(labels.label(&m.name).unwrap_or("")))
     }
 
     /// True when every line filter holds for `line`.
@@ -178,7 +188,7 @@ impl CompiledSelector {
     }
 
     /// True when the entry with these labels and this line is selected.
-    pub fn matches(&self, labels: &Labels, line: &str) -> bool {
+    pub fn matches<L: LabelSet + ?Sized>(&self, labels: &L, line: &str) -> bool {
         self.matches_labels(labels) && self.matches_line(line)
     }
 
@@ -672,7 +682,7 @@ fn new_matcher(name: String, op: MatchOp, value: String) -> Result<LabelMatcher,
                 Ok(re) => Some(re),
                 Err(e) => {
                     let mut matcher = format!("{name}{}", op.as_str());
-                    crate::pipeline::entry::go_quote_into(&mut matcher, &value);
+                    crate::strconv::go_quote_into(&mut matcher, &value);
                     return Err(SelectorError::MatcherRegex {
                         matcher,
                         error: regex_error(&value, &e),
@@ -693,6 +703,8 @@ fn new_matcher(name: String, op: MatchOp, value: String) -> Result<LabelMatcher,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Labels = std::collections::BTreeMap<String, String>;
 
     fn err(input: &str) -> String {
         parse(input).expect_err("parse error").to_string()
@@ -803,7 +815,10 @@ mod tests {
 
     #[test]
     fn matching_semantics() {
-        let labels: Labels = [("job", "golden"), ("app", "loki")].into_iter().collect();
+        let labels: Labels = [("job", "golden"), ("app", "loki")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let cases = [
             (r#"{job="golden"}"#, true),
             (r#"{job=~"gold"}"#, false),
@@ -843,7 +858,8 @@ mod tests {
             .unwrap()
             .compile()
             .unwrap();
-        let app = |a: &str| -> Labels { [("app", a)].into_iter().collect() };
+        let app =
+            |a: &str| -> Labels { [("app".to_string(), a.to_string())].into_iter().collect() };
         assert!(loki.matches(
             &app("loki"),
             r#"{"app":"loki","component":["parser","type"]}"#

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use crate::pipeline::entry::go_quote_into;
-use crate::pipeline::golayout::GoTime;
+use crate::strconv::go_quote_into;
+use crate::time::GoTime;
 
 /// A map value. `str_elems` marks Go `map[string]string` (its zero value is `""`, not nil).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -715,7 +715,7 @@ fn json_float(out: &mut String, f: f64) -> bool {
         }
         let _ = write!(out, "{a}");
     } else {
-        out.push_str(&crate::pipeline::entry::format_go_float(f));
+        out.push_str(&crate::strconv::format_go_float(f));
     }
     true
 }
@@ -781,7 +781,7 @@ fn write_json(
         }
         Val::Str(s) => json_string(out, s, html),
         Val::Time(t) => {
-            let s = t.format(crate::pipeline::golayout::RFC3339_NANO);
+            let s = t.format(crate::time::RFC3339_NANO);
             json_string(out, &s, html);
         }
         Val::List(l) => {

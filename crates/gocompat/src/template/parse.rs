@@ -116,11 +116,11 @@ impl Tok {
             if s.chars().count() > 10 {
                 let short: String = s.chars().take(10).collect();
                 let mut out = String::new();
-                crate::pipeline::entry::go_quote_into(&mut out, &short);
+                crate::strconv::go_quote_into(&mut out, &short);
                 format!("{out}...")
             } else {
                 let mut out = String::new();
-                crate::pipeline::entry::go_quote_into(&mut out, s);
+                crate::strconv::go_quote_into(&mut out, s);
                 out
             }
         };
@@ -425,7 +425,7 @@ impl<'a> Lexer<'a> {
                                 .take_while(|c| is_alnum(*c) || "+-.".contains(*c))
                                 .collect();
                             let mut q = String::new();
-                            crate::pipeline::entry::go_quote_into(&mut q, &bad);
+                            crate::strconv::go_quote_into(&mut q, &bad);
                             return Err(format!("bad number syntax: {q}"));
                         }
                     }
@@ -566,7 +566,7 @@ fn scan_number(s: &str) -> Option<usize> {
 fn parse_number(text: &str) -> Result<Number, String> {
     let bad = || {
         let mut q = String::new();
-        crate::pipeline::entry::go_quote_into(&mut q, text);
+        crate::strconv::go_quote_into(&mut q, text);
         format!("illegal number syntax: {q}")
     };
     if text.starts_with('\'') {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::funcs::{Env, FuncDef, Kind, Ty};
 use super::parse::{Arg, Cmd, Node, Number, Pipe, Trees};
 use super::value::{write_v, Val};
-use crate::pipeline::golayout::{self, Loc};
+use crate::time::{self, Loc};
 
 /// The root data of an execution (`.` at the start and `$`).
 pub trait DataSource {
@@ -491,7 +491,7 @@ fn int_arg(argv: &[Val], i: usize) -> R<i64> {
 }
 
 /// Methods of `time.Time` reachable from templates.
-fn time_method(t: &golayout::GoTime, name: &str, argv: Vec<Val>) -> R<Val> {
+fn time_method(t: &time::GoTime, name: &str, argv: Vec<Val>) -> R<Val> {
     let c = t.civil();
     let no_args = |v: Val| -> R<Val> {
         if !argv.is_empty() {
@@ -504,14 +504,14 @@ fn time_method(t: &golayout::GoTime, name: &str, argv: Vec<Val>) -> R<Val> {
     };
     match name {
         "Year" => no_args(Val::Int(c.year)),
-        "Month" => no_args(Val::str(golayout::month_name(c.month))),
+        "Month" => no_args(Val::str(time::month_name(c.month))),
         "Day" => no_args(Val::Int(c.day as i64)),
         "Hour" => no_args(Val::Int(c.hour as i64)),
         "Minute" => no_args(Val::Int(c.minute as i64)),
         "Second" => no_args(Val::Int(c.second as i64)),
         "Nanosecond" => no_args(Val::Int(c.nsec as i64)),
         "YearDay" => no_args(Val::Int(c.yday as i64)),
-        "Weekday" => no_args(Val::str(golayout::weekday_name(c.weekday))),
+        "Weekday" => no_args(Val::str(time::weekday_name(c.weekday))),
         "Unix" => no_args(Val::Int64(t.unix)),
         "UnixMilli" => no_args(Val::Int64(
             t.unix.wrapping_mul(1000) + (t.nsec / 1_000_000) as i64,
@@ -530,7 +530,7 @@ fn time_method(t: &golayout::GoTime, name: &str, argv: Vec<Val>) -> R<Val> {
         },
         "AddDate" => {
             let (y, m, d) = (int_arg(&argv, 0)?, int_arg(&argv, 1)?, int_arg(&argv, 2)?);
-            Ok(Val::Time(Box::new(golayout::date(
+            Ok(Val::Time(Box::new(time::date(
                 c.year.saturating_add(y),
                 (c.month as i64).saturating_add(m),
                 (c.day as i64).saturating_add(d),

@@ -11,7 +11,7 @@ use sha2::Digest;
 
 use super::exec::ZERO_TIME_UNIX;
 use super::value::{self, from_json, sprint, sprintf, sprintln, strval, to_json, to_v, Val};
-use crate::pipeline::golayout::{self, GoTime, Layout, Loc};
+use crate::time::{self, GoTime, Layout, Loc};
 
 /// A parameter type, as far as text/template's argument checking needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,7 +290,7 @@ impl Dec {
         if !f.is_finite() {
             return None;
         }
-        let s = crate::pipeline::entry::format_go_float(f);
+        let s = crate::strconv::format_go_float(f);
         let (neg, s) = match s.strip_prefix('-') {
             Some(r) => (true, r),
             None => (false, s.as_str()),
@@ -472,7 +472,7 @@ fn deep_copy(v: &Val) -> Val {
 
 fn go_quote(s: &str) -> String {
     let mut q = String::new();
-    crate::pipeline::entry::go_quote_into(&mut q, s);
+    crate::strconv::go_quote_into(&mut q, s);
     q
 }
 
@@ -665,7 +665,7 @@ fn time_arg(v: &Val) -> GoTime {
 }
 
 fn now() -> GoTime {
-    GoTime::from_unix_nanos(crate::pipeline::entry::now_nanos(), Loc::Local)
+    GoTime::from_unix_nanos(crate::time::now_nanos(), Loc::Local)
 }
 
 fn zero_time() -> GoTime {
@@ -1249,9 +1249,9 @@ fn seq_fn(p: &[i64]) -> Result<String, String> {
 
 fn duration_round(v: &Val) -> String {
     let d: i64 = match v {
-        Val::Str(s) => golayout::parse_duration(s).unwrap_or(0),
+        Val::Str(s) => time::parse_duration(s).unwrap_or(0),
         Val::Int64(i) => *i,
-        Val::Time(t) => crate::pipeline::entry::now_nanos().wrapping_sub(t.unix_nanos()),
+        Val::Time(t) => crate::time::now_nanos().wrapping_sub(t.unix_nanos()),
         _ => 0,
     };
     let u = d.unsigned_abs();
@@ -1583,9 +1583,9 @@ fn table() -> Vec<FuncDef> {
         d("hello", &[], None, |_, _| ok_s("Hello!")),
         d("ago", &[Any], None, |_, a| {
             let t = time_arg(&a[0]);
-            let d = crate::pipeline::entry::now_nanos().wrapping_sub(t.unix_nanos());
+            let d = crate::time::now_nanos().wrapping_sub(t.unix_nanos());
             let r = (d as f64 / 1e9).round() as i64 * 1_000_000_000;
-            ok_s(golayout::duration_string(r))
+            ok_s(time::duration_string(r))
         }),
         d("date", &[Str, Any], None, |_, a| {
             ok_s(date_in_zone(s(&a, 0), &a[1], "Local"))
@@ -1612,7 +1612,7 @@ fn table() -> Vec<FuncDef> {
                 Val::Int64(i) => *i,
                 _ => 0,
             };
-            ok_s(golayout::duration_string(n.wrapping_mul(1_000_000_000)))
+            ok_s(time::duration_string(n.wrapping_mul(1_000_000_000)))
         }),
         d("durationRound", &[Any], None, |_, a| {
             ok_s(duration_round(&a[0]))
@@ -2648,7 +2648,7 @@ fn date_modify(a: &[Val]) -> Result<Val, String> {
     let Val::Time(t) = &a[1] else {
         return Err("expected time.Time".into());
     };
-    let d = golayout::parse_duration(s(a, 0))
+    let d = time::parse_duration(s(a, 0))
         .ok_or_else(|| format!("time: invalid duration {:?}", s(a, 0)))?;
     Ok(Val::Time(Box::new(GoTime::from_unix_nanos(
         t.unix_nanos().wrapping_add(d),

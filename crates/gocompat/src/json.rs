@@ -55,7 +55,7 @@ impl<'a> JVal<'a> {
 }
 
 /// The index of the first `"` or `\\` in `b`, eight bytes at a time.
-pub(crate) fn find_quote_or_backslash(b: &[u8]) -> Option<usize> {
+pub fn find_quote_or_backslash(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
@@ -457,7 +457,7 @@ pub fn write_float_jsoniter(out: &mut String, f: f64) {
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         out.push_str(&go_exp_format(f, false));
     } else {
-        out.push_str(&crate::pipeline::entry::format_go_float(f));
+        out.push_str(&crate::strconv::format_go_float(f));
     }
 }
 
@@ -467,7 +467,7 @@ fn write_float_encoding_json(out: &mut String, f: f64) {
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         out.push_str(&go_exp_format(f, true));
     } else {
-        out.push_str(&crate::pipeline::entry::format_go_float(f));
+        out.push_str(&crate::strconv::format_go_float(f));
     }
 }
 

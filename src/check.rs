@@ -1,0 +1,156 @@
+//! The checks Promtail makes only when it starts (ferrotail also runs them for `-check-syntax`):
+//! they build what the config describes (clients, pipelines, discovery configs) without starting
+//! anything, so they sit above every layer they build.
+
+use crate::config::raw::RawScrapeConfig;
+use crate::config::{client_name, job_kind, redact_url, Config, ConfigError, JobKind};
+use crate::pipeline::{BuildCtx, Pipeline};
+use crate::relabel::is_valid_label_name;
+
+/// The startup checks Promtail makes only when it starts (ferrotail also runs them for
+/// `-check-syntax`). Builds every pipeline once to validate it.
+pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
+    let err = ConfigError::Startup;
+    if config.raw.positions.filename.is_empty() {
+        return Err(err(
+            "positions.filename is empty: an empty `positions:` block clears Promtail's defaults (Promtail fails with \"read .: is a directory\")".into(),
+        ));
+    }
+    if config.raw.clients.is_empty() {
+        return Err(err("at least one client config must be provided".into()));
+    }
+    let mut seen = Vec::new();
+    for (i, c) in config.raw.clients.iter().enumerate() {
+        if c.url.is_empty() {
+            return Err(err(format!("clients[{i}]: client needs target URL")));
+        }
+        let url = reqwest::Url::parse(&c.url)
+            .map_err(|e| err(format!("clients[{i}].url {:?}: {e}", redact_url(&c.url))))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(err(format!(
+                "clients[{i}].url {:?}: unsupported scheme {:?}",
+                redact_url(&c.url),
+                url.scheme()
+            )));
+        }
+        let key = format!("{c:?}");
+        if seen.contains(&key) {
+            return Err(err(format!(
+                "duplicate client configs are not allowed, found duplicate for name: {}",
+                client_name(c)
+            )));
+        }
+        seen.push(key);
+        if c.oauth2.is_some() {
+            return Err(err(format!("clients[{i}]: not supported: oauth2")));
+        }
+        let auths = [
+            c.basic_auth.is_some(),
+            c.oauth2.is_some(),
+            !c.bearer_token.is_empty(),
+            !c.bearer_token_file.is_empty(),
+        ];
+        if auths.iter().filter(|b| **b).count() > 1 {
+            return Err(err(format!(
+                "clients[{i}]: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+            )));
+        }
+        // Builds the HTTP client too, so broken TLS or secret files fail -check-syntax.
+        crate::client::ClientConfig::compile(c, &config.raw.limits_config)
+            .map_err(|e| err(format!("clients[{i}]: {e}")))?;
+        for k in c.external_labels.keys() {
+            if !is_valid_label_name(k) {
+                return Err(err(format!(
+                    "clients[{i}].external_labels: invalid label name: {k}"
+                )));
+            }
+        }
+    }
+    for (i, job) in config.raw.scrape_configs.iter().enumerate() {
+        let unsupported = job.unsupported_keys();
+        if let Some(k) = unsupported.first() {
+            return Err(err(format!(
+                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs and docker_sd_configs)",
+                job.job_name
+            )));
+        }
+        if !job.encoding.is_empty()
+            && !job.encoding.eq_ignore_ascii_case("utf-8")
+            && !job.encoding.eq_ignore_ascii_case("utf8")
+        {
+            return Err(err(format!(
+                "scrape_configs[{i}] (job {:?}): not supported: encoding {:?}",
+                job.job_name, job.encoding
+            )));
+        }
+        if job_kind(job) == Some(JobKind::Docker) {
+            crate::docker_job::decode_configs(job)
+                .map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?;
+        }
+        if job_kind(job).is_none() {
+            return Err(err(format!(
+                "no valid target scrape config defined for {:?}",
+                job.job_name
+            )));
+        }
+        let mut warnings = Vec::new();
+        build_pipeline(job, &mut warnings).map_err(|e| {
+            err(format!(
+                "failed to make {} target manager: {e}",
+                kind_name(job)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Builds a job's pipeline, collecting warnings for ignored stage keys.
+pub fn build_pipeline(
+    job: &RawScrapeConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Pipeline, crate::pipeline::PipelineError> {
+    let base_dir = std::env::current_dir().ok();
+    let mut ctx = BuildCtx {
+        job: &job.job_name,
+        warnings,
+        base_dir: base_dir.as_deref(),
+    };
+    match &job.pipeline_stages {
+        Some(node) => Pipeline::build(&mut ctx, &node.0),
+        None => Ok(Pipeline::empty()),
+    }
+}
+
+fn kind_name(job: &RawScrapeConfig) -> &'static str {
+    match job_kind(job) {
+        Some(JobKind::Docker) => "Docker service discovery",
+        _ => "file",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_configs_pass_the_startup_checks() {
+        for f in [
+            "promtail-config.yml",
+            "promtail-config-macos.yml",
+            "promtail-config-direct.yml",
+        ] {
+            let path = format!("{}/tests/data/seed/{f}", env!("CARGO_MANIFEST_DIR"));
+            let c = Config::load(&path, false).unwrap_or_else(|e| panic!("{f}: {e}"));
+            if let Err(e) = validate_startup(&c) {
+                panic!("{f}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_positions_block_fails_at_start_up() {
+        let c =
+            Config::from_text("positions:\nclients:\n  - url: http://x/\n", None, false).unwrap();
+        assert!(validate_startup(&c).is_err());
+    }
+}
