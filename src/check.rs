@@ -84,7 +84,7 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
             )));
         }
         if job_kind(job) == Some(JobKind::Docker) {
-            crate::docker_job::decode_configs(job)
+            crate::docker::decode_configs(job)
                 .map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?;
         }
         if job_kind(job).is_none() {

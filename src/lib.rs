@@ -14,7 +14,7 @@ pub mod client;
 pub mod config;
 pub mod core;
 pub mod discovery;
-pub mod docker_job;
+pub mod docker;
 pub mod pipeline;
 pub mod positions;
 pub mod relabel;

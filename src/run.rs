@@ -385,7 +385,7 @@ impl Generation {
                 }
                 JobKind::Docker => {
                     shared.registry.set_docker_job();
-                    crate::docker_job::spawn(
+                    crate::docker::spawn(
                         job,
                         relabel,
                         tx,

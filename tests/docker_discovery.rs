@@ -10,10 +10,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use ferrotail::discovery::docker::{
+use ferrotail::docker::api::{stream_logs, LogItem, LogsEnd, LogsRequest};
+use ferrotail::docker::discovery::{
     run, DockerContainer, DockerEvent, DockerFilter, DockerSdConfig, PromDuration,
 };
-use ferrotail::discovery::docker_logs::{stream_logs, LogItem, LogsEnd, LogsRequest};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -440,7 +440,7 @@ async fn read_logs(id: &str, skip_through: Option<i64>) -> (Vec<LogItem>, LogsEn
         host: "unix:///var/run/docker.sock".into(),
         ..Default::default()
     };
-    let client = ferrotail::discovery::docker::connect(&cfg)
+    let client = ferrotail::docker::discovery::connect(&cfg)
         .await
         .expect("connects to dockerd");
     let (tx, mut rx) = mpsc::channel(16);
@@ -686,7 +686,7 @@ async fn tcp_host_sends_basic_auth() {
     let (port, saw_auth, proxy) = tcp_proxy(None, "authorization: Basic dXNlcjpwYXNz").await;
     let mut cfg = scope.config(Duration::from_secs(60));
     cfg.host = format!("tcp://127.0.0.1:{port}");
-    cfg.basic_auth = Some(ferrotail::discovery::docker::BasicAuth {
+    cfg.basic_auth = Some(ferrotail::docker::discovery::BasicAuth {
         username: "user".into(),
         password: "pass".into(),
         ..Default::default()
@@ -752,7 +752,7 @@ async fn https_host_with_tls_config() {
     cfg.tls_config.ca_file = ca.display().to_string();
     cfg.tls_config.server_name = "docker.test".into();
     cfg.validate().expect("valid config");
-    if let Err(e) = ferrotail::discovery::docker::connect(&cfg).await {
+    if let Err(e) = ferrotail::docker::discovery::connect(&cfg).await {
         panic!("https connect: {e}");
     }
     let mut d = Discovery::start(cfg.clone());
@@ -784,7 +784,7 @@ async fn https_host_with_tls_config() {
 
 /// Decodes a container's json-file log with the json-file decoder and the partial joiner.
 fn read_json_file(path: &std::path::Path) -> Vec<(String, i64, String)> {
-    use ferrotail::tail::docker_json::{decode_line, PartialJoiner};
+    use ferrotail::docker::json_file::{decode_line, PartialJoiner};
     let text = std::fs::read(path).expect("json-file log readable");
     let mut joiner = PartialJoiner::new(0);
     let mut out = Vec::new();
@@ -871,7 +871,7 @@ async fn logs_api_resumes_after_the_socket_vanishes_without_loss_or_duplicates()
         host: format!("unix://{}", sock.display()),
         ..Default::default()
     };
-    let client = ferrotail::discovery::docker::connect(&cfg)
+    let client = ferrotail::docker::discovery::connect(&cfg)
         .await
         .expect("connects");
     let (tx, mut rx) = mpsc::channel(16);

@@ -8,6 +8,9 @@ use smallvec::SmallVec;
 
 use crate::core::ack::Ack;
 
+/// The label the `tenant` stage sets; the client turns it into `X-Scope-OrgID` and strips it.
+pub const TENANT_LABEL: &str = "__tenant_id__";
+
 /// A label set, sorted by name. Small and flat: most streams have under ten labels. Shared
 /// copy-on-write, so the per-line clone of a target's labels is a reference-count increment and
 /// only a stage that changes them pays for a copy.
@@ -104,7 +107,7 @@ impl Labels {
         s.push('{');
         let mut first = true;
         for (k, v) in self.iter() {
-            if k == crate::pipeline::TENANT_LABEL {
+            if k == TENANT_LABEL {
                 continue;
             }
             if !first {

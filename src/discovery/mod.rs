@@ -1,6 +1,4 @@
-//! Target discovery: static and file_sd file targets, Docker containers and the Docker logs
-//! API fallback.
+//! Target discovery for files: `static_configs` and `file_sd_configs` target groups, and the
+//! expansion of `__path__` globs.
 
-pub mod docker;
-pub mod docker_logs;
 pub mod static_files;

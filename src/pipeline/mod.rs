@@ -11,12 +11,10 @@
 pub mod inspect;
 pub mod stages;
 
-pub use crate::core::entry::{Entry, Labels, Value};
+pub use crate::core::entry::{Entry, Labels, Value, TENANT_LABEL};
 use gocompat::yaml::{self, Mode, Node, NodeKind};
 use inspect::inspect_diff;
 
-/// The label the `tenant` stage sets; the client turns it into `X-Scope-OrgID` and strips it.
-pub const TENANT_LABEL: &str = "__tenant_id__";
 
 /// Metric counting entries dropped by stages, labelled by `reason`.
 pub const DROPPED_LINES: &str = "logentry_dropped_lines_total";

@@ -5,7 +5,6 @@
 //! into entries (plain text for file targets, Docker's json-file format for containers). Polling
 //! is the truth; file-system events only wake a reader early.
 
-pub mod docker_json;
 pub mod identity;
 pub mod watch;
 
@@ -584,23 +583,41 @@ fn read_marker_at(file: &File, offset: u64) -> Vec<u8> {
     }
 }
 
-/// The numbered rotated files of `path` newer than the file with identity `old`, oldest first:
-/// `<path>.1` up to (not including) the one that is `old`. When `old` is no longer there (deleted
-/// by the rotation limit), every numbered file is newer than it.
-fn rotated_since(path: &Path, old: FileIdentity) -> Vec<PathBuf> {
-    let mut newer = Vec::new();
+/// The numbered rotated files of `path` (`<path>.1`, `<path>.2`, ...: logrotate's and dockerd's
+/// scheme) with their metadata, newest (`.1`) first. The scan stops after two numbers in a row are
+/// missing, so a listing taken while the files are being renamed does not end early.
+pub fn numbered_rotations(path: &Path) -> Vec<(u32, PathBuf, std::fs::Metadata)> {
+    let mut found = Vec::new();
+    let mut misses = 0;
     for n in 1..=1000u32 {
         let mut p = path.as_os_str().to_owned();
         p.push(format!(".{n}"));
         let p = PathBuf::from(p);
-        let Ok(meta) = std::fs::metadata(&p) else {
-            break;
-        };
-        if meta.dev() == old.dev && meta.ino() == old.ino {
-            break;
+        match std::fs::metadata(&p) {
+            Ok(meta) => {
+                misses = 0;
+                found.push((n, p, meta));
+            }
+            Err(_) => {
+                misses += 1;
+                if misses == 2 {
+                    break;
+                }
+            }
         }
-        newer.push(p);
     }
+    found
+}
+
+/// The numbered rotated files of `path` newer than the file with identity `old`, oldest first:
+/// `<path>.1` up to (not including) the one that is `old`. When `old` is no longer there (deleted
+/// by the rotation limit), every numbered file is newer than it.
+fn rotated_since(path: &Path, old: FileIdentity) -> Vec<PathBuf> {
+    let mut newer: Vec<PathBuf> = numbered_rotations(path)
+        .into_iter()
+        .take_while(|(_, _, meta)| !(meta.dev() == old.dev && meta.ino() == old.ino))
+        .map(|(_, p, _)| p)
+        .collect();
     newer.reverse();
     newer
 }

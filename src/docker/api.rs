@@ -30,8 +30,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::docker::{sleep_or_cancel, Backoff};
-use crate::tail::docker_json::{JoinedLine, PartialJoiner, Stream};
+use super::discovery::{sleep_or_cancel, Backoff};
+use crate::docker::json_file::{JoinedLine, PartialJoiner, Stream};
 use gocompat::time::parse_rfc3339_nanos;
 
 /// One entry: stream (`stdout`/`stderr`), Docker's timestamp (Unix nanos), the line.
@@ -305,7 +305,7 @@ pub async fn stream_logs(
                     {
                         break Outcome::Stop(LogsEnd::ContainerGone);
                     }
-                    break Outcome::Broken(super::docker::err_chain(&e));
+                    break Outcome::Broken(super::discovery::err_chain(&e));
                 }
                 Some(Ok(out)) => match out {
                     LogOutput::StdOut { message } => {
@@ -401,7 +401,7 @@ async fn container_running(docker: &Docker, id: &str) -> Result<Option<bool>, St
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(None),
-        Err(e) => Err(super::docker::err_chain(&e)),
+        Err(e) => Err(super::discovery::err_chain(&e)),
     }
 }
 
