@@ -15,15 +15,18 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, ClientConfig};
+use crate::config::raw::RawScrapeConfig;
 use crate::config::{self, Config, JobKind};
+use crate::discovery;
+use crate::file::FileKind;
 use crate::pipeline::{Entry, Pipeline};
 use crate::positions::Positions;
 use crate::relabel::Relabeler;
 use crate::server::{self, AppState};
+use crate::source::manager::TargetManager;
+use crate::source::{Discover, Registry, SourceCtx, SourceKind};
 use crate::tail::watch::Watcher;
 use crate::tail::ReaderOptions;
-use crate::targets::file::FileJob;
-use crate::targets::Registry;
 use crate::telemetry::metrics as m;
 
 /// Entry chunks buffered between a job's readers and its pipeline. Small on purpose:
@@ -340,6 +343,11 @@ impl Generation {
                 max_poll
             },
         };
+        let sync_period = raw
+            .target_config
+            .sync_period
+            .0
+            .max(Duration::from_millis(10));
         if opts.inspect {
             // Before building: nested pipelines (match) read the process-wide flag.
             crate::pipeline::inspect::enable();
@@ -359,43 +367,20 @@ impl Generation {
             let (tx, rx) = mpsc::channel::<Vec<Entry>>(PIPELINE_CHANNEL_CAP);
             pipeline_tasks.spawn(run_pipeline(pipeline, rx, client_txs.clone()));
             let relabel = Relabeler::compile(&job.relabel_configs)?;
-            match kind {
-                JobKind::File => {
-                    let fj = FileJob {
-                        job: job.job_name.clone(),
-                        static_groups: config::static_target_labels(job),
-                        file_sd: job
-                            .file_sd_configs
-                            .iter()
-                            .flat_map(|f| f.files.clone())
-                            .collect(),
-                        relabel,
-                        tx,
-                        positions: Arc::clone(&shared.positions),
-                        watcher: Arc::clone(&shared.watcher),
-                        sync_period: raw
-                            .target_config
-                            .sync_period
-                            .0
-                            .max(Duration::from_millis(10)),
-                        reader: reader_opts.clone(),
-                        registry: Arc::clone(&shared.registry),
-                    };
-                    job_tasks.spawn(fj.run(readers_cancel.child_token()));
-                }
-                JobKind::Docker => {
-                    shared.registry.set_docker_job();
-                    crate::docker::spawn(
-                        job,
-                        relabel,
-                        tx,
-                        Arc::clone(&shared.positions),
-                        Arc::clone(&shared.registry),
-                        &mut job_tasks,
-                        readers_cancel.child_token(),
-                    )?;
-                }
-            }
+            let (kind, discoverers) =
+                job_source(job, kind, relabel, shared, &reader_opts, sync_period)?;
+            let manager = TargetManager {
+                kind,
+                discoverers,
+                ctx: SourceCtx {
+                    job: Arc::from(job.job_name.as_str()),
+                    tx,
+                    positions: Arc::clone(&shared.positions),
+                    registry: Arc::clone(&shared.registry),
+                    cancel: readers_cancel.child_token(),
+                },
+            };
+            job_tasks.spawn(manager.run());
         }
         Ok(Generation {
             readers_cancel,
@@ -424,6 +409,53 @@ impl Generation {
             .await;
         }
     }
+}
+
+/// A job's source kind and its discoverers.
+type JobSource = (Arc<dyn SourceKind>, Vec<Box<dyn Discover>>);
+
+/// The source kind and discoverers of a job: the one place each kind of source is registered.
+fn job_source(
+    job: &RawScrapeConfig,
+    kind: JobKind,
+    relabel: Relabeler,
+    shared: &Shared,
+    reader_opts: &ReaderOptions,
+    sync_period: Duration,
+) -> Result<JobSource, String> {
+    Ok(match kind {
+        JobKind::File => {
+            let kind = FileKind::new(
+                relabel,
+                Arc::clone(&shared.watcher),
+                sync_period,
+                reader_opts.clone(),
+            );
+            let file_sd: Vec<String> = job
+                .file_sd_configs
+                .iter()
+                .flat_map(|f| f.files.clone())
+                .collect();
+            let mut discoverers: Vec<Box<dyn Discover>> =
+                vec![Box::new(discovery::Static::new(job))];
+            if !file_sd.is_empty() {
+                discoverers.push(Box::new(discovery::FileSd::new(
+                    file_sd,
+                    sync_period,
+                    Arc::clone(&shared.watcher),
+                )));
+            }
+            (Arc::new(kind), discoverers)
+        }
+        JobKind::Docker => {
+            let (kind, sd) = crate::docker::job(job, relabel, &shared.registry)?;
+            let discoverers = sd
+                .into_iter()
+                .map(|d| Box::new(d) as Box<dyn Discover>)
+                .collect();
+            (Arc::new(kind), discoverers)
+        }
+    })
 }
 
 fn listen_addr(host: &str, port: u16) -> String {

@@ -12,7 +12,7 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::mpsc;
 
-use crate::targets::Registry;
+use crate::source::Registry;
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -102,7 +102,7 @@ fn html_escape(s: &str) -> String {
 
 async fn targets(State(s): State<AppState>) -> Response {
     let mut html = String::from("<!DOCTYPE html>\n<html><head><title>ferrotail targets</title></head><body>\n<h1>Targets</h1>\n");
-    let mut by_job: std::collections::BTreeMap<String, Vec<crate::targets::TargetView>> =
+    let mut by_job: std::collections::BTreeMap<String, Vec<crate::source::TargetView>> =
         Default::default();
     for t in s.registry.snapshot() {
         by_job.entry(t.job.clone()).or_default().push(t);

@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::raw::{RawClient, RawLimits};
 use crate::core::entry::LabelMemo;
-use crate::core::{Entry, Labels};
 use crate::core::entry::TENANT_LABEL;
+use crate::core::{Entry, Labels};
 use crate::telemetry::metrics as m;
 use batch::{Batch, Compressor, Encoded};
 use send::{Outcome, Sender};

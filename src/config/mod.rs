@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::core::Labels;
 use crate::relabel::{is_valid_label_name, Relabeler};
 use gocompat::yaml::{self, Node};
 use raw::{RawClient, RawConfig, RawScrapeConfig};
@@ -262,28 +261,6 @@ fn validate_parse(raw: &RawConfig) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Static target labels of a job's `static_configs`, one set per target (with `__address__`).
-pub fn static_target_labels(job: &RawScrapeConfig) -> Vec<Labels> {
-    let mut out = Vec::new();
-    for sc in &job.static_configs {
-        let targets = if sc.targets.is_empty() {
-            vec!["localhost".to_string()]
-        } else {
-            sc.targets.clone()
-        };
-        for t in targets {
-            let mut l: Labels = sc
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            l.insert("__address__", t);
-            out.push(l);
-        }
-    }
-    out
 }
 
 /// The config with secrets shown as `<secret>` and URL passwords as `********`, as Promtail

@@ -25,9 +25,10 @@ pub mod json_file;
 mod rotation;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -37,8 +38,11 @@ use crate::core::ack::{Ack, Progress};
 use crate::core::{Entry, Labels};
 use crate::positions::Positions;
 use crate::relabel::Relabeler;
-use crate::tail::{LineDecoder, Reader, ReaderOptions, ReaderStatus};
-use crate::targets::{Registry, TargetView};
+use crate::source::{
+    Discover, Dropped, ReaderStatus, Registry, Source, SourceCtx, SourceKind, Target, TargetGroup,
+    TargetView,
+};
+use crate::tail::{LineDecoder, Reader, ReaderOptions};
 use crate::telemetry::metrics as m;
 use api::LogsRequest;
 use discovery::{DockerContainer, DockerEvent, DockerSdConfig};
@@ -90,10 +94,6 @@ impl StreamLabels {
             Stream::Stdout => self.stdout.as_ref(),
             Stream::Stderr => self.stderr.as_ref(),
         }
-    }
-
-    fn any(&self) -> bool {
-        self.stdout.is_some() || self.stderr.is_some()
     }
 }
 
@@ -187,106 +187,170 @@ impl LineDecoder for DockerJsonDecoder {
     }
 }
 
-struct Running {
+/// What discovery learnt of a container beyond its labels, for the source that reads it.
+#[derive(Debug, Clone)]
+struct Known {
+    container: DockerContainer,
+    cfg: DockerSdConfig,
+}
+
+/// Containers discovered by a job's `docker_sd_configs`, by id.
+type Containers = Arc<Mutex<HashMap<String, Known>>>;
+
+fn lock(c: &Containers) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Docker kind and discoverers of a job: one [`DockerSd`] per `docker_sd_configs` entry.
+pub fn job(
+    job: &RawScrapeConfig,
+    relabel: Relabeler,
+    registry: &Registry,
+) -> Result<(DockerKind, Vec<DockerSd>), String> {
+    let configs = decode_configs(job).map_err(|e| format!("job {:?}: {e}", job.job_name))?;
+    // Promtail's Docker target manager is ready as soon as it exists.
+    registry.set_docker_job();
+    let containers = Containers::default();
+    let discoverers = configs
+        .into_iter()
+        .map(|cfg| DockerSd {
+            cfg,
+            containers: Arc::clone(&containers),
+        })
+        .collect();
+    let kind = DockerKind {
+        relabel: Arc::new(relabel),
+        containers,
+    };
+    Ok((kind, discoverers))
+}
+
+/// `docker_sd_configs` as a discoverer: one target group per container (its id), with the
+/// `__meta_docker_*` labels; the log path and driver are kept aside for [`DockerKind`].
+pub struct DockerSd {
+    cfg: DockerSdConfig,
+    containers: Containers,
+}
+
+impl Discover for DockerSd {
+    fn run(
+        self: Box<Self>,
+        tx: mpsc::Sender<Vec<TargetGroup>>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let (dtx, mut drx) = mpsc::channel::<DockerEvent>(256);
+            let discovery = tokio::spawn(discovery::run(self.cfg.clone(), dtx, cancel.clone()));
+            while let Some(ev) = drx.recv().await {
+                let group = match ev {
+                    DockerEvent::Upsert(c) => {
+                        let group = TargetGroup {
+                            source: c.id.clone(),
+                            targets: vec![c.meta.clone()],
+                        };
+                        lock(&self.containers).insert(
+                            c.id.clone(),
+                            Known {
+                                container: c,
+                                cfg: self.cfg.clone(),
+                            },
+                        );
+                        group
+                    }
+                    DockerEvent::Removed { id } => {
+                        lock(&self.containers).remove(&id);
+                        TargetGroup {
+                            source: id,
+                            targets: Vec::new(),
+                        }
+                    }
+                };
+                if tx.send(vec![group]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = discovery.await;
+        })
+    }
+}
+
+/// The Docker source kind of one job: a container is read when the relabel rules keep one of its
+/// streams (`__meta_docker_container_log_stream`), from its json-file log where it can be read,
+/// else through the Docker API.
+pub struct DockerKind {
+    relabel: Arc<Relabeler>,
+    containers: Containers,
+}
+
+impl SourceKind for DockerKind {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn target(&self, discovered: &Labels) -> Result<Target, Dropped> {
+        let labels = StreamLabels::compute(discovered, &self.relabel);
+        let Some(shown) = labels.stdout.clone().or_else(|| labels.stderr.clone()) else {
+            return Err(Dropped::Relabel);
+        };
+        Ok(Target {
+            key: discovered
+                .get("__meta_docker_container_id")
+                .unwrap_or_default()
+                .to_string(),
+            relabelled: shown.clone(),
+            labels: shown,
+            discovered: discovered.clone(),
+        })
+    }
+
+    fn start(&self, target: &Target, ctx: &SourceCtx) -> Box<dyn Source> {
+        let known = lock(&self.containers).get(&target.key).cloned();
+        let labels = StreamLabels::compute(&target.discovered, &self.relabel);
+        let shared: SharedLabels = Arc::new(RwLock::new(labels.clone()));
+        let mut source = DockerSource {
+            id: target.key.clone(),
+            job: ctx.job.clone(),
+            relabel: Arc::clone(&self.relabel),
+            containers: Arc::clone(&self.containers),
+            registry: Arc::clone(&ctx.registry),
+            positions: Arc::clone(&ctx.positions),
+            cancel: ctx.cancel.child_token(),
+            labels: shared,
+            generation: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            key: None,
+            tasks: JoinSet::new(),
+            _wake: Arc::new(Notify::new()),
+        };
+        match known {
+            Some(k) => source.start(&k, &labels, ctx),
+            None => {
+                tracing::warn!(job = %ctx.job, containerID = %target.key, "container gone before it could be read");
+            }
+        }
+        Box::new(source)
+    }
+}
+
+/// A running Docker target: the reader of one container and the watch of its rotation.
+struct DockerSource {
+    id: String,
+    job: Arc<str>,
+    relabel: Arc<Relabeler>,
+    containers: Containers,
+    registry: Arc<Registry>,
+    positions: Arc<Positions>,
     cancel: CancellationToken,
     labels: SharedLabels,
     generation: Arc<std::sync::atomic::AtomicU64>,
+    /// The json-file log's positions key, when the file is read.
     key: Option<String>,
+    tasks: JoinSet<()>,
     _wake: Arc<Notify>,
 }
 
-/// Starts a docker job: one discovery task per `docker_sd_configs` entry and a manager that
-/// starts and stops a reader per kept container.
-pub fn spawn(
-    job: &RawScrapeConfig,
-    relabel: Relabeler,
-    tx: mpsc::Sender<Vec<Entry>>,
-    positions: Arc<Positions>,
-    registry: Arc<Registry>,
-    tasks: &mut JoinSet<()>,
-    cancel: CancellationToken,
-) -> Result<(), String> {
-    let configs = decode_configs(job).map_err(|e| format!("job {:?}: {e}", job.job_name))?;
-    let relabel = Arc::new(relabel);
-    for cfg in configs {
-        let (dtx, drx) = mpsc::channel::<DockerEvent>(256);
-        tasks.spawn(discovery::run(cfg.clone(), dtx, cancel.clone()));
-        let mgr = Manager {
-            job: job.job_name.clone(),
-            pool: cfg.pool_name(&job.job_name),
-            cfg,
-            relabel: Arc::clone(&relabel),
-            tx: tx.clone(),
-            positions: Arc::clone(&positions),
-            registry: Arc::clone(&registry),
-            running: HashMap::new(),
-        };
-        tasks.spawn(mgr.run(drx, cancel.clone()));
-    }
-    Ok(())
-}
-
-struct Manager {
-    job: String,
-    pool: String,
-    cfg: DockerSdConfig,
-    relabel: Arc<Relabeler>,
-    tx: mpsc::Sender<Vec<Entry>>,
-    positions: Arc<Positions>,
-    registry: Arc<Registry>,
-    running: HashMap<String, Running>,
-}
-
-impl Manager {
-    async fn run(mut self, mut rx: mpsc::Receiver<DockerEvent>, cancel: CancellationToken) {
-        let mut readers = JoinSet::new();
-        loop {
-            let ev = tokio::select! {
-                ev = rx.recv() => ev,
-                _ = cancel.cancelled() => None,
-            };
-            let Some(ev) = ev else { break };
-            match ev {
-                DockerEvent::Upsert(c) => self.upsert(c, &mut readers, &cancel),
-                DockerEvent::Removed { id } => self.release(&id, true),
-            }
-            while readers.try_join_next().is_some() {}
-        }
-        for (_, r) in self.running.drain() {
-            r.cancel.cancel();
-        }
-        while readers.join_next().await.is_some() {}
-    }
-
-    fn upsert(
-        &mut self,
-        c: DockerContainer,
-        readers: &mut JoinSet<()>,
-        cancel: &CancellationToken,
-    ) {
-        let labels = StreamLabels::compute(&c.meta, &self.relabel);
-        if let Some(r) = self.running.get(&c.id) {
-            if !labels.any() {
-                tracing::info!(job = %self.job, container = %c.id, "container no longer kept by relabel_configs; releasing");
-                self.release(&c.id, false);
-                return;
-            }
-            if let Ok(mut g) = r.labels.write() {
-                *g = labels.clone();
-            }
-            r.generation
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.register_view(&c, &labels, None);
-            return;
-        }
-        if !labels.any() {
-            tracing::debug!(job = %self.job, container = %c.id, "container dropped by relabel_configs; not read");
-            return;
-        }
-        let shared: SharedLabels = Arc::new(RwLock::new(labels.clone()));
-        let generation = Arc::new(std::sync::atomic::AtomicU64::new(1));
-        let rcancel = cancel.child_token();
-        let wake = Arc::new(Notify::new());
+impl DockerSource {
+    fn start(&mut self, k: &Known, labels: &StreamLabels, ctx: &SourceCtx) {
+        let c = &k.container;
         let status = Arc::new(ReaderStatus::default());
         let readable = c
             .log_path
@@ -294,7 +358,6 @@ impl Manager {
             .filter(|_| c.log_driver == "json-file" || c.log_driver.is_empty())
             .filter(|p| std::fs::File::open(p).is_ok())
             .cloned();
-        let key;
         match readable {
             Some(path) => {
                 let path_key = path.to_string_lossy().into_owned();
@@ -309,10 +372,10 @@ impl Manager {
                     None
                 };
                 let decoder = DockerJsonDecoder {
-                    labels: Arc::clone(&shared),
+                    labels: Arc::clone(&self.labels),
                     cached: labels.clone(),
                     cached_gen: 1,
-                    generation: Arc::clone(&generation),
+                    generation: Arc::clone(&self.generation),
                     joiner: PartialJoiner::new(0),
                     pending: [Vec::new(), Vec::new()],
                     skip_through_nanos: skip,
@@ -332,20 +395,20 @@ impl Manager {
                     metrics::counter!(m::DOCKER_ROTATED_UNREAD_FILES, "container" => name.clone(), "reason" => "deleted_while_stopped").increment(1);
                     tracing::warn!(container = %name, containerID = %c.id, path = %path.display(), offset = self.positions.get_offset(&path_key).unwrap_or(0), "the json-file log being read when ferrotail stopped was deleted by dockerd's log rotation (max-file) before ferrotail restarted: its lines after the saved offset, if it had more, are lost, and so is any file rotated out after it; the remaining rotated files are read first");
                 }
-                readers.spawn(watch_rotation(
+                self.tasks.spawn(watch_rotation(
                     path.clone(),
                     c.id.clone(),
                     name,
                     Arc::clone(&self.positions),
-                    rcancel.clone(),
+                    self.cancel.clone(),
                 ));
                 let reader = Reader::new(
                     path.clone(),
                     decoder,
-                    self.tx.clone(),
+                    ctx.tx.clone(),
                     Arc::clone(&self.positions),
-                    Arc::clone(&wake),
-                    rcancel.clone(),
+                    Arc::clone(&self._wake),
+                    self.cancel.clone(),
                     ReaderOptions {
                         poll: Duration::from_millis(250),
                         max_idle_poll: Duration::from_secs(2),
@@ -355,47 +418,32 @@ impl Manager {
                 let reader = reader
                     .with_backlog(rotated_siblings(&path))
                     .with_numbered_rotation();
-                readers.spawn(reader.run());
-                key = Some(path_key.clone());
-                self.register_view(
-                    &c,
-                    &labels,
-                    Some((path_key, Arc::clone(&status), "json-file".to_string())),
-                );
+                self.tasks.spawn(reader.run());
+                self.key = Some(path_key.clone());
+                self.register_view(c, labels, Some((path_key, status, "json-file".to_string())));
             }
             None => {
                 tracing::info!(job = %self.job, containerID = %c.id, driver = %c.log_driver, "added Docker target (reading through the Docker API: json-file log not readable)");
                 let api = ApiReader {
-                    cfg: self.cfg.clone(),
+                    cfg: k.cfg.clone(),
                     id: c.id.clone(),
-                    labels: Arc::clone(&shared),
-                    tx: self.tx.clone(),
+                    labels: Arc::clone(&self.labels),
+                    tx: ctx.tx.clone(),
                     positions: Arc::clone(&self.positions),
                     status: Arc::clone(&status),
                 };
-                readers.spawn(api.run(rcancel.clone()));
-                key = None;
+                self.tasks.spawn(api.run(self.cancel.clone()));
                 self.register_view(
-                    &c,
-                    &labels,
+                    c,
+                    labels,
                     Some((
                         "docker api".into(),
-                        Arc::clone(&status),
+                        status,
                         format!("Docker API (log driver {})", c.log_driver),
                     )),
                 );
             }
         }
-        self.running.insert(
-            c.id.clone(),
-            Running {
-                cancel: rcancel,
-                labels: shared,
-                generation,
-                key,
-                _wake: wake,
-            },
-        );
     }
 
     fn register_view(
@@ -404,12 +452,8 @@ impl Manager {
         labels: &StreamLabels,
         file: Option<(String, Arc<ReaderStatus>, String)>,
     ) {
-        let key = format!("{}/{}", self.pool, c.id);
-        let existing = self
-            .registry
-            .snapshot()
-            .into_iter()
-            .find(|t| t.job == self.job && t.details.contains(&c.id));
+        let key = format!("{}/{}", self.job, c.id);
+        let existing = self.registry.get(&key);
         let (files, how) = match file {
             Some((p, st, how)) => (vec![(p, st)], how),
             None => match existing {
@@ -427,7 +471,7 @@ impl Manager {
         self.registry.set(
             key,
             TargetView {
-                job: self.job.clone(),
+                job: self.job.to_string(),
                 kind: "docker",
                 labels: labels
                     .stdout
@@ -439,20 +483,38 @@ impl Manager {
             },
         );
     }
+}
 
-    fn release(&mut self, id: &str, removed: bool) {
-        if let Some(r) = self.running.remove(id) {
-            r.cancel.cancel();
-            if removed {
-                if let Some(k) = &r.key {
+impl Source for DockerSource {
+    /// Labels follow renames and label changes without restarting the reader.
+    fn update(&mut self, target: &Target) {
+        let labels = StreamLabels::compute(&target.discovered, &self.relabel);
+        if let Ok(mut g) = self.labels.write() {
+            *g = labels.clone();
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let known = lock(&self.containers).get(&self.id).cloned();
+        if let Some(k) = known {
+            self.register_view(&k.container, &labels, None);
+        }
+    }
+
+    fn stop(mut self: Box<Self>, forget: bool) -> BoxFuture<'static, ()> {
+        self.cancel.cancel();
+        Box::pin(async move {
+            while self.tasks.join_next().await.is_some() {}
+            let id = &self.id;
+            if forget {
+                if let Some(k) = &self.key {
                     self.positions.remove(k);
                 }
                 self.positions.remove(&format!("cursor-{id}"));
                 self.positions.remove(&nanos_cursor_key(id));
+                tracing::info!(job = %self.job, containerID = %id, "removed Docker target");
             }
-            self.registry.remove(&format!("{}/{}", self.pool, id));
-            tracing::info!(job = %self.job, containerID = %id, "removed Docker target");
-        }
+            self.registry.remove(&format!("{}/{}", self.job, id));
+        })
     }
 }
 

@@ -15,7 +15,6 @@ pub use crate::core::entry::{Entry, Labels, Value, TENANT_LABEL};
 use gocompat::yaml::{self, Mode, Node, NodeKind};
 use inspect::inspect_diff;
 
-
 /// Metric counting entries dropped by stages, labelled by `reason`.
 pub const DROPPED_LINES: &str = "logentry_dropped_lines_total";
 

@@ -5,6 +5,7 @@
 //! into entries (plain text for file targets, Docker's json-file format for containers). Polling
 //! is the truth; file-system events only wake a reader early.
 
+pub mod glob;
 pub mod identity;
 pub mod watch;
 
@@ -12,7 +13,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,16 +69,7 @@ impl LineDecoder for PlainDecoder {
     }
 }
 
-/// Live state of a reader, shown on `/targets`.
-#[derive(Debug, Default)]
-pub struct ReaderStatus {
-    /// Bytes read (the read offset).
-    pub read_offset: AtomicU64,
-    /// Size of the file at the last check.
-    pub size: AtomicU64,
-    /// True while the reader runs.
-    pub running: AtomicBool,
-}
+pub use crate::source::ReaderStatus;
 
 /// Reader settings.
 #[derive(Debug, Clone)]

@@ -1,14 +1,23 @@
-//! Target managers: reconcile discovered targets with running readers, and the shared view of
-//! them that `/targets` and `/ready` read.
-
-pub mod file;
+//! The shared view of running sources that `/targets` and `/ready` read.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
 use crate::core::Labels;
-use crate::tail::ReaderStatus;
+
+/// Live state of a reader, shown on `/targets`.
+#[derive(Debug, Default)]
+pub struct ReaderStatus {
+    /// Bytes read (the read offset).
+    pub read_offset: AtomicU64,
+    /// Size of the file at the last check.
+    pub size: AtomicU64,
+    /// True while the reader runs.
+    pub running: AtomicBool,
+}
 
 /// One active target as `/targets` shows it.
 #[derive(Debug, Clone)]
@@ -48,6 +57,11 @@ impl Registry {
     /// Removes a target.
     pub fn remove(&self, key: &str) {
         self.lock().remove(key);
+    }
+
+    /// The target under `key`.
+    pub fn get(&self, key: &str) -> Option<TargetView> {
+        self.lock().get(key).cloned()
     }
 
     /// A snapshot of all targets.

@@ -1,0 +1,375 @@
+//! File targets: the source kind of jobs with `static_configs` or `file_sd_configs`.
+//!
+//! A target is one `__path__` glob with its labels (Promtail's `FileTarget`). Its source expands
+//! the glob every `target_config.sync_period` (and at once on a directory event), starts a
+//! [`Reader`] per new file and stops the readers of files that no longer match, forgetting their
+//! positions as Promtail does. Within a job, a file matched by two targets with the same labels is
+//! read once.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::Labels;
+use crate::relabel::Relabeler;
+use crate::source::{Dropped, Source, SourceCtx, SourceKind, Target, TargetView};
+use crate::tail::glob::PathGlob;
+use crate::tail::watch::Watcher;
+use crate::tail::{PlainDecoder, Reader, ReaderOptions, ReaderStatus};
+use crate::telemetry::metrics as m;
+
+/// Files being read by a job's targets, keyed by path and labels.
+type Claims = Mutex<HashSet<(PathBuf, Labels)>>;
+
+/// The file source kind of one job.
+pub struct FileKind {
+    relabel: Relabeler,
+    hostname: String,
+    watcher: Arc<Watcher>,
+    sync_period: Duration,
+    reader: ReaderOptions,
+    claims: Arc<Claims>,
+}
+
+impl FileKind {
+    /// A job's file kind: its relabel rules, the watcher, `target_config.sync_period` and the
+    /// readers' settings.
+    pub fn new(
+        relabel: Relabeler,
+        watcher: Arc<Watcher>,
+        sync_period: Duration,
+        reader: ReaderOptions,
+    ) -> FileKind {
+        FileKind {
+            relabel,
+            hostname: local_hostname(),
+            watcher,
+            sync_period,
+            reader,
+            claims: Arc::default(),
+        }
+    }
+}
+
+/// The host name `__host__` is compared with: `HOSTNAME`, else the system's.
+fn local_hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| {
+        hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+}
+
+impl SourceKind for FileKind {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    /// Relabels a target as Promtail's file target manager does: dropped by the rules, for
+    /// another host (`__host__`), without `__path__`, or with a bad glob.
+    fn target(&self, discovered: &Labels) -> Result<Target, Dropped> {
+        let Some(labels) = self.relabel.process(discovered.clone()) else {
+            return Err(Dropped::Relabel);
+        };
+        if labels.get("__host__").is_some_and(|h| h != self.hostname) {
+            return Err(Dropped::WrongHost);
+        }
+        let Some(path) = labels.get("__path__").filter(|p| !p.is_empty()) else {
+            tracing::info!(labels = %discovered.display_string(), "no path for target");
+            return Err(Dropped::NoPath);
+        };
+        if let Err(e) = PathGlob::new(path) {
+            tracing::error!(error = %e, "bad target path");
+            return Err(Dropped::Error);
+        }
+        let exclude = labels.get("__path_exclude__").unwrap_or("");
+        if !exclude.is_empty() {
+            if let Err(e) = PathGlob::new(exclude) {
+                tracing::error!(error = %e, "bad __path_exclude__");
+                return Err(Dropped::Error);
+            }
+        }
+        let mut clean = labels.clone();
+        clean.retain(|k, _| !k.starts_with("__"));
+        Ok(Target {
+            key: format!("{path}:{}:{exclude}", clean.display_string()),
+            labels: clean,
+            relabelled: labels,
+            discovered: discovered.clone(),
+        })
+    }
+
+    fn start(&self, target: &Target, ctx: &SourceCtx) -> Box<dyn Source> {
+        let cancel = ctx.cancel.child_token();
+        let glob = target
+            .relabelled
+            .get("__path__")
+            .and_then(|p| PathGlob::new(p).ok());
+        if let Some(g) = &glob {
+            let key = format!("{}:{}", g.pattern(), target.labels.display_string());
+            tracing::info!(key = %key, "Adding target");
+        }
+        let exclude = target
+            .relabelled
+            .get("__path_exclude__")
+            .filter(|p| !p.is_empty())
+            .and_then(|p| PathGlob::new(p).ok());
+        let task = FileTarget {
+            glob,
+            exclude,
+            labels: target.labels.clone(),
+            discovered: target.discovered.clone(),
+            ctx: ctx.clone(),
+            watcher: Arc::clone(&self.watcher),
+            sync_period: self.sync_period,
+            reader: self.reader.clone(),
+            claims: Arc::clone(&self.claims),
+            running: HashMap::new(),
+        };
+        let forget = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handle = tokio::spawn(task.run(cancel.clone(), Arc::clone(&forget)));
+        Box::new(FileSource {
+            cancel,
+            forget,
+            handle,
+        })
+    }
+}
+
+/// A running file target.
+struct FileSource {
+    cancel: CancellationToken,
+    forget: Arc<std::sync::atomic::AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+impl Source for FileSource {
+    fn stop(self: Box<Self>, forget: bool) -> BoxFuture<'static, ()> {
+        self.forget
+            .store(forget, std::sync::atomic::Ordering::Relaxed);
+        self.cancel.cancel();
+        Box::pin(async move {
+            let _ = self.handle.await;
+        })
+    }
+}
+
+struct Running {
+    cancel: CancellationToken,
+    handle: JoinHandle<()>,
+    _wake: Arc<Notify>,
+}
+
+/// The task of one file target.
+struct FileTarget {
+    glob: Option<PathGlob>,
+    exclude: Option<PathGlob>,
+    labels: Labels,
+    discovered: Labels,
+    ctx: SourceCtx,
+    watcher: Arc<Watcher>,
+    sync_period: Duration,
+    reader: ReaderOptions,
+    claims: Arc<Claims>,
+    running: HashMap<PathBuf, Running>,
+}
+
+impl FileTarget {
+    fn lock_claims(&self) -> std::sync::MutexGuard<'_, HashSet<(PathBuf, Labels)>> {
+        self.claims.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn run(mut self, cancel: CancellationToken, forget: Arc<std::sync::atomic::AtomicBool>) {
+        let Some(glob) = self.glob.clone() else {
+            return;
+        };
+        let wake = Arc::new(Notify::new());
+        loop {
+            self.watcher.watch_dir(glob.base(), &wake);
+            let mut want = HashSet::new();
+            for path in glob.expand() {
+                if self.exclude.as_ref().is_some_and(|x| x.is_match(&path)) {
+                    continue;
+                }
+                if let Some(dir) = path.parent() {
+                    self.watcher.watch_dir(dir, &wake);
+                }
+                want.insert(path);
+            }
+            let gone: Vec<PathBuf> = self
+                .running
+                .keys()
+                .filter(|p| !want.contains(*p))
+                .cloned()
+                .collect();
+            for path in gone {
+                self.stop_reader(&path, true).await;
+            }
+            for path in want {
+                if self
+                    .running
+                    .get(&path)
+                    .is_some_and(|r| !r.handle.is_finished())
+                {
+                    continue;
+                }
+                self.start_reader(path, &cancel);
+            }
+            self.watcher.prune();
+            tokio::select! {
+                _ = tokio::time::sleep(self.sync_period) => {}
+                _ = wake.notified() => {
+                    // Let a burst of events settle into one resync.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                _ = cancel.cancelled() => break,
+            }
+        }
+        let forget = forget.load(std::sync::atomic::Ordering::Relaxed);
+        let paths: Vec<PathBuf> = self.running.keys().cloned().collect();
+        for path in paths {
+            self.stop_reader(&path, forget).await;
+        }
+    }
+
+    fn start_reader(&mut self, path: PathBuf, cancel: &CancellationToken) {
+        if let Some(finished) = self.running.remove(&path) {
+            // Its reader ended (the file went away and came back): start it again.
+            metrics::gauge!(m::FILES_ACTIVE).decrement(1.0);
+            drop(finished);
+        } else if !self
+            .lock_claims()
+            .insert((path.clone(), self.labels.clone()))
+        {
+            // Another target of the job reads this file with the same labels.
+            return;
+        }
+        let mut entry_labels = self.labels.clone();
+        entry_labels.insert("filename", path.to_string_lossy().into_owned());
+        let status = Arc::new(ReaderStatus::default());
+        let wake = Arc::new(Notify::new());
+        self.watcher.watch_file(&path, &wake);
+        let rcancel = cancel.child_token();
+        let reader = Reader::new(
+            path.clone(),
+            PlainDecoder::new(entry_labels),
+            self.ctx.tx.clone(),
+            Arc::clone(&self.ctx.positions),
+            Arc::clone(&wake),
+            rcancel.clone(),
+            self.reader.clone(),
+            Arc::clone(&status),
+        );
+        tracing::info!(component = "tailer", path = %path.display(), "tail routine: started");
+        let handle = tokio::spawn(reader.run());
+        self.ctx.registry.set(
+            self.registry_key(&path),
+            TargetView {
+                job: self.ctx.job.to_string(),
+                kind: "file",
+                labels: self.labels.clone(),
+                files: vec![(path.to_string_lossy().into_owned(), status)],
+                details: format!("discovered: {}", self.discovered.display_string()),
+            },
+        );
+        metrics::gauge!(m::FILES_ACTIVE).increment(1.0);
+        self.running.insert(
+            path,
+            Running {
+                cancel: rcancel,
+                handle,
+                _wake: wake,
+            },
+        );
+    }
+
+    /// Stops a file's reader; `forget` removes its position unless another target still reads
+    /// the file.
+    async fn stop_reader(&mut self, path: &PathBuf, forget: bool) {
+        let Some(r) = self.running.remove(path) else {
+            return;
+        };
+        r.cancel.cancel();
+        let _ = r.handle.await;
+        metrics::gauge!(m::FILES_ACTIVE).decrement(1.0);
+        self.ctx.registry.remove(&self.registry_key(path));
+        let shared = {
+            let mut claims = self.lock_claims();
+            claims.remove(&(path.clone(), self.labels.clone()));
+            claims.iter().any(|(p, _)| p == path)
+        };
+        if forget {
+            let key = path.to_string_lossy();
+            if !shared {
+                self.ctx.positions.remove(&key);
+            }
+            tracing::info!(path = %key, "stopped tailing file");
+        }
+    }
+
+    fn registry_key(&self, path: &std::path::Path) -> String {
+        format!(
+            "{}/{}:{}",
+            self.ctx.job,
+            path.display(),
+            self.labels.display_string()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind() -> FileKind {
+        let mut k = FileKind::new(
+            Relabeler::default(),
+            Watcher::new(),
+            Duration::from_secs(10),
+            ReaderOptions {
+                poll: Duration::from_millis(250),
+                max_idle_poll: Duration::from_secs(1),
+            },
+        );
+        k.hostname = "h".into();
+        k
+    }
+
+    #[test]
+    fn targets_from_discovered_labels() {
+        let k = kind();
+        let l = |pairs: &[(&str, &str)]| -> Labels { pairs.iter().copied().collect() };
+        let a = k
+            .target(&l(&[
+                ("__path__", "/var/log/*.log"),
+                ("job", "a"),
+                ("__address__", "localhost"),
+            ]))
+            .unwrap();
+        let b = k
+            .target(&l(&[
+                ("__path__", "/var/log/*.log"),
+                ("job", "a"),
+                ("__address__", "other"),
+            ]))
+            .unwrap();
+        assert_eq!(a.key, b.key, "targets differing only in __ labels are one");
+        assert_eq!(a.labels.display_string(), "{job=\"a\"}");
+        assert_eq!(k.target(&l(&[("job", "nopath")])), Err(Dropped::NoPath));
+        assert_eq!(
+            k.target(&l(&[("__path__", "/x"), ("__host__", "other")])),
+            Err(Dropped::WrongHost)
+        );
+        assert_eq!(
+            k.target(&l(&[("__path__", "/x/[")])),
+            Err(Dropped::Error),
+            "a bad glob"
+        );
+    }
+}
