@@ -319,7 +319,6 @@ impl SourceKind for DockerKind {
             generation: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             key: None,
             tasks: JoinSet::new(),
-            _wake: Arc::new(Notify::new()),
         };
         match known {
             Some(k) => source.start(&k, &labels, ctx),
@@ -345,7 +344,6 @@ struct DockerSource {
     /// The json-file log's positions key, when the file is read.
     key: Option<String>,
     tasks: JoinSet<()>,
-    _wake: Arc<Notify>,
 }
 
 impl DockerSource {
@@ -407,7 +405,7 @@ impl DockerSource {
                     decoder,
                     ctx.tx.clone(),
                     Arc::clone(&self.positions),
-                    Arc::clone(&self._wake),
+                    Arc::new(Notify::new()),
                     self.cancel.clone(),
                     ReaderOptions {
                         poll: Duration::from_millis(250),

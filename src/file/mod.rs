@@ -163,7 +163,6 @@ impl Source for FileSource {
 struct Running {
     cancel: CancellationToken,
     handle: JoinHandle<()>,
-    _wake: Arc<Notify>,
 }
 
 /// The task of one file target.
@@ -284,7 +283,6 @@ impl FileTarget {
             Running {
                 cancel: rcancel,
                 handle,
-                _wake: wake,
             },
         );
     }

@@ -10,7 +10,7 @@ use regex::Regex;
 use sha2::Digest;
 
 use super::exec::ZERO_TIME_UNIX;
-use super::value::{self, from_json, sprint, sprintf, sprintln, strval, to_json, to_v, Val};
+use super::value::{from_json, sprint, sprintf, sprintln, strval, to_json, to_v, Val};
 use crate::time::{self, GoTime, Layout, Loc};
 
 /// A parameter type, as far as text/template's argument checking needs it.
@@ -2655,9 +2655,6 @@ fn date_modify(a: &[Val]) -> Result<Val, String> {
         t.loc.clone(),
     ))))
 }
-
-#[allow(dead_code)]
-fn _uses(_: &value::MapVal) {}
 
 #[cfg(test)]
 mod tests {
