@@ -1,0 +1,1 @@
+//! GELF decoding (work in progress).
