@@ -166,7 +166,10 @@ impl fmt::Display for FrameError {
                 char::from(*first_byte).escape_default()
             ),
             FrameError::MessageTooLarge { length, max } => {
-                write!(f, "message length ({length}) exceeds maximum length ({max})")
+                write!(
+                    f,
+                    "message length ({length}) exceeds maximum length ({max})"
+                )
             }
             FrameError::InvalidLength => write!(f, "invalid message length"),
             FrameError::Unexpected { found, expected } => match found {
@@ -354,7 +357,7 @@ impl Framer {
                 }
                 State::NtTail { start, end } => {
                     self.state = State::Done;
-                    return Step::Frame(start, end);
+                    return self.nt_frame(start, end);
                 }
             }
         }
@@ -496,7 +499,6 @@ impl Framer {
     }
 }
 
-
 enum Step {
     Frame(usize, usize),
     Error(FrameError),
@@ -515,7 +517,7 @@ impl Framer {
                         Some(b'<') => {
                             self.pos = lf + 1;
                             self.state = State::Nt { scan: lf + 1 };
-                            return Step::Frame(start, lf);
+                            return self.nt_frame(start, lf);
                         }
                         Some(_) => {
                             scan = lf + 1;
@@ -525,7 +527,7 @@ impl Framer {
                             if self.finished {
                                 self.state = State::Done;
                                 self.pos = self.buf.len();
-                                return Step::Frame(start, lf);
+                                return self.nt_frame(start, lf);
                             }
                             // Wait for the byte after the LF.
                             self.state = State::Nt { scan: lf };
@@ -564,13 +566,23 @@ impl Framer {
                 } else {
                     self.state = State::Done;
                 }
-                Step::Frame(start, lf)
+                self.nt_frame(start, lf)
             }
             None => {
                 self.state = State::Done;
-                Step::Frame(start, end)
+                self.nt_frame(start, end)
             }
         }
+    }
+
+    /// A complete non-transparent frame, unless over the bound.
+    fn nt_frame(&self, start: usize, end: usize) -> Step {
+        if end - start > self.cfg.max_nontransparent_length {
+            return Step::Error(FrameError::NonTransparentTooLong {
+                max: self.cfg.max_nontransparent_length,
+            });
+        }
+        Step::Frame(start, end)
     }
 
     fn check_nt_limit(&mut self, start: usize) -> Step {

@@ -135,7 +135,11 @@ pub fn line<'a>(
 
 /// The entry timestamp: the message's with `use_incoming_timestamp` when present,
 /// else `now`.
-pub fn entry_timestamp(msg: &Message<'_>, use_incoming_timestamp: bool, now: Timestamp) -> Timestamp {
+pub fn entry_timestamp(
+    msg: &Message<'_>,
+    use_incoming_timestamp: bool,
+    now: Timestamp,
+) -> Timestamp {
     match msg.timestamp {
         Some(ts) if use_incoming_timestamp => ts,
         _ => now,

@@ -263,8 +263,7 @@ fn parse_timestamp(c: &mut Cursor<'_>) -> Result<Timestamp, ParseError> {
         // Go: `parsing time ...: day out of range`.
         return err(t, c.p);
     }
-    let secs = days_from_civil(year, month, day) * 86_400
-        + i64::from(hour * 3600 + min * 60 + sec)
+    let secs = days_from_civil(year, month, day) * 86_400 + i64::from(hour * 3600 + min * 60 + sec)
         - i64::from(offset_secs);
     Ok(Timestamp {
         secs,
@@ -315,7 +314,11 @@ fn parse_sd<'a>(c: &mut Cursor<'a>) -> Result<Vec<SdElement<'a>>, ParseError> {
                     params.push((name, value));
                 }
                 _ => {
-                    let kind = if params.is_empty() { K::SdId } else { K::SdParam };
+                    let kind = if params.is_empty() {
+                        K::SdId
+                    } else {
+                        K::SdParam
+                    };
                     return err(kind, c.p);
                 }
             }
