@@ -7,7 +7,9 @@ use syslog::{
     LabelOptions, SyslogFormat, Timestamp,
 };
 
-fn frames(input: &[u8], cfg: FramerConfig) -> Vec<Result<Vec<u8>, FrameError>> {
+type Frames = Vec<Result<Vec<u8>, FrameError>>;
+
+fn frames(input: &[u8], cfg: FramerConfig) -> Frames {
     let mut f = Framer::new(cfg);
     f.push(input);
     f.finish();
@@ -19,7 +21,7 @@ fn frames(input: &[u8], cfg: FramerConfig) -> Vec<Result<Vec<u8>, FrameError>> {
 }
 
 /// Feeds one byte at a time, must give the same frames.
-fn frames_bytewise(input: &[u8], cfg: FramerConfig) -> Vec<Result<Vec<u8>, FrameError>> {
+fn frames_bytewise(input: &[u8], cfg: FramerConfig) -> Frames {
     let mut f = Framer::new(cfg);
     let mut out = Vec::new();
     for b in input {
@@ -42,7 +44,7 @@ fn ok(s: &str) -> Result<Vec<u8>, FrameError> {
 #[test]
 fn framing_table() {
     let cfg = FramerConfig::default();
-    let cases: Vec<(&str, Vec<Result<Vec<u8>, FrameError>>)> = vec![
+    let cases: Vec<(&str, Frames)> = vec![
         // Promtail syslogparser_test: TestParseStream_OctetCounting.
         (
             "23 <13>1 - - - - - - First24 <13>1 - - - - - - Second",
