@@ -41,19 +41,11 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
             )));
         }
         seen.push(key);
+        c.http()
+            .validate()
+            .map_err(|e| err(format!("clients[{i}]: {e}")))?;
         if c.oauth2.is_some() {
             return Err(err(format!("clients[{i}]: not supported: oauth2")));
-        }
-        let auths = [
-            c.basic_auth.is_some(),
-            c.oauth2.is_some(),
-            !c.bearer_token.is_empty(),
-            !c.bearer_token_file.is_empty(),
-        ];
-        if auths.iter().filter(|b| **b).count() > 1 {
-            return Err(err(format!(
-                "clients[{i}]: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
-            )));
         }
         // Builds the HTTP client too, so broken TLS or secret files fail -check-syntax.
         crate::client::ClientConfig::compile(c, &config.raw.limits_config)

@@ -16,6 +16,7 @@ pub mod core;
 pub mod discovery;
 pub mod docker;
 pub mod file;
+pub mod httpconfig;
 pub mod pipeline;
 pub mod positions;
 pub mod relabel;

@@ -53,7 +53,9 @@ pub struct ClientConfig {
     /// `Authorization` header value from basic_auth / bearer_token / authorization.
     pub auth_header: Option<String>,
     /// TLS options.
-    pub tls: crate::config::raw::RawTls,
+    pub tls: crate::config::raw::TlsConfig,
+    /// `http_headers`, resolved (files read at start-up).
+    pub http_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// `proxy_url`.
     pub proxy_url: String,
     /// `proxy_from_environment`.
@@ -82,12 +84,6 @@ pub struct Backoff {
     pub max_retries: u32,
 }
 
-fn read_secret_file(path: &str, what: &str) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("unable to read {what} {path}: {e}"))
-}
-
 impl ClientConfig {
     /// Compiles a raw client entry.
     pub fn compile(raw: &RawClient, limits: &RawLimits) -> Result<Self, String> {
@@ -103,44 +99,13 @@ impl ClientConfig {
                 return Err(format!("invalid external label name {k:?}"));
             }
         }
-        let auth_header = if let Some(b) = &raw.basic_auth {
-            let user = if b.username_file.is_empty() {
-                b.username.clone()
-            } else {
-                read_secret_file(&b.username_file, "basic_auth username_file")?
-            };
-            let pass = if b.password_file.is_empty() {
-                b.password.clone()
-            } else {
-                read_secret_file(&b.password_file, "basic_auth password_file")?
-            };
-            use base64::Engine as _;
-            Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-            ))
-        } else if !raw.bearer_token.is_empty() {
-            Some(format!("Bearer {}", raw.bearer_token))
-        } else if !raw.bearer_token_file.is_empty() {
-            Some(format!(
-                "Bearer {}",
-                read_secret_file(&raw.bearer_token_file, "bearer_token_file")?
-            ))
-        } else if let Some(a) = &raw.authorization {
-            let kind = if a.kind.is_empty() {
-                "Bearer"
-            } else {
-                a.kind.as_str()
-            };
-            let cred = if a.credentials_file.is_empty() {
-                a.credentials.clone()
-            } else {
-                read_secret_file(&a.credentials_file, "authorization credentials_file")?
-            };
-            Some(format!("{kind} {cred}"))
-        } else {
-            None
-        };
+        let http = raw.http();
+        let auth_header = http.auth_header()?;
+        let http_headers = http
+            .headers()?
+            .into_iter()
+            .filter(|(k, _)| k != reqwest::header::AUTHORIZATION)
+            .collect();
         if raw.max_inflight_batches == 0 {
             return Err(format!(
                 "client {}: max_inflight_batches must be at least 1",
@@ -168,6 +133,7 @@ impl ClientConfig {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             auth_header,
+            http_headers,
             tls: raw.tls_config.clone(),
             proxy_url: raw.proxy_url.clone(),
             proxy_from_environment: raw.proxy_from_environment,

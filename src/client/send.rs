@@ -112,21 +112,11 @@ impl reqwest::dns::Resolve for ServerNameResolver {
     }
 }
 
-fn tls_version(v: &str, key: &str) -> Result<Option<reqwest::tls::Version>, String> {
-    Ok(Some(match v {
-        "" => return Ok(None),
-        "TLS10" => reqwest::tls::Version::TLS_1_0,
-        "TLS11" => reqwest::tls::Version::TLS_1_1,
-        "TLS12" => reqwest::tls::Version::TLS_1_2,
-        "TLS13" => reqwest::tls::Version::TLS_1_3,
-        other => return Err(format!("tls_config.{key}: unknown TLS version: {other}")),
-    }))
-}
-
 /// Builds the reqwest client: HTTP/1.1 only (as Promtail forces), rustls, TLS and auth options.
 ///
-/// As in Go, a configured CA (`ca` / `ca_file`) replaces the system roots instead of adding to
-/// them, and `server_name` is the name the certificate is verified against and sent as SNI.
+/// TLS comes from [`crate::httpconfig::TlsConfig::rustls`] (a configured CA replaces the system
+/// roots, as in Go); `server_name` is the name the certificate is verified against and sent as
+/// SNI.
 pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .http1_only()
@@ -143,69 +133,8 @@ pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {
         let p = reqwest::Proxy::all(&cfg.proxy_url).map_err(|e| format!("proxy_url: {e}"))?;
         b = b.proxy(p);
     }
-    let tls = &cfg.tls;
-    if !tls.ca_file.is_empty() || !tls.ca.is_empty() {
-        let pem = if tls.ca.is_empty() {
-            std::fs::read(&tls.ca_file)
-                .map_err(|e| format!("unable to read CA cert {}: {e}", tls.ca_file))?
-        } else {
-            tls.ca.clone().into_bytes()
-        };
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("unable to use specified CA cert {}: {e}", tls.ca_file))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "unable to use specified CA cert {}: no certificate found",
-                tls.ca_file
-            ));
-        }
-        b = b.tls_built_in_root_certs(false);
-        for cert in certs {
-            b = b.add_root_certificate(cert);
-        }
-    }
-    let has_cert = !tls.cert_file.is_empty() || !tls.cert.is_empty();
-    let has_key = !tls.key_file.is_empty() || !tls.key.is_empty();
-    if has_cert != has_key {
-        return Err(if has_cert {
-            "tls_config: client cert file specified without client key file".to_string()
-        } else {
-            "tls_config: client key file specified without client cert file".to_string()
-        });
-    }
-    if has_cert {
-        let mut pem = if tls.cert.is_empty() {
-            std::fs::read(&tls.cert_file)
-                .map_err(|e| format!("unable to read client cert {}: {e}", tls.cert_file))?
-        } else {
-            tls.cert.clone().into_bytes()
-        };
-        let key = if tls.key.is_empty() {
-            std::fs::read(&tls.key_file)
-                .map_err(|e| format!("unable to read client key {}: {e}", tls.key_file))?
-        } else {
-            tls.key.clone().into_bytes()
-        };
-        pem.push(b'\n');
-        pem.extend_from_slice(&key);
-        // The error text never includes the key material.
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            format!(
-                "unable to use specified client cert ({}) & key ({}): {e}",
-                tls.cert_file, tls.key_file
-            )
-        })?;
-        b = b.identity(id);
-    }
-    if let Some(v) = tls_version(&tls.min_version, "min_version")? {
-        b = b.min_tls_version(v);
-    }
-    if let Some(v) = tls_version(&tls.max_version, "max_version")? {
-        b = b.max_tls_version(v);
-    }
-    if tls.insecure_skip_verify {
-        b = b.danger_accept_invalid_certs(true);
-    }
+    // The one TLS implementation of every HTTP client (`httpconfig::TlsConfig::rustls`).
+    b = b.use_preconfigured_tls(cfg.tls.rustls()?);
     if let Some(route) = server_name_route(cfg)? {
         if uses_proxy {
             tracing::warn!(component = "client", server_name = %route.server_name, "tls_config.server_name with a proxy: the proxy is asked to connect to the server name");
@@ -294,6 +223,11 @@ impl Sender {
                 continue;
             }
             h.insert(name, value);
+        }
+        for (name, value) in &self.cfg.http_headers {
+            if !h.contains_key(name) {
+                h.insert(name.clone(), value.clone());
+            }
         }
         if let Some(host) = &self.host_header {
             h.insert(reqwest::header::HOST, host.clone());

@@ -7,6 +7,9 @@
 //! keys for features ferrotail does not implement are captured so that loading can refuse them
 //! with `not supported: <key>`.
 
+pub use crate::httpconfig::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig,
+};
 pub use crate::relabel::RawRelabel;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -225,23 +228,42 @@ pub struct RawClient {
     pub backoff_config: RawBackoff,
     pub drop_rate_limited_batches: bool,
     pub external_labels: BTreeMap<String, String>,
-    pub basic_auth: Option<RawBasicAuth>,
-    pub authorization: Option<RawAuthorization>,
-    pub oauth2: Option<RawNode>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub oauth2: Option<OAuth2>,
     pub bearer_token: String,
     pub bearer_token_file: String,
-    pub tls_config: RawTls,
+    pub tls_config: TlsConfig,
     pub proxy_url: String,
     pub no_proxy: String,
     pub proxy_from_environment: bool,
-    pub proxy_connect_header: Option<RawNode>,
+    pub proxy_connect_header: Option<BTreeMap<String, Vec<String>>>,
     pub follow_redirects: bool,
     pub enable_http2: bool,
-    pub http_headers: Option<RawNode>,
+    pub http_headers: Option<BTreeMap<String, HttpHeader>>,
     /// ferrotail only (Promtail rejects it): batches this client holds queued or being pushed,
     /// over all tenants, before it stops taking entries (and, once its small input channel is
     /// full, reading pauses for every client).
     pub max_inflight_batches: u32,
+}
+
+impl RawClient {
+    /// The HTTP client settings.
+    pub fn http(&self) -> HttpClientConfig<'_> {
+        HttpClientConfig {
+            basic_auth: self.basic_auth.as_ref(),
+            authorization: self.authorization.as_ref(),
+            oauth2: self.oauth2.as_ref(),
+            bearer_token: &self.bearer_token,
+            bearer_token_file: &self.bearer_token_file,
+            tls_config: &self.tls_config,
+            proxy_url: &self.proxy_url,
+            no_proxy: &self.no_proxy,
+            proxy_from_environment: self.proxy_from_environment,
+            proxy_connect_header: self.proxy_connect_header.as_ref(),
+            http_headers: self.http_headers.as_ref(),
+        }
+    }
 }
 
 impl Default for RawClient {
@@ -262,7 +284,7 @@ impl Default for RawClient {
             oauth2: None,
             bearer_token: String::new(),
             bearer_token_file: String::new(),
-            tls_config: RawTls::default(),
+            tls_config: TlsConfig::default(),
             proxy_url: String::new(),
             no_proxy: String::new(),
             proxy_from_environment: false,
@@ -292,48 +314,6 @@ impl Default for RawBackoff {
             max_retries: 10,
         }
     }
-}
-
-/// `basic_auth`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename = "config.plain", default)]
-pub struct RawBasicAuth {
-    pub username: String,
-    pub username_file: String,
-    pub username_ref: String,
-    pub password: String,
-    pub password_file: String,
-    pub password_ref: String,
-}
-
-/// `authorization`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename = "config.plain", default)]
-pub struct RawAuthorization {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub credentials: String,
-    pub credentials_file: String,
-    pub credentials_ref: String,
-}
-
-/// `tls_config`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename = "config.plain", default)]
-pub struct RawTls {
-    pub ca: String,
-    pub cert: String,
-    pub key: String,
-    pub ca_file: String,
-    pub cert_file: String,
-    pub key_file: String,
-    pub ca_ref: String,
-    pub cert_ref: String,
-    pub key_ref: String,
-    pub server_name: String,
-    pub insecure_skip_verify: bool,
-    pub min_version: String,
-    pub max_version: String,
 }
 
 /// `positions`.

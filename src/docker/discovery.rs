@@ -39,6 +39,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::Labels;
+pub use crate::httpconfig::{
+    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig,
+};
 
 const META_PREFIX: &str = "__meta_docker_";
 
@@ -56,172 +59,6 @@ pub struct DockerFilter {
     pub name: String,
     /// Values; several values of one name are OR-ed by Docker.
     pub values: Vec<String>,
-}
-
-/// `basic_auth` of the inline HTTP client config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename = "config.plain", deny_unknown_fields, default)]
-pub struct BasicAuth {
-    /// User name.
-    pub username: String,
-    /// File holding the user name.
-    pub username_file: String,
-    /// Secret-manager reference (accepted, unsupported).
-    pub username_ref: String,
-    /// Password.
-    pub password: String,
-    /// File holding the password.
-    pub password_file: String,
-    /// Secret-manager reference (accepted, unsupported).
-    pub password_ref: String,
-}
-
-/// `authorization` of the inline HTTP client config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename = "config.Authorization", deny_unknown_fields, default)]
-pub struct Authorization {
-    /// Scheme, `Bearer` when empty.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Credentials.
-    pub credentials: String,
-    /// File holding the credentials.
-    pub credentials_file: String,
-    /// Secret-manager reference (accepted, unsupported).
-    pub credentials_ref: String,
-}
-
-/// `tls_config` of the inline HTTP client config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename = "config.plain", deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// CA certificate(s), PEM text.
-    pub ca: String,
-    /// Client certificate, PEM text.
-    pub cert: String,
-    /// Client key, PEM text.
-    pub key: String,
-    /// CA certificate file.
-    pub ca_file: String,
-    /// Client certificate file.
-    pub cert_file: String,
-    /// Client key file.
-    pub key_file: String,
-    /// Secret-manager reference (accepted, unsupported).
-    pub ca_ref: String,
-    /// Secret-manager reference (accepted, unsupported).
-    pub cert_ref: String,
-    /// Secret-manager reference (accepted, unsupported).
-    pub key_ref: String,
-    /// Server name to verify (and send as SNI).
-    pub server_name: String,
-    /// Skip verification of the server certificate.
-    pub insecure_skip_verify: bool,
-    /// `TLS10` .. `TLS13`.
-    pub min_version: String,
-    /// `TLS10` .. `TLS13`.
-    pub max_version: String,
-    /// Extra ALPN protocols (accepted, ignored).
-    pub next_protos: Vec<String>,
-}
-
-impl TlsConfig {
-    fn using_client_cert(&self) -> bool {
-        !self.cert.is_empty() || !self.cert_file.is_empty() || !self.cert_ref.is_empty()
-    }
-
-    fn using_client_key(&self) -> bool {
-        !self.key.is_empty() || !self.key_file.is_empty() || !self.key_ref.is_empty()
-    }
-
-    /// True when anything TLS-specific is configured.
-    pub fn is_set(&self) -> bool {
-        self != &TlsConfig::default()
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        let count = |a: &str, b: &str, c: &str| [a, b, c].iter().filter(|s| !s.is_empty()).count();
-        if count(&self.ca, &self.ca_file, &self.ca_ref) > 1 {
-            return Err("at most one of ca, ca_file & ca_ref must be configured".into());
-        }
-        if count(&self.cert, &self.cert_file, &self.cert_ref) > 1 {
-            return Err("at most one of cert, cert_file & cert_ref must be configured".into());
-        }
-        if count(&self.key, &self.key_file, &self.key_ref) > 1 {
-            return Err("at most one of key and key_file must be configured".into());
-        }
-        if self.using_client_cert() && !self.using_client_key() {
-            return Err(
-                "exactly one of key or key_file must be configured when a client certificate is configured"
-                    .into(),
-            );
-        }
-        if self.using_client_key() && !self.using_client_cert() {
-            return Err(
-                "exactly one of cert or cert_file must be configured when a client key is configured"
-                    .into(),
-            );
-        }
-        for v in [&self.min_version, &self.max_version] {
-            if !v.is_empty() && tls_version_rank(v).is_none() {
-                return Err(format!("unknown TLS version: {v}"));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn tls_version_rank(v: &str) -> Option<u8> {
-    match v {
-        "TLS10" => Some(10),
-        "TLS11" => Some(11),
-        "TLS12" => Some(12),
-        "TLS13" => Some(13),
-        _ => None,
-    }
-}
-
-/// `oauth2` of the inline HTTP client config (accepted and validated; not used by ferrotail's
-/// Docker client).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename = "config.plain", deny_unknown_fields, default)]
-pub struct OAuth2 {
-    /// Client id.
-    pub client_id: String,
-    /// Client secret.
-    pub client_secret: String,
-    /// File holding the client secret.
-    pub client_secret_file: String,
-    /// Secret-manager reference.
-    pub client_secret_ref: String,
-    /// Scopes.
-    pub scopes: Vec<String>,
-    /// Token endpoint.
-    pub token_url: String,
-    /// Extra token request parameters.
-    pub endpoint_params: BTreeMap<String, String>,
-    /// TLS for the token endpoint.
-    pub tls_config: TlsConfig,
-    /// Proxy for the token endpoint.
-    pub proxy_url: String,
-    /// Hosts not proxied.
-    pub no_proxy: String,
-    /// Use the proxy environment variables.
-    pub proxy_from_environment: bool,
-    /// Headers sent to the proxy on CONNECT.
-    pub proxy_connect_header: BTreeMap<String, Vec<String>>,
-}
-
-/// One `http_headers` entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename = "config.Header", deny_unknown_fields, default)]
-pub struct HttpHeader {
-    /// Values sent as they are.
-    pub values: Vec<String>,
-    /// Values sent as they are (kept secret in Promtail's output).
-    pub secrets: Vec<String>,
-    /// Files whose content is sent.
-    pub files: Vec<String>,
 }
 
 /// One `docker_sd_configs` entry, with every key Promtail 3.4 accepts (Prometheus'
@@ -312,133 +149,24 @@ impl DockerSdConfig {
             return Err("host missing".into());
         }
         self.endpoint()?;
-        self.validate_http_client()
+        self.http().validate()
     }
 
-    fn validate_http_client(&self) -> Result<(), String> {
-        let bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
-        if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
-            return Err(
-                "at most one of bearer_token & bearer_token_file must be configured".into(),
-            );
+    /// The HTTP client settings.
+    pub fn http(&self) -> HttpClientConfig<'_> {
+        HttpClientConfig {
+            basic_auth: self.basic_auth.as_ref(),
+            authorization: self.authorization.as_ref(),
+            oauth2: self.oauth2.as_ref(),
+            bearer_token: &self.bearer_token,
+            bearer_token_file: &self.bearer_token_file,
+            tls_config: &self.tls_config,
+            proxy_url: &self.proxy_url,
+            no_proxy: &self.no_proxy,
+            proxy_from_environment: self.proxy_from_environment,
+            proxy_connect_header: Some(&self.proxy_connect_header),
+            http_headers: self.http_headers.as_ref(),
         }
-        if (self.basic_auth.is_some() || self.oauth2.is_some()) && bearer {
-            return Err(
-                "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
-                    .into(),
-            );
-        }
-        let count = |a: &str, b: &str, c: &str| [a, b, c].iter().filter(|s| !s.is_empty()).count();
-        if let Some(b) = &self.basic_auth {
-            if count(&b.username, &b.username_file, &b.username_ref) > 1 {
-                return Err(
-                    "at most one of basic_auth username, username_file & username_ref must be configured"
-                        .into(),
-                );
-            }
-            if count(&b.password, &b.password_file, &b.password_ref) > 1 {
-                return Err(
-                    "at most one of basic_auth password, password_file & password_ref must be configured"
-                        .into(),
-                );
-            }
-        }
-        if let Some(a) = &self.authorization {
-            if bearer {
-                return Err(
-                    "authorization is not compatible with bearer_token & bearer_token_file".into(),
-                );
-            }
-            if count(&a.credentials, &a.credentials_file, &a.credentials_ref) > 1 {
-                return Err(
-                    "at most one of authorization credentials & credentials_file must be configured"
-                        .into(),
-                );
-            }
-            if a.kind.trim().eq_ignore_ascii_case("basic") {
-                return Err(
-                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#
-                        .into(),
-                );
-            }
-            if self.basic_auth.is_some() || self.oauth2.is_some() {
-                return Err(
-                    "at most one of basic_auth, oauth2 & authorization must be configured".into(),
-                );
-            }
-        }
-        if let Some(o) = &self.oauth2 {
-            if self.basic_auth.is_some() {
-                return Err(
-                    "at most one of basic_auth, oauth2 & authorization must be configured".into(),
-                );
-            }
-            if o.client_id.is_empty() {
-                return Err("oauth2 client_id must be configured".into());
-            }
-            if o.token_url.is_empty() {
-                return Err("oauth2 token_url must be configured".into());
-            }
-            if count(
-                &o.client_secret,
-                &o.client_secret_file,
-                &o.client_secret_ref,
-            ) > 1
-            {
-                return Err(
-                    "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured"
-                        .into(),
-                );
-            }
-            o.tls_config.validate()?;
-        }
-        if !self.proxy_connect_header.is_empty()
-            && !self.proxy_from_environment
-            && self.proxy_url.is_empty()
-        {
-            return Err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into());
-        }
-        if self.proxy_from_environment && !self.proxy_url.is_empty() {
-            return Err(
-                "if proxy_from_environment is configured, proxy_url must not be configured".into(),
-            );
-        }
-        if self.proxy_from_environment && !self.no_proxy.is_empty() {
-            return Err(
-                "if proxy_from_environment is configured, no_proxy must not be configured".into(),
-            );
-        }
-        if self.proxy_url.is_empty() && !self.no_proxy.is_empty() {
-            return Err("if no_proxy is configured, proxy_url must also be configured".into());
-        }
-        if let Some(headers) = &self.http_headers {
-            for name in headers.keys() {
-                if matches!(
-                    name.to_ascii_lowercase().as_str(),
-                    "authorization"
-                        | "host"
-                        | "content-encoding"
-                        | "content-length"
-                        | "content-type"
-                        | "user-agent"
-                        | "connection"
-                        | "keep-alive"
-                        | "proxy-authenticate"
-                        | "proxy-authorization"
-                        | "www-authenticate"
-                        | "accept-encoding"
-                        | "x-prometheus-remote-write-version"
-                        | "x-prometheus-remote-read-version"
-                        | "x-prometheus-scrape-timeout-seconds"
-                        | "x-amz-date"
-                        | "x-amz-security-token"
-                        | "x-amz-content-sha256"
-                ) {
-                    return Err(format!("setting header {name:?} is not allowed"));
-                }
-            }
-        }
-        self.tls_config.validate()
     }
 
     fn endpoint(&self) -> Result<Endpoint, String> {
@@ -501,212 +229,6 @@ pub(crate) fn err_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-fn read_secret_file(path: &str, what: &str) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("unable to read {what} file {path}: {e}"))
-}
-
-/// The headers the inline HTTP client config adds to every request (http/https/tcp hosts).
-fn auth_headers(
-    cfg: &DockerSdConfig,
-) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
-    use base64::Engine as _;
-    let mut out: Vec<(String, String)> = Vec::new();
-    if let Some(b) = &cfg.basic_auth {
-        let user = if b.username_file.is_empty() {
-            b.username.clone()
-        } else {
-            read_secret_file(&b.username_file, "basic auth username")?
-        };
-        let pass = if b.password_file.is_empty() {
-            b.password.clone()
-        } else {
-            read_secret_file(&b.password_file, "basic auth password")?
-        };
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        out.push(("authorization".into(), format!("Basic {token}")));
-    }
-    let authz = match &cfg.authorization {
-        Some(a) => {
-            let kind = if a.kind.trim().is_empty() {
-                "Bearer".to_string()
-            } else {
-                a.kind.trim().to_string()
-            };
-            let cred = if a.credentials_file.is_empty() {
-                a.credentials.clone()
-            } else {
-                read_secret_file(&a.credentials_file, "authorization credentials")?
-            };
-            Some((kind, cred))
-        }
-        None if !cfg.bearer_token.is_empty() => {
-            Some(("Bearer".to_string(), cfg.bearer_token.clone()))
-        }
-        None if !cfg.bearer_token_file.is_empty() => Some((
-            "Bearer".to_string(),
-            read_secret_file(&cfg.bearer_token_file, "bearer token")?,
-        )),
-        None => None,
-    };
-    if let Some((kind, cred)) = authz {
-        out.push(("authorization".into(), format!("{kind} {cred}")));
-    }
-    if let Some(headers) = &cfg.http_headers {
-        for (name, h) in headers {
-            for v in h.values.iter().chain(&h.secrets) {
-                out.push((name.clone(), v.clone()));
-            }
-            for f in &h.files {
-                let v = std::fs::read_to_string(f)
-                    .map_err(|e| format!("unable to read header file {f}: {e}"))?;
-                out.push((name.clone(), v.trim().to_string()));
-            }
-        }
-    }
-    out.into_iter()
-        .map(|(k, v)| {
-            let name = http::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
-            let value = http::HeaderValue::from_str(&v)
-                .map_err(|e| format!("invalid value for header {k:?}: {e}"))?;
-            Ok((name, value))
-        })
-        .collect()
-}
-
-#[derive(Debug)]
-struct AcceptAnyServerCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyServerCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn pem_or_file(inline: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, String> {
-    if !inline.is_empty() {
-        Ok(Some(inline.as_bytes().to_vec()))
-    } else if !file.is_empty() {
-        std::fs::read(file)
-            .map(Some)
-            .map_err(|e| format!("unable to read {what} {file}: {e}"))
-    } else {
-        Ok(None)
-    }
-}
-
-/// Builds the rustls client config of a `tls_config`.
-fn rustls_config(t: &TlsConfig) -> Result<rustls::ClientConfig, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let min = tls_version_rank(&t.min_version).unwrap_or(12);
-    let max = tls_version_rank(&t.max_version).unwrap_or(13);
-    if max < min {
-        return Err("tls_config.max_version must be greater than or equal to tls_config.min_version if both are specified".into());
-    }
-    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    if min <= 12 && max >= 12 {
-        versions.push(&rustls::version::TLS12);
-    }
-    if max >= 13 {
-        versions.push(&rustls::version::TLS13);
-    }
-    if versions.is_empty() {
-        return Err("TLS versions below 1.2 are not supported".into());
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_config: {e}"))?;
-    let builder = if t.insecure_skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider)))
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match pem_or_file(&t.ca, &t.ca_file, "CA cert")? {
-            Some(pem) => {
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| format!("unable to use specified CA cert: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
-                }
-                if roots.is_empty() {
-                    return Err("unable to use specified CA cert: no certificate found".into());
-                }
-            }
-            None => {
-                let native = rustls_native_certs::load_native_certs();
-                let (added, _) = roots.add_parsable_certificates(native.certs);
-                if added == 0 {
-                    tracing::warn!(
-                        component = "docker_discovery",
-                        "no system CA certificates found; TLS verification of the Docker daemon will fail"
-                    );
-                }
-            }
-        }
-        builder.with_root_certificates(roots)
-    };
-    let cert = pem_or_file(&t.cert, &t.cert_file, "client cert")?;
-    let key = pem_or_file(&t.key, &t.key_file, "client key")?;
-    match (cert, key) {
-        (Some(cert), Some(key)) => {
-            let certs = CertificateDer::pem_slice_iter(&cert)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("unable to use specified client cert: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(&key)
-                .map_err(|e| format!("unable to use specified client key: {e}"))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("unable to use specified client cert & key: {e}"))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
 /// Opens a client for the daemon named by `cfg.host` and negotiates the API version.
 ///
 /// `unix://` uses the socket (no HTTP client options, as in Promtail); `tcp://` and `http://` use
@@ -731,7 +253,7 @@ pub async fn connect(cfg: &DockerSdConfig) -> Result<Docker, String> {
                 .map_err(|e| format!("error setting up docker client: {e}"))?
         }
         Endpoint::Https(addr) => {
-            let tls = rustls_config(&cfg.tls_config)?;
+            let tls = cfg.tls_config.rustls()?;
             let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls)
                 .https_or_http();
@@ -777,7 +299,7 @@ pub async fn connect(cfg: &DockerSdConfig) -> Result<Docker, String> {
                 "proxy settings are not supported by ferrotail's Docker client; connecting directly"
             );
         }
-        let headers = auth_headers(cfg)?;
+        let headers = cfg.http().headers()?;
         if headers.is_empty() {
             docker
         } else {
@@ -1564,13 +1086,13 @@ mod tests {
             }),
             ..Default::default()
         };
-        let h = auth_headers(&c).unwrap();
+        let h = c.http().headers().unwrap();
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].0, "authorization");
         assert_eq!(h[0].1, "Basic dXNlcjpwYXNz");
         c.basic_auth = None;
         c.bearer_token = "tok".into();
-        let h = auth_headers(&c).unwrap();
+        let h = c.http().headers().unwrap();
         assert_eq!(h[0].1, "Bearer tok");
         c.bearer_token.clear();
         c.authorization = Some(Authorization {
@@ -1578,7 +1100,7 @@ mod tests {
             credentials: "abc".into(),
             ..Default::default()
         });
-        assert_eq!(auth_headers(&c).unwrap()[0].1, "Token abc");
+        assert_eq!(c.http().headers().unwrap()[0].1, "Token abc");
     }
 
     #[test]

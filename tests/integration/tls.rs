@@ -639,7 +639,7 @@ fn broken_tls_files_stop_startup_naming_the_file() {
         ),
         (
             format!("    tls_config:\n      cert_file: {}\n", garbage.display()),
-            "without client key",
+            "exactly one of key or key_file must be configured",
         ),
         (
             format!(
