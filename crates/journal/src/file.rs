@@ -56,6 +56,10 @@ const HEADER_READ: usize = 272;
 
 /// Largest decompressed (or stored) field we accept.
 pub const MAX_FIELD_SIZE: usize = 64 * 1024 * 1024;
+/// Most fields per entry we accept (journald itself allows 1024).
+pub const MAX_ENTRY_ITEMS: u64 = 65536;
+/// Most bytes (all fields, decompressed) per entry we return; further fields are skipped with a warning.
+pub const MAX_ENTRY_SIZE: usize = 128 * 1024 * 1024;
 /// Largest object we are willing to read in one piece.
 const MAX_OBJECT_SIZE: u64 = MAX_FIELD_SIZE as u64 + 4096;
 
@@ -541,6 +545,12 @@ impl JournalFile {
         let (_, size) = self.object_header(cache, offset, OBJECT_ENTRY, ENTRY_FIXED)?;
         let isz: u64 = if self.header.compact() { 4 } else { 16 };
         let n = (size - ENTRY_FIXED) / isz;
+        if n > MAX_ENTRY_ITEMS {
+            return Err(self.fmt_err(
+                offset,
+                format!("entry with {n} items (more than {MAX_ENTRY_ITEMS})"),
+            ));
+        }
         let b = self.read(cache, offset + ENTRY_FIXED, (n * isz) as usize)?;
         items.clear();
         for i in 0..n as usize {

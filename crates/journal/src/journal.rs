@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::PageCache;
 use crate::cursor::Cursor;
-use crate::file::{JournalFile, Key};
+use crate::file::{JournalFile, Key, MAX_ENTRY_SIZE};
 use crate::{Entry, Error, Result, Warning};
 
 /// Most warnings kept for [`Journal::warnings`]; later ones are only counted.
@@ -494,23 +494,35 @@ impl Journal {
         }
         let mut fields = Vec::with_capacity(self.items.len());
         let mut warns = Vec::new();
+        let mut total = 0usize;
         for &d in &self.items {
             if d == 0 {
                 continue;
             }
+            if total > MAX_ENTRY_SIZE {
+                warns.push(Error::format(
+                    &s.f.path,
+                    Some(off),
+                    "entry larger than 128 MiB: remaining fields skipped",
+                ));
+                break;
+            }
             match s.f.data_payload(&mut self.cache, d, &mut self.buf) {
-                Ok(()) => match self.buf.iter().position(|&b| b == b'=') {
-                    Some(eq) if eq > 0 => {
-                        let name = String::from_utf8_lossy(&self.buf[..eq]).into_owned();
-                        let value = self.buf.get(eq + 1..).unwrap_or(&[]).to_vec();
-                        fields.push((name, value));
+                Ok(()) => {
+                    total += self.buf.len();
+                    match self.buf.iter().position(|&b| b == b'=') {
+                        Some(eq) if eq > 0 => {
+                            let name = String::from_utf8_lossy(self.buf.get(..eq).unwrap_or(&[]));
+                            let value = self.buf.get(eq + 1..).unwrap_or(&[]).to_vec();
+                            fields.push((name.into_owned(), value));
+                        }
+                        _ => warns.push(Error::format(
+                            &s.f.path,
+                            Some(d),
+                            "DATA payload without '='",
+                        )),
                     }
-                    _ => warns.push(Error::format(
-                        &s.f.path,
-                        Some(d),
-                        "DATA payload without '='",
-                    )),
-                },
+                }
                 Err(e) => warns.push(e),
             }
         }

@@ -73,7 +73,7 @@ mod file;
 mod journal;
 
 pub use cursor::{id128_hex, Cursor};
-pub use file::{FileState, Header, MAX_FIELD_SIZE};
+pub use file::{FileState, Header, MAX_ENTRY_ITEMS, MAX_ENTRY_SIZE, MAX_FIELD_SIZE};
 pub use journal::{default_dirs, Journal, JournalOptions};
 
 use std::fmt;
