@@ -71,11 +71,6 @@ impl PageCache {
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn max_pages(&self) -> usize {
-        self.max_pages
-    }
-
     fn key(file_id: u32, page: u64) -> u64 {
         (u64::from(file_id) << 40) ^ page
     }

@@ -158,7 +158,7 @@ impl Header {
             x => FileState::Unknown(x),
         };
         let header_size = le64(b, 88);
-        if header_size < MIN_HEADER_SIZE || header_size > file_size || header_size % 8 != 0 {
+        if header_size < MIN_HEADER_SIZE || header_size > file_size || header_size & 7 != 0 {
             return Err(err(format!("bad header_size {header_size}")));
         }
         let h = Header {
@@ -420,7 +420,7 @@ impl JournalFile {
         want: u8,
         min: u64,
     ) -> Result<(u8, u64)> {
-        if offset % 8 != 0 || offset < self.header.header_size {
+        if offset & 7 != 0 || offset < self.header.header_size {
             return Err(self.fmt_err(offset, "invalid object offset"));
         }
         let b = self.read(cache, offset, OBJECT_HEADER_SIZE as usize)?;

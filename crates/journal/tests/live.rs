@@ -170,7 +170,7 @@ fn real_journald_follow_and_rotate() {
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut j = Journal::open_with(&[dir.clone()], opts()).unwrap();
+    let mut j = Journal::open_with(std::slice::from_ref(&dir), opts()).unwrap();
     let mut got = Vec::new();
     // journald may log its own start-up messages into the namespace too.
     for i in 0..200 {
@@ -250,7 +250,7 @@ fn real_journald_follow_and_rotate() {
     assert!(j.warnings().is_empty());
 
     // Everything equals journalctl's view of the directory.
-    let mut fresh = Journal::open_dir(&[dir.clone()]).unwrap();
+    let mut fresh = Journal::open_dir(std::slice::from_ref(&dir)).unwrap();
     let ours = read_all(&mut fresh);
     let theirs = journalctl_export(&["--directory", &dir.display().to_string()]);
     assert_same(&ours, &theirs);

@@ -72,7 +72,7 @@ fn check_file(
 ) -> PathBuf {
     let f = dir.path().join(name);
     write_journal(remote, &f, &export_bytes(ents), env);
-    let mut j = Journal::open_dir(&[f.clone()]).unwrap();
+    let mut j = Journal::open_dir(std::slice::from_ref(&f)).unwrap();
     let ours = read_all(&mut j);
     let theirs = journalctl_export(&[&format!("--file={}", f.display())]);
     assert_same(&ours, &theirs);
@@ -223,7 +223,7 @@ fn many_entries_several_arrays() {
             &export_bytes(&ents),
             &[("SYSTEMD_JOURNAL_COMPACT", compact)],
         );
-        let mut j = Journal::open_dir(&[f.clone()]).unwrap();
+        let mut j = Journal::open_dir(std::slice::from_ref(&f)).unwrap();
         let ours = read_all(&mut j);
         let theirs = journalctl_export(&[&format!("--file={}", f.display())]);
         assert_same(&ours, &theirs);
@@ -305,7 +305,7 @@ fn matches_like_journalctl() {
         vec!["_SYSTEMD_UNIT=nope.service"],
     ];
     for terms in cases {
-        let mut j = Journal::open_dir(&[f.clone()]).unwrap();
+        let mut j = Journal::open_dir(std::slice::from_ref(&f)).unwrap();
         j.add_match_expr(&terms.join(" ")).unwrap();
         let ours = read_all(&mut j);
         let mut args = vec![fa.as_str()];
