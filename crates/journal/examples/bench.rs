@@ -30,7 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu0 = cpu_seconds();
     let mut j = journal::Journal::open_dir(&paths)?;
     let (mut n, mut bytes, mut fields) = (0u64, 0u64, 0u64);
-    while let Some(e) = j.next()? {
+    let mut e = journal::Entry::default();
+    while j.next_into(&mut e)? {
         n += 1;
         for (k, v) in &e.fields {
             bytes += (k.len() + v.len()) as u64;

@@ -50,6 +50,8 @@ pub(crate) struct PageCache {
     max_pages: usize,
     /// Buffer for reads that do not fit inside one page.
     scratch: Vec<u8>,
+    /// Most recently used (key, slot): most reads hit the page of the previous one.
+    mru: [(u64, usize); 2],
 }
 
 /// Error of a cached read: either an I/O error or a short read (truncated file).
@@ -68,6 +70,7 @@ impl PageCache {
             hand: 0,
             max_pages: max_pages.max(4),
             scratch: Vec::new(),
+            mru: [(u64::MAX, 0); 2],
         }
     }
 
@@ -77,6 +80,7 @@ impl PageCache {
 
     /// Drops all cached pages of one file (after it grew or was rewritten).
     pub(crate) fn invalidate(&mut self, file_id: u32) {
+        self.mru = [(u64::MAX, 0); 2];
         let mut i = 0;
         while i < self.slots.len() {
             let k = self.slots[i].key;
@@ -125,6 +129,7 @@ impl PageCache {
                 if s.key != u64::MAX {
                     self.map.remove(&s.key);
                 }
+                self.mru = [(u64::MAX, 0); 2];
                 s.key = u64::MAX;
                 return h;
             }
@@ -156,6 +161,24 @@ impl PageCache {
             return Ok(&self.scratch[..len]);
         }
         let key = Self::key(file_id, page);
+        let hit = self
+            .mru
+            .iter()
+            .find(|&&(k, i)| {
+                k == key
+                    && self
+                        .slots
+                        .get(i)
+                        .is_some_and(|s| s.data.len() >= in_page + len)
+            })
+            .map(|&(_, i)| i);
+        if let Some(i) = hit {
+            return self
+                .slots
+                .get(i)
+                .and_then(|s| s.data.get(in_page..in_page + len))
+                .ok_or(ReadError::Short);
+        }
         let idx = match self.map.get(&key) {
             Some(&i) => {
                 if self.slots[i].data.len() < in_page + len {
@@ -178,6 +201,10 @@ impl PageCache {
                 i
             }
         };
+        if self.mru[0].0 != key {
+            self.mru[1] = self.mru[0];
+            self.mru[0] = (key, idx);
+        }
         let slot = &mut self.slots[idx];
         slot.referenced = true;
         slot.data

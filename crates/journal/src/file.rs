@@ -564,13 +564,14 @@ impl JournalFile {
         Ok(())
     }
 
-    /// Reads the payload (`NAME=value`, decompressed) of the DATA object at `offset` into `out`.
-    pub(crate) fn data_payload(
+    /// The payload (`NAME=value`) of the DATA object at `offset`: borrowed
+    /// from the cache when stored uncompressed, else decompressed into `buf`.
+    pub(crate) fn data_payload<'a>(
         &self,
-        cache: &mut PageCache,
+        cache: &'a mut PageCache,
         offset: u64,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
+        buf: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8]> {
         let poff = if self.header.compact() {
             DATA_PAYLOAD_COMPACT
         } else {
@@ -578,6 +579,10 @@ impl JournalFile {
         };
         let (flags, size) = self.object_header(cache, offset, OBJECT_DATA, poff)?;
         let b = self.read(cache, offset + poff, (size - poff) as usize)?;
-        decompress(flags, b, out).map_err(|m| self.fmt_err(offset, m))
+        if flags & (OBJ_COMPRESSED_XZ | OBJ_COMPRESSED_LZ4 | OBJ_COMPRESSED_ZSTD) == 0 {
+            return Ok(b);
+        }
+        decompress(flags, b, buf).map_err(|m| self.fmt_err(offset, m))?;
+        Ok(buf.as_slice())
     }
 }

@@ -486,15 +486,24 @@ impl Journal {
         }
     }
 
-    fn read_entry(&mut self, i: usize, off: u64, key: Key) -> Option<Entry> {
-        let s = self.files.get(i)?;
-        if let Err(e) = s.f.entry_items(&mut self.cache, off, &mut self.items) {
-            self.warn(e.into());
-            return None;
+    /// Reads the entry at `off` of file `i` into `e`, reusing its allocations.
+    fn read_entry(&mut self, i: usize, off: u64, key: Key, e: &mut Entry) -> bool {
+        let Some(s) = self.files.get(i) else {
+            return false;
+        };
+        if let Err(err) = s.f.entry_items(&mut self.cache, off, &mut self.items) {
+            self.warn(err.into());
+            return false;
         }
-        let mut fields = Vec::with_capacity(self.items.len());
+        e.realtime_usec = key.realtime;
+        e.monotonic_usec = key.monotonic;
+        e.boot_id = key.boot_id;
+        e.seqnum = key.seqnum;
+        e.seqnum_id = key.seqnum_id;
+        e.xor_hash = key.xor_hash;
         let mut warns = Vec::new();
         let mut total = 0usize;
+        let mut n = 0usize;
         for &d in &self.items {
             if d == 0 {
                 continue;
@@ -507,40 +516,50 @@ impl Journal {
                 ));
                 break;
             }
-            match s.f.data_payload(&mut self.cache, d, &mut self.buf) {
-                Ok(()) => {
-                    total += self.buf.len();
-                    match self.buf.iter().position(|&b| b == b'=') {
-                        Some(eq) if eq > 0 => {
-                            let name = String::from_utf8_lossy(self.buf.get(..eq).unwrap_or(&[]));
-                            let value = self.buf.get(eq + 1..).unwrap_or(&[]).to_vec();
-                            fields.push((name.into_owned(), value));
-                        }
-                        _ => warns.push(Error::format(
-                            &s.f.path,
-                            Some(d),
-                            "DATA payload without '='",
-                        )),
-                    }
+            let p = match s.f.data_payload(&mut self.cache, d, &mut self.buf) {
+                Ok(p) => p,
+                Err(err) => {
+                    warns.push(err);
+                    continue;
                 }
-                Err(e) => warns.push(e),
+            };
+            total += p.len();
+            let (name, value) = match p.iter().position(|&b| b == b'=') {
+                Some(eq) if eq > 0 => (p.get(..eq).unwrap_or(&[]), p.get(eq + 1..).unwrap_or(&[])),
+                _ => {
+                    warns.push(Error::format(
+                        &s.f.path,
+                        Some(d),
+                        "DATA payload without '='",
+                    ));
+                    continue;
+                }
+            };
+            match e.fields.get_mut(n) {
+                Some((en, ev)) => {
+                    if en.as_bytes() != name {
+                        en.clear();
+                        push_name(en, name);
+                    }
+                    ev.clear();
+                    ev.extend_from_slice(value);
+                }
+                None => {
+                    let mut en = String::new();
+                    push_name(&mut en, name);
+                    e.fields.push((en, value.to_vec()));
+                }
             }
+            n += 1;
         }
+        e.fields.truncate(n);
         for w in warns {
             self.warn(w.into());
         }
-        Some(Entry {
-            realtime_usec: key.realtime,
-            monotonic_usec: key.monotonic,
-            boot_id: key.boot_id,
-            seqnum: key.seqnum,
-            seqnum_id: key.seqnum_id,
-            xor_hash: key.xor_hash,
-            fields,
-        })
+        true
     }
 
-    fn next_inner(&mut self) -> Option<Entry> {
+    fn next_inner(&mut self, e: &mut Entry) -> bool {
         loop {
             let mut best: Option<(usize, Key)> = None;
             for i in 0..self.files.len() {
@@ -551,13 +570,16 @@ impl Journal {
                     }
                 }
             }
-            let (bi, key) = best?;
-            let off = {
-                let s = self.files.get_mut(bi)?;
-                let (off, _) = s.head.take()?;
-                s.pos += 1;
-                off
+            let Some((bi, key)) = best else {
+                return false;
             };
+            let Some(s) = self.files.get_mut(bi) else {
+                return false;
+            };
+            let Some((off, _)) = s.head.take() else {
+                return false;
+            };
+            s.pos += 1;
             // The same entry in other files (e.g. copied by journal-remote or
             // flushed from /run to /var) is returned only once.
             for (i, s) in self.files.iter_mut().enumerate() {
@@ -576,10 +598,8 @@ impl Journal {
                 continue;
             }
             self.last = Some(key);
-            if let Some(e) = self.read_entry(bi, off, key) {
-                if self.entry_matches(&e.fields) {
-                    return Some(e);
-                }
+            if self.read_entry(bi, off, key, e) && self.entry_matches(&e.fields) {
+                return true;
             }
         }
     }
@@ -593,8 +613,16 @@ impl Journal {
     /// reported through [`Journal::warnings`].
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Entry>> {
-        if let Some(e) = self.next_inner() {
-            return Ok(Some(e));
+        let mut e = Entry::default();
+        Ok(self.next_into(&mut e)?.then_some(e))
+    }
+
+    /// Like [`Journal::next`], but fills `entry` in place, reusing the
+    /// allocations of its fields (the fast path for a reading loop).
+    /// Returns `false` when there is no entry (yet); `entry` is then unspecified.
+    pub fn next_into(&mut self, entry: &mut Entry) -> Result<bool> {
+        if self.next_inner(entry) {
+            return Ok(true);
         }
         self.refresh_headers();
         if self.last_scan.elapsed() >= self.opts.rescan_interval {
@@ -602,7 +630,14 @@ impl Journal {
         } else {
             self.drop_exhausted_removed();
         }
-        Ok(self.next_inner())
+        Ok(self.next_inner(entry))
+    }
+}
+
+fn push_name(dst: &mut String, name: &[u8]) {
+    match std::str::from_utf8(name) {
+        Ok(s) => dst.push_str(s),
+        Err(_) => dst.push_str(&String::from_utf8_lossy(name)),
     }
 }
 

@@ -201,7 +201,7 @@ impl fmt::Display for Warning {
 }
 
 /// One journal entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     /// Wallclock time, µs since the Unix epoch (`__REALTIME_TIMESTAMP`).
     pub realtime_usec: u64,
