@@ -401,6 +401,23 @@ impl Journal {
     pub fn seek_tail(&mut self) {
         self.refresh_headers();
         self.reposition(Anchor::Tail, None);
+        // Files that appear later (rotation) hold only newer entries: they are
+        // read after the newest entry seen now, or from their head if the
+        // journal is still empty.
+        let mut newest: Option<Key> = None;
+        let mut files = std::mem::take(&mut self.files);
+        for s in &mut files {
+            if s.pos > 0 {
+                if let Ok(Some((_, k))) = s.f.key_at(&mut self.cache, s.pos - 1) {
+                    if newest.is_none_or(|n| k.compare(&n) == Ordering::Greater) {
+                        newest = Some(k);
+                    }
+                }
+            }
+        }
+        self.files = files;
+        self.anchor = Anchor::Head;
+        self.last = newest;
     }
 
     /// Positions before the first entry with realtime ≥ `usec` (µs since the epoch).

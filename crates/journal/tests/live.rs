@@ -88,6 +88,42 @@ fn rotation_and_vacuum() {
     assert!(j.warnings().is_empty());
 }
 
+#[test]
+fn seek_tail_then_rotation() {
+    let r = need!(remote(), "systemd-journal-remote");
+    let d = TempDir::new("tailrot");
+    let f = d.path().join("system.journal");
+    let ents = simple_entries(30, 1_700_000_000_000_000, BOOT_A, "tr");
+    write_journal(&r, &f, &export_bytes(&ents[..10]), &[]);
+    let mut j = Journal::open_with(&[d.path().to_path_buf()], opts()).unwrap();
+    j.seek_tail();
+    assert!(j.next().unwrap().is_none());
+    write_journal(&r, &f, &export_bytes(&ents[10..15]), &[]);
+    // Rotation right after: the new file's entries must all be returned.
+    std::fs::rename(&f, d.path().join("system@1.journal")).unwrap();
+    write_journal(&r, &f, &export_bytes(&ents[15..]), &[]);
+    let got = read_all(&mut j);
+    let msgs: Vec<_> = got
+        .iter()
+        .map(|e| e.field("MESSAGE").unwrap().to_vec())
+        .collect();
+    let want: Vec<_> = ents[10..].iter().map(|e| e.fields[0].1.clone()).collect();
+    assert_eq!(msgs, want);
+
+    // On an empty directory, seek_tail then a new file: read from its head.
+    let d2 = TempDir::new("tailempty");
+    let mut j = Journal::open_with(&[d2.path().to_path_buf()], opts()).unwrap();
+    j.seek_tail();
+    assert!(j.next().unwrap().is_none());
+    write_journal(
+        &r,
+        &d2.path().join("system.journal"),
+        &export_bytes(&ents[..7]),
+        &[],
+    );
+    assert_eq!(read_all(&mut j).len(), 7);
+}
+
 /// systemd-journald, started in its own namespace, killed on drop.
 struct Journald {
     child: std::process::Child,
