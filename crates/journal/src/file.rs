@@ -365,24 +365,26 @@ impl JournalFile {
         self.header.n_entries.min(self.cut)
     }
 
-    /// Re-reads the header; returns whether anything changed (cache invalidated then).
+    /// Re-reads the header (invalidating cached pages if it changed); returns
+    /// whether the file was rewritten in place (new file id or fewer entries).
     pub(crate) fn refresh(&mut self, cache: &mut PageCache) -> Result<bool> {
         let (h, size) = read_header(&self.file, &self.path)?;
         let changed = h.n_entries != self.header.n_entries
             || h.tail_object_offset != self.header.tail_object_offset
             || h.state != self.header.state
             || size != self.size;
-        if h.file_id != self.header.file_id || h.n_entries < self.header.n_entries {
-            // Rewritten in place: forget everything we knew about its layout.
+        let rewritten = h.file_id != self.header.file_id || h.n_entries < self.header.n_entries;
+        if rewritten {
+            // Forget everything we knew about its layout.
             self.arrays.clear();
             self.cut = u64::MAX;
         }
         self.header = h;
         self.size = size;
-        if changed {
+        if changed || rewritten {
             cache.invalidate(self.id);
         }
-        Ok(changed)
+        Ok(rewritten)
     }
 
     /// Marks entries from `idx` on as unreadable (broken chain).

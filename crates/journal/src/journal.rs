@@ -73,6 +73,67 @@ pub struct Journal {
     opts: JournalOptions,
     items: Vec<u64>,
     buf: Vec<u8>,
+    /// Decoded small DATA payloads by (file, offset): shared fields
+    /// (`_HOSTNAME=…`, `_SYSTEMD_UNIT=…`) are decoded once.
+    dcache: DataCache,
+}
+
+/// Slots of the [`DataCache`] (a power of two).
+const DCACHE_SLOTS: usize = 2048;
+/// Largest payload kept in the [`DataCache`].
+const DCACHE_MAX: usize = 512;
+
+/// Direct-mapped cache of small decoded DATA payloads (at most
+/// `DCACHE_SLOTS * DCACHE_MAX` = 1 MiB).
+struct DataCache {
+    keys: Vec<u64>,
+    data: Vec<Vec<u8>>,
+}
+
+impl DataCache {
+    fn new() -> Self {
+        DataCache {
+            keys: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.data.clear();
+    }
+    fn key(file_id: u32, offset: u64) -> Option<(u64, usize)> {
+        if offset >= 1 << 47 {
+            return None;
+        }
+        let k = (u64::from(file_id) << 44) | (offset >> 3);
+        let h = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 53;
+        Some((k, h as usize & (DCACHE_SLOTS - 1)))
+    }
+    fn get(&self, file_id: u32, offset: u64) -> Option<&[u8]> {
+        let (k, i) = Self::key(file_id, offset)?;
+        if self.keys.get(i) == Some(&k) {
+            self.data.get(i).map(|v| v.as_slice())
+        } else {
+            None
+        }
+    }
+    fn put(&mut self, file_id: u32, offset: u64, payload: &[u8]) {
+        if payload.len() > DCACHE_MAX {
+            return;
+        }
+        let Some((k, i)) = Self::key(file_id, offset) else {
+            return;
+        };
+        if self.keys.is_empty() {
+            self.keys = vec![u64::MAX; DCACHE_SLOTS];
+            self.data = vec![Vec::new(); DCACHE_SLOTS];
+        }
+        if let (Some(key), Some(d)) = (self.keys.get_mut(i), self.data.get_mut(i)) {
+            *key = k;
+            d.clear();
+            d.extend_from_slice(payload);
+        }
+    }
 }
 
 fn is_journal_name(name: &std::ffi::OsStr) -> bool {
@@ -144,6 +205,7 @@ impl Journal {
             opts,
             items: Vec::new(),
             buf: Vec::new(),
+            dcache: DataCache::new(),
         };
         j.scan();
         Ok(j)
@@ -274,7 +336,7 @@ impl Journal {
                 continue;
             }
             let id = self.next_id;
-            self.next_id = self.next_id.wrapping_add(1) & 0x00ff_ffff;
+            self.next_id = self.next_id.wrapping_add(1) & 0x000f_ffff;
             match JournalFile::open(&p, id) {
                 Ok(f) => {
                     self.bad.remove(&di);
@@ -318,13 +380,30 @@ impl Journal {
 
     fn refresh_headers(&mut self) {
         let mut warns = Vec::new();
+        let mut rewritten = false;
         for s in &mut self.files {
-            if let Err(e) = s.f.refresh(&mut self.cache) {
-                // Truncated or overwritten under us: stop reading it, keep the rest.
-                s.f.cut_at(s.pos);
-                s.head = None;
-                warns.push(e);
+            match s.f.refresh(&mut self.cache) {
+                Ok(false) => {}
+                Ok(true) => {
+                    rewritten = true;
+                    s.head = None;
+                    s.pos = s.pos.min(s.f.n_entries());
+                    warns.push(Error::format(
+                        &s.f.path,
+                        None,
+                        "file was rewritten in place",
+                    ));
+                }
+                Err(e) => {
+                    // Truncated or overwritten under us: stop reading it, keep the rest.
+                    s.f.cut_at(s.pos);
+                    s.head = None;
+                    warns.push(e);
+                }
             }
+        }
+        if rewritten {
+            self.dcache.clear();
         }
         for e in warns {
             self.warn(e.into());
@@ -533,12 +612,18 @@ impl Journal {
                 ));
                 break;
             }
-            let p = match s.f.data_payload(&mut self.cache, d, &mut self.buf) {
-                Ok(p) => p,
-                Err(err) => {
-                    warns.push(err);
-                    continue;
-                }
+            let p = match self.dcache.get(s.f.id, d) {
+                Some(p) => p,
+                None => match s.f.data_payload(&mut self.cache, d, &mut self.buf) {
+                    Ok(p) => {
+                        self.dcache.put(s.f.id, d, p);
+                        p
+                    }
+                    Err(err) => {
+                        warns.push(err);
+                        continue;
+                    }
+                },
             };
             total += p.len();
             let (name, value) = match p.iter().position(|&b| b == b'=') {
