@@ -1,7 +1,7 @@
 //! Reads journal directories/files, counts entries and field bytes, and
 //! reports entries per CPU-second and peak RSS.
 //!
-//! `cargo run --release --example bench -- [--follow-check] PATH...`
+//! `[MATCH='FIELD=value ...'] cargo run --release --example bench -- PATH...`
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,6 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = Instant::now();
     let cpu0 = cpu_seconds();
     let mut j = journal::Journal::open_dir(&paths)?;
+    // Optional journalctl-style matches, e.g. MATCH="_SYSTEMD_UNIT=nginx.service".
+    if let Ok(m) = std::env::var("MATCH") {
+        j.add_match_expr(&m)?;
+    }
     let (mut n, mut bytes, mut fields) = (0u64, 0u64, 0u64);
     let mut e = journal::Entry::default();
     while j.next_into(&mut e)? {
