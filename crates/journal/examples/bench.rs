@@ -35,7 +35,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (mut n, mut bytes, mut fields) = (0u64, 0u64, 0u64);
     let mut e = journal::Entry::default();
-    while j.next_into(&mut e)? {
+    // ALLOC=1: use next() (a new Entry per call) instead of next_into().
+    let alloc = std::env::var_os("ALLOC").is_some();
+    while if alloc {
+        match j.next()? {
+            Some(x) => {
+                e = x;
+                true
+            }
+            None => false,
+        }
+    } else {
+        j.next_into(&mut e)?
+    } {
         n += 1;
         for (k, v) in &e.fields {
             bytes += (k.len() + v.len()) as u64;
