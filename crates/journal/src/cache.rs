@@ -17,6 +17,8 @@ use std::os::unix::fs::FileExt;
 /// Size of one cached page in bytes.
 pub(crate) const PAGE_SIZE: usize = 32 * 1024;
 const PAGE_SHIFT: u32 = 15;
+/// Capacity of the scratch buffer kept between reads.
+const SCRATCH_KEEP: usize = 1 << 20;
 
 /// Multiplicative hasher for the `u64` page keys (SipHash is needlessly slow here).
 #[derive(Default)]
@@ -147,7 +149,11 @@ impl PageCache {
         let page = offset >> PAGE_SHIFT;
         let in_page = (offset & (PAGE_SIZE as u64 - 1)) as usize;
         if in_page + len > PAGE_SIZE {
-            // Spans pages: read directly, bypassing the cache.
+            // Spans pages: read directly, bypassing the cache. Give back the
+            // memory of an earlier huge object.
+            if len <= SCRATCH_KEEP && self.scratch.capacity() > SCRATCH_KEEP {
+                self.scratch = Vec::new();
+            }
             self.scratch.resize(len, 0);
             let mut got = 0usize;
             while got < len {

@@ -60,6 +60,9 @@ pub const MAX_FIELD_SIZE: usize = 64 * 1024 * 1024;
 pub const MAX_ENTRY_ITEMS: u64 = 65536;
 /// Most bytes (all fields, decompressed) per entry we return; further fields are skipped with a warning.
 pub const MAX_ENTRY_SIZE: usize = 128 * 1024 * 1024;
+/// Longest entry-array chain we follow (journald's arrays grow geometrically,
+/// so real files need a few thousand at most); bounds memory on hostile files.
+const MAX_ARRAYS: usize = 1 << 18;
 /// Largest object we are willing to read in one piece.
 const MAX_OBJECT_SIZE: u64 = MAX_FIELD_SIZE as u64 + 4096;
 
@@ -491,6 +494,12 @@ impl JournalFile {
                 return Err(self.fmt_err(
                     last.offset,
                     format!("entry array chain goes backwards to {next}"),
+                ));
+            }
+            if self.arrays.len() >= MAX_ARRAYS {
+                return Err(self.fmt_err(
+                    next,
+                    format!("more than {MAX_ARRAYS} entry arrays in the chain"),
                 ));
             }
             let a = self.load_array(cache, next, last.start + last.capacity)?;

@@ -80,6 +80,8 @@ pub struct Journal {
 
 /// Slots of the [`DataCache`] (a power of two).
 const DCACHE_SLOTS: usize = 2048;
+/// Capacity of the decompression buffer kept between entries.
+const DCACHE_KEEP_BUF: usize = 1 << 20;
 /// Largest payload kept in the [`DataCache`].
 const DCACHE_MAX: usize = 512;
 
@@ -655,6 +657,10 @@ impl Journal {
             n += 1;
         }
         e.fields.truncate(n);
+        if self.buf.capacity() > DCACHE_KEEP_BUF {
+            // Do not keep the memory of one huge decompressed field around.
+            self.buf = Vec::new();
+        }
         for w in warns {
             self.warn(w.into());
         }
