@@ -597,3 +597,56 @@ impl JournalFile {
         Ok(buf.as_slice())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_compressed_payloads() {
+        let mut out = Vec::new();
+        // LZ4 claiming more than the cap, or a size that does not match.
+        let mut big = (MAX_FIELD_SIZE as u64 + 1).to_le_bytes().to_vec();
+        big.extend_from_slice(&[0x10, b'a']);
+        assert!(decompress(OBJ_COMPRESSED_LZ4, &big, &mut out).is_err());
+        let mut lie = 100u64.to_le_bytes().to_vec();
+        lie.extend_from_slice(&[0x10, b'a']);
+        assert!(decompress(OBJ_COMPRESSED_LZ4, &lie, &mut out).is_err());
+        assert!(decompress(OBJ_COMPRESSED_LZ4, &[1, 2, 3], &mut out).is_err());
+        // Garbage XZ / ZSTD streams and several flags at once.
+        assert!(decompress(OBJ_COMPRESSED_XZ, b"\xfd7zXZ\0garbage", &mut out).is_err());
+        assert!(decompress(OBJ_COMPRESSED_ZSTD, b"\x28\xb5\x2f\xfdgarbage", &mut out).is_err());
+        assert!(decompress(OBJ_COMPRESSED_ZSTD | OBJ_COMPRESSED_XZ, b"x", &mut out).is_err());
+        // A valid LZ4 block round-trips.
+        let raw = b"MESSAGE=hello hello hello hello hello".to_vec();
+        let mut enc = (raw.len() as u64).to_le_bytes().to_vec();
+        enc.extend_from_slice(&lz4_flex::block::compress(&raw));
+        decompress(OBJ_COMPRESSED_LZ4, &enc, &mut out).unwrap();
+        assert_eq!(out, raw);
+    }
+
+    #[test]
+    fn header_rejects_garbage() {
+        let p = Path::new("x.journal");
+        assert!(Header::parse(&[0u8; 300], p, 300).is_err());
+        let mut h = vec![0u8; 272];
+        h[..8].copy_from_slice(SIGNATURE);
+        h[88..96].copy_from_slice(&272u64.to_le_bytes());
+        assert!(Header::parse(&h, p, 272).is_ok());
+        assert!(
+            Header::parse(&h, p, 100).is_err(),
+            "header larger than the file"
+        );
+        h[12] = 0x20;
+        assert!(
+            Header::parse(&h, p, 272).is_err(),
+            "unknown incompatible flag"
+        );
+        h[12] = 0;
+        h[8] = 0xff;
+        assert!(
+            Header::parse(&h, p, 272).is_ok(),
+            "unknown compatible flags are fine"
+        );
+    }
+}
