@@ -129,6 +129,8 @@ struct Journald {
     child: std::process::Child,
     ns: String,
     dir: PathBuf,
+    /// /var/log/journal was created by the test: remove it again (if empty).
+    remove_parent: bool,
 }
 
 impl Drop for Journald {
@@ -136,6 +138,9 @@ impl Drop for Journald {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if self.remove_parent {
+            let _ = std::fs::remove_dir("/var/log/journal");
+        }
         let _ = std::fs::remove_dir_all(format!("/run/systemd/journal.{}", self.ns));
         let _ = std::fs::remove_dir_all(format!(
             "/run/log/journal/{}",
@@ -180,6 +185,7 @@ fn real_journald_follow_and_rotate() {
         return;
     }
     let ns = format!("ferrotailtest{}", std::process::id());
+    let created_var_log_journal = !Path::new("/var/log/journal").exists();
     std::fs::create_dir_all("/var/log/journal").unwrap();
     let dir = PathBuf::from(format!("/var/log/journal/{mid}.{ns}"));
     let child = std::process::Command::new(&bin)
@@ -192,6 +198,7 @@ fn real_journald_follow_and_rotate() {
         child,
         ns: ns.clone(),
         dir: dir.clone(),
+        remove_parent: created_var_log_journal,
     };
     let sock = PathBuf::from(format!("/run/systemd/journal.{ns}/socket"));
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -404,3 +404,20 @@ fn cursors_and_seeking() {
     assert_eq!(j.next().unwrap().unwrap().cursor(), all[100].cursor());
     assert!(j.seek_cursor("not a cursor").is_err());
 }
+
+/// Manual: compares a whole (large) directory with journalctl, e.g. the
+/// benchmark journal: `FERROTAIL_JOURNAL_BIG_DIR=/tmp/jbench cargo test
+/// --release --test oracle big_directory -- --ignored`.
+#[test]
+#[ignore]
+fn big_directory_matches_journalctl() {
+    let Ok(dir) = std::env::var("FERROTAIL_JOURNAL_BIG_DIR") else {
+        eprintln!("SKIP: set FERROTAIL_JOURNAL_BIG_DIR");
+        return;
+    };
+    let mut j = Journal::open_dir(&[PathBuf::from(&dir)]).unwrap();
+    let ours = read_all(&mut j);
+    let theirs = journalctl_export(&["--directory", &dir]);
+    assert_same(&ours, &theirs);
+    eprintln!("{} entries identical", ours.len());
+}
