@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::PageCache;
 use crate::cursor::Cursor;
-use crate::file::{JournalFile, Key, MAX_ENTRY_SIZE};
+use crate::file::{FileState, JournalFile, Key, MAX_ENTRY_SIZE};
 use crate::{Entry, Error, Result, Warning};
 
 /// Most warnings kept for [`Journal::warnings`]; later ones are only counted.
@@ -384,6 +384,9 @@ impl Journal {
         let mut warns = Vec::new();
         let mut rewritten = false;
         for s in &mut self.files {
+            if s.f.header.state == FileState::Archived {
+                continue; // archived files are never written again
+            }
             match s.f.refresh(&mut self.cache) {
                 Ok(false) => {}
                 Ok(true) => {
@@ -757,5 +760,15 @@ fn key_cursor(k: &Key) -> Cursor {
         monotonic: Some(k.monotonic),
         realtime: Some(k.realtime),
         xor_hash: Some(k.xor_hash),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journal_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<super::Journal>();
+        assert_send::<crate::Entry>();
     }
 }
