@@ -9,6 +9,7 @@ const LAYERS: &[&str] = &[
     "core",
     "telemetry",
     "relabel",
+    "httpconfig",
     "config",
     "pipeline",
     "positions",
