@@ -303,6 +303,10 @@ impl Positions {
             let mut map = inner.saved.clone();
             for k in inner.trackers.keys() {
                 if let Some(c) = inner.committed(k) {
+                    if !k.starts_with("cursor-") {
+                        metrics::gauge!(crate::telemetry::metrics::ACKNOWLEDGED_BYTES, "path" => k.clone())
+                            .set(c as f64);
+                    }
                     map.insert(k.clone(), c.to_string());
                 }
             }

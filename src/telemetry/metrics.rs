@@ -51,6 +51,9 @@ pub const DOCKER_ROTATED_UNREAD_FILES: &str = "ferrotail_docker_rotated_unread_f
 /// ferrotail: bytes of the files counted in [`DOCKER_ROTATED_UNREAD_FILES`] with reason
 /// `deleted_unread`, as last seen (`container`): a lower bound of what was lost.
 pub const DOCKER_ROTATED_UNREAD_BYTES: &str = "ferrotail_docker_rotated_unread_bytes_total";
+/// ferrotail: the offset up to which every line of a file was accepted by Loki, what the positions
+/// file saves (`path`). `promtail_read_bytes_total` minus this is what is in flight.
+pub const ACKNOWLEDGED_BYTES: &str = "ferrotail_acknowledged_bytes";
 
 /// Registers HELP texts for the metrics above.
 pub fn describe(file_jobs: bool, docker_jobs: bool) {
@@ -93,6 +96,11 @@ pub fn describe(file_jobs: bool, docker_jobs: bool) {
         describe_gauge!(FILE_BYTES, "Number of bytes total.");
         describe_counter!(READ_LINES, "Number of lines read.");
         describe_gauge!(FILES_ACTIVE, "Number of active files.");
+        describe_gauge!(
+            ACKNOWLEDGED_BYTES,
+            Unit::Bytes,
+            "Offset up to which every line of the file was accepted by Loki (the saved position)."
+        );
         describe_gauge!(TARGETS_ACTIVE, "Number of active total.");
         describe_counter!(TARGETS_FAILED, "Number of failed targets.");
         describe_counter!(

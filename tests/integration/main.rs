@@ -4,6 +4,7 @@ mod util;
 
 mod cli;
 mod crash;
+mod dashboards;
 mod docker;
 mod docker_dropin;
 mod golden_errors;
