@@ -233,26 +233,52 @@ pub fn parse_byte_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("byte size {s:?} overflows"))
 }
 
+/// Reads a unit value from a YAML scalar: its text through the parse function, and a null as the
+/// zero value (yaml.v2 zeroes a field for `key:`, `key: ~` or `null`, and calls no unmarshaler).
 struct UnitVisitor<F>(&'static str, F);
 
-impl<T, F: Fn(&str) -> Result<T, String>> Visitor<'_> for UnitVisitor<F> {
+impl<T: Default, F: Fn(&str) -> Result<T, String>> UnitVisitor<F> {
+    fn parse<E: de::Error>(self, tag: &str, v: &str) -> Result<T, E> {
+        (self.1)(v)
+            .map_err(|e| E::custom(format!("cannot unmarshal {tag} `{v}` into {}: {e}", self.0)))
+    }
+}
+
+impl<T: Default, F: Fn(&str) -> Result<T, String>> Visitor<'_> for UnitVisitor<F> {
     type Value = T;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        (self.1)(v)
-            .map_err(|e| E::custom(format!("cannot unmarshal !!str `{v}` into {}: {e}", self.0)))
+        self.parse("!!str", v)
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
         self.visit_str(&v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        self.parse("!!int", &v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        self.parse("!!int", &v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        self.parse("!!float", &v.to_string())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        self.parse("!!bool", &v.to_string())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
     }
 }
 
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         // yaml.v2 decodes a bare integer into time.Duration as nanoseconds.
-        let s = d.deserialize_string(UnitVisitor(
+        let s = d.deserialize_any(UnitVisitor(
             "time.Duration",
             |s: &str| -> Result<Duration, String> {
                 if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
@@ -270,7 +296,7 @@ impl<'de> Deserialize<'de> for GoDuration {
 
 impl<'de> Deserialize<'de> for PromDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(PromDuration(d.deserialize_string(UnitVisitor(
+        Ok(PromDuration(d.deserialize_any(UnitVisitor(
             "model.Duration",
             parse_prom_duration,
         ))?))
@@ -279,7 +305,7 @@ impl<'de> Deserialize<'de> for PromDuration {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(ByteSize(d.deserialize_string(UnitVisitor(
+        Ok(ByteSize(d.deserialize_any(UnitVisitor(
             "flagext.ByteSize",
             parse_byte_size,
         ))?))

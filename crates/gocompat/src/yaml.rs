@@ -557,9 +557,10 @@ impl<'a> NodeDe<'a> {
     fn scalar_string(&self) -> Result<String, Error> {
         match (self.mode, self.node.resolve()) {
             (_, None) => Err(self.type_error("string")),
+            // yaml.v2 sets a field to its zero value for a null (`key:`, `key: ~`, `null`).
+            (_, Some(Resolved::Null)) => Ok(String::new()),
             (Mode::Config, Some(_)) => Ok(self.node.scalar_text().unwrap_or_default().to_string()),
             (_, Some(Resolved::Str(s))) => Ok(s.to_string()),
-            (_, Some(Resolved::Null)) => Ok(String::new()),
             (Mode::StageWeak, Some(Resolved::Bool(b))) => Ok(if b { "1" } else { "0" }.into()),
             (Mode::StageWeak, Some(Resolved::Int(i))) => Ok(i.to_string()),
             (Mode::StageWeak, Some(Resolved::Float(f))) => Ok(f.to_string()),
@@ -574,7 +575,7 @@ impl<'a> NodeDe<'a> {
                 Ok(f as i64)
             }
             Some(Resolved::Float(f)) if self.mode != Mode::Config => Ok(f as i64),
-            Some(Resolved::Null) if self.mode != Mode::Config => Ok(0),
+            Some(Resolved::Null) => Ok(0),
             Some(Resolved::Bool(b)) if self.mode == Mode::StageWeak => Ok(b as i64),
             Some(Resolved::Str(s)) if self.mode == Mode::StageWeak => {
                 s.trim().parse().map_err(|_| self.type_error(into))
@@ -587,7 +588,7 @@ impl<'a> NodeDe<'a> {
         match self.node.resolve() {
             Some(Resolved::Int(i)) => Ok(i as f64),
             Some(Resolved::Float(f)) => Ok(f),
-            Some(Resolved::Null) if self.mode != Mode::Config => Ok(0.0),
+            Some(Resolved::Null) => Ok(0.0),
             Some(Resolved::Bool(b)) if self.mode == Mode::StageWeak => Ok(b as i64 as f64),
             Some(Resolved::Str(s)) if self.mode == Mode::StageWeak => {
                 s.trim().parse().map_err(|_| self.type_error("float64"))
@@ -599,7 +600,7 @@ impl<'a> NodeDe<'a> {
     fn scalar_bool(&self) -> Result<bool, Error> {
         match self.node.resolve() {
             Some(Resolved::Bool(b)) => Ok(b),
-            Some(Resolved::Null) if self.mode != Mode::Config => Ok(false),
+            Some(Resolved::Null) => Ok(false),
             Some(Resolved::Int(i)) if self.mode == Mode::StageWeak => Ok(i != 0),
             Some(Resolved::Str(s)) if self.mode == Mode::StageWeak => match s {
                 "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
@@ -928,6 +929,84 @@ mod tests {
         on: bool,
         count: u32,
         labels: BTreeMap<String, String>,
+    }
+
+    /// Every scalar type of a config struct, with non-zero defaults, to see what a null does.
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(rename = "config.plain", default)]
+    struct Scalars {
+        s: String,
+        b: bool,
+        i: i64,
+        u16: u16,
+        u32: u32,
+        f: f64,
+        d: crate::units::GoDuration,
+        pd: crate::units::PromDuration,
+        size: crate::units::ByteSize,
+        opt: Option<String>,
+        list: Vec<String>,
+    }
+
+    impl Default for Scalars {
+        fn default() -> Self {
+            Scalars {
+                s: "default".into(),
+                b: true,
+                i: 7,
+                u16: 80,
+                u32: 9,
+                f: 1.5,
+                d: crate::units::GoDuration(std::time::Duration::from_secs(10)),
+                pd: crate::units::PromDuration(std::time::Duration::from_secs(60)),
+                size: crate::units::ByteSize(1024),
+                opt: Some("x".into()),
+                list: vec!["a".into()],
+            }
+        }
+    }
+
+    /// yaml.v2 sets a field to its zero value (not its default) for `key:`, `key: ~`, `null` and
+    /// `Null` (as `${UNSET}` leaves after `-config.expand-env`), whatever its type.
+    #[test]
+    fn a_null_scalar_is_the_zero_value() {
+        for null in ["", " ~", " null", " Null", " NULL"] {
+            let text = [
+                "s", "b", "i", "u16", "u32", "f", "d", "pd", "size", "opt", "list",
+            ]
+            .iter()
+            .map(|k| format!("{k}:{null}\n"))
+            .collect::<String>();
+            let (got, _) = from_str::<Scalars>(&text).unwrap_or_else(|e| panic!("{null:?}: {e}"));
+            assert_eq!(
+                got,
+                Scalars {
+                    s: String::new(),
+                    b: false,
+                    i: 0,
+                    u16: 0,
+                    u32: 0,
+                    f: 0.0,
+                    d: crate::units::GoDuration(std::time::Duration::ZERO),
+                    pd: crate::units::PromDuration(std::time::Duration::ZERO),
+                    size: crate::units::ByteSize(0),
+                    opt: None,
+                    list: Vec::new(),
+                },
+                "null written as {null:?}"
+            );
+        }
+        // Keys left out keep their defaults.
+        let (got, _) = from_str::<Scalars>("s: x\n").unwrap();
+        assert_eq!(got.u16, 80);
+        // Values still parse, and bad ones still fail.
+        let (got, _) = from_str::<Scalars>("d: 1500\npd: 5m\nsize: 2kb\n").unwrap();
+        assert_eq!(got.d.0, std::time::Duration::from_nanos(1500));
+        assert_eq!(got.pd.0, std::time::Duration::from_secs(300));
+        assert_eq!(got.size.0, 2048);
+        assert!(from_str::<Scalars>("pd: 10\n").is_err());
+        assert!(from_str::<Scalars>("d: \"\"\n").is_err());
+        assert!(from_str::<Scalars>("b: maybe\n").is_err());
     }
 
     #[test]
