@@ -1,0 +1,1 @@
+//! Fake API server (to be written).
