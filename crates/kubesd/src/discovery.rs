@@ -411,7 +411,11 @@ async fn watch_task<T: Watched>(ctx: Arc<WatchCtx>, w: usize, ns: Option<String>
         while let Some(item) = stream.next().await {
             let ev = match item {
                 Ok(ev) => {
-                    backoff = ctx.opts.backoff_initial;
+                    // `Init` is emitted before the list request: only a
+                    // delivered object or a completed list proves success.
+                    if !matches!(ev, watcher::Event::Init) {
+                        backoff = ctx.opts.backoff_initial;
+                    }
                     ev
                 }
                 Err(e) => {
