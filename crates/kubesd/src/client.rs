@@ -133,7 +133,11 @@ fn single_context_kubeconfig(cluster: Cluster, user: AuthInfo) -> Kubeconfig {
 }
 
 /// client-go's `rest.InClusterConfig()`, plus the own namespace.
-fn in_cluster(role: Role, ic: &InCluster, own_namespace: bool) -> Result<(Kubeconfig, Option<String>), Error> {
+fn in_cluster(
+    role: Role,
+    ic: &InCluster,
+    own_namespace: bool,
+) -> Result<(Kubeconfig, Option<String>), Error> {
     let (Some(host), Some(port)) = (ic.host.as_deref(), ic.port.as_deref()) else {
         return Err(cerr(
             role,
@@ -164,7 +168,10 @@ fn in_cluster(role: Role, ic: &InCluster, own_namespace: bool) -> Result<(Kubeco
     let own = if own_namespace {
         let path = ic.service_account_dir.join("namespace");
         let s = std::fs::read_to_string(&path).map_err(|e| {
-            cerr(role, format!("could not determine the pod's namespace: {e}"))
+            cerr(
+                role,
+                format!("could not determine the pod's namespace: {e}"),
+            )
         })?;
         if s.is_empty() {
             return Err(cerr(role, "could not read own namespace name (empty file)"));
@@ -179,8 +186,12 @@ fn in_cluster(role: Role, ic: &InCluster, own_namespace: bool) -> Result<(Kubeco
 pub(crate) async fn build(cfg: &SdConfig, ic: &InCluster) -> Result<Built, Error> {
     let role = cfg.role;
     let (kc, headers, own_namespace) = if !cfg.kubeconfig_file.is_empty() {
-        let kc = Kubeconfig::read_from(&cfg.kubeconfig_file)
-            .map_err(|e| cerr(role, format!("kubeconfig_file {}: {e}", cfg.kubeconfig_file)))?;
+        let kc = Kubeconfig::read_from(&cfg.kubeconfig_file).map_err(|e| {
+            cerr(
+                role,
+                format!("kubeconfig_file {}: {e}", cfg.kubeconfig_file),
+            )
+        })?;
         (kc, Vec::new(), None)
     } else if !cfg.api_server.is_empty() {
         let (kc, h) = kubeconfig_for_api_server(role, &cfg.api_server, &cfg.http)?;
@@ -194,7 +205,11 @@ pub(crate) async fn build(cfg: &SdConfig, ic: &InCluster) -> Result<Built, Error
         .await
         .map_err(|e| cerr(role, format!("invalid client configuration: {e}")))?;
     config.headers.extend(headers);
-    let url = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let url = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
     let client = kube::Client::try_from(config)
         .map_err(|e| cerr(role, format!("creating client for {url}: {e}")))?;
     Ok(Built {

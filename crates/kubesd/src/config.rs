@@ -44,11 +44,7 @@ impl Role {
             "endpoints" => Role::Endpoints,
             "endpointslice" => Role::EndpointSlice,
             "ingress" => Role::Ingress,
-            other => {
-                return Err(ConfigError(format!(
-                    "unknown Kubernetes SD role {other:?}"
-                )))
-            }
+            other => return Err(ConfigError(format!("unknown Kubernetes SD role {other:?}"))),
         })
     }
 }
@@ -211,7 +207,9 @@ impl HttpClientConfig {
         }
         if let Some(a) = &self.authorization {
             if has_bearer {
-                return err("authorization is not compatible with bearer_token & bearer_token_file");
+                return err(
+                    "authorization is not compatible with bearer_token & bearer_token_file",
+                );
             }
             if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
                 return err(
@@ -219,7 +217,9 @@ impl HttpClientConfig {
                 );
             }
             if a.kind.trim().eq_ignore_ascii_case("basic") {
-                return err(r#"authorization type cannot be set to "basic", use "basic_auth" instead"#);
+                return err(
+                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#,
+                );
             }
             if self.basic_auth.is_some() || self.oauth2 {
                 return err("at most one of basic_auth, oauth2 & authorization must be configured");
@@ -242,7 +242,9 @@ impl HttpClientConfig {
             return err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured");
         }
         if self.proxy_from_environment && !self.proxy_url.is_empty() {
-            return err("if proxy_from_environment is configured, proxy_url must not be configured");
+            return err(
+                "if proxy_from_environment is configured, proxy_url must not be configured",
+            );
         }
         if self.proxy_from_environment && !self.no_proxy.is_empty() {
             return err("if proxy_from_environment is configured, no_proxy must not be configured");
@@ -320,7 +322,9 @@ impl SdConfig {
             return err("cannot use 'kubeconfig_file' and 'api_server' simultaneously");
         }
         if has_kc && !default_http {
-            return err("cannot use a custom HTTP client configuration together with 'kubeconfig_file'");
+            return err(
+                "cannot use a custom HTTP client configuration together with 'kubeconfig_file'",
+            );
         }
         if !has_api && !default_http {
             return err("to use custom HTTP client configuration please provide the 'api_server' URL explicitly");
@@ -329,12 +333,19 @@ impl SdConfig {
             return err("cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
         }
         if has_kc && self.namespaces.own_namespace {
-            return err("cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously");
+            return err(
+                "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously",
+            );
         }
         if has_api {
             match self.api_server.parse::<http::Uri>() {
                 Ok(u) if u.scheme().is_some() && u.host().is_some() => {}
-                _ => return err(format!("parse {:?}: invalid api_server URL", self.api_server)),
+                _ => {
+                    return err(format!(
+                        "parse {:?}: invalid api_server URL",
+                        self.api_server
+                    ))
+                }
             }
         }
         let allowed = allowed_selectors(self.role);
@@ -430,14 +441,13 @@ struct RawSdConfig {
 impl<'de> Deserialize<'de> for SdConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawSdConfig::deserialize(d)?;
-        let role = match raw.role {
-            Some(r) => r,
-            None => {
-                return Err(serde::de::Error::custom(
+        let role =
+            match raw.role {
+                Some(r) => r,
+                None => return Err(serde::de::Error::custom(
                     "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)",
-                ))
-            }
-        };
+                )),
+            };
         let defaults = HttpClientConfig::default();
         let cfg = SdConfig {
             api_server: raw.api_server.unwrap_or_default(),

@@ -4,7 +4,9 @@
 
 use crate::config::{Role, SdConfig};
 use crate::labels::{self, Lookup};
-use crate::objects::{self, EndpointSlice, Endpoints, Ingress, KubeKind, Meta, Node, Obj, Pod, Service};
+use crate::objects::{
+    self, EndpointSlice, Endpoints, Ingress, KubeKind, Meta, Node, Obj, Pod, Service,
+};
 use crate::{client, Error, TargetGroup};
 use futures_util::StreamExt;
 use kube::api::Api;
@@ -314,7 +316,7 @@ enum Payload {
 
 enum Msg {
     Init(usize),
-    Apply { w: usize, payload: Payload },
+    Apply { w: usize, payload: Box<Payload> },
     Delete { kind: KindTag, key: String },
     InitDone(usize),
 }
@@ -453,7 +455,7 @@ async fn watch_task<T: Watched>(ctx: Arc<WatchCtx>, w: usize, ns: Option<String>
                     match o.parsed {
                         Ok(t) => Msg::Apply {
                             w,
-                            payload: t.payload(),
+                            payload: Box::new(t.payload()),
                         },
                         Err(err) => {
                             tracing::warn!(
@@ -579,7 +581,7 @@ impl State {
                 }
             }
             Msg::Apply { w, payload } => {
-                let (kind, key) = self.upsert(w, payload);
+                let (kind, key) = self.upsert(w, *payload);
                 if let Some(Some(seen)) = self.listing.get_mut(w) {
                     seen.insert(key);
                 }
@@ -587,7 +589,11 @@ impl State {
             }
             Msg::Delete { kind, key } => self.remove(kind, &key),
             Msg::InitDone(w) => {
-                let seen = self.listing.get_mut(w).and_then(Option::take).unwrap_or_default();
+                let seen = self
+                    .listing
+                    .get_mut(w)
+                    .and_then(Option::take)
+                    .unwrap_or_default();
                 let stale = self.stale_keys(w, &seen);
                 for (kind, key) in stale {
                     self.remove(kind, &key);
@@ -601,7 +607,13 @@ impl State {
 
     /// Keys held for watcher `w` that its latest list did not return.
     fn stale_keys(&self, w: usize, seen: &HashSet<String>) -> Vec<(KindTag, String)> {
-        fn collect<T>(out: &mut Vec<(KindTag, String)>, kind: KindTag, s: &Store<T>, w: usize, seen: &HashSet<String>) {
+        fn collect<T>(
+            out: &mut Vec<(KindTag, String)>,
+            kind: KindTag,
+            s: &Store<T>,
+            w: usize,
+            seen: &HashSet<String>,
+        ) {
             out.extend(
                 s.iter()
                     .filter(|(k, (ow, _))| *ow == w && !seen.contains(*k))
@@ -661,7 +673,12 @@ impl State {
     }
 
     /// The dependency ids of a primary object (`None` for non-primary kinds).
-    fn deps_of_payload_ref<T: std::any::Any>(&self, kind: KindTag, key: &str, obj: &T) -> Option<Vec<String>> {
+    fn deps_of_payload_ref<T: std::any::Any>(
+        &self,
+        kind: KindTag,
+        key: &str,
+        obj: &T,
+    ) -> Option<Vec<String>> {
         if kind != self.primary() {
             return None;
         }
@@ -685,7 +702,9 @@ impl State {
                     if attach {
                         match (&a.node_name, &a.target_ref) {
                             (Some(n), _) => deps.push(format!("node:{n}")),
-                            (None, Some(r)) if r.kind == "Node" => deps.push(format!("node:{}", r.name)),
+                            (None, Some(r)) if r.kind == "Node" => {
+                                deps.push(format!("node:{}", r.name))
+                            }
                             _ => {}
                         }
                     }
@@ -734,7 +753,10 @@ impl State {
             if let Some(deps) = new_deps {
                 if !deps.is_empty() {
                     for d in &deps {
-                        self.deps.entry(d.clone()).or_default().insert(source.clone());
+                        self.deps
+                            .entry(d.clone())
+                            .or_default()
+                            .insert(source.clone());
                     }
                     self.source_deps.insert(source.clone(), deps);
                 }
@@ -780,8 +802,16 @@ impl State {
             return Built::Skip;
         };
         let node = |name: &str| self.nodes.get(name).map(|(_, n)| n.clone());
-        let pod = |ns: &str, name: &str| self.pods.get(&format!("{ns}/{name}")).map(|(_, p)| p.clone());
-        let service = |ns: &str, name: &str| self.services.get(&format!("{ns}/{name}")).map(|(_, s)| s.clone());
+        let pod = |ns: &str, name: &str| {
+            self.pods
+                .get(&format!("{ns}/{name}"))
+                .map(|(_, p)| p.clone())
+        };
+        let service = |ns: &str, name: &str| {
+            self.services
+                .get(&format!("{ns}/{name}"))
+                .map(|(_, s)| s.clone())
+        };
         let lookup = Lookup {
             pod: &pod,
             service: &service,
@@ -803,7 +833,10 @@ impl State {
                 },
                 None => None,
             },
-            "svc" => self.services.get(key).map(|(_, s)| labels::build_service(s)),
+            "svc" => self
+                .services
+                .get(key)
+                .map(|(_, s)| labels::build_service(s)),
             "endpoints" => self
                 .endpoints
                 .get(key)
@@ -812,7 +845,10 @@ impl State {
                 .slices
                 .get(key)
                 .map(|(_, e)| labels::build_endpointslice(e, &lookup)),
-            "ingress" => self.ingresses.get(key).map(|(_, i)| labels::build_ingress(i)),
+            "ingress" => self
+                .ingresses
+                .get(key)
+                .map(|(_, i)| labels::build_ingress(i)),
             _ => return Built::Skip,
         };
         match g {

@@ -57,7 +57,11 @@ fn add_object_meta_labels(ls: &mut LabelSet, meta: &Meta, role: &str) {
 }
 
 /// `addNodeLabels` (attach_metadata.node): node name, labels and labelpresent.
-pub fn add_node_labels(ls: &mut LabelSet, node_name: Option<&str>, lookup: &dyn Fn(&str) -> Option<Node>) {
+pub fn add_node_labels(
+    ls: &mut LabelSet,
+    node_name: Option<&str>,
+    lookup: &dyn Fn(&str) -> Option<Node>,
+) {
     let Some(name) = node_name else { return };
     let Some(node) = lookup(name) else { return };
     set(ls, format!("{META}node_name"), name);
@@ -89,9 +93,21 @@ pub fn pod_labels(pod: &Pod) -> LabelSet {
     let mut ls = LabelSet::new();
     set(&mut ls, format!("{META}pod_ip"), pod.status.pod_ip.as_str());
     set(&mut ls, format!("{META}pod_ready"), pod_ready(pod));
-    set(&mut ls, format!("{META}pod_phase"), pod.status.phase.as_str());
-    set(&mut ls, format!("{META}pod_node_name"), pod.spec.node_name.as_str());
-    set(&mut ls, format!("{META}pod_host_ip"), pod.status.host_ip.as_str());
+    set(
+        &mut ls,
+        format!("{META}pod_phase"),
+        pod.status.phase.as_str(),
+    );
+    set(
+        &mut ls,
+        format!("{META}pod_node_name"),
+        pod.spec.node_name.as_str(),
+    );
+    set(
+        &mut ls,
+        format!("{META}pod_host_ip"),
+        pod.status.host_ip.as_str(),
+    );
     set(&mut ls, format!("{META}pod_uid"), pod.metadata.uid.as_str());
     add_object_meta_labels(&mut ls, &pod.metadata, "pod");
     if let Some(owner) = pod
@@ -101,10 +117,18 @@ pub fn pod_labels(pod: &Pod) -> LabelSet {
         .find(|o| o.controller == Some(true))
     {
         if !owner.kind.is_empty() {
-            set(&mut ls, format!("{META}pod_controller_kind"), owner.kind.as_str());
+            set(
+                &mut ls,
+                format!("{META}pod_controller_kind"),
+                owner.kind.as_str(),
+            );
         }
         if !owner.name.is_empty() {
-            set(&mut ls, format!("{META}pod_controller_name"), owner.name.as_str());
+            set(
+                &mut ls,
+                format!("{META}pod_controller_name"),
+                owner.name.as_str(),
+            );
         }
     }
     ls
@@ -152,8 +176,16 @@ pub fn build_pod(pod: &Pod, node: &dyn Fn(&str) -> Option<Node>, attach_node: bo
             set(&mut t, ADDRESS, ip.as_str());
             set(&mut t, format!("{META}pod_container_name"), c.name.as_str());
             set(&mut t, format!("{META}pod_container_id"), cid.as_str());
-            set(&mut t, format!("{META}pod_container_image"), c.image.as_str());
-            set(&mut t, format!("{META}pod_container_init"), is_init.to_string());
+            set(
+                &mut t,
+                format!("{META}pod_container_image"),
+                c.image.as_str(),
+            );
+            set(
+                &mut t,
+                format!("{META}pod_container_init"),
+                is_init.to_string(),
+            );
             tg.targets.push(t);
             continue;
         }
@@ -163,11 +195,27 @@ pub fn build_pod(pod: &Pod, node: &dyn Fn(&str) -> Option<Node>, attach_node: bo
             set(&mut t, ADDRESS, join_host_port(ip, &port));
             set(&mut t, format!("{META}pod_container_name"), c.name.as_str());
             set(&mut t, format!("{META}pod_container_id"), cid.as_str());
-            set(&mut t, format!("{META}pod_container_image"), c.image.as_str());
+            set(
+                &mut t,
+                format!("{META}pod_container_image"),
+                c.image.as_str(),
+            );
             set(&mut t, format!("{META}pod_container_port_number"), port);
-            set(&mut t, format!("{META}pod_container_port_name"), p.name.as_str());
-            set(&mut t, format!("{META}pod_container_port_protocol"), p.protocol.as_str());
-            set(&mut t, format!("{META}pod_container_init"), is_init.to_string());
+            set(
+                &mut t,
+                format!("{META}pod_container_port_name"),
+                p.name.as_str(),
+            );
+            set(
+                &mut t,
+                format!("{META}pod_container_port_protocol"),
+                p.protocol.as_str(),
+            );
+            set(
+                &mut t,
+                format!("{META}pod_container_init"),
+                is_init.to_string(),
+            );
             tg.targets.push(t);
         }
     }
@@ -206,7 +254,11 @@ fn node_address(node: &Node) -> (Option<String>, BTreeMap<String, Vec<String>>) 
 /// usable address (Prometheus logs "No node address found" and sends nothing).
 pub fn build_node(node: &Node) -> Option<TargetGroup> {
     let mut tg = TargetGroup::empty(node_source(&node.metadata.name));
-    set(&mut tg.labels, format!("{META}node_provider_id"), node.spec.provider_id.as_str());
+    set(
+        &mut tg.labels,
+        format!("{META}node_provider_id"),
+        node.spec.provider_id.as_str(),
+    );
     add_object_meta_labels(&mut tg.labels, &node.metadata, "node");
     let (addr, all) = node_address(node);
     let addr = addr?;
@@ -219,7 +271,11 @@ pub fn build_node(node: &Node) -> Option<TargetGroup> {
     set(&mut t, "instance", node.metadata.name.as_str());
     for (ty, addrs) in &all {
         if let Some(a) = addrs.first() {
-            set(&mut t, sanitize_label_name(&format!("{META}node_address_{ty}")), a.as_str());
+            set(
+                &mut t,
+                sanitize_label_name(&format!("{META}node_address_{ty}")),
+                a.as_str(),
+            );
         }
     }
     tg.targets.push(t);
@@ -250,13 +306,33 @@ pub fn build_service(svc: &Service) -> TargetGroup {
         let mut t = LabelSet::new();
         set(&mut t, ADDRESS, join_host_port(&host, p.port));
         set(&mut t, format!("{META}service_port_name"), p.name.as_str());
-        set(&mut t, format!("{META}service_port_number"), p.port.to_string());
-        set(&mut t, format!("{META}service_port_protocol"), p.protocol.as_str());
-        set(&mut t, format!("{META}service_type"), svc.spec.kind.as_str());
+        set(
+            &mut t,
+            format!("{META}service_port_number"),
+            p.port.to_string(),
+        );
+        set(
+            &mut t,
+            format!("{META}service_port_protocol"),
+            p.protocol.as_str(),
+        );
+        set(
+            &mut t,
+            format!("{META}service_type"),
+            svc.spec.kind.as_str(),
+        );
         if svc.spec.kind == "ExternalName" {
-            set(&mut t, format!("{META}service_external_name"), svc.spec.external_name.as_str());
+            set(
+                &mut t,
+                format!("{META}service_external_name"),
+                svc.spec.external_name.as_str(),
+            );
         } else {
-            set(&mut t, format!("{META}service_cluster_ip"), svc.spec.cluster_ip.as_str());
+            set(
+                &mut t,
+                format!("{META}service_cluster_ip"),
+                svc.spec.cluster_ip.as_str(),
+            );
         }
         if svc.spec.kind == "LoadBalancer" {
             set(
@@ -311,18 +387,34 @@ fn uncovered_container_targets(tg: &mut TargetGroup, seen: &[(Pod, Vec<Option<i3
         }
         for (c, is_init) in all_containers(pod) {
             for cp in &c.ports {
-                if ports.iter().any(|p| *p == Some(cp.container_port)) {
+                if ports.contains(&Some(cp.container_port)) {
                     continue;
                 }
                 let port = cp.container_port.to_string();
                 let mut t = LabelSet::new();
                 set(&mut t, ADDRESS, join_host_port(&pod.status.pod_ip, &port));
                 set(&mut t, format!("{META}pod_container_name"), c.name.as_str());
-                set(&mut t, format!("{META}pod_container_image"), c.image.as_str());
-                set(&mut t, format!("{META}pod_container_port_name"), cp.name.as_str());
+                set(
+                    &mut t,
+                    format!("{META}pod_container_image"),
+                    c.image.as_str(),
+                );
+                set(
+                    &mut t,
+                    format!("{META}pod_container_port_name"),
+                    cp.name.as_str(),
+                );
                 set(&mut t, format!("{META}pod_container_port_number"), port);
-                set(&mut t, format!("{META}pod_container_port_protocol"), cp.protocol.as_str());
-                set(&mut t, format!("{META}pod_container_init"), is_init.to_string());
+                set(
+                    &mut t,
+                    format!("{META}pod_container_port_protocol"),
+                    cp.protocol.as_str(),
+                );
+                set(
+                    &mut t,
+                    format!("{META}pod_container_init"),
+                    is_init.to_string(),
+                );
                 merge(&mut t, pod_labels(pod));
                 tg.targets.push(t);
             }
@@ -330,7 +422,10 @@ fn uncovered_container_targets(tg: &mut TargetGroup, seen: &[(Pod, Vec<Option<i3
     }
 }
 
-fn seen_entry<'a>(seen: &'a mut Vec<(Pod, Vec<Option<i32>>)>, pod: &Pod) -> &'a mut Vec<Option<i32>> {
+fn seen_entry<'a>(
+    seen: &'a mut Vec<(Pod, Vec<Option<i32>>)>,
+    pod: &Pod,
+) -> &'a mut Vec<Option<i32>> {
     let idx = match seen.iter().position(|(p, _)| {
         p.metadata.namespace == pod.metadata.namespace && p.metadata.name == pod.metadata.name
     }) {
@@ -354,53 +449,98 @@ pub fn build_endpoints(eps: &Endpoints, l: &Lookup<'_>) -> TargetGroup {
     add_object_meta_labels(&mut tg.labels, &eps.metadata, "endpoints");
 
     let mut seen: Vec<(Pod, Vec<Option<i32>>)> = Vec::new();
-    let mut add = |tg: &mut TargetGroup, addr: &EndpointAddress, port: &EndpointPort, ready: &str| {
-        let mut t = LabelSet::new();
-        set(&mut t, ADDRESS, join_host_port(&addr.ip, port.port));
-        set(&mut t, format!("{META}endpoint_port_name"), port.name.as_str());
-        set(&mut t, format!("{META}endpoint_port_protocol"), port.protocol.as_str());
-        set(&mut t, format!("{META}endpoint_ready"), ready);
-        if let Some(ap) = &port.app_protocol {
-            set(&mut t, format!("{META}endpoint_port_app_protocol"), ap.as_str());
-        }
-        if let Some(r) = &addr.target_ref {
-            set(&mut t, format!("{META}endpoint_address_target_kind"), r.kind.as_str());
-            set(&mut t, format!("{META}endpoint_address_target_name"), r.name.as_str());
-        }
-        if let Some(n) = &addr.node_name {
-            set(&mut t, format!("{META}endpoint_node_name"), n.as_str());
-        }
-        if !addr.hostname.is_empty() {
-            set(&mut t, format!("{META}endpoint_hostname"), addr.hostname.as_str());
-        }
-        if l.attach_node {
-            let node_ref = match (&addr.node_name, &addr.target_ref) {
-                (None, Some(r)) if r.kind == "Node" => Some(r.name.as_str()),
-                (n, _) => n.as_deref(),
+    let mut add =
+        |tg: &mut TargetGroup, addr: &EndpointAddress, port: &EndpointPort, ready: &str| {
+            let mut t = LabelSet::new();
+            set(&mut t, ADDRESS, join_host_port(&addr.ip, port.port));
+            set(
+                &mut t,
+                format!("{META}endpoint_port_name"),
+                port.name.as_str(),
+            );
+            set(
+                &mut t,
+                format!("{META}endpoint_port_protocol"),
+                port.protocol.as_str(),
+            );
+            set(&mut t, format!("{META}endpoint_ready"), ready);
+            if let Some(ap) = &port.app_protocol {
+                set(
+                    &mut t,
+                    format!("{META}endpoint_port_app_protocol"),
+                    ap.as_str(),
+                );
+            }
+            if let Some(r) = &addr.target_ref {
+                set(
+                    &mut t,
+                    format!("{META}endpoint_address_target_kind"),
+                    r.kind.as_str(),
+                );
+                set(
+                    &mut t,
+                    format!("{META}endpoint_address_target_name"),
+                    r.name.as_str(),
+                );
+            }
+            if let Some(n) = &addr.node_name {
+                set(&mut t, format!("{META}endpoint_node_name"), n.as_str());
+            }
+            if !addr.hostname.is_empty() {
+                set(
+                    &mut t,
+                    format!("{META}endpoint_hostname"),
+                    addr.hostname.as_str(),
+                );
+            }
+            if l.attach_node {
+                let node_ref = match (&addr.node_name, &addr.target_ref) {
+                    (None, Some(r)) if r.kind == "Node" => Some(r.name.as_str()),
+                    (n, _) => n.as_deref(),
+                };
+                add_node_labels(&mut t, node_ref, l.node);
+            }
+            let Some(pod) = resolve_pod(l, addr.target_ref.as_ref()) else {
+                tg.targets.push(t);
+                return;
             };
-            add_node_labels(&mut t, node_ref, l.node);
-        }
-        let Some(pod) = resolve_pod(l, addr.target_ref.as_ref()) else {
-            tg.targets.push(t);
-            return;
-        };
-        merge(&mut t, pod_labels(&pod));
-        'outer: for (c, is_init) in all_containers(&pod) {
-            for cp in &c.ports {
-                if cp.container_port == port.port {
-                    set(&mut t, format!("{META}pod_container_name"), c.name.as_str());
-                    set(&mut t, format!("{META}pod_container_image"), c.image.as_str());
-                    set(&mut t, format!("{META}pod_container_port_name"), cp.name.as_str());
-                    set(&mut t, format!("{META}pod_container_port_number"), port.port.to_string());
-                    set(&mut t, format!("{META}pod_container_port_protocol"), port.protocol.as_str());
-                    set(&mut t, format!("{META}pod_container_init"), is_init.to_string());
-                    break 'outer;
+            merge(&mut t, pod_labels(&pod));
+            'outer: for (c, is_init) in all_containers(&pod) {
+                for cp in &c.ports {
+                    if cp.container_port == port.port {
+                        set(&mut t, format!("{META}pod_container_name"), c.name.as_str());
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_image"),
+                            c.image.as_str(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_port_name"),
+                            cp.name.as_str(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_port_number"),
+                            port.port.to_string(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_port_protocol"),
+                            port.protocol.as_str(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_init"),
+                            is_init.to_string(),
+                        );
+                        break 'outer;
+                    }
                 }
             }
-        }
-        seen_entry(&mut seen, &pod).push(Some(port.port));
-        tg.targets.push(t);
-    };
+            seen_entry(&mut seen, &pod).push(Some(port.port));
+            tg.targets.push(t);
+        };
     for ss in &eps.subsets {
         for port in &ss.ports {
             for addr in &ss.addresses {
@@ -446,7 +586,11 @@ pub fn build_endpointslice(eps: &EndpointSlice, l: &Lookup<'_>) -> TargetGroup {
     let ns = &eps.metadata.namespace;
     let mut tg = TargetGroup::empty(endpointslice_source(ns, &eps.metadata.name));
     set(&mut tg.labels, NAMESPACE, ns.as_str());
-    set(&mut tg.labels, format!("{META}endpointslice_address_type"), eps.address_type.as_str());
+    set(
+        &mut tg.labels,
+        format!("{META}endpointslice_address_type"),
+        eps.address_type.as_str(),
+    );
     add_object_meta_labels(&mut tg.labels, &eps.metadata, "endpointslice");
     if let Some(svc_name) = eps.metadata.labels.get(SERVICE_NAME_LABEL) {
         if let Some(svc) = (l.service)(ns, svc_name) {
@@ -466,19 +610,35 @@ pub fn build_endpointslice(eps: &EndpointSlice, l: &Lookup<'_>) -> TargetGroup {
             set(&mut t, format!("{META}endpointslice_port_name"), n.as_str());
         }
         if let Some(p) = &port.protocol {
-            set(&mut t, format!("{META}endpointslice_port_protocol"), p.as_str());
+            set(
+                &mut t,
+                format!("{META}endpointslice_port_protocol"),
+                p.as_str(),
+            );
         }
         if let Some(p) = port.port {
             set(&mut t, format!("{META}endpointslice_port"), p.to_string());
         }
         if let Some(p) = &port.app_protocol {
-            set(&mut t, format!("{META}endpointslice_port_app_protocol"), p.as_str());
+            set(
+                &mut t,
+                format!("{META}endpointslice_port_app_protocol"),
+                p.as_str(),
+            );
         }
         if let Some(b) = ep.conditions.ready {
-            set(&mut t, format!("{META}endpointslice_endpoint_conditions_ready"), b.to_string());
+            set(
+                &mut t,
+                format!("{META}endpointslice_endpoint_conditions_ready"),
+                b.to_string(),
+            );
         }
         if let Some(b) = ep.conditions.serving {
-            set(&mut t, format!("{META}endpointslice_endpoint_conditions_serving"), b.to_string());
+            set(
+                &mut t,
+                format!("{META}endpointslice_endpoint_conditions_serving"),
+                b.to_string(),
+            );
         }
         if let Some(b) = ep.conditions.terminating {
             set(
@@ -488,22 +648,50 @@ pub fn build_endpointslice(eps: &EndpointSlice, l: &Lookup<'_>) -> TargetGroup {
             );
         }
         if let Some(h) = &ep.hostname {
-            set(&mut t, format!("{META}endpointslice_endpoint_hostname"), h.as_str());
+            set(
+                &mut t,
+                format!("{META}endpointslice_endpoint_hostname"),
+                h.as_str(),
+            );
         }
         if let Some(r) = &ep.target_ref {
-            set(&mut t, format!("{META}endpointslice_address_target_kind"), r.kind.as_str());
-            set(&mut t, format!("{META}endpointslice_address_target_name"), r.name.as_str());
+            set(
+                &mut t,
+                format!("{META}endpointslice_address_target_kind"),
+                r.kind.as_str(),
+            );
+            set(
+                &mut t,
+                format!("{META}endpointslice_address_target_name"),
+                r.name.as_str(),
+            );
         }
         if let Some(n) = &ep.node_name {
-            set(&mut t, format!("{META}endpointslice_endpoint_node_name"), n.as_str());
+            set(
+                &mut t,
+                format!("{META}endpointslice_endpoint_node_name"),
+                n.as_str(),
+            );
         }
         if let Some(z) = &ep.zone {
-            set(&mut t, format!("{META}endpointslice_endpoint_zone"), z.as_str());
+            set(
+                &mut t,
+                format!("{META}endpointslice_endpoint_zone"),
+                z.as_str(),
+            );
         }
         for (k, v) in &ep.deprecated_topology {
             let ln = sanitize_label_name(k);
-            set(&mut t, format!("{META}endpointslice_endpoint_topology_{ln}"), v.as_str());
-            set(&mut t, format!("{META}endpointslice_endpoint_topology_present_{ln}"), PRESENT);
+            set(
+                &mut t,
+                format!("{META}endpointslice_endpoint_topology_{ln}"),
+                v.as_str(),
+            );
+            set(
+                &mut t,
+                format!("{META}endpointslice_endpoint_topology_present_{ln}"),
+                PRESENT,
+            );
         }
         if l.attach_node {
             let node_ref = match &ep.target_ref {
@@ -522,11 +710,31 @@ pub fn build_endpointslice(eps: &EndpointSlice, l: &Lookup<'_>) -> TargetGroup {
                 for cp in &c.ports {
                     if cp.container_port == pnum {
                         set(&mut t, format!("{META}pod_container_name"), c.name.as_str());
-                        set(&mut t, format!("{META}pod_container_image"), c.image.as_str());
-                        set(&mut t, format!("{META}pod_container_port_name"), cp.name.as_str());
-                        set(&mut t, format!("{META}pod_container_port_number"), pnum.to_string());
-                        set(&mut t, format!("{META}pod_container_port_protocol"), cp.protocol.as_str());
-                        set(&mut t, format!("{META}pod_container_init"), is_init.to_string());
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_image"),
+                            c.image.as_str(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_port_name"),
+                            cp.name.as_str(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_port_number"),
+                            pnum.to_string(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_port_protocol"),
+                            cp.protocol.as_str(),
+                        );
+                        set(
+                            &mut t,
+                            format!("{META}pod_container_init"),
+                            is_init.to_string(),
+                        );
                         break 'outer;
                     }
                 }
@@ -573,7 +781,11 @@ pub fn build_ingress(ing: &Ingress) -> TargetGroup {
     let mut tg = TargetGroup::empty(ingress_source(ns, &ing.metadata.name));
     set(&mut tg.labels, NAMESPACE, ns.as_str());
     if let Some(c) = &ing.spec.ingress_class_name {
-        set(&mut tg.labels, format!("{META}ingress_class_name"), c.as_str());
+        set(
+            &mut tg.labels,
+            format!("{META}ingress_class_name"),
+            c.as_str(),
+        );
     }
     add_object_meta_labels(&mut tg.labels, &ing.metadata, "ingress");
     let tls_hosts: Vec<&str> = ing
@@ -588,10 +800,19 @@ pub fn build_ingress(ing: &Ingress) -> TargetGroup {
             Some(h) => h
                 .paths
                 .iter()
-                .map(|p| if p.path.is_empty() { "/".to_string() } else { p.path.clone() })
+                .map(|p| {
+                    if p.path.is_empty() {
+                        "/".to_string()
+                    } else {
+                        p.path.clone()
+                    }
+                })
                 .collect(),
         };
-        let scheme = if tls_hosts.iter().any(|p| matches_hostname_pattern(p, &rule.host)) {
+        let scheme = if tls_hosts
+            .iter()
+            .any(|p| matches_hostname_pattern(p, &rule.host))
+        {
             "https"
         } else {
             "http"

@@ -79,8 +79,8 @@
 //! - Pod updates also refresh the `endpointslice` groups that reference the
 //!   pod (Prometheus does it for `endpoints` only).
 
-pub mod config;
 mod client;
+pub mod config;
 mod discovery;
 pub mod labels;
 pub mod objects;

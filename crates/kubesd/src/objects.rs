@@ -401,8 +401,22 @@ macro_rules! kind {
 
 kind!(Pod, "Pod", "", "v1", "pods", NamespaceResourceScope);
 kind!(Node, "Node", "", "v1", "nodes", ClusterResourceScope);
-kind!(Service, "Service", "", "v1", "services", NamespaceResourceScope);
-kind!(Endpoints, "Endpoints", "", "v1", "endpoints", NamespaceResourceScope);
+kind!(
+    Service,
+    "Service",
+    "",
+    "v1",
+    "services",
+    NamespaceResourceScope
+);
+kind!(
+    Endpoints,
+    "Endpoints",
+    "",
+    "v1",
+    "endpoints",
+    NamespaceResourceScope
+);
 kind!(
     EndpointSlice,
     "EndpointSlice",

@@ -59,15 +59,13 @@ fn split_top(s: &str) -> Vec<&str> {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 316
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn valid_value(v: &str) -> bool {
     v.len() <= 63
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -213,7 +211,7 @@ mod tests {
     #[test]
     fn field_selectors() {
         let r = parse_field_selector("spec.nodeName=n1,status.phase!=Failed").unwrap();
-        assert_eq!(r[1].negated, true);
+        assert!(r[1].negated);
         assert!(parse_field_selector("foo").is_err());
     }
 }

@@ -264,7 +264,10 @@ fn parse_path(path: &str) -> Option<(Resource, Option<String>)> {
                 [.., p] => p,
                 _ => return None,
             };
-            let ok = matches!((*g, r), ("discovery.k8s.io", "endpointslices") | ("networking.k8s.io", "ingresses"));
+            let ok = matches!(
+                (*g, r),
+                ("discovery.k8s.io", "endpointslices") | ("networking.k8s.io", "ingresses")
+            );
             if !ok {
                 return None;
             }
@@ -381,7 +384,11 @@ impl FakeApiServer {
 
     /// `http://127.0.0.1:<port>` or `https://...`.
     pub fn url(&self) -> String {
-        let scheme = if self.inner.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.inner.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}", self.addr)
     }
 
@@ -417,10 +424,18 @@ impl FakeApiServer {
     /// On an unknown kind or a missing `metadata.name` (test input errors).
     pub fn apply(&self, mut obj: Value) -> u64 {
         let kind = value_string(obj.get("kind"));
-        let res = Resource::from_kind(&kind).unwrap_or_else(|| panic!("fake API server: unknown kind {kind:?}"));
+        let res = Resource::from_kind(&kind)
+            .unwrap_or_else(|| panic!("fake API server: unknown kind {kind:?}"));
         let name = value_string(obj.get("metadata").and_then(|m| m.get("name")));
-        assert!(!name.is_empty(), "fake API server: object without metadata.name");
-        let ns = if res == Resource::Nodes { String::new() } else { namespace_of(&obj) };
+        assert!(
+            !name.is_empty(),
+            "fake API server: object without metadata.name"
+        );
+        let ns = if res == Resource::Nodes {
+            String::new()
+        } else {
+            namespace_of(&obj)
+        };
         if let Some(m) = obj.as_object_mut() {
             m.insert("apiVersion".into(), Value::String(res.api_version().into()));
         }
@@ -431,7 +446,11 @@ impl FakeApiServer {
             md.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
         let key = (res, ns, name);
-        let typ = if st.objects.contains_key(&key) { "MODIFIED" } else { "ADDED" };
+        let typ = if st.objects.contains_key(&key) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
         st.objects.insert(key, obj.clone());
         let ev = Arc::new(Event { rv, res, typ, obj });
         st.history.push(ev.clone());
@@ -441,8 +460,14 @@ impl FakeApiServer {
 
     /// Deletes an object; sends DELETED. Returns whether it existed.
     pub fn delete(&self, kind: &str, namespace: &str, name: &str) -> bool {
-        let Some(res) = Resource::from_kind(kind) else { return false };
-        let ns = if res == Resource::Nodes { "" } else { namespace };
+        let Some(res) = Resource::from_kind(kind) else {
+            return false;
+        };
+        let ns = if res == Resource::Nodes {
+            ""
+        } else {
+            namespace
+        };
         let mut st = self.inner.lock();
         let Some(mut obj) = st.objects.remove(&(res, ns.to_string(), name.to_string())) else {
             return false;
@@ -452,7 +477,12 @@ impl FakeApiServer {
         if let Some(md) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             md.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
-        let ev = Arc::new(Event { rv, res, typ: "DELETED", obj });
+        let ev = Arc::new(Event {
+            rv,
+            res,
+            typ: "DELETED",
+            obj,
+        });
         st.history.push(ev.clone());
         let _ = self.inner.events.send(ev);
         true
@@ -460,8 +490,15 @@ impl FakeApiServer {
 
     /// Number of objects of a kind.
     pub fn count(&self, kind: &str) -> usize {
-        let Some(res) = Resource::from_kind(kind) else { return 0 };
-        self.inner.lock().objects.keys().filter(|k| k.0 == res).count()
+        let Some(res) = Resource::from_kind(kind) else {
+            return 0;
+        };
+        self.inner
+            .lock()
+            .objects
+            .keys()
+            .filter(|k| k.0 == res)
+            .count()
     }
 
     /// Forgets the event history: any watch from a resourceVersion up to the
@@ -540,7 +577,9 @@ impl FakeApiServer {
 
 async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
     loop {
-        let Ok((sock, _)) = listener.accept().await else { continue };
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
         let inner = inner.clone();
         tokio::spawn(async move {
             let mut kill = inner.kill.subscribe();
@@ -593,7 +632,10 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
             if got != Some(want.as_str()) {
                 drop(st);
                 inner.request_seen.notify_waiters();
-                return full(StatusCode::UNAUTHORIZED, &status_json(401, "Unauthorized", "Unauthorized"));
+                return full(
+                    StatusCode::UNAUTHORIZED,
+                    &status_json(401, "Unauthorized", "Unauthorized"),
+                );
             }
         }
     }
@@ -601,18 +643,24 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
     let Some((res, ns)) = parse_path(&path) else {
         return full(
             StatusCode::NOT_FOUND,
-            &status_json(404, "NotFound", &format!("the server could not find the requested resource ({path})")),
+            &status_json(
+                404,
+                "NotFound",
+                &format!("the server could not find the requested resource ({path})"),
+            ),
         );
     };
     let bad = |m: String| full(StatusCode::BAD_REQUEST, &status_json(400, "BadRequest", &m));
-    let labels = match parse_label_selector(query.get("labelSelector").map(String::as_str).unwrap_or("")) {
-        Ok(l) => l,
-        Err(e) => return bad(e.0),
-    };
-    let fields = match parse_field_selector(query.get("fieldSelector").map(String::as_str).unwrap_or("")) {
-        Ok(f) => f,
-        Err(e) => return bad(e.0),
-    };
+    let labels =
+        match parse_label_selector(query.get("labelSelector").map(String::as_str).unwrap_or("")) {
+            Ok(l) => l,
+            Err(e) => return bad(e.0),
+        };
+    let fields =
+        match parse_field_selector(query.get("fieldSelector").map(String::as_str).unwrap_or("")) {
+            Ok(f) => f,
+            Err(e) => return bad(e.0),
+        };
     let filter = Filter { ns, labels, fields };
     if watch {
         watch_response(inner, res, filter, &query)
@@ -621,7 +669,12 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn list_response(inner: &Inner, res: Resource, filter: &Filter, q: &BTreeMap<String, String>) -> Response<Body> {
+fn list_response(
+    inner: &Inner,
+    res: Resource,
+    filter: &Filter,
+    q: &BTreeMap<String, String>,
+) -> Response<Body> {
     let st = inner.lock();
     let items: Vec<&Value> = st
         .objects
@@ -660,9 +713,20 @@ fn event_line(typ: &str, obj: &Value) -> Bytes {
     Bytes::from(s)
 }
 
-fn watch_response(inner: Arc<Inner>, res: Resource, filter: Filter, q: &BTreeMap<String, String>) -> Response<Body> {
-    let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let bookmarks = matches!(q.get("allowWatchBookmarks").map(String::as_str), Some("true" | "1"));
+fn watch_response(
+    inner: Arc<Inner>,
+    res: Resource,
+    filter: Filter,
+    q: &BTreeMap<String, String>,
+) -> Response<Body> {
+    let from: u64 = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let bookmarks = matches!(
+        q.get("allowWatchBookmarks").map(String::as_str),
+        Some("true" | "1")
+    );
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let st = inner.lock();
     if from != 0 && from < st.expired_before {
@@ -691,7 +755,9 @@ fn watch_response(inner: Arc<Inner>, res: Resource, filter: Filter, q: &BTreeMap
             let mut last = start;
             for e in backlog {
                 last = e.rv;
-                if filter.matches(&namespace_of(&e.obj), &e.obj) && tx.send(event_line(e.typ, &e.obj)).await.is_err() {
+                if filter.matches(&namespace_of(&e.obj), &e.obj)
+                    && tx.send(event_line(e.typ, &e.obj)).await.is_err()
+                {
                     return;
                 }
             }
@@ -726,7 +792,9 @@ fn watch_response(inner: Arc<Inner>, res: Resource, filter: Filter, q: &BTreeMap
     }
     drop(st);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
     });
     let mut r = Response::new(StreamBody::new(stream).boxed());
     r.headers_mut().insert(
@@ -754,7 +822,8 @@ fn make_tls() -> Result<(tokio_rustls::rustls::ServerConfig, String), String> {
     let cert = params.signed_by(&key, &ca, &ca_key).map_err(|x| e(&x))?;
     #[allow(deprecated)]
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let key_der = tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(|x| e(&x))?;
+    let key_der = tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
+        .map_err(|x| e(&x))?;
     let cfg = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|x| e(&x))?

@@ -23,7 +23,12 @@ fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
 fn assert_group(got: &TargetGroup, source: &str, labels: LabelSet, targets: Vec<LabelSet>) {
     assert_eq!(got.source, source);
     assert_eq!(got.labels, labels, "group labels of {source}");
-    assert_eq!(got.targets.len(), targets.len(), "targets of {source}: {:#?}", got.targets);
+    assert_eq!(
+        got.targets.len(),
+        targets.len(),
+        "targets of {source}: {:#?}",
+        got.targets
+    );
     for (i, (g, w)) in got.targets.iter().zip(targets.iter()).enumerate() {
         assert_eq!(g, w, "target {i} of {source}");
     }
@@ -161,17 +166,27 @@ fn pod_attach_node_metadata_and_ipv6() {
     let mut v = multi_port_pod();
     v["status"]["podIP"] = json!("2001:db8::1");
     let pod: Pod = de(v);
-    let node: Node = de(json!({"metadata": {"name": "testnode", "labels": {"l1": "v1", "topology.kubernetes.io/zone": "z"}}}));
+    let node: Node = de(
+        json!({"metadata": {"name": "testnode", "labels": {"l1": "v1", "topology.kubernetes.io/zone": "z"}}}),
+    );
     let lookup = |n: &str| (n == "testnode").then(|| node.clone());
     let g = labels::build_pod(&pod, &lookup, true);
     assert_eq!(g.labels["__meta_kubernetes_node_name"], "testnode");
     assert_eq!(g.labels["__meta_kubernetes_node_label_l1"], "v1");
-    assert_eq!(g.labels["__meta_kubernetes_node_labelpresent_topology_kubernetes_io_zone"], "true");
+    assert_eq!(
+        g.labels["__meta_kubernetes_node_labelpresent_topology_kubernetes_io_zone"],
+        "true"
+    );
     assert_eq!(g.targets[0]["__address__"], "[2001:db8::1]:9000");
     assert_eq!(g.targets[2]["__address__"], "2001:db8::1");
 }
 
-fn node(name: &str, provider: &str, labels: serde_json::Value, annotations: serde_json::Value) -> Node {
+fn node(
+    name: &str,
+    provider: &str,
+    labels: serde_json::Value,
+    annotations: serde_json::Value,
+) -> Node {
     de(json!({
         "kind": "Node", "apiVersion": "v1",
         "metadata": {"name": name, "labels": labels, "annotations": annotations},
@@ -185,7 +200,13 @@ fn node(name: &str, provider: &str, labels: serde_json::Value, annotations: serd
 
 #[test]
 fn node_role() {
-    let g = labels::build_node(&node("test0", "aws:///de-west-3a/i-0", json!({}), json!({}))).expect("group");
+    let g = labels::build_node(&node(
+        "test0",
+        "aws:///de-west-3a/i-0",
+        json!({}),
+        json!({}),
+    ))
+    .expect("group");
     assert_group(
         &g,
         "node/test0",
@@ -228,8 +249,14 @@ fn node_role() {
     }));
     let g = labels::build_node(&n).expect("group");
     assert_eq!(g.targets[0]["__address__"], "10.0.0.9:10250");
-    assert_eq!(g.targets[0]["__meta_kubernetes_node_address_Hostname"], "n.local");
-    assert_eq!(g.targets[0]["__meta_kubernetes_node_address_ExternalIP"], "5.6.7.8");
+    assert_eq!(
+        g.targets[0]["__meta_kubernetes_node_address_Hostname"],
+        "n.local"
+    );
+    assert_eq!(
+        g.targets[0]["__meta_kubernetes_node_address_ExternalIP"],
+        "5.6.7.8"
+    );
     // No address: nothing (Prometheus logs and sends no group).
     let n: Node = de(json!({"metadata": {"name": "n"}}));
     assert!(labels::build_node(&n).is_none());
@@ -332,7 +359,12 @@ fn endpoints_role() {
              "ports": [{"name": "testport", "port": 9002, "protocol": "TCP"}]}
         ]
     }));
-    let l = Lookup { pod: &no_pod, service: &no_svc, node: &no_node, attach_node: false };
+    let l = Lookup {
+        pod: &no_pod,
+        service: &no_svc,
+        node: &no_node,
+        attach_node: false,
+    };
     assert_group(
         &labels::build_endpoints(&eps, &l),
         "endpoints/default/testendpoints",
@@ -380,12 +412,23 @@ fn endpoints_role() {
         "barbaz" => Some(barbaz.clone()),
         _ => None,
     };
-    let l = Lookup { pod: &no_pod, service: &no_svc, node: &nodes, attach_node: true };
+    let l = Lookup {
+        pod: &no_pod,
+        service: &no_svc,
+        node: &nodes,
+        attach_node: true,
+    };
     let g = labels::build_endpoints(&eps, &l);
-    assert_eq!(g.targets[0]["__meta_kubernetes_node_label_az"], "us-east-1a");
+    assert_eq!(
+        g.targets[0]["__meta_kubernetes_node_label_az"],
+        "us-east-1a"
+    );
     assert_eq!(g.targets[0]["__meta_kubernetes_node_name"], "foobar");
     assert!(!g.targets[1].contains_key("__meta_kubernetes_node_name"));
-    assert_eq!(g.targets[3]["__meta_kubernetes_node_label_az"], "us-west-2a");
+    assert_eq!(
+        g.targets[3]["__meta_kubernetes_node_label_az"],
+        "us-west-2a"
+    );
 }
 
 fn test_pod() -> Pod {
@@ -418,11 +461,18 @@ fn endpoints_with_pods_and_service() {
         "subsets": [{"addresses": [{"ip": "1.2.3.4", "targetRef": {"kind": "Pod", "name": "testpod", "namespace": "default"}}],
                      "ports": [{"name": "testport", "port": 9000, "protocol": "TCP"}]}]
     }));
-    let svc: Service = de(json!({"metadata": {"name": "testendpoints", "namespace": "default", "labels": {"app/name": "svc"}}}));
+    let svc: Service = de(
+        json!({"metadata": {"name": "testendpoints", "namespace": "default", "labels": {"app/name": "svc"}}}),
+    );
     let pod = test_pod();
     let pods = |ns: &str, n: &str| (ns == "default" && n == "testpod").then(|| pod.clone());
     let svcs = |ns: &str, n: &str| (ns == "default" && n == "testendpoints").then(|| svc.clone());
-    let l = Lookup { pod: &pods, service: &svcs, node: &no_node, attach_node: false };
+    let l = Lookup {
+        pod: &pods,
+        service: &svcs,
+        node: &no_node,
+        attach_node: false,
+    };
     let mut t0 = pod_common();
     t0.extend(ls! {
         "__address__" => "1.2.3.4:9000",
@@ -483,7 +533,12 @@ fn endpointslice_role() {
              "targetRef": {"kind": "Node", "name": "barbaz"}, "zone": "us-east-1a"}
         ]
     }));
-    let l = Lookup { pod: &no_pod, service: &no_svc, node: &no_node, attach_node: false };
+    let l = Lookup {
+        pod: &no_pod,
+        service: &no_svc,
+        node: &no_node,
+        attach_node: false,
+    };
     let port = ls! {
         "__meta_kubernetes_endpointslice_port" => "9000",
         "__meta_kubernetes_endpointslice_port_app_protocol" => "http",
@@ -560,7 +615,12 @@ fn endpointslice_with_pods_and_service() {
     let pod = test_pod();
     let pods = |ns: &str, n: &str| (ns == "default" && n == "testpod").then(|| pod.clone());
     let svcs = |ns: &str, n: &str| (ns == "default" && n == "testendpoints").then(|| svc.clone());
-    let l = Lookup { pod: &pods, service: &svcs, node: &no_node, attach_node: false };
+    let l = Lookup {
+        pod: &pods,
+        service: &svcs,
+        node: &no_node,
+        attach_node: false,
+    };
     let g = labels::build_endpointslice(&eps, &l);
     assert_eq!(g.labels["__meta_kubernetes_service_name"], "testendpoints");
     assert_eq!(g.targets.len(), 2);
@@ -608,7 +668,11 @@ fn ingress(tls: serde_json::Value) -> Ingress {
 fn ingress_role() {
     let cases = [
         (json!(null), "http", "http"),
-        (json!([{"hosts": ["example.com", "test.example.com"]}]), "https", "https"),
+        (
+            json!([{"hosts": ["example.com", "test.example.com"]}]),
+            "https",
+            "https",
+        ),
         (json!([{"hosts": ["example.com"]}]), "https", "http"),
         (json!([{"hosts": ["*.example.com"]}]), "http", "https"),
     ];
@@ -627,11 +691,11 @@ fn ingress_role() {
             },
             vec![
                 ls! {"__meta_kubernetes_ingress_scheme" => s1, "__meta_kubernetes_ingress_host" => "example.com",
-                     "__meta_kubernetes_ingress_path" => "/", "__address__" => "example.com"},
+                "__meta_kubernetes_ingress_path" => "/", "__address__" => "example.com"},
                 ls! {"__meta_kubernetes_ingress_scheme" => s1, "__meta_kubernetes_ingress_host" => "example.com",
-                     "__meta_kubernetes_ingress_path" => "/foo", "__address__" => "example.com"},
+                "__meta_kubernetes_ingress_path" => "/foo", "__address__" => "example.com"},
                 ls! {"__meta_kubernetes_ingress_scheme" => s2, "__meta_kubernetes_ingress_host" => "test.example.com",
-                     "__meta_kubernetes_ingress_path" => "/", "__address__" => "test.example.com"},
+                "__meta_kubernetes_ingress_path" => "/", "__address__" => "test.example.com"},
             ],
         );
     }
@@ -639,7 +703,10 @@ fn ingress_role() {
 
 #[test]
 fn sanitize_label_names() {
-    assert_eq!(labels::sanitize_label_name("app.kubernetes.io/name"), "app_kubernetes_io_name");
+    assert_eq!(
+        labels::sanitize_label_name("app.kubernetes.io/name"),
+        "app_kubernetes_io_name"
+    );
     assert_eq!(labels::sanitize_label_name("ünïcode-x"), "_n_code_x");
     assert_eq!(labels::sanitize_label_name("ok_09"), "ok_09");
 }

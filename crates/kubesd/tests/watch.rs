@@ -10,12 +10,19 @@ async fn pod_role_lists_then_watches() {
     srv.apply(fixtures::pod("default", "a", "10.1.0.1", 2));
     let (mut rx, _errs, _h) = start(config(&srv, Role::Pod)).await;
     let mut v = View::default();
-    v.until(&mut rx, "initial pod", |v| v.groups.contains_key("pod/default/a")).await;
+    v.until(&mut rx, "initial pod", |v| {
+        v.groups.contains_key("pod/default/a")
+    })
+    .await;
     assert_eq!(v.targets(), 2);
     srv.apply(fixtures::pod("default", "b", "10.1.0.2", 1));
-    v.until(&mut rx, "pod b", |v| v.groups.contains_key("pod/default/b")).await;
+    v.until(&mut rx, "pod b", |v| v.groups.contains_key("pod/default/b"))
+        .await;
     srv.delete("Pod", "default", "a");
-    v.until(&mut rx, "pod a gone", |v| !v.groups.contains_key("pod/default/a")).await;
+    v.until(&mut rx, "pod a gone", |v| {
+        !v.groups.contains_key("pod/default/a")
+    })
+    .await;
     assert_eq!(v.targets(), 1);
 }
 
@@ -25,24 +32,38 @@ async fn churn_of_1000_pods_ends_empty() {
     let srv = server().await;
     let (mut rx, _errs, _h) = start(config(&srv, Role::Pod)).await;
     let mut v = View::default();
-    v.until(&mut rx, "initial (empty) set", |v| v.updates >= 1).await;
+    v.until(&mut rx, "initial (empty) set", |v| v.updates >= 1)
+        .await;
     for i in 0..1000 {
-        srv.apply(fixtures::pod("churn", &format!("p{i}"), &format!("10.2.{}.{}", i / 250, i % 250), 1));
+        srv.apply(fixtures::pod(
+            "churn",
+            &format!("p{i}"),
+            &format!("10.2.{}.{}", i / 250, i % 250),
+            1,
+        ));
     }
-    v.until(&mut rx, "1000 pods", |v| v.groups.len() == 1000).await;
+    v.until(&mut rx, "1000 pods", |v| v.groups.len() == 1000)
+        .await;
     let updates_for_adds = v.updates;
     for i in 0..1000 {
         srv.delete("Pod", "churn", &format!("p{i}"));
     }
     v.until(&mut rx, "no pods", |v| v.groups.is_empty()).await;
     // Coalescing: thousands of events, a handful of updates.
-    assert!(v.updates < 200, "too many updates: {} (adds: {updates_for_adds})", v.updates);
+    assert!(
+        v.updates < 200,
+        "too many updates: {} (adds: {updates_for_adds})",
+        v.updates
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relists_on_410_event_and_http_410() {
     init_tracing();
-    for mode in [kubesd::testing::GoneMode::Event, kubesd::testing::GoneMode::Http] {
+    for mode in [
+        kubesd::testing::GoneMode::Event,
+        kubesd::testing::GoneMode::Http,
+    ] {
         let srv = server().await;
         srv.set_gone_mode(mode);
         srv.apply(fixtures::pod("default", "a", "10.1.0.1", 1));
@@ -58,7 +79,9 @@ async fn relists_on_410_event_and_http_410() {
         srv.apply(fixtures::pod("default", "c", "10.1.0.3", 1));
         srv.compact();
         v.until(&mut rx, "re-listed state", |v| {
-            v.groups.len() == 2 && v.groups.contains_key("pod/default/c") && !v.groups.contains_key("pod/default/a")
+            v.groups.len() == 2
+                && v.groups.contains_key("pod/default/c")
+                && !v.groups.contains_key("pod/default/a")
         })
         .await;
         let lists_after = srv.requests().iter().filter(|r| !r.watch).count();
@@ -73,7 +96,8 @@ async fn reconnects_after_server_restart_and_resyncs() {
     srv.apply(fixtures::pod("default", "a", "10.1.0.1", 1));
     let (mut rx, _errs, _h) = start(config(&srv, Role::Pod)).await;
     let mut v = View::default();
-    v.until(&mut rx, "a", |v| v.groups.contains_key("pod/default/a")).await;
+    v.until(&mut rx, "a", |v| v.groups.contains_key("pod/default/a"))
+        .await;
     srv.stop();
     srv.delete("Pod", "default", "a");
     srv.apply(fixtures::pod("default", "b", "10.1.0.2", 1));
@@ -85,13 +109,18 @@ async fn reconnects_after_server_restart_and_resyncs() {
     // A dropped connection alone resumes the watch from the last version.
     srv.drop_connections();
     srv.apply(fixtures::pod("default", "c", "10.1.0.3", 1));
-    v.until(&mut rx, "c after drop", |v| v.groups.contains_key("pod/default/c")).await;
+    v.until(&mut rx, "c after drop", |v| {
+        v.groups.contains_key("pod/default/c")
+    })
+    .await;
     // Bookmarks are accepted and requested.
     srv.bookmark();
-    assert!(srv
-        .requests()
-        .iter()
-        .any(|r| r.watch && r.query.get("allowWatchBookmarks").map(String::as_str) == Some("true")));
+    assert!(
+        srv.requests()
+            .iter()
+            .any(|r| r.watch
+                && r.query.get("allowWatchBookmarks").map(String::as_str) == Some("true"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,18 +131,35 @@ async fn bad_token_is_reported_with_role_and_url_and_retried() {
     let mut cfg = config(&srv, Role::Pod);
     cfg.http.bearer_token = "wrong".into();
     let (mut rx, mut errs, _h) = start(cfg).await;
-    let first = tokio::time::timeout(WAIT, errs.recv()).await.expect("error in time").expect("error");
+    let first = tokio::time::timeout(WAIT, errs.recv())
+        .await
+        .expect("error in time")
+        .expect("error");
     assert_eq!(first.role, Role::Pod);
     assert_eq!(first.code, Some(401));
     assert_eq!(first.url, format!("{}/api/v1/pods", srv.url()));
     let text = first.to_string();
-    assert!(text.contains("role=pod") && text.contains(&srv.url()), "{text}");
-    let second = tokio::time::timeout(WAIT, errs.recv()).await.expect("retry in time").expect("error");
-    assert!(second.retry_in > first.retry_in, "backoff grows: {:?} then {:?}", first.retry_in, second.retry_in);
+    assert!(
+        text.contains("role=pod") && text.contains(&srv.url()),
+        "{text}"
+    );
+    let second = tokio::time::timeout(WAIT, errs.recv())
+        .await
+        .expect("retry in time")
+        .expect("error");
+    assert!(
+        second.retry_in > first.retry_in,
+        "backoff grows: {:?} then {:?}",
+        first.retry_in,
+        second.retry_in
+    );
     // Once the server accepts the token, discovery recovers.
     srv.set_token(Some("wrong"));
     let mut v = View::default();
-    v.until(&mut rx, "recovery", |v| v.groups.contains_key("pod/default/a")).await;
+    v.until(&mut rx, "recovery", |v| {
+        v.groups.contains_key("pod/default/a")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +179,10 @@ async fn undecodable_object_is_skipped() {
     bad["metadata"]["name"] = "bad2".into();
     srv.apply(bad);
     srv.apply(fixtures::pod("default", "good3", "10.1.0.4", 1));
-    v.until(&mut rx, "good3", |v| v.groups.contains_key("pod/default/good3")).await;
+    v.until(&mut rx, "good3", |v| {
+        v.groups.contains_key("pod/default/good3")
+    })
+    .await;
     assert_eq!(v.groups.len(), 3);
 }
 
@@ -151,8 +200,16 @@ async fn namespaces_and_selectors_reach_the_server() {
     let mut cfg = config(&srv, Role::Endpoints);
     cfg.namespaces.names = vec!["ns1".into(), "ns2".into()];
     cfg.selectors = vec![
-        kubesd::SelectorConfig { role: Role::Pod, label: "tier=web".into(), field: "status.phase=Running".into() },
-        kubesd::SelectorConfig { role: Role::Service, label: "".into(), field: "metadata.name=svc".into() },
+        kubesd::SelectorConfig {
+            role: Role::Pod,
+            label: "tier=web".into(),
+            field: "status.phase=Running".into(),
+        },
+        kubesd::SelectorConfig {
+            role: Role::Service,
+            label: "".into(),
+            field: "metadata.name=svc".into(),
+        },
     ];
     let (mut rx, _errs, _h) = start(cfg).await;
     let mut v = View::default();
@@ -167,16 +224,27 @@ async fn namespaces_and_selectors_reach_the_server() {
             .iter()
             .find(|r| r.path == format!("/api/v1/namespaces/{ns}/pods"))
             .expect("pods request");
-        assert_eq!(pods.query.get("labelSelector").map(String::as_str), Some("tier=web"));
-        assert_eq!(pods.query.get("fieldSelector").map(String::as_str), Some("status.phase=Running"));
+        assert_eq!(
+            pods.query.get("labelSelector").map(String::as_str),
+            Some("tier=web")
+        );
+        assert_eq!(
+            pods.query.get("fieldSelector").map(String::as_str),
+            Some("status.phase=Running")
+        );
         let svcs = reqs
             .iter()
             .find(|r| r.path == format!("/api/v1/namespaces/{ns}/services"))
             .expect("services request");
-        assert_eq!(svcs.query.get("fieldSelector").map(String::as_str), Some("metadata.name=svc"));
-        assert!(svcs.query.get("labelSelector").is_none());
+        assert_eq!(
+            svcs.query.get("fieldSelector").map(String::as_str),
+            Some("metadata.name=svc")
+        );
+        assert!(!svcs.query.contains_key("labelSelector"));
     }
-    assert!(!reqs.iter().any(|r| r.path.contains("ns3") || r.path == "/api/v1/pods"));
+    assert!(!reqs
+        .iter()
+        .any(|r| r.path.contains("ns3") || r.path == "/api/v1/pods"));
     // The endpoints role joins pods: an Endpoints object pointing at the
     // selected pod gets its labels.
     srv.apply(serde_json::json!({
@@ -185,9 +253,17 @@ async fn namespaces_and_selectors_reach_the_server() {
         "subsets": [{"addresses": [{"ip": "10.1.0.1", "targetRef": {"kind": "Pod", "name": "match", "namespace": "ns1"}}],
                      "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]
     }));
-    v.until(&mut rx, "endpoints", |v| v.groups.contains_key("endpoints/ns1/svc")).await;
+    v.until(&mut rx, "endpoints", |v| {
+        v.groups.contains_key("endpoints/ns1/svc")
+    })
+    .await;
     let g = &v.groups["endpoints/ns1/svc"];
-    assert_eq!(g.targets[0].get("__meta_kubernetes_pod_name").map(String::as_str), Some("match"));
+    assert_eq!(
+        g.targets[0]
+            .get("__meta_kubernetes_pod_name")
+            .map(String::as_str),
+        Some("match")
+    );
     // A pod change re-triggers the endpoints group.
     let mut p = fixtures::pod("ns1", "match", "10.1.0.1", 1);
     p["metadata"]["labels"]["tier"] = "web".into();
@@ -202,9 +278,12 @@ async fn namespaces_and_selectors_reach_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_ca_and_in_cluster_config() {
     init_tracing();
-    let srv = kubesd::testing::FakeApiServer::start(kubesd::testing::FakeOptions { token: Some(TOKEN.into()), tls: true })
-        .await
-        .expect("tls server");
+    let srv = kubesd::testing::FakeApiServer::start(kubesd::testing::FakeOptions {
+        token: Some(TOKEN.into()),
+        tls: true,
+    })
+    .await
+    .expect("tls server");
     srv.apply(fixtures::pod("me", "a", "10.1.0.1", 1));
     srv.apply(fixtures::pod("other", "b", "10.1.0.2", 1));
     let dir = std::env::temp_dir().join(format!("kubesd-sa-{}", std::process::id()));
@@ -227,7 +306,10 @@ async fn tls_with_ca_and_in_cluster_config() {
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let _h = tokio::spawn(d.run(tx));
     let mut v = View::default();
-    v.until(&mut rx, "own namespace pod", |v| v.groups.contains_key("pod/me/a")).await;
+    v.until(&mut rx, "own namespace pod", |v| {
+        v.groups.contains_key("pod/me/a")
+    })
+    .await;
     assert_eq!(v.groups.len(), 1);
 
     // api_server + tls_config.ca
@@ -235,6 +317,7 @@ async fn tls_with_ca_and_in_cluster_config() {
     cfg.http.tls_config.ca = srv.ca_pem().expect("ca").to_string();
     let (mut rx, _e, _h2) = start(cfg).await;
     let mut v = View::default();
-    v.until(&mut rx, "all pods over TLS", |v| v.groups.len() == 2).await;
+    v.until(&mut rx, "all pods over TLS", |v| v.groups.len() == 2)
+        .await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -45,7 +45,9 @@ pub async fn start(
     tokio::sync::broadcast::Receiver<kubesd::WatchError>,
     tokio::task::JoinHandle<()>,
 ) {
-    let d = Discovery::new(cfg, fast_options()).await.expect("discovery");
+    let d = Discovery::new(cfg, fast_options())
+        .await
+        .expect("discovery");
     let errors = d.errors();
     let (tx, rx) = mpsc::channel(64);
     let h = tokio::spawn(d.run(tx));
