@@ -321,3 +321,88 @@ async fn tls_with_ca_and_in_cluster_config() {
         .await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_against_the_fake_server() {
+    use serde_json::json;
+    init_tracing();
+    let srv = server().await;
+    srv.apply(json!({"kind": "Node", "metadata": {"name": "n1", "labels": {"zone": "a"}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}], "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}}));
+    let mut p1 = fixtures::pod("default", "p1", "10.1.0.1", 1);
+    p1["spec"]["nodeName"] = "n1".into();
+    srv.apply(p1);
+    srv.apply(json!({"kind": "Service", "metadata": {"name": "s1", "namespace": "default", "labels": {"svc": "yes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}));
+    srv.apply(json!({"kind": "EndpointSlice", "metadata": {"name": "s1-abc", "namespace": "default", "labels": {"kubernetes.io/service-name": "s1"}},
+        "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.1.0.1"], "conditions": {"ready": true}, "nodeName": "n1",
+                       "targetRef": {"kind": "Pod", "name": "p1", "namespace": "default"}}]}));
+    srv.apply(
+        json!({"kind": "Ingress", "metadata": {"name": "i1", "namespace": "default"},
+        "spec": {"rules": [{"host": "a.example", "http": {"paths": [{"path": "/x"}]}}]}}),
+    );
+
+    let mut expect = vec![
+        (Role::Node, "node/n1"),
+        (Role::Service, "svc/default/s1"),
+        (Role::Ingress, "ingress/default/i1"),
+        (Role::EndpointSlice, "endpointslice/default/s1-abc"),
+        (Role::Pod, "pod/default/p1"),
+    ];
+    for (role, source) in expect.drain(..) {
+        let mut cfg = config(&srv, role);
+        cfg.attach_metadata.node = matches!(role, Role::Pod | Role::EndpointSlice);
+        let (mut rx, _e, h) = start(cfg).await;
+        let mut v = View::default();
+        v.until(&mut rx, source, |v| v.groups.contains_key(source))
+            .await;
+        let g = &v.groups[source];
+        match role {
+            Role::EndpointSlice => {
+                assert_eq!(g.labels["__meta_kubernetes_service_label_svc"], "yes");
+                assert_eq!(g.targets[0]["__meta_kubernetes_pod_name"], "p1");
+                assert_eq!(g.targets[0]["__meta_kubernetes_node_label_zone"], "a");
+                // Service change refreshes the slice's group.
+                srv.apply(json!({"kind": "Service", "metadata": {"name": "s1", "namespace": "default", "labels": {"svc": "changed"}},
+                    "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}));
+                v.until(&mut rx, "service label change", |v| {
+                    v.groups[source]
+                        .labels
+                        .get("__meta_kubernetes_service_label_svc")
+                        .map(String::as_str)
+                        == Some("changed")
+                })
+                .await;
+            }
+            Role::Pod => {
+                assert_eq!(g.labels["__meta_kubernetes_node_label_zone"], "a");
+                // Node change refreshes the pods on it.
+                srv.apply(json!({"kind": "Node", "metadata": {"name": "n1", "labels": {"zone": "b"}},
+                    "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}], "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}}));
+                v.until(&mut rx, "node label change", |v| {
+                    v.groups[source]
+                        .labels
+                        .get("__meta_kubernetes_node_label_zone")
+                        .map(String::as_str)
+                        == Some("b")
+                })
+                .await;
+            }
+            Role::Node => assert_eq!(g.targets[0]["__address__"], "10.0.0.1:10250"),
+            Role::Service => assert_eq!(g.targets[0]["__address__"], "s1.default.svc:80"),
+            Role::Ingress => assert_eq!(g.targets[0]["__meta_kubernetes_ingress_path"], "/x"),
+            _ => {}
+        }
+        h.abort();
+    }
+    let paths: Vec<String> = srv.requests().into_iter().map(|r| r.path).collect();
+    for p in [
+        "/api/v1/nodes",
+        "/api/v1/services",
+        "/apis/networking.k8s.io/v1/ingresses",
+        "/apis/discovery.k8s.io/v1/endpointslices",
+    ] {
+        assert!(paths.iter().any(|x| x == p), "no request for {p}");
+    }
+}
