@@ -13,6 +13,31 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "bench-token";
 
+/// System allocator that counts live and peak heap bytes.
+struct Counting;
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = LIVE.fetch_add(l.size(), Relaxed) + l.size();
+        PEAK.fetch_max(now, Relaxed);
+        // SAFETY: forwarded to the system allocator with the caller's layout.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `p` was allocated by `alloc` above with layout `l`.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn mb(b: usize) -> f64 {
+    b as f64 / 1e6
+}
+
 fn proc_status(key: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -106,7 +131,16 @@ async fn main() {
         elapsed.as_secs_f64()
     );
     println!("cpu time (user+sys): {:.3} s", cpu.as_secs_f64());
+    let live_with = LIVE.load(std::sync::atomic::Ordering::Relaxed);
     drop(first);
+    let live_without = LIVE.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "heap: peak {:.1} MB; live {:.1} MB with the update held, of which the update {:.1} MB; discovery state {:.1} MB",
+        mb(PEAK.load(std::sync::atomic::Ordering::Relaxed)),
+        mb(live_with),
+        mb(live_with.saturating_sub(live_without)),
+        mb(live_without)
+    );
     println!(
         "VmRSS at start: {rss_start}; VmRSS now: {}; VmHWM (peak): {}",
         proc_status("VmRSS:"),

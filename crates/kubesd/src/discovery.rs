@@ -265,7 +265,7 @@ impl Discovery {
                                 break;
                             }
                         }
-                    } else if deadline.is_none() && !state.dirty.is_empty() {
+                    } else if deadline.is_none() && state.has_work() {
                         deadline = Some(Instant::now() + self.opts.debounce);
                     }
                 }
@@ -504,6 +504,14 @@ struct State {
     dirty: HashSet<String>,
     /// Hash of the last group sent per source.
     sent: HashMap<String, u64>,
+    /// Roles whose groups depend on their own object only (pod without
+    /// attach_metadata, node, service, ingress) keep no copy of the objects:
+    /// the group is built on receipt and kept here until the next flush.
+    self_contained: bool,
+    /// Self-contained roles: the latest built group per source, until flushed.
+    pending: HashMap<String, Built>,
+    /// Self-contained roles: object key to the watcher that delivered it.
+    owners: HashMap<String, usize>,
 }
 
 fn dep_id(kind: KindTag, key: &str) -> Option<String> {
@@ -542,7 +550,15 @@ impl State {
             source_deps: HashMap::new(),
             dirty: HashSet::new(),
             sent: HashMap::new(),
+            self_contained: matches!(role, Role::Node | Role::Service | Role::Ingress)
+                || (role == Role::Pod && !attach_node),
+            pending: HashMap::new(),
+            owners: HashMap::new(),
         }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.dirty.is_empty() || !self.pending.is_empty()
     }
 
     fn all_synced(&self) -> bool {
@@ -621,6 +637,13 @@ impl State {
             );
         }
         let mut out = Vec::new();
+        let primary = self.primary();
+        out.extend(
+            self.owners
+                .iter()
+                .filter(|(k, ow)| **ow == w && !seen.contains(*k))
+                .map(|(k, _)| (primary, k.clone())),
+        );
         collect(&mut out, KindTag::Pod, &self.pods, w, seen);
         collect(&mut out, KindTag::Node, &self.nodes, w, seen);
         collect(&mut out, KindTag::Service, &self.services, w, seen);
@@ -632,6 +655,52 @@ impl State {
 
     /// Stores an object; marks what it affects when it changed.
     fn upsert(&mut self, w: usize, p: Payload) -> (KindTag, String) {
+        if self.self_contained {
+            let no_node = |_: &str| None;
+            let (kind, key, built) = match &p {
+                Payload::Pod(o) => (
+                    KindTag::Pod,
+                    meta_key(KindTag::Pod, &o.metadata),
+                    Built::Group(labels::build_pod(o, &no_node, false)),
+                ),
+                Payload::Node(o) => (
+                    KindTag::Node,
+                    meta_key(KindTag::Node, &o.metadata),
+                    match labels::build_node(o) {
+                        Some(g) => Built::Group(g),
+                        None => {
+                            tracing::warn!(role = %self.role, node = %o.metadata.name, "No node address found");
+                            Built::Skip
+                        }
+                    },
+                ),
+                Payload::Service(o) => (
+                    KindTag::Service,
+                    meta_key(KindTag::Service, &o.metadata),
+                    Built::Group(labels::build_service(o)),
+                ),
+                Payload::Ingress(o) => (
+                    KindTag::Ingress,
+                    meta_key(KindTag::Ingress, &o.metadata),
+                    Built::Group(labels::build_ingress(o)),
+                ),
+                Payload::Endpoints(o) => (
+                    KindTag::Endpoints,
+                    meta_key(KindTag::Endpoints, &o.metadata),
+                    Built::Skip,
+                ),
+                Payload::EndpointSlice(o) => (
+                    KindTag::EndpointSlice,
+                    meta_key(KindTag::EndpointSlice, &o.metadata),
+                    Built::Skip,
+                ),
+            };
+            if kind == self.primary() {
+                self.owners.insert(key.clone(), w);
+                self.pending.insert(Self::source_of(kind, &key), built);
+            }
+            return (kind, key);
+        }
         macro_rules! put {
             ($store:ident, $kind:expr, $obj:expr) => {{
                 let key = meta_key($kind, &$obj.metadata);
@@ -659,6 +728,12 @@ impl State {
     }
 
     fn remove(&mut self, kind: KindTag, key: &str) {
+        if self.self_contained {
+            if kind == self.primary() && self.owners.remove(key).is_some() {
+                self.pending.insert(Self::source_of(kind, key), Built::Gone);
+            }
+            return;
+        }
         let existed = match kind {
             KindTag::Pod => self.pods.remove(key).is_some(),
             KindTag::Node => self.nodes.remove(key).is_some(),
@@ -773,10 +848,21 @@ impl State {
     /// Builds the group of every dirty source; returns those that changed
     /// since last sent (groups for sources that went away are empty).
     fn flush(&mut self) -> Vec<TargetGroup> {
-        let dirty: Vec<String> = self.dirty.drain().collect();
-        let mut out = Vec::with_capacity(dirty.len());
-        for src in dirty {
-            match self.build(&src) {
+        let built: Vec<(String, Built)> = if self.self_contained {
+            self.pending.drain().collect()
+        } else {
+            let dirty: Vec<String> = self.dirty.drain().collect();
+            dirty
+                .into_iter()
+                .map(|src| {
+                    let b = self.build(&src);
+                    (src, b)
+                })
+                .collect()
+        };
+        let mut out = Vec::with_capacity(built.len());
+        for (src, b) in built {
+            match b {
                 Built::Group(g) => {
                     let h = hash_group(&g);
                     if self.sent.get(&src) == Some(&h) {
