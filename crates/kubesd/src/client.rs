@@ -88,6 +88,23 @@ fn kubeconfig_for_api_server(
             headers.push((http::header::AUTHORIZATION, v));
         }
     }
+    for (name, h) in &http.http_headers {
+        let hn = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| cerr(role, format!("invalid http_headers name {name:?}: {e}")))?;
+        let mut vals: Vec<String> = h.values.iter().chain(h.secrets.iter()).cloned().collect();
+        for f in &h.files {
+            vals.push(read_trimmed(role, "http_headers file", f)?);
+        }
+        for v in vals {
+            let hv = http::HeaderValue::from_str(&v).map_err(|e| {
+                cerr(
+                    role,
+                    format!("invalid http_headers value for {name:?}: {e}"),
+                )
+            })?;
+            headers.push((hn.clone(), hv));
+        }
+    }
     if let Some(b) = &http.basic_auth {
         let username = if b.username_file.is_empty() {
             b.username.clone()
@@ -183,6 +200,21 @@ fn in_cluster(
     Ok((single_context_kubeconfig(cluster, user), own))
 }
 
+/// Whether `url`'s host is excluded from proxying by a `no_proxy` list
+/// (exact hosts/IPs, and domain suffixes written `example.com` or `.example.com`).
+fn no_proxy_matches(no_proxy: &str, url: &http::Uri) -> bool {
+    let Some(host) = url.host() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|e| {
+            let d = e.trim_start_matches('.');
+            e == "*" || host == d || host.ends_with(&format!(".{d}"))
+        })
+}
+
 pub(crate) async fn build(cfg: &SdConfig, ic: &InCluster) -> Result<Built, Error> {
     let role = cfg.role;
     let (kc, headers, own_namespace) = if !cfg.kubeconfig_file.is_empty() {
@@ -205,6 +237,21 @@ pub(crate) async fn build(cfg: &SdConfig, ic: &InCluster) -> Result<Built, Error
         .await
         .map_err(|e| cerr(role, format!("invalid client configuration: {e}")))?;
     config.headers.extend(headers);
+    if !cfg.api_server.is_empty() {
+        // kube-rs falls back to HTTPS_PROXY; Prometheus' client only uses the
+        // environment with proxy_from_environment.
+        if !cfg.http.proxy_from_environment && cfg.http.proxy_url.is_empty() {
+            config.proxy_url = None;
+        }
+        if !cfg.http.no_proxy.is_empty()
+            && no_proxy_matches(&cfg.http.no_proxy, &config.cluster_url)
+        {
+            config.proxy_url = None;
+        }
+        if !cfg.http.proxy_connect_header.is_empty() {
+            tracing::warn!(role = %role, "proxy_connect_header is not supported, ignored");
+        }
+    }
     let url = config
         .cluster_url
         .to_string()

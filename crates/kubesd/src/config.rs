@@ -142,9 +142,39 @@ pub struct TlsConfig {
     pub max_version: String,
 }
 
-/// `oauth2:` is recognised only to be refused with a clear error.
+/// One entry of `http_headers:` (values sent on every request).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct OAuth2Unsupported {}
+#[serde(deny_unknown_fields, default)]
+pub struct HttpHeader {
+    /// Plain values.
+    pub values: Vec<String>,
+    /// Secret values.
+    pub secrets: Vec<String>,
+    /// Files whose content is a value (read once at start).
+    pub files: Vec<String>,
+}
+
+/// Headers Prometheus refuses in `http_headers` (`reservedHeaders`).
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "www-authenticate",
+    "accept-encoding",
+    "x-prometheus-remote-write-version",
+    "x-prometheus-remote-read-version",
+    "x-prometheus-scrape-timeout-seconds",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+];
 
 /// Prometheus' inline `HTTPClientConfig` (only used with `api_server`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +188,7 @@ pub struct HttpClientConfig {
     pub no_proxy: String,
     pub proxy_from_environment: bool,
     pub proxy_connect_header: std::collections::BTreeMap<String, Vec<String>>,
-    pub http_headers: Option<serde_json::Value>,
+    pub http_headers: std::collections::BTreeMap<String, HttpHeader>,
     pub oauth2: bool,
     pub follow_redirects: bool,
     pub enable_http2: bool,
@@ -177,7 +207,7 @@ impl Default for HttpClientConfig {
             no_proxy: String::new(),
             proxy_from_environment: false,
             proxy_connect_header: Default::default(),
-            http_headers: None,
+            http_headers: Default::default(),
             oauth2: false,
             follow_redirects: true,
             enable_http2: true,
@@ -231,8 +261,10 @@ impl HttpClientConfig {
             }
             return err("oauth2 is not supported by ferrotail's kubernetes_sd_configs");
         }
-        if self.http_headers.is_some() {
-            return err("http_headers is not supported by ferrotail's kubernetes_sd_configs");
+        for name in self.http_headers.keys() {
+            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+                return err(format!("setting header {name:?} is not allowed"));
+            }
         }
         // ProxyConfig.Validate()
         if !self.proxy_connect_header.is_empty()
@@ -431,7 +463,7 @@ struct RawSdConfig {
     #[serde(default)]
     proxy_connect_header: Option<std::collections::BTreeMap<String, Vec<String>>>,
     #[serde(default)]
-    http_headers: Option<serde_json::Value>,
+    http_headers: Option<std::collections::BTreeMap<String, HttpHeader>>,
     #[serde(default)]
     follow_redirects: Option<bool>,
     #[serde(default)]
@@ -463,7 +495,7 @@ impl<'de> Deserialize<'de> for SdConfig {
                 no_proxy: raw.no_proxy.unwrap_or_default(),
                 proxy_from_environment: raw.proxy_from_environment.unwrap_or(false),
                 proxy_connect_header: raw.proxy_connect_header.unwrap_or_default(),
-                http_headers: raw.http_headers,
+                http_headers: raw.http_headers.unwrap_or_default(),
                 oauth2: raw.oauth2.is_some(),
                 follow_redirects: raw.follow_redirects.unwrap_or(defaults.follow_redirects),
                 enable_http2: raw.enable_http2.unwrap_or(defaults.enable_http2),

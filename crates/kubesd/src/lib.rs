@@ -15,8 +15,13 @@
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), kubesd::Error> {
-//! let cfg: kubesd::SdConfig = serde_yaml_ng_or_any_serde_format();
-//! # fn serde_yaml_ng_or_any_serde_format() -> kubesd::SdConfig { kubesd::SdConfig::new(kubesd::Role::Pod) }
+//! // Usually deserialized (any serde format) from a `kubernetes_sd_configs` entry.
+//! let mut cfg = kubesd::SdConfig::new(kubesd::Role::Pod);
+//! cfg.selectors.push(kubesd::SelectorConfig {
+//!     role: kubesd::Role::Pod,
+//!     label: String::new(),
+//!     field: "spec.nodeName=node-1".into(),
+//! });
 //! let discovery = kubesd::Discovery::new(cfg, kubesd::Options::default()).await?;
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(16);
 //! tokio::spawn(discovery.run(tx));
@@ -62,24 +67,57 @@
 //! to decode is logged (role, URL, name, error) and skipped, the others are
 //! still discovered.
 //!
+//! # Memory
+//!
+//! Roles whose groups depend on their own object only (`pod` without
+//! `attach_metadata.node`, `node`, `service`, `ingress`) keep no copy of the
+//! objects: a group is built when its object arrives and held until the next
+//! flush; afterwards only the keys and a hash of the last group sent remain.
+//! The joining roles (`endpoints`, `endpointslice`, `attach_metadata.node`)
+//! keep slim copies of the objects they join. See `BENCH.md`.
+//!
+//! # Client settings
+//!
+//! `api_server` with the inline HTTP client settings, `kubeconfig_file`, or
+//! in-cluster (`KUBERNETES_SERVICE_HOST`/`PORT`, `token`, `ca.crt` and
+//! `namespace` of the service account directory, see [`InCluster`]) are all
+//! turned into a kube-rs client configuration. `bearer_token_file` and a
+//! Bearer `authorization.credentials_file` are re-read by the client, as
+//! Prometheus does; `basic_auth` password/username files, a non-Bearer
+//! `authorization.credentials_file` and `http_headers` files are read once at
+//! start. `proxy_url` with `no_proxy` (host and domain-suffix entries) and
+//! `proxy_from_environment` (`HTTPS_PROXY`/`NO_PROXY`) are honoured.
+//! Relative file paths are used as given: joining them with the config
+//! file's directory (Prometheus' `SetDirectory`) is the caller's job.
+//!
 //! # Differences from Prometheus
 //!
 //! - `follow_redirects` and `enable_http2` are accepted; the client never
 //!   follows redirects and speaks HTTP/1.1 (API servers do not redirect).
 //! - `tls_config.min_version/max_version` are accepted; rustls negotiates
 //!   TLS 1.2/1.3.
-//! - `basic_auth.password_file`, `username_file` and a non-Bearer
-//!   `authorization.credentials_file` are read once at start;
-//!   `bearer_token_file` (and Bearer `credentials_file`) are re-read by the
-//!   client as Prometheus does.
-//! - `oauth2`, `http_headers`, `proxy_from_environment` and
-//!   `proxy_connect_header` are refused or ignored as documented on
-//!   [`HttpClientConfig`]; kubeconfig `exec` / `auth-provider` plugins are
-//!   whatever kube-rs supports.
+//! - `oauth2` is refused with an error; `proxy_connect_header` is ignored
+//!   with a warning; kubeconfig `exec` / `auth-provider` plugins are what
+//!   kube-rs supports.
+//! - Label and field selectors are checked with a parser of the usual
+//!   grammar (`=`, `==`, `!=`, `in`, `notin`, exists), not apimachinery's;
+//!   messages for invalid selectors differ in wording.
 //! - Pod updates also refresh the `endpointslice` groups that reference the
 //!   pod (Prometheus does it for `endpoints` only).
+//! - `discovery.k8s.io/v1beta1` EndpointSlices and
+//!   `networking.k8s.io/v1beta1` Ingresses (Kubernetes < 1.21 / 1.19) are
+//!   not supported.
+//!
+//! # Why kube-rs
+//!
+//! `kube::runtime::watcher` gives paged lists, watch resumption, bookmarks
+//! and 410 handling; kube-rs' kubeconfig loader handles certificates, token
+//! files and proxies. The objects themselves are not decoded into
+//! k8s-openapi's full types but into the slim structs of [`objects`], through
+//! a lenient wrapper ([`objects::Obj`]) so that one bad object cannot fail a
+//! whole list. Features are minimal (`client`, `rustls-tls`, `ring`,
+//! `runtime`, `http-proxy`; no openssl).
 
-mod client;
 pub mod config;
 mod discovery;
 pub mod labels;
@@ -89,8 +127,8 @@ pub mod selector;
 pub mod testing;
 
 pub use config::{
-    AttachMetadata, Authorization, BasicAuth, ConfigError, HttpClientConfig, NamespaceDiscovery,
-    Role, SdConfig, SelectorConfig, TlsConfig,
+    AttachMetadata, Authorization, BasicAuth, ConfigError, HttpClientConfig, HttpHeader,
+    NamespaceDiscovery, Role, SdConfig, SelectorConfig, TlsConfig,
 };
 pub use discovery::{Discovery, InCluster, Options, WatchError};
 

@@ -142,6 +142,8 @@ pub struct RequestRecord {
     pub query: BTreeMap<String, String>,
     /// Whether it was a watch.
     pub watch: bool,
+    /// Request headers (lower-case names; repeated headers joined with ", ").
+    pub headers: BTreeMap<String, String>,
 }
 
 struct Event {
@@ -617,11 +619,23 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
     let watch = matches!(query.get("watch").map(String::as_str), Some("1" | "true"));
     {
         let mut st = inner.lock();
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in req.headers() {
+            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            headers
+                .entry(k.as_str().to_string())
+                .and_modify(|e| {
+                    e.push_str(", ");
+                    e.push_str(&v);
+                })
+                .or_insert(v);
+        }
         st.requests.push(RequestRecord {
             method: req.method().to_string(),
             path: path.clone(),
             query: query.clone(),
             watch,
+            headers,
         });
         if let Some(tok) = &st.token {
             let want = format!("Bearer {tok}");

@@ -406,3 +406,60 @@ async fn every_role_against_the_fake_server() {
         assert!(paths.iter().any(|x| x == p), "no request for {p}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_file_authorization_file_and_http_headers() {
+    init_tracing();
+    let srv = server().await;
+    srv.apply(fixtures::pod("default", "a", "10.1.0.1", 1));
+    let dir = std::env::temp_dir().join(format!("kubesd-kc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let kc = dir.join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\nusers:\n- name: u\n  user:\n    token: {TOKEN}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
+            srv.url()
+        ),
+    )
+    .expect("kubeconfig");
+    let mut cfg = kubesd::SdConfig::new(Role::Pod);
+    cfg.kubeconfig_file = kc.to_string_lossy().into_owned();
+    let (mut rx, _e, h) = start(cfg).await;
+    let mut v = View::default();
+    v.until(&mut rx, "pod via kubeconfig", |v| {
+        v.groups.contains_key("pod/default/a")
+    })
+    .await;
+    h.abort();
+
+    // authorization.credentials_file (re-read by the client) and http_headers.
+    let cred = dir.join("cred");
+    std::fs::write(&cred, TOKEN).expect("cred");
+    let cfg: kubesd::SdConfig = serde_yaml::from_str(&format!(
+        "role: pod\napi_server: {}\nauthorization:\n  credentials_file: {}\nhttp_headers:\n  X-Test:\n    values: [one]\n    secrets: [two]\n",
+        srv.url(),
+        cred.display()
+    ))
+    .expect("config");
+    let (mut rx, _e, _h) = start(cfg).await;
+    let mut v = View::default();
+    v.until(&mut rx, "pod via credentials_file", |v| {
+        v.groups.contains_key("pod/default/a")
+    })
+    .await;
+    assert!(srv
+        .requests()
+        .iter()
+        .any(|r| r.headers.get("x-test").map(String::as_str) == Some("one, two")));
+    let e = serde_yaml::from_str::<kubesd::SdConfig>(
+        "role: pod\napi_server: http://x\nhttp_headers: {Authorization: {values: [a]}}",
+    )
+    .expect_err("reserved");
+    assert!(
+        e.to_string()
+            .contains("setting header \"Authorization\" is not allowed"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
