@@ -118,6 +118,7 @@
 //! whole list. Features are minimal (`client`, `rustls-tls`, `ring`,
 //! `runtime`, `http-proxy`; no openssl).
 
+mod client;
 pub mod config;
 mod discovery;
 pub mod labels;
