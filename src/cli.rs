@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::Overrides;
-use gocompat::units::{parse_go_duration, GoDuration};
+use gocompat::units::parse_go_duration;
 
 /// Parsed flags.
 #[derive(Debug, Default, Clone)]
@@ -192,7 +192,20 @@ fn apply(f: &mut Flags, name: &str, v: &str) -> Result<(), FlagError> {
         value: v.into(),
         reason,
     };
-    let dur = |v: &str| -> Result<Duration, FlagError> { parse_go_duration(v).map_err(&bad) };
+    // Go's flag package reports any number or duration that does not parse as `parse error`,
+    // and a number that does not fit as `value out of range`.
+    let dur = |v: &str| -> Result<Duration, FlagError> {
+        parse_go_duration(v).map_err(|_| bad("parse error".into()))
+    };
+    fn num<T: std::str::FromStr<Err = std::num::ParseIntError>>(v: &str) -> Result<T, String> {
+        v.parse::<T>().map_err(|e| match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range".to_string()
+            }
+            _ => "parse error".to_string(),
+        })
+    }
+    let boolean = |v: &str| parse_bool(name, v);
     let o = &mut f.overrides;
     match name {
         "config.file" => f.config_file = Some(v.to_string()),
@@ -210,16 +223,49 @@ fn apply(f: &mut Flags, name: &str, v: &str) -> Result<(), FlagError> {
         }
         "log.format" => o.log_format = Some(v.to_string()),
         "server.http-listen-address" => o.listen_address = Some(v.to_string()),
-        "server.http-listen-port" => {
-            o.listen_port = Some(v.parse().map_err(|e| bad(format!("{e}")))?)
-        }
+        "server.http-listen-port" => o.listen_port = Some(num(v).map_err(bad)?),
         "server.enable-runtime-reload" => o.enable_runtime_reload = Some(parse_bool(name, v)?),
         "client.url" => o.client_url = Some(v.to_string()),
         "client.tenant-id" => o.client_tenant_id = Some(v.to_string()),
         "client.batch-wait" => o.client_batch_wait = Some(dur(v)?),
-        "client.batch-size-bytes" => {
-            o.client_batch_size = Some(v.parse().map_err(|e| bad(format!("{e}")))?)
+        "client.batch-size-bytes" => o.client_batch_size = Some(num(v).map_err(bad)?),
+        "client.max-retries" => o.client_max_retries = Some(num(v).map_err(bad)?),
+        "client.min-backoff" => o.client_min_backoff = Some(dur(v)?),
+        "client.max-backoff" => o.client_max_backoff = Some(dur(v)?),
+        "client.timeout" => o.client_timeout = Some(dur(v)?),
+        "client.drop-rate-limited-batches" => {
+            o.client_drop_rate_limited_batches = Some(boolean(v)?)
         }
+        "positions.sync-period" => o.positions_sync_period = Some(dur(v)?),
+        "positions.ignore-invalid-yaml" => o.positions_ignore_invalid_yaml = Some(boolean(v)?),
+        "target.sync-period" => o.target_sync_period = Some(dur(v)?),
+        "server.graceful-shutdown-timeout" => o.graceful_shutdown_timeout = Some(dur(v)?),
+        "server.path-prefix" => o.path_prefix = Some(v.to_string()),
+        "server.http-read-timeout" => o.http_timeouts[0] = Some(dur(v)?),
+        "server.http-read-header-timeout" => o.http_timeouts[1] = Some(dur(v)?),
+        "server.http-write-timeout" => o.http_timeouts[2] = Some(dur(v)?),
+        "server.http-idle-timeout" => o.http_timeouts[3] = Some(dur(v)?),
+        "server.http-conn-limit" => {
+            // An int flag in Promtail; <= 0 disables the limit.
+            let n: i64 = num(v).map_err(bad)?;
+            o.http_conn_limit = Some(u32::try_from(n.max(0)).unwrap_or(u32::MAX));
+        }
+        "server.http-listen-network" => o.http_listen_network = Some(v.to_string()),
+        "server.disable" => o.server_disable = Some(boolean(v)?),
+        "server.register-instrumentation" => o.register_instrumentation = Some(boolean(v)?),
+        "file-watch.min_poll_frequency" => o.min_poll_frequency = Some(dur(v)?),
+        "file-watch.max_poll_frequency" => o.max_poll_frequency = Some(dur(v)?),
+        "limit.readline-rate" => {
+            o.readline_rate = Some(v.parse().map_err(|_| bad("parse error".into()))?)
+        }
+        "limit.readline-burst" => o.readline_burst = Some(num(v).map_err(bad)?),
+        "limit.readline-rate-enabled" => o.readline_rate_enabled = Some(boolean(v)?),
+        "limit.readline-rate-drop" => o.readline_rate_drop = Some(boolean(v)?),
+        "max-streams" => o.max_streams = Some(num(v).map_err(bad)?),
+        "max-line-size" => {
+            o.max_line_size = Some(gocompat::units::parse_byte_size(v).map_err(bad)?)
+        }
+        "max-line-size-truncate" => o.max_line_size_truncate = Some(boolean(v)?),
         "client.external-labels" => {
             for pair in v.split(',').filter(|p| !p.is_empty()) {
                 let (k, val) = pair
@@ -237,7 +283,6 @@ fn apply(f: &mut Flags, name: &str, v: &str) -> Result<(), FlagError> {
             }
         }
     }
-    let _ = GoDuration::default();
     Ok(())
 }
 
@@ -275,6 +320,79 @@ mod tests {
         assert!(f.dry_run && f.expand_env && !f.check_syntax);
         assert_eq!(f.overrides.client_external_labels.len(), 2);
         assert_eq!(f.overrides.listen_port, Some(9080));
+    }
+
+    /// Every flag Promtail defines that sets a config value, with Go's messages for bad values.
+    #[test]
+    fn value_flags_set_their_overrides() {
+        let f = p(&[
+            "-client.url=http://loki/loki/api/v1/push",
+            "-client.max-retries=3",
+            "-client.min-backoff=100ms",
+            "-client.max-backoff=1m",
+            "-client.timeout=5s",
+            "-client.drop-rate-limited-batches",
+            "-positions.sync-period=2s",
+            "-positions.ignore-invalid-yaml",
+            "-target.sync-period=3s",
+            "-server.graceful-shutdown-timeout=7s",
+            "-server.path-prefix=/p/",
+            "-server.http-read-timeout=1s",
+            "-server.http-idle-timeout=4s",
+            "-server.http-conn-limit=-1",
+            "-file-watch.min_poll_frequency=50ms",
+            "-file-watch.max_poll_frequency=1s",
+            "-limit.readline-rate=12.5",
+            "-limit.readline-burst=20",
+            "-limit.readline-rate-enabled",
+            "-limit.readline-rate-drop=false",
+            "-max-streams=9",
+            "-max-line-size=1kb",
+            "-max-line-size-truncate",
+        ])
+        .unwrap();
+        let o = &f.overrides;
+        assert_eq!(o.client_max_retries, Some(3));
+        assert_eq!(o.client_min_backoff, Some(Duration::from_millis(100)));
+        assert_eq!(o.client_max_backoff, Some(Duration::from_secs(60)));
+        assert_eq!(o.client_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.client_drop_rate_limited_batches, Some(true));
+        assert_eq!(o.positions_sync_period, Some(Duration::from_secs(2)));
+        assert_eq!(o.positions_ignore_invalid_yaml, Some(true));
+        assert_eq!(o.target_sync_period, Some(Duration::from_secs(3)));
+        assert_eq!(o.graceful_shutdown_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(o.path_prefix.as_deref(), Some("/p/"));
+        assert_eq!(o.http_timeouts[0], Some(Duration::from_secs(1)));
+        assert_eq!(o.http_timeouts[3], Some(Duration::from_secs(4)));
+        assert_eq!(o.http_conn_limit, Some(0));
+        assert_eq!(o.min_poll_frequency, Some(Duration::from_millis(50)));
+        assert_eq!(o.readline_rate, Some(12.5));
+        assert_eq!(o.readline_burst, Some(20));
+        assert_eq!(o.readline_rate_enabled, Some(true));
+        assert_eq!(o.readline_rate_drop, Some(false));
+        assert_eq!(o.max_streams, Some(9));
+        assert_eq!(o.max_line_size, Some(1024));
+        assert_eq!(o.max_line_size_truncate, Some(true));
+        for (arg, msg) in [
+            (
+                "-client.max-retries=ten",
+                r#"invalid value "ten" for flag -client.max-retries: parse error"#,
+            ),
+            (
+                "-client.timeout=5",
+                r#"invalid value "5" for flag -client.timeout: parse error"#,
+            ),
+            (
+                "-server.http-listen-port=70000",
+                r#"invalid value "70000" for flag -server.http-listen-port: value out of range"#,
+            ),
+            (
+                "-positions.ignore-invalid-yaml=maybe",
+                r#"invalid value "maybe" for flag -positions.ignore-invalid-yaml: parse error"#,
+            ),
+        ] {
+            assert_eq!(p(&[arg]).unwrap_err().to_string(), msg, "{arg}");
+        }
     }
 
     #[test]

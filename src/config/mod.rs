@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::relabel::{is_valid_label_name, Relabeler};
+use gocompat::units::GoDuration;
 use gocompat::yaml::{self, Node};
 use raw::{RawClient, RawConfig, RawScrapeConfig};
 
@@ -75,6 +76,55 @@ pub struct Overrides {
     pub positions_file: Option<String>,
     /// `-server.enable-runtime-reload`.
     pub enable_runtime_reload: Option<bool>,
+    /// `-client.max-retries` (the flag client).
+    pub client_max_retries: Option<u32>,
+    /// `-client.min-backoff` (the flag client).
+    pub client_min_backoff: Option<Duration>,
+    /// `-client.max-backoff` (the flag client).
+    pub client_max_backoff: Option<Duration>,
+    /// `-client.timeout` (the flag client).
+    pub client_timeout: Option<Duration>,
+    /// `-client.drop-rate-limited-batches` (the flag client).
+    pub client_drop_rate_limited_batches: Option<bool>,
+    /// `-positions.sync-period`.
+    pub positions_sync_period: Option<Duration>,
+    /// `-positions.ignore-invalid-yaml`.
+    pub positions_ignore_invalid_yaml: Option<bool>,
+    /// `-target.sync-period`.
+    pub target_sync_period: Option<Duration>,
+    /// `-server.graceful-shutdown-timeout`.
+    pub graceful_shutdown_timeout: Option<Duration>,
+    /// `-server.path-prefix`.
+    pub path_prefix: Option<String>,
+    /// `-server.http-read-timeout`, `-server.http-read-header-timeout`,
+    /// `-server.http-write-timeout`, `-server.http-idle-timeout`.
+    pub http_timeouts: [Option<Duration>; 4],
+    /// `-server.http-conn-limit`.
+    pub http_conn_limit: Option<u32>,
+    /// `-server.http-listen-network`.
+    pub http_listen_network: Option<String>,
+    /// `-server.disable`.
+    pub server_disable: Option<bool>,
+    /// `-server.register-instrumentation`.
+    pub register_instrumentation: Option<bool>,
+    /// `-file-watch.min_poll_frequency`.
+    pub min_poll_frequency: Option<Duration>,
+    /// `-file-watch.max_poll_frequency`.
+    pub max_poll_frequency: Option<Duration>,
+    /// `-limit.readline-rate`.
+    pub readline_rate: Option<f64>,
+    /// `-limit.readline-burst`.
+    pub readline_burst: Option<i64>,
+    /// `-limit.readline-rate-enabled`.
+    pub readline_rate_enabled: Option<bool>,
+    /// `-limit.readline-rate-drop`.
+    pub readline_rate_drop: Option<bool>,
+    /// `-max-streams`.
+    pub max_streams: Option<i64>,
+    /// `-max-line-size`.
+    pub max_line_size: Option<u64>,
+    /// `-max-line-size-truncate`.
+    pub max_line_size_truncate: Option<bool>,
 }
 
 /// What kind of target a job reads, decided as Promtail decides it.
@@ -157,12 +207,85 @@ impl Config {
         if let Some(p) = &o.positions_file {
             self.raw.positions.filename = p.clone();
         }
+        if let Some(d) = o.positions_sync_period {
+            self.raw.positions.sync_period = GoDuration(d);
+        }
+        if let Some(b) = o.positions_ignore_invalid_yaml {
+            self.raw.positions.ignore_invalid_yaml = b;
+        }
+        if let Some(d) = o.target_sync_period {
+            self.raw.target_config.sync_period = GoDuration(d);
+        }
+        let s = &mut self.raw.server;
+        if let Some(d) = o.graceful_shutdown_timeout {
+            s.graceful_shutdown_timeout = GoDuration(d);
+        }
+        if let Some(p) = &o.path_prefix {
+            s.http_path_prefix = p.clone();
+        }
+        let [read, read_header, write, idle] = o.http_timeouts;
+        for (value, field) in [
+            (read, &mut s.http_server_read_timeout),
+            (read_header, &mut s.http_server_read_header_timeout),
+            (write, &mut s.http_server_write_timeout),
+            (idle, &mut s.http_server_idle_timeout),
+        ] {
+            if let Some(d) = value {
+                *field = GoDuration(d);
+            }
+        }
+        if let Some(n) = o.http_conn_limit {
+            s.http_listen_conn_limit = n;
+        }
+        if let Some(n) = &o.http_listen_network {
+            s.http_listen_network = n.clone();
+        }
+        if let Some(b) = o.server_disable {
+            s.disable = b;
+        }
+        if let Some(b) = o.register_instrumentation {
+            s.register_instrumentation = b;
+        }
+        let fw = &mut self.raw.global.file_watch_config;
+        if let Some(d) = o.min_poll_frequency {
+            fw.min_poll_frequency = GoDuration(d);
+        }
+        if let Some(d) = o.max_poll_frequency {
+            fw.max_poll_frequency = GoDuration(d);
+        }
+        let l = &mut self.raw.limits_config;
+        if let Some(r) = o.readline_rate {
+            l.readline_rate = r;
+        }
+        if let Some(b) = o.readline_burst {
+            l.readline_burst = b;
+        }
+        if let Some(b) = o.readline_rate_enabled {
+            l.readline_rate_enabled = b;
+        }
+        if let Some(b) = o.readline_rate_drop {
+            l.readline_rate_drop = b;
+        }
+        if let Some(n) = o.max_streams {
+            l.max_streams = n;
+        }
+        if let Some(n) = o.max_line_size {
+            l.max_line_size = gocompat::units::ByteSize(n);
+        }
+        if let Some(b) = o.max_line_size_truncate {
+            l.max_line_size_truncate = b;
+        }
         // The deprecated single `client` block, filled by `-client.*` flags.
         let mut single = self.raw.client.clone();
         if o.client_url.is_some()
             || o.client_tenant_id.is_some()
             || o.client_batch_wait.is_some()
             || o.client_batch_size.is_some()
+            || o.client_max_retries.is_some()
+            || o.client_min_backoff.is_some()
+            || o.client_max_backoff.is_some()
+            || o.client_timeout.is_some()
+            || o.client_drop_rate_limited_batches.is_some()
         {
             let c = single.get_or_insert_with(|| RawClient {
                 follow_redirects: false,
@@ -175,10 +298,25 @@ impl Config {
                 c.tenant_id = t.clone();
             }
             if let Some(w) = o.client_batch_wait {
-                c.batchwait = gocompat::units::GoDuration(w);
+                c.batchwait = GoDuration(w);
             }
             if let Some(b) = o.client_batch_size {
                 c.batchsize = b;
+            }
+            if let Some(n) = o.client_max_retries {
+                c.backoff_config.max_retries = n;
+            }
+            if let Some(d) = o.client_min_backoff {
+                c.backoff_config.min_period = GoDuration(d);
+            }
+            if let Some(d) = o.client_max_backoff {
+                c.backoff_config.max_period = GoDuration(d);
+            }
+            if let Some(d) = o.client_timeout {
+                c.timeout = GoDuration(d);
+            }
+            if let Some(b) = o.client_drop_rate_limited_batches {
+                c.drop_rate_limited_batches = b;
             }
         }
         if let Some(c) = single {
@@ -472,6 +610,39 @@ mod tests {
             assert_eq!(c.raw.clients[0].batchwait.0, Duration::from_secs(1));
             assert_eq!(c.raw.clients[0].backoff_config.max_retries, 10);
         }
+    }
+
+    /// Flags win over the file (dskit's order: defaults, file, then the flags set), and the
+    /// `-client.*` flags build the flag client beside the file's clients.
+    #[test]
+    fn flags_override_the_file() {
+        let mut c = Config::from_text(
+            "positions:\n  filename: /tmp/p.yaml\n  sync_period: 10s\ntarget_config:\n  sync_period: 10s\nclients:\n  - url: http://a/\n",
+            None,
+            false,
+        )
+        .unwrap();
+        let o = Overrides {
+            positions_sync_period: Some(Duration::from_secs(1)),
+            target_sync_period: Some(Duration::from_secs(2)),
+            client_url: Some("http://b/".into()),
+            client_max_retries: Some(4),
+            client_timeout: Some(Duration::from_secs(3)),
+            max_line_size: Some(2048),
+            ..Overrides::default()
+        };
+        c.apply_overrides(&o).unwrap();
+        assert_eq!(c.raw.positions.sync_period.0, Duration::from_secs(1));
+        assert_eq!(c.raw.target_config.sync_period.0, Duration::from_secs(2));
+        assert_eq!(c.raw.limits_config.max_line_size.0, 2048);
+        assert_eq!(c.raw.clients.len(), 2);
+        assert_eq!(
+            c.raw.clients[0].backoff_config.max_retries, 10,
+            "file client untouched"
+        );
+        assert_eq!(c.raw.clients[1].url, "http://b/");
+        assert_eq!(c.raw.clients[1].backoff_config.max_retries, 4);
+        assert_eq!(c.raw.clients[1].timeout.0, Duration::from_secs(3));
     }
 
     #[test]
