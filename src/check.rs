@@ -16,6 +16,17 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
             "positions.filename is empty: an empty `positions:` block clears Promtail's defaults (Promtail fails with \"read .: is a directory\")".into(),
         ));
     }
+    // Promtail's write-ahead log changes how entries reach the clients; ferrotail's positions
+    // already give at-least-once delivery. A disabled `wal` block changes nothing.
+    if let Some(wal) = &config.raw.wal {
+        let enabled = wal
+            .0
+            .get("enabled")
+            .is_some_and(|n| matches!(n.resolve(), Some(gocompat::yaml::Resolved::Bool(true))));
+        if enabled {
+            return Err(err("not supported: wal (ferrotail's positions move only past lines Loki accepted, so no write-ahead log is needed)".into()));
+        }
+    }
     if config.raw.clients.is_empty() {
         return Err(err("at least one client config must be provided".into()));
     }
@@ -137,6 +148,16 @@ mod tests {
                 panic!("{f}: {e}");
             }
         }
+    }
+
+    #[test]
+    fn an_enabled_wal_is_refused_and_a_disabled_one_accepted() {
+        let base = "clients:\n  - url: http://x/\n";
+        let c = Config::from_text(&format!("{base}wal:\n  enabled: true\n"), None, false).unwrap();
+        let e = validate_startup(&c).unwrap_err().to_string();
+        assert!(e.contains("not supported: wal"), "{e}");
+        let c = Config::from_text(&format!("{base}wal:\n  enabled: false\n"), None, false).unwrap();
+        validate_startup(&c).unwrap();
     }
 
     #[test]
