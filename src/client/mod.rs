@@ -60,6 +60,10 @@ pub struct ClientConfig {
     pub proxy_url: String,
     /// `proxy_from_environment`.
     pub proxy_from_environment: bool,
+    /// `no_proxy`: hosts (comma-separated, as in Go's `NO_PROXY`) not sent through `proxy_url`.
+    pub no_proxy: String,
+    /// `proxy_connect_header`: headers sent to the proxy.
+    pub proxy_connect_header: Vec<(http::HeaderName, http::HeaderValue)>,
     /// `follow_redirects`.
     pub follow_redirects: bool,
     /// `limits_config.max_line_size` (0 = none).
@@ -137,6 +141,8 @@ impl ClientConfig {
             tls: raw.tls_config.clone(),
             proxy_url: raw.proxy_url.clone(),
             proxy_from_environment: raw.proxy_from_environment,
+            no_proxy: raw.no_proxy.clone(),
+            proxy_connect_header: proxy_connect_header(raw)?,
             follow_redirects: raw.follow_redirects,
             max_line_size: limits.max_line_size.0 as usize,
             max_line_size_truncate: limits.max_line_size_truncate,
@@ -148,6 +154,23 @@ impl ClientConfig {
         Sender::new(cfg.clone()).map_err(|e| format!("client {}: {e}", cfg.name))?;
         Ok(cfg)
     }
+}
+
+/// `proxy_connect_header` as header pairs, each value of a header sent.
+fn proxy_connect_header(
+    raw: &RawClient,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+    let mut out = Vec::new();
+    for (k, values) in raw.proxy_connect_header.iter().flatten() {
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("proxy_connect_header: invalid header name {k:?}: {e}"))?;
+        for v in values {
+            let value = http::HeaderValue::from_str(v)
+                .map_err(|e| format!("proxy_connect_header: invalid value for {k:?}: {e}"))?;
+            out.push((name.clone(), value));
+        }
+    }
+    Ok(out)
 }
 
 /// One client: receives entries, batches them per tenant and hands full or due batches to a

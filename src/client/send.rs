@@ -130,7 +130,17 @@ pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {
     if !uses_proxy {
         b = b.no_proxy();
     } else if !cfg.proxy_url.is_empty() {
-        let p = reqwest::Proxy::all(&cfg.proxy_url).map_err(|e| format!("proxy_url: {e}"))?;
+        let mut p = reqwest::Proxy::all(&cfg.proxy_url).map_err(|e| format!("proxy_url: {e}"))?;
+        if !cfg.no_proxy.is_empty() {
+            p = p.no_proxy(reqwest::NoProxy::from_string(&cfg.no_proxy));
+        }
+        if !cfg.proxy_connect_header.is_empty() {
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (k, v) in &cfg.proxy_connect_header {
+                headers.append(k.clone(), v.clone());
+            }
+            p = p.headers(headers);
+        }
         b = b.proxy(p);
     }
     // The one TLS implementation of every HTTP client (`httpconfig::TlsConfig::rustls`).
@@ -224,9 +234,11 @@ impl Sender {
             }
             h.insert(name, value);
         }
+        // `http_headers` add every value (Go's `Header.Add`), but never to a header set above.
+        let taken: Vec<HeaderName> = h.keys().cloned().collect();
         for (name, value) in &self.cfg.http_headers {
-            if !h.contains_key(name) {
-                h.insert(name.clone(), value.clone());
+            if !taken.contains(name) {
+                h.append(name.clone(), value.clone());
             }
         }
         if let Some(host) = &self.host_header {

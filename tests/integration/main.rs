@@ -3,6 +3,7 @@
 mod util;
 
 mod cli;
+mod client_http;
 mod crash;
 mod dashboards;
 mod docker;

@@ -293,6 +293,11 @@ impl FakeLoki {
         self.inner.lock().unwrap().entries.clone()
     }
 
+    /// The headers of every push received.
+    pub fn headers(&self) -> Vec<HeaderMap> {
+        self.inner.lock().unwrap().headers.clone()
+    }
+
     pub fn lines(&self) -> Vec<String> {
         self.entries().into_iter().map(|e| e.line).collect()
     }
