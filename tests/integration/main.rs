@@ -2,6 +2,7 @@
 
 mod util;
 
+mod blocking_fs;
 mod cli;
 mod crash;
 mod docker;
