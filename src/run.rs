@@ -270,12 +270,19 @@ pub async fn run_with_reload(
             }
         }
     }
+    // The positions task saves once more when cancelled, on the blocking pool. A hung disk must
+    // not keep ferrotail from exiting: the wait is bounded like the drain.
     positions_cancel.cancel();
     if let Some(t) = positions_task {
-        let _ = t.await;
-    }
-    if let Err(e) = positions.save() {
-        tracing::error!(error = %e, "error writing positions file");
+        let bound = config
+            .raw
+            .server
+            .graceful_shutdown_timeout
+            .0
+            .max(Duration::from_millis(100));
+        if tokio::time::timeout(bound, t).await.is_err() {
+            tracing::error!(path = %positions_path.display(), timeout = ?bound, "error writing positions file: the last save did not finish in time");
+        }
     }
     server_cancel.cancel();
     result

@@ -295,7 +295,21 @@ pub(super) async fn watch_rotation(
             _ = tick.tick() => {}
             _ = cancel.cancelled() => return,
         }
-        for f in watch.check(&path, &positions) {
+        // The stat (and, after a rotation, the listing) runs on the blocking pool: a hung disk
+        // stalls only this watch, which is abandoned when cancelled.
+        let check = {
+            let path = path.clone();
+            let positions = Arc::clone(&positions);
+            move || {
+                let lost = watch.check(&path, &positions);
+                (watch, lost)
+            }
+        };
+        let Some((checked, lost)) = crate::tail::blocking(&cancel, check).await else {
+            return;
+        };
+        watch = checked;
+        for f in lost {
             metrics::counter!(m::DOCKER_ROTATED_UNREAD_FILES, "container" => container.clone(), "reason" => "deleted_unread").increment(1);
             metrics::counter!(m::DOCKER_ROTATED_UNREAD_BYTES, "container" => container.clone())
                 .increment(f.size);

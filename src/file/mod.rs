@@ -190,17 +190,31 @@ impl FileTarget {
         };
         let wake = Arc::new(Notify::new());
         loop {
-            self.watcher.watch_dir(glob.base(), &wake);
-            let mut want = HashSet::new();
-            for path in glob.expand() {
-                if self.exclude.as_ref().is_some_and(|x| x.is_match(&path)) {
-                    continue;
+            // The walk (and the inotify watches, which resolve paths) runs on the blocking pool:
+            // a hung directory stalls only this target.
+            let walk = {
+                let glob = glob.clone();
+                let exclude = self.exclude.clone();
+                let watcher = Arc::clone(&self.watcher);
+                let wake = Arc::clone(&wake);
+                move || {
+                    watcher.watch_dir(glob.base(), &wake);
+                    let mut want = HashSet::new();
+                    for path in glob.expand() {
+                        if exclude.as_ref().is_some_and(|x| x.is_match(&path)) {
+                            continue;
+                        }
+                        if let Some(dir) = path.parent() {
+                            watcher.watch_dir(dir, &wake);
+                        }
+                        want.insert(path);
+                    }
+                    want
                 }
-                if let Some(dir) = path.parent() {
-                    self.watcher.watch_dir(dir, &wake);
-                }
-                want.insert(path);
-            }
+            };
+            let Some(want) = crate::tail::blocking(&cancel, walk).await else {
+                break;
+            };
             let gone: Vec<PathBuf> = self
                 .running
                 .keys()

@@ -318,18 +318,28 @@ impl Positions {
         if let Ok(json) = serde_json::to_vec(&ids) {
             write_atomic(&sidecar_path(&self.path), &json)?;
         }
-        let mut inner = self.lock();
-        let gone: Vec<String> = inner
-            .saved
-            .keys()
-            .filter(|k| !k.starts_with("cursor-") && !k.starts_with("journal-"))
-            .filter(|k| !inner.trackers.contains_key(*k))
+        // The paths are checked without the lock held: a hung stat (NFS) must not hold up the
+        // readers and acknowledgements that take it.
+        let candidates: Vec<String> = {
+            let inner = self.lock();
+            inner
+                .saved
+                .keys()
+                .filter(|k| !k.starts_with("cursor-") && !k.starts_with("journal-"))
+                .filter(|k| !inner.trackers.contains_key(*k))
+                .cloned()
+                .collect()
+        };
+        let gone: Vec<String> = candidates
+            .into_iter()
             .filter(|k| !Path::new(k).exists())
-            .cloned()
             .collect();
+        let mut inner = self.lock();
         for k in gone {
-            inner.saved.remove(&k);
-            inner.identities.remove(&k);
+            if !inner.trackers.contains_key(&k) {
+                inner.saved.remove(&k);
+                inner.identities.remove(&k);
+            }
         }
         inner.dirty = false;
         Ok(())
@@ -337,8 +347,13 @@ impl Positions {
 
     /// Saves every `sync_period`, and soon after acknowledgements move a position (coalesced over
     /// 10 ms, and at most every 100 ms, so a busy shipper does not spend itself on fsyncs), until
-    /// cancelled. Saving on acknowledgement keeps the lines re-sent after a crash close to the
-    /// batches that were in flight.
+    /// cancelled, then once more. Saving on acknowledgement keeps the lines re-sent after a crash
+    /// close to the batches that were in flight.
+    ///
+    /// Each save (write, fsync, rename) runs on tokio's blocking pool, at most one at a time: a
+    /// save asked for while one is running is coalesced into one more when it ends. So a slow or
+    /// hung disk delays only the positions file, never the readers, the pushes or the
+    /// acknowledgements (which only touch memory).
     pub async fn run(self: Arc<Self>, sync_period: Duration, cancel: CancellationToken) {
         let period = sync_period.max(Duration::from_millis(10));
         let debounce = period.min(Duration::from_millis(10));
@@ -346,8 +361,23 @@ impl Positions {
         let mut last_save = tokio::time::Instant::now();
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut saving: Option<tokio::task::JoinHandle<()>> = None;
+        let mut again = false;
         loop {
             tokio::select! {
+                _ = async {
+                    match saving.as_mut() {
+                        Some(running) => {
+                            let _ = running.await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    saving = None;
+                    if !std::mem::take(&mut again) {
+                        continue;
+                    }
+                }
                 _ = tick.tick() => {}
                 _ = crate::core::ack::COMMITTED.notified() => {
                     let at = (tokio::time::Instant::now() + debounce).max(last_save + min_gap);
@@ -359,10 +389,27 @@ impl Positions {
                 _ = cancel.cancelled() => break,
             }
             last_save = tokio::time::Instant::now();
-            if let Err(e) = self.save() {
-                tracing::error!(path = %self.path.display(), error = %e, "error writing positions file");
+            if saving.is_some() {
+                again = true;
+            } else {
+                saving = Some(self.save_in_background());
             }
         }
+        // The last save starts after the running one ended, so it is the one that lands.
+        if let Some(running) = saving {
+            let _ = running.await;
+        }
+        let _ = self.save_in_background().await;
+    }
+
+    /// Starts a [`Positions::save`] on the blocking pool (errors logged).
+    fn save_in_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = this.save() {
+                tracing::error!(path = %this.path.display(), error = %e, "error writing positions file");
+            }
+        })
     }
 }
 

@@ -94,6 +94,8 @@ impl Default for ReaderOptions {
 /// One file being read.
 pub struct Reader<D: LineDecoder> {
     path: PathBuf,
+    /// `path`, for the calls run on the blocking pool.
+    path_shared: Arc<PathBuf>,
     key: String,
     decoder: D,
     tx: mpsc::Sender<Vec<Entry>>,
@@ -121,7 +123,7 @@ struct ReaderMetrics {
 }
 
 struct OpenFile {
-    file: File,
+    file: Arc<File>,
     identity: FileIdentity,
     offset: u64,
     progress: Arc<Progress>,
@@ -151,6 +153,7 @@ impl<D: LineDecoder> Reader<D> {
         let key = path.to_string_lossy().into_owned();
         let first_wait = opts.poll;
         Reader {
+            path_shared: Arc::new(path.clone()),
             path,
             decoder,
             tx,
@@ -189,6 +192,10 @@ impl<D: LineDecoder> Reader<D> {
     }
 
     /// Reads until cancelled. The last committed offset stays in the positions store.
+    ///
+    /// Every file-system call runs on tokio's blocking pool (see [`blocking`]): a slow or hung
+    /// disk stalls only this reader, never the runtime's workers. A reader cancelled while one of
+    /// its calls hangs abandons the call; its position stays at the last acknowledged offset.
     pub async fn run(mut self) {
         self.status.running.store(true, Ordering::Relaxed);
         let mut open: Option<OpenFile> = None;
@@ -205,6 +212,7 @@ impl<D: LineDecoder> Reader<D> {
                         open = Some(f)
                     }
                     Ok(None) => return self.finish(None),
+                    Err(_) if self.cancel.is_cancelled() => break,
                     Err(e) => {
                         if !waiting_logged {
                             tracing::info!(path = %self.path.display(), error = %e, "Waiting for file to appear...");
@@ -218,30 +226,24 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
             let Some(f) = open.as_mut() else { continue };
-            if check_first {
-                check_first = false;
-                if !matches!(self.check_rotation(f), Rotation::None) {
-                    // Handled below, after reading what the old handle still has.
-                } else {
-                    match self.read_available(f).await {
-                        Ok(true) => continue,
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::error!(path = %self.path.display(), error = %e, "error reading file")
-                        }
-                    }
+            // One trip to the blocking pool: the rotation check after an idle wait (a rotation
+            // found then is handled below, after reading what the old handle still has), a block,
+            // and at the end of the file the rotation check again.
+            let rotation = match self.advance(f, check_first, true).await {
+                _ if self.cancel.is_cancelled() => break,
+                Advanced::Read => {
+                    check_first = false;
+                    continue;
                 }
-            } else {
-                match self.read_available(f).await {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(path = %self.path.display(), error = %e, "error reading file");
-                    }
+                Advanced::End(rotation) => rotation,
+                Advanced::Failed(e, rotation) => {
+                    tracing::error!(path = %self.path.display(), error = %e, "error reading file");
+                    rotation
                 }
-            }
+            };
+            check_first = false;
             // At the end of the file: has it been rotated or truncated?
-            match self.check_rotation(f) {
+            match rotation {
                 Rotation::None => {
                     if !self.idle().await {
                         break;
@@ -255,12 +257,22 @@ impl<D: LineDecoder> Reader<D> {
                         self.positions
                             .untrack(&self.key, &old.progress, false, false);
                         if self.numbered_rotation {
-                            for skipped in rotated_since(&self.path, old.identity) {
+                            let path = Arc::clone(&self.path_shared);
+                            let id = old.identity;
+                            let Some(skipped) =
+                                blocking(&self.cancel, move || rotated_since(&path, id)).await
+                            else {
+                                break;
+                            };
+                            for skipped in skipped {
                                 tracing::info!(path = %skipped.display(), "reading a rotated file that was never read");
                                 if !self.drain_rotated(&skipped, 0).await {
                                     break;
                                 }
                             }
+                        }
+                        if self.cancel.is_cancelled() {
+                            break;
                         }
                         tracing::info!(path = %self.path.display(), "Re-opening moved/deleted file");
                         match self.open_at_start().await {
@@ -309,12 +321,17 @@ impl<D: LineDecoder> Reader<D> {
     /// Opens the file at its saved position; drains a file that was rotated away while
     /// ferrotail was down first. `Ok(None)` when cancelled while draining.
     async fn open_initial(&mut self) -> std::io::Result<Option<OpenFile>> {
-        let file = File::open(&self.path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        let current = identity::identify(&self.path)?;
+        let path = Arc::clone(&self.path_shared);
+        let (file, size, current) = blocking_io(&self.cancel, move || {
+            let file = File::open(&*path)?;
+            let meta = file.metadata()?;
+            if !meta.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            let current = identity::identify(&path)?;
+            Ok((file, meta.len(), current))
+        })
+        .await?;
         let saved_offset = self.positions.get_offset(&self.key);
         let saved_id = self.positions.identity(&self.key);
         if saved_offset.is_none() {
@@ -332,7 +349,13 @@ impl<D: LineDecoder> Reader<D> {
                 && current.fingerprint != 0
                 && sid.fingerprint != current.fingerprint;
             if sid.dev != current.dev || sid.ino != current.ino || reused {
-                if let Some(rotated) = find_by_identity(&self.path, sid) {
+                let path = Arc::clone(&self.path_shared);
+                let Some(rotated) =
+                    blocking(&self.cancel, move || find_by_identity(&path, sid)).await
+                else {
+                    return Ok(None);
+                };
+                if let Some(rotated) = rotated {
                     tracing::info!(path = %self.path.display(), rotated = %rotated.display(), offset = off, "file was rotated while stopped; reading the rotated file to its end first");
                     if !self.drain_rotated(&rotated, off).await {
                         return Ok(None);
@@ -340,7 +363,13 @@ impl<D: LineDecoder> Reader<D> {
                 }
                 // Files rotated after it (all numbered ones when it is gone) were never read.
                 if self.numbered_rotation {
-                    for skipped in rotated_since(&self.path, sid) {
+                    let path = Arc::clone(&self.path_shared);
+                    let Some(skipped) =
+                        blocking(&self.cancel, move || rotated_since(&path, sid)).await
+                    else {
+                        return Ok(None);
+                    };
+                    for skipped in skipped {
                         tracing::info!(path = %skipped.display(), "reading a rotated file that was never read");
                         if !self.drain_rotated(&skipped, 0).await {
                             return Ok(None);
@@ -349,34 +378,43 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
         }
-        let start = match identity::decide(saved_offset, saved_id, current, meta.len()) {
+        let start = match identity::decide(saved_offset, saved_id, current, size) {
             identity::Resume::At(o) => o,
             identity::Resume::Start => 0,
         };
         tracing::info!(path = %self.path.display(), offset = start, "Seeked {} - &{{Offset:{start} Whence:0}}", self.path.display());
-        self.open_file(file, current, start).map(Some)
+        let file = Arc::new(file);
+        let handle = Arc::clone(&file);
+        let marker = blocking_io(&self.cancel, move || seek_and_mark(&handle, start)).await?;
+        Ok(Some(self.open_file(file, current, start, marker)))
     }
 
     async fn open_at_start(&mut self) -> std::io::Result<OpenFile> {
-        let file = File::open(&self.path)?;
-        let current = identity::identify(&self.path)?;
+        let path = Arc::clone(&self.path_shared);
+        let (file, current, marker) = blocking_io(&self.cancel, move || {
+            let file = File::open(&*path)?;
+            let current = identity::identify(&path)?;
+            let marker = seek_and_mark(&file, 0)?;
+            Ok((file, current, marker))
+        })
+        .await?;
         tracing::info!(path = %self.path.display(), "Successfully reopened");
-        self.open_file(file, current, 0)
+        Ok(self.open_file(Arc::new(file), current, 0, marker))
     }
 
+    /// Starts reading an opened file already positioned at `offset`.
     fn open_file(
         &mut self,
-        mut file: File,
+        file: Arc<File>,
         identity: FileIdentity,
         offset: u64,
-    ) -> std::io::Result<OpenFile> {
-        file.seek(SeekFrom::Start(offset))?;
+        marker: Vec<u8>,
+    ) -> OpenFile {
         let progress = Progress::new(offset);
         self.positions
             .track(&self.key, progress.clone(), Some(identity));
         self.status.read_offset.store(offset, Ordering::Relaxed);
-        let marker = read_marker_at(&file, offset);
-        Ok(OpenFile {
+        OpenFile {
             file,
             identity,
             offset,
@@ -384,24 +422,28 @@ impl<D: LineDecoder> Reader<D> {
             partial: Vec::new(),
             discarding: false,
             marker,
-        })
+        }
     }
 
     /// Reads a file rotated away while ferrotail was down, from `offset` to its end. Its lines
     /// are acknowledged through a progress that is not saved under the path (the path now names
     /// the new file); a crash during this drain re-reads it.
     async fn drain_rotated(&mut self, rotated: &Path, offset: u64) -> bool {
-        let Ok(mut file) = File::open(rotated) else {
-            return true;
-        };
-        if file.seek(SeekFrom::Start(offset)).is_err() {
-            return true;
-        }
-        let Ok(id) = identity::identify(rotated) else {
-            return true;
+        let rotated = rotated.to_path_buf();
+        let opened = blocking(&self.cancel, move || {
+            let mut file = File::open(&rotated).ok()?;
+            file.seek(SeekFrom::Start(offset)).ok()?;
+            let id = identity::identify(&rotated).ok()?;
+            Some((file, id))
+        })
+        .await;
+        let (file, id) = match opened {
+            None => return false,
+            Some(None) => return true,
+            Some(Some(opened)) => opened,
         };
         let mut f = OpenFile {
-            file,
+            file: Arc::new(file),
             identity: id,
             offset,
             progress: Progress::new(offset),
@@ -413,51 +455,63 @@ impl<D: LineDecoder> Reader<D> {
     }
 
     async fn read_available_all(&mut self, f: &mut OpenFile) -> bool {
-        loop {
-            match self.read_available(f).await {
-                Ok(true) => continue,
-                Ok(false) => return !self.cancel.is_cancelled(),
-                Err(_) => return !self.cancel.is_cancelled(),
-            }
-        }
+        while let Advanced::Read = self.advance(f, false, false).await {}
+        !self.cancel.is_cancelled()
     }
 
-    /// Reads one block and hands its complete lines on. `Ok(true)` if bytes were read.
-    async fn read_available(&mut self, f: &mut OpenFile) -> std::io::Result<bool> {
-        let mut block = std::mem::take(&mut self.block);
-        if block.is_empty() {
-            // The buffer was given back at the end of the file: an idle file is checked with a
-            // stat instead of a read, and new data gets a buffer sized to it (4 KiB to a block),
-            // so a thousand idle files neither hold nor keep re-zeroing full blocks.
-            let size = f.file.metadata()?.len();
-            if size <= f.offset {
-                return Ok(false);
-            }
-            let want = usize::try_from(size - f.offset).unwrap_or(READ_BLOCK);
-            block.resize(want.clamp(4096, READ_BLOCK), 0);
-        } else if block.len() < READ_BLOCK && self.last_read_filled {
-            block.resize(READ_BLOCK, 0);
+    /// One trip to the blocking pool: with `check_before`, the rotation check first (a rotation
+    /// found ends the trip); then one block is read and its complete lines handed on; with
+    /// `check_after`, a read that found nothing new (or failed) is followed by the rotation check.
+    async fn advance(
+        &mut self,
+        f: &mut OpenFile,
+        check_before: bool,
+        check_after: bool,
+    ) -> Advanced {
+        let block = std::mem::take(&mut self.block);
+        let probe = Probe {
+            path: Arc::clone(&self.path_shared),
+            file: Arc::clone(&f.file),
+            identity: f.identity,
+            offset: f.offset,
+            marker: f.marker.clone(),
+        };
+        let last_filled = self.last_read_filled;
+        let Some(trip) = blocking(&self.cancel, move || {
+            probe.trip(block, last_filled, check_before, check_after)
+        })
+        .await
+        else {
+            return Advanced::End(Rotation::None);
+        };
+        if let Some(size) = trip.size {
+            self.status.size.store(size, Ordering::Relaxed);
+            self.metrics.file_bytes.set(size as f64);
         }
-        let n = match f.file.read(&mut block) {
-            Ok(n) => n,
+        let block = trip.block;
+        match trip.read {
+            Ok(n) if n > 0 => {
+                self.last_read_filled = n == block.len();
+                self.idle_wait = self.opts.poll;
+                self.handle_block(f, &block[..n]).await;
+                self.block = block;
+                Advanced::Read
+            }
+            Ok(_) => {
+                // At the end of the file the buffer is given back (dropped by the trip), so a
+                // thousand idle files hold none.
+                self.block = block;
+                Advanced::End(trip.rotation)
+            }
             Err(e) => {
                 self.block = block;
-                return Err(e);
+                Advanced::Failed(e, trip.rotation)
             }
-        };
-        if n == 0 {
-            // At the end of the file: give the buffer back, so a thousand idle files hold none.
-            return Ok(false);
         }
-        self.last_read_filled = n == block.len();
-        self.idle_wait = self.opts.poll;
-        let result = self.handle_block(f, &block[..n]).await;
-        self.block = block;
-        result
     }
 
     /// Splits a block into lines and hands them on.
-    async fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) -> std::io::Result<bool> {
+    async fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) {
         let n = block.len();
         // Sized by the block's line count, so the chunk is allocated once instead of grown.
         let mut entries = crate::core::entry::chunk(memchr::memchr_iter(b'\n', block).count() + 1);
@@ -533,28 +587,6 @@ impl<D: LineDecoder> Reader<D> {
                 _ = self.cancel.cancelled() => {}
             }
         }
-        Ok(true)
-    }
-
-    fn check_rotation(&self, f: &OpenFile) -> Rotation {
-        let meta = match std::fs::metadata(&self.path) {
-            Ok(m) => m,
-            // Deleted: keep the open handle; discovery stops the reader when the glob no longer
-            // matches, and a re-created file shows up as a new inode.
-            Err(_) => return Rotation::None,
-        };
-        self.status.size.store(meta.len(), Ordering::Relaxed);
-        self.metrics.file_bytes.set(meta.len() as f64);
-        if meta.dev() != f.identity.dev || meta.ino() != f.identity.ino {
-            return Rotation::Renamed;
-        }
-        if meta.len() < f.offset {
-            return Rotation::Truncated;
-        }
-        if !f.marker.is_empty() && read_marker_at(&f.file, f.offset) != f.marker {
-            return Rotation::Truncated;
-        }
-        Rotation::None
     }
 }
 
@@ -562,6 +594,160 @@ enum Rotation {
     None,
     Renamed,
     Truncated,
+}
+
+/// What [`Reader::advance`] did.
+enum Advanced {
+    /// A block was read and its lines handed on.
+    Read,
+    /// Nothing new (or a rotation found before reading), with the rotation check's answer
+    /// ([`Rotation::None`] when it was not asked for).
+    End(Rotation),
+    /// The read failed, with the rotation check's answer.
+    Failed(std::io::Error, Rotation),
+}
+
+/// Runs `f` (file-system calls) on tokio's blocking pool and waits for it, so a slow or hung disk
+/// (NFS) stalls only the task that asked, never a runtime worker (and with it `/metrics`,
+/// `/ready`, other files and the pushes). `None` when `cancel` fires first: the call is then
+/// abandoned (it ends on its own and its result is dropped), so a stop never waits for a hung
+/// disk. A panic inside `f` counts as cancelled.
+pub async fn blocking<T, F>(cancel: &CancellationToken, f: F) -> Option<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(f);
+    tokio::select! {
+        biased;
+        r = task => r.ok(),
+        _ = cancel.cancelled() => None,
+    }
+}
+
+/// [`blocking`] for calls that return an IO result; cancellation is an `Interrupted` error.
+async fn blocking_io<T, F>(cancel: &CancellationToken, f: F) -> std::io::Result<T>
+where
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    blocking(cancel, f).await.unwrap_or_else(|| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "reader stopped",
+        ))
+    })
+}
+
+/// Seeks an opened file to `offset` and reads its offset marker.
+fn seek_and_mark(file: &File, offset: u64) -> std::io::Result<Vec<u8>> {
+    let mut handle = file;
+    handle.seek(SeekFrom::Start(offset))?;
+    Ok(read_marker_at(file, offset))
+}
+
+/// What a trip to the blocking pool needs to know of an open file.
+struct Probe {
+    path: Arc<PathBuf>,
+    file: Arc<File>,
+    identity: FileIdentity,
+    offset: u64,
+    marker: Vec<u8>,
+}
+
+/// What a trip to the blocking pool brings back.
+struct Trip {
+    /// The read buffer (empty when given back at the end of the file).
+    block: Vec<u8>,
+    /// Bytes read into `block`; 0 at the end of the file.
+    read: std::io::Result<usize>,
+    /// The rotation check's answer ([`Rotation::None`] when it was not run).
+    rotation: Rotation,
+    /// The path's size as the last rotation check saw it.
+    size: Option<u64>,
+}
+
+impl Probe {
+    /// Runs on a blocking thread: the file-system work of one [`Reader::advance`].
+    fn trip(self, mut block: Vec<u8>, last_filled: bool, before: bool, after: bool) -> Trip {
+        let mut size = None;
+        if before {
+            let (rotation, s) = self.check_rotation();
+            size = s.or(size);
+            if !matches!(rotation, Rotation::None) {
+                return Trip {
+                    block,
+                    read: Ok(0),
+                    rotation,
+                    size,
+                };
+            }
+        }
+        let read = self.read_block(&mut block, last_filled);
+        if matches!(read, Ok(n) if n > 0) {
+            return Trip {
+                block,
+                read,
+                rotation: Rotation::None,
+                size,
+            };
+        }
+        if matches!(read, Ok(_)) {
+            // At the end of the file: give the buffer back, so a thousand idle files hold none.
+            block = Vec::new();
+        }
+        let mut rotation = Rotation::None;
+        if after {
+            let (r, s) = self.check_rotation();
+            rotation = r;
+            size = s.or(size);
+        }
+        Trip {
+            block,
+            read,
+            rotation,
+            size,
+        }
+    }
+
+    /// Reads one block into `block`.
+    fn read_block(&self, block: &mut Vec<u8>, last_filled: bool) -> std::io::Result<usize> {
+        if block.is_empty() {
+            // The buffer was given back at the end of the file: an idle file is checked with a
+            // stat instead of a read, and new data gets a buffer sized to it (4 KiB to a block),
+            // so a thousand idle files neither hold nor keep re-zeroing full blocks.
+            let size = self.file.metadata()?.len();
+            if size <= self.offset {
+                return Ok(0);
+            }
+            let want = usize::try_from(size - self.offset).unwrap_or(READ_BLOCK);
+            block.resize(want.clamp(4096, READ_BLOCK), 0);
+        } else if block.len() < READ_BLOCK && last_filled {
+            block.resize(READ_BLOCK, 0);
+        }
+        (&*self.file).read(block)
+    }
+
+    /// Has the file at the path been rotated or truncated? With the path's size when known.
+    fn check_rotation(&self) -> (Rotation, Option<u64>) {
+        let meta = match std::fs::metadata(&*self.path) {
+            Ok(m) => m,
+            // Deleted: keep the open handle; discovery stops the reader when the glob no longer
+            // matches, and a re-created file shows up as a new inode.
+            Err(_) => return (Rotation::None, None),
+        };
+        let size = Some(meta.len());
+        if meta.dev() != self.identity.dev || meta.ino() != self.identity.ino {
+            return (Rotation::Renamed, size);
+        }
+        if meta.len() < self.offset {
+            return (Rotation::Truncated, size);
+        }
+        if !self.marker.is_empty() && read_marker_at(&self.file, self.offset) != self.marker {
+            return (Rotation::Truncated, size);
+        }
+        (Rotation::None, size)
+    }
 }
 
 /// Reads the up to [`MARKER_BYTES`] bytes ending at `offset` from an open handle.

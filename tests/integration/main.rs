@@ -2,6 +2,7 @@
 
 mod util;
 
+mod blocking_fs;
 mod cli;
 mod client_http;
 mod crash;
