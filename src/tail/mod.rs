@@ -692,7 +692,7 @@ impl Probe {
                 size,
             };
         }
-        if matches!(read, Ok(_)) {
+        if read.is_ok() {
             // At the end of the file: give the buffer back, so a thousand idle files hold none.
             block = Vec::new();
         }
