@@ -30,7 +30,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::discovery::{sleep_or_cancel, Backoff};
+use super::discovery::sleep_or_cancel;
+use crate::core::backoff::Backoff;
 use crate::docker::json_file::{JoinedLine, PartialJoiner, Stream};
 use gocompat::time::parse_rfc3339_nanos;
 
