@@ -213,7 +213,7 @@ impl Dedup {
         if self.skip_through.is_some_and(|t| ts <= t) {
             return false;
         }
-        let s = &mut self.streams[stream_index(stream)];
+        let s = &mut self.streams[stream.index()];
         if !s.caught_up {
             match s.last {
                 Some((t, _)) if ts < t => return false,
@@ -254,13 +254,6 @@ impl Dedup {
             .min()
             .unwrap_or(latest);
         since.max(secs(earliest).max(secs(latest) - 1))
-    }
-}
-
-fn stream_index(s: Stream) -> usize {
-    match s {
-        Stream::Stdout => 0,
-        Stream::Stderr => 1,
     }
 }
 

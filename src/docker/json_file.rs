@@ -38,7 +38,8 @@ impl Stream {
         }
     }
 
-    fn index(self) -> usize {
+    /// 0 for stdout, 1 for stderr: an index into per-stream arrays.
+    pub(crate) fn index(self) -> usize {
         match self {
             Stream::Stdout => 0,
             Stream::Stderr => 1,
@@ -524,21 +525,11 @@ mod tests {
         assert!(!j.has_pending());
     }
 
+    /// `s` JSON-escaped as Go escapes it (HTML characters as `\u003c`...), without the quotes.
     fn json_escape(s: &str) -> String {
         let mut out = String::new();
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '<' => out.push_str("\\u003c"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out
+        gocompat::json::write_string(&mut out, s, gocompat::json::Flavor::Jsoniter);
+        out[1..out.len() - 1].to_string()
     }
 
     proptest! {

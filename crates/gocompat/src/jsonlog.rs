@@ -383,3 +383,40 @@ impl<'a> Scanner<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_only_for_the_three_fields_without_unicode_escapes() {
+        let t = r#""time":"2024-05-01T10:00:00Z""#;
+        for (line, plain) in [
+            (format!(r#"{{"log":"a\n","stream":"stdout",{t}}}"#), true),
+            (
+                format!(r#" {{ "stream" : "x\"" , {t}, "log":"a\t"}} "#),
+                true,
+            ),
+            (
+                format!(r#"{{"log":"a","stream":"stdout","attrs":{{}},{t}}}"#),
+                false,
+            ),
+            (
+                format!(r#"{{"log":"a","log":"b","stream":"stdout",{t}}}"#),
+                false,
+            ),
+            (
+                format!(r#"{{"log":"caf\u00e9","stream":"stdout",{t}}}"#),
+                false,
+            ),
+            (r#"{"log":"a","stream":"stdout"}"#.to_string(), false),
+        ] {
+            let by_str = decode_str(&line).unwrap();
+            assert_eq!(by_str.plain, plain, "{line}");
+            assert_eq!(decode(line.as_bytes()).unwrap(), by_str, "{line}");
+        }
+        let l = decode_str(r#"{"log":"a","log":"b\n","stream":"stdout"}"#).unwrap();
+        assert_eq!(l.log.as_deref(), Some("b\n"));
+        assert_eq!(l.time, None);
+    }
+}
