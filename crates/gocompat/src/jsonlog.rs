@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::json::find_quote_or_backslash;
+use crate::json::{find_quote_or_backslash, short_escape};
 
 /// The three fields of one line as found, unescaped (`None` when the line has no such field).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,25 +266,16 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             let c = self.peek()?;
             self.pos += 1;
-            match c {
-                b'"' => out.push('"'),
-                b'\\' => out.push('\\'),
-                b'/' => out.push('/'),
-                b'b' => out.push('\u{8}'),
-                b'f' => out.push('\u{c}'),
-                b'n' => out.push('\n'),
-                b'r' => out.push('\r'),
-                b't' => out.push('\t'),
-                b'u' => {
-                    self.unicode_escape = true;
-                    out.push(self.unicode_escape(esc_at)?);
-                }
-                _ => {
-                    return Err(DecodeError::Syntax {
-                        offset: esc_at,
-                        expected: "a valid escape",
-                    })
-                }
+            if let Some(ch) = short_escape(c) {
+                out.push(ch);
+            } else if c == b'u' {
+                self.unicode_escape = true;
+                out.push(self.unicode_escape(esc_at)?);
+            } else {
+                return Err(DecodeError::Syntax {
+                    offset: esc_at,
+                    expected: "a valid escape",
+                });
             }
             // Spans between escapes are short: a word-at-a-time scan beats memchr's setup.
             let n = find_quote_or_backslash(&self.buf[self.pos..]).ok_or(DecodeError::Truncated)?;
