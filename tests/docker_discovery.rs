@@ -1,13 +1,13 @@
 //! Docker discovery and the Docker logs fallback against a real dockerd.
 //!
 //! `.ci/docker-setup.sh` installs and starts Docker and builds the local busybox image; when that
-//! fails (no Docker on this machine) every test prints a notice and returns without failing.
+//! fails (no Docker on this machine) every test prints a notice and returns without failing, or
+//! fails when `CI` is set (`tests/common/docker.rs`).
 //! Each test labels its containers with a unique `ferrotail.test` value, discovers only those
 //! (a `label` filter), and removes them when it ends. `FERROTAIL_DOCKER_TESTS=0` skips them.
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use ferrotail::docker::api::{stream_logs, LogItem, LogsEnd, LogsRequest};
@@ -17,28 +17,11 @@ use ferrotail::docker::discovery::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-const IMAGE: &str = "ferrotail-test-busybox:latest";
-const WAIT: Duration = Duration::from_secs(30);
+#[path = "common/docker.rs"]
+mod common_docker;
+use common_docker::{docker, docker_ready, IMAGE};
 
-fn docker_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if std::env::var("FERROTAIL_DOCKER_TESTS").as_deref() == Ok("0") {
-            eprintln!("NOTICE: FERROTAIL_DOCKER_TESTS=0; skipping Docker tests");
-            return false;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/docker-setup.sh");
-        let ok = Command::new("bash")
-            .arg(script)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!("NOTICE: Docker is not available (.ci/docker-setup.sh failed); skipping Docker tests");
-        }
-        ok
-    })
-}
+const WAIT: Duration = Duration::from_secs(30);
 
 macro_rules! require_docker {
     () => {
@@ -47,19 +30,6 @@ macro_rules! require_docker {
             return;
         }
     };
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Containers of one test, removed on drop.

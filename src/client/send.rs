@@ -7,6 +7,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio_util::sync::CancellationToken;
 
 use super::ClientConfig;
+use crate::core::backoff::Backoff;
 use crate::telemetry::metrics as m;
 
 /// `User-Agent` sent with every push.
@@ -266,7 +267,8 @@ impl Sender {
             .increment(body.len() as u64);
         let max_retries = self.cfg.backoff.max_retries;
         let mut attempt: u32 = 0;
-        let mut delay = self.cfg.backoff.min_period;
+        let mut backoff =
+            Backoff::jittered(self.cfg.backoff.min_period, self.cfg.backoff.max_period);
         // The last failed attempt's status and error, logged when retries run out.
         let (last_status, last_err);
         loop {
@@ -345,14 +347,11 @@ impl Sender {
                 break;
             }
             tracing::warn!(component = "client", host, status, tenant, error = %err_text, "error sending batch, will retry");
-            // dskit backoff: a random delay in [d, 2d), d doubling up to max_period.
-            let jitter = rand::random::<f64>();
-            let sleep = delay.mul_f64(1.0 + jitter).min(self.cfg.backoff.max_period);
+            let sleep = backoff.next_delay();
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = cancel.cancelled() => return Outcome::Cancelled,
             }
-            delay = (delay * 2).min(self.cfg.backoff.max_period);
         }
         let reason = if last_status == 429 {
             "rate_limited"

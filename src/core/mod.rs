@@ -1,7 +1,8 @@
-//! The types every layer shares: label sets, entries and the extracted map, delivery tokens, and
-//! the pools the hot path reuses. The bottom layer: it imports nothing else from ferrotail.
+//! The types every layer shares: label sets, entries and the extracted map, delivery tokens, the
+//! pools the hot path reuses, and retry backoff. The bottom layer: it imports nothing else from ferrotail.
 
 pub mod ack;
+pub mod backoff;
 pub mod entry;
 pub mod pool;
 

@@ -30,7 +30,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::discovery::{sleep_or_cancel, Backoff};
+use super::discovery::sleep_or_cancel;
+use crate::core::backoff::Backoff;
 use crate::docker::json_file::{JoinedLine, PartialJoiner, Stream};
 use gocompat::time::parse_rfc3339_nanos;
 
@@ -212,7 +213,7 @@ impl Dedup {
         if self.skip_through.is_some_and(|t| ts <= t) {
             return false;
         }
-        let s = &mut self.streams[stream_index(stream)];
+        let s = &mut self.streams[stream.index()];
         if !s.caught_up {
             match s.last {
                 Some((t, _)) if ts < t => return false,
@@ -253,13 +254,6 @@ impl Dedup {
             .min()
             .unwrap_or(latest);
         since.max(secs(earliest).max(secs(latest) - 1))
-    }
-}
-
-fn stream_index(s: Stream) -> usize {
-    match s {
-        Stream::Stdout => 0,
-        Stream::Stderr => 1,
     }
 }
 

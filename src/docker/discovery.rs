@@ -570,29 +570,7 @@ pub fn container_from_inspect(
     }
 }
 
-/// Exponential backoff between reconnects.
-#[derive(Debug, Clone)]
-pub(crate) struct Backoff {
-    cur: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        Backoff { cur: min, min, max }
-    }
-
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let d = self.cur;
-        self.cur = (self.cur * 2).min(self.max);
-        d
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.cur = self.min;
-    }
-}
+use crate::core::backoff::Backoff;
 
 /// Sleeps for `d` unless `cancel` fires first; false when cancelled.
 pub(crate) async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {

@@ -2,10 +2,9 @@
 //!
 //! dockerd's `json-file` driver writes one JSON object per line:
 //! `{"log":"text\n","stream":"stdout","time":"2024-05-01T10:00:00.123456789Z"}` (plus `attrs` when
-//! some log options are set). [`decode_line`] reads such a line with a small hand-written scanner
-//! instead of building a generic JSON value: strings without escapes are borrowed from the input,
-//! and only strings with escapes are unescaped into a new `String`. Errors (truncated JSON, missing
-//! fields, bad time) are values, never panics.
+//! some log options are set). [`decode_line`] reads such a line with `gocompat::jsonlog` (shared
+//! with the `docker` stage's fast path: strings without escapes borrowed from the input, errors
+//! as values, never panics) and checks `stream` and `time`.
 //!
 //! A `log` value that does not end in `\n` is a *partial* message: Docker's copier cuts lines at
 //! 16 KiB and writes the pieces separately, all with the first piece's timestamp. [`PartialJoiner`]
@@ -39,7 +38,8 @@ impl Stream {
         }
     }
 
-    fn index(self) -> usize {
+    /// 0 for stdout, 1 for stderr: an index into per-stream arrays.
+    pub(crate) fn index(self) -> usize {
         match self {
             Stream::Stdout => 0,
             Stream::Stderr => 1,
@@ -76,57 +76,7 @@ impl JsonLogLine<'_> {
 }
 
 /// Why a line could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The line is empty or only whitespace.
-    Empty,
-    /// The line ends inside the JSON object (a line still being written, or a cut file).
-    Truncated,
-    /// The line is not the JSON object expected.
-    Syntax {
-        /// Byte offset of the problem.
-        offset: usize,
-        /// What was expected there.
-        expected: &'static str,
-    },
-    /// A required field (`log`, `stream` or `time`) is missing.
-    MissingField(&'static str),
-    /// `stream` is neither `stdout` nor `stderr`.
-    BadStream(String),
-    /// `time` is not an RFC 3339 timestamp.
-    BadTime {
-        /// The value found.
-        value: String,
-        /// Why it was rejected.
-        reason: &'static str,
-    },
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::Empty => f.write_str("empty docker json log line"),
-            DecodeError::Truncated => f.write_str("truncated docker json log line"),
-            DecodeError::Syntax { offset, expected } => {
-                write!(
-                    f,
-                    "invalid docker json log line: expected {expected} at byte {offset}"
-                )
-            }
-            DecodeError::MissingField(name) => {
-                write!(f, "docker json log line has no {name:?} field")
-            }
-            DecodeError::BadStream(s) => {
-                write!(f, "docker json log line has unknown stream {s:?}")
-            }
-            DecodeError::BadTime { value, reason } => {
-                write!(f, "docker json log line has bad time {value:?}: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
+pub use gocompat::jsonlog::DecodeError;
 
 /// Removes every trailing `\r` and `\n`, as Promtail's `strings.TrimRight(s, "\r\n")`.
 pub fn trim_line_end(s: &str) -> &str {
@@ -138,61 +88,18 @@ pub fn trim_line_end(s: &str) -> &str {
 /// Field order does not matter, unknown fields (`attrs`) are skipped, and a repeated field keeps
 /// its last value, as Go's `encoding/json` does.
 pub fn decode_line(input: &[u8]) -> Result<JsonLogLine<'_>, DecodeError> {
-    let mut s = Scanner { buf: input, pos: 0 };
-    s.skip_ws();
-    if s.pos >= input.len() {
-        return Err(DecodeError::Empty);
-    }
-    s.expect(b'{', "'{'")?;
-    let mut log: Option<Cow<'_, str>> = None;
-    let mut stream: Option<Cow<'_, str>> = None;
-    let mut time: Option<Cow<'_, str>> = None;
-    s.skip_ws();
-    if s.peek()? == b'}' {
-        s.pos += 1;
-    } else {
-        loop {
-            s.skip_ws();
-            let key = s.string()?;
-            s.skip_ws();
-            s.expect(b':', "':'")?;
-            s.skip_ws();
-            match key.as_ref() {
-                "log" => log = Some(s.string()?),
-                "stream" => stream = Some(s.string()?),
-                "time" => time = Some(s.string()?),
-                _ => s.skip_value()?,
-            }
-            s.skip_ws();
-            match s.peek()? {
-                b',' => s.pos += 1,
-                b'}' => {
-                    s.pos += 1;
-                    break;
-                }
-                _ => {
-                    return Err(DecodeError::Syntax {
-                        offset: s.pos,
-                        expected: "',' or '}'",
-                    })
-                }
-            }
-        }
-    }
-    s.skip_ws();
-    if s.pos < input.len() {
-        return Err(DecodeError::Syntax {
-            offset: s.pos,
-            expected: "end of line",
-        });
-    }
-    let log = log.ok_or(DecodeError::MissingField("log"))?;
-    let stream = match stream.ok_or(DecodeError::MissingField("stream"))?.as_ref() {
+    let l = gocompat::jsonlog::decode(input)?;
+    let log = l.log.ok_or(DecodeError::MissingField("log"))?;
+    let stream = match l
+        .stream
+        .ok_or(DecodeError::MissingField("stream"))?
+        .as_ref()
+    {
         "stdout" => Stream::Stdout,
         "stderr" => Stream::Stderr,
         other => return Err(DecodeError::BadStream(other.to_string())),
     };
-    let time = time.ok_or(DecodeError::MissingField("time"))?;
+    let time = l.time.ok_or(DecodeError::MissingField("time"))?;
     let time_nanos = parse_rfc3339_nanos(&time).map_err(|reason| DecodeError::BadTime {
         value: time.to_string(),
         reason,
@@ -204,193 +111,6 @@ pub fn decode_line(input: &[u8]) -> Result<JsonLogLine<'_>, DecodeError> {
         time_nanos,
         partial,
     })
-}
-
-struct Scanner<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Scanner<'a> {
-    fn peek(&self) -> Result<u8, DecodeError> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .ok_or(DecodeError::Truncated)
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.buf.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    fn expect(&mut self, byte: u8, expected: &'static str) -> Result<(), DecodeError> {
-        if self.peek()? == byte {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(DecodeError::Syntax {
-                offset: self.pos,
-                expected,
-            })
-        }
-    }
-
-    /// Reads a JSON string, borrowing it when it has no escapes.
-    fn string(&mut self) -> Result<Cow<'a, str>, DecodeError> {
-        self.expect(b'"', "a string")?;
-        let start = self.pos;
-        let rest = &self.buf[start..];
-        let Some(stop) = memchr::memchr2(b'"', b'\\', rest) else {
-            return Err(DecodeError::Truncated);
-        };
-        if rest[stop] == b'"' {
-            self.pos = start + stop + 1;
-            return Ok(utf8(&rest[..stop]));
-        }
-        // Escapes: unescape into a new buffer.
-        let mut out: Vec<u8> = Vec::with_capacity(rest.len().min(stop + 64));
-        out.extend_from_slice(&rest[..stop]);
-        self.pos = start + stop;
-        loop {
-            match self.peek()? {
-                b'"' => {
-                    self.pos += 1;
-                    break;
-                }
-                b'\\' => {
-                    let esc_at = self.pos;
-                    self.pos += 1;
-                    let c = self.peek()?;
-                    self.pos += 1;
-                    match c {
-                        b'"' => out.push(b'"'),
-                        b'\\' => out.push(b'\\'),
-                        b'/' => out.push(b'/'),
-                        b'b' => out.push(0x08),
-                        b'f' => out.push(0x0c),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let ch = self.unicode_escape(esc_at)?;
-                            let mut tmp = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-                        }
-                        _ => {
-                            return Err(DecodeError::Syntax {
-                                offset: esc_at,
-                                expected: "a valid escape",
-                            })
-                        }
-                    }
-                }
-                _ => {
-                    let rest = &self.buf[self.pos..];
-                    let n = memchr::memchr2(b'"', b'\\', rest).ok_or(DecodeError::Truncated)?;
-                    out.extend_from_slice(&rest[..n]);
-                    self.pos += n;
-                }
-            }
-        }
-        Ok(match String::from_utf8(out) {
-            Ok(s) => Cow::Owned(s),
-            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        })
-    }
-
-    fn hex4(&mut self, esc_at: usize) -> Result<u16, DecodeError> {
-        let digits = self
-            .buf
-            .get(self.pos..self.pos + 4)
-            .ok_or(DecodeError::Truncated)?;
-        let mut v: u16 = 0;
-        for &d in digits {
-            let n = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
-                _ => {
-                    return Err(DecodeError::Syntax {
-                        offset: esc_at,
-                        expected: "four hex digits after \\u",
-                    })
-                }
-            };
-            v = (v << 4) | u16::from(n);
-        }
-        self.pos += 4;
-        Ok(v)
-    }
-
-    /// Decodes the code point after `\u`, combining surrogate pairs; a lone surrogate becomes
-    /// U+FFFD as in Go.
-    fn unicode_escape(&mut self, esc_at: usize) -> Result<char, DecodeError> {
-        let hi = self.hex4(esc_at)?;
-        if (0xD800..0xDC00).contains(&hi) {
-            if self.buf.get(self.pos..self.pos + 2) == Some(b"\\u") {
-                let save = self.pos;
-                self.pos += 2;
-                let lo = self.hex4(save)?;
-                if (0xDC00..0xE000).contains(&lo) {
-                    let cp = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
-                    return Ok(char::from_u32(cp).unwrap_or('\u{FFFD}'));
-                }
-                // Not a low surrogate: leave it to be decoded on its own.
-                self.pos = save;
-            }
-            return Ok('\u{FFFD}');
-        }
-        Ok(char::from_u32(u32::from(hi)).unwrap_or('\u{FFFD}'))
-    }
-
-    /// Skips any JSON value (used for `attrs` and unknown fields).
-    fn skip_value(&mut self) -> Result<(), DecodeError> {
-        let mut depth = 0usize;
-        loop {
-            self.skip_ws();
-            match self.peek()? {
-                b'"' => {
-                    self.string()?;
-                }
-                b'{' | b'[' => {
-                    depth += 1;
-                    self.pos += 1;
-                    continue;
-                }
-                b'}' | b']' if depth > 0 => {
-                    depth -= 1;
-                    self.pos += 1;
-                }
-                b',' | b':' if depth > 0 => {
-                    self.pos += 1;
-                    continue;
-                }
-                b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
-                    while let Some(b) = self.buf.get(self.pos) {
-                        if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n' | b':') {
-                            break;
-                        }
-                        self.pos += 1;
-                    }
-                }
-                _ => {
-                    return Err(DecodeError::Syntax {
-                        offset: self.pos,
-                        expected: "a value",
-                    })
-                }
-            }
-            if depth == 0 {
-                return Ok(());
-            }
-        }
-    }
-}
-
-fn utf8(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
 }
 
 /// The joined-line cap Promtail applies when `max_line_size` is 0 (256 KiB).
@@ -805,21 +525,11 @@ mod tests {
         assert!(!j.has_pending());
     }
 
+    /// `s` JSON-escaped as Go escapes it (HTML characters as `\u003c`...), without the quotes.
     fn json_escape(s: &str) -> String {
         let mut out = String::new();
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '<' => out.push_str("\\u003c"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out
+        gocompat::json::write_string(&mut out, s, gocompat::json::Flavor::Jsoniter);
+        out[1..out.len() - 1].to_string()
     }
 
     proptest! {

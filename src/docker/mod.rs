@@ -125,13 +125,6 @@ pub struct DockerJsonDecoder {
     last_ts: i64,
 }
 
-fn idx(s: Stream) -> usize {
-    match s {
-        Stream::Stdout => 0,
-        Stream::Stderr => 1,
-    }
-}
-
 impl LineDecoder for DockerJsonDecoder {
     fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>) {
         let gen = self.generation.load(std::sync::atomic::Ordering::Relaxed);
@@ -160,14 +153,14 @@ impl LineDecoder for DockerJsonDecoder {
         let mut joined = std::mem::take(&mut self.joined);
         let n = joined.len();
         if n == 0 {
-            self.pending[idx(stream)].push(ack);
+            self.pending[stream.index()].push(ack);
             self.joined = joined;
             return;
         }
         let mut current = Some(ack);
         for (i, j) in joined.drain(..).enumerate() {
             let mut acks: smallvec::SmallVec<[Ack; 1]> =
-                self.pending[idx(j.stream)].drain(..).collect();
+                self.pending[j.stream.index()].drain(..).collect();
             if i == n - 1 {
                 if let Some(a) = current.take() {
                     acks.push(a);

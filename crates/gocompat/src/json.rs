@@ -77,6 +77,23 @@ pub fn find_quote_or_backslash(b: &[u8]) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// The character a JSON short escape stands for (`n` of `\n`, ...): `"`, `\`, `/`, `b`, `f`, `n`,
+/// `r`, `t`. `None` for `u` and for anything that is no escape.
+#[inline]
+pub fn short_escape(c: u8) -> Option<char> {
+    Some(match c {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
+}
+
 /// Maximum nesting depth, as json-iterator's.
 const MAX_DEPTH: usize = 10_000;
 
@@ -360,15 +377,11 @@ impl<'a> Parser<'a> {
     }
 
     fn escape(&mut self, c: u8, out: &mut String) -> Result<(), Malformed> {
+        if let Some(ch) = short_escape(c) {
+            out.push(ch);
+            return Ok(());
+        }
         match c {
-            b'"' => out.push('"'),
-            b'\\' => out.push('\\'),
-            b'/' => out.push('/'),
-            b'b' => out.push('\u{8}'),
-            b'f' => out.push('\u{c}'),
-            b'n' => out.push('\n'),
-            b'r' => out.push('\r'),
-            b't' => out.push('\t'),
             b'u' => {
                 let r = self.hex4()?;
                 if (0xD800..0xE000).contains(&r) {

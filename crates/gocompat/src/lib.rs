@@ -5,11 +5,12 @@
 //! |---|---|
 //! | [`yaml`] | `gopkg.in/yaml.v2` v2.4.0: YAML 1.1 scalars, merge keys, strict decoding errors |
 //! | [`mapstructure`] | `github.com/mitchellh/mapstructure` v1.5.0: stage-config decoding and its errors |
-//! | [`units`] | `time.ParseDuration` / `Duration.String` (Go 1.23), Prometheus `model.Duration`, `flagext.ByteSize` |
+//! | [`units`] | `time.ParseDuration` (Go 1.23), Prometheus `model.Duration`, `flagext.ByteSize` (`c2h5oh/datasize`) |
 //! | [`strconv`] | Go's `strconv.Quote` and `FormatFloat(f, 'f', -1, 64)` |
-//! | [`time`] | Go's `time` layouts (`Parse`, `ParseInLocation`, `Format`) and RFC 3339 |
+//! | [`time`] | Go's `time` layouts (`Parse`, `ParseInLocation`, `Format`), RFC 3339, `Duration.String` |
 //! | [`regex`] | Go's `regexp` (RE2 syntax) translated to the `regex` crate's dialect |
 //! | [`json`] | `github.com/json-iterator/go` v1.1.12 as Promtail configures it (acceptance and formatting) |
+//! | [`jsonlog`] | Docker's `jsonlog.JSONLog` line (`{"log":…,"stream":…,"time":…}`) as `encoding/json` reads it |
 //! | [`jmespath`] | `github.com/jmespath/go-jmespath` v0.4.0 |
 //! | [`template`] | `text/template` (Go 1.23) with `github.com/Masterminds/sprig/v3` v3.3.0 |
 //! | [`logql`] | the `match` stage's selector grammar (`clients/pkg/logentry/logql`) |
@@ -20,6 +21,7 @@
 
 pub mod jmespath;
 pub mod json;
+pub mod jsonlog;
 pub mod logql;
 pub mod mapstructure;
 pub mod regex;

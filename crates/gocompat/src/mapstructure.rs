@@ -33,7 +33,7 @@ fn go_type_and_value(node: &Node) -> (&'static str, String) {
     match node.resolve() {
         Some(Resolved::Bool(b)) => ("bool", b.to_string()),
         Some(Resolved::Int(i)) => ("int", i.to_string()),
-        Some(Resolved::Float(f)) => ("float64", go_fmt_g(f)),
+        Some(Resolved::Float(f)) => ("float64", crate::strconv::format_go_float_g(f)),
         Some(Resolved::Str(s)) => ("string", s.to_string()),
         Some(Resolved::Null) => ("<nil>", "<nil>".to_string()),
         None => match &node.kind {
@@ -75,27 +75,6 @@ fn go_fmt_v(node: &Node) -> String {
         }
         NodeKind::Scalar { .. } => go_type_and_value(node).1,
     }
-}
-
-/// Go's `%v` (`strconv.FormatFloat(f, 'g', -1, 64)`) of a float.
-pub fn go_fmt_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let e = format!("{:e}", f);
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mant}e{sign}{:02}", exp.abs());
-    }
-    crate::strconv::format_go_float(f)
 }
 
 /// Go's `strconv.Quote` of a string.
@@ -528,11 +507,11 @@ mod tests {
 
     #[test]
     fn go_g_format() {
-        assert_eq!(go_fmt_g(1.5), "1.5");
-        assert_eq!(go_fmt_g(1e21), "1e+21");
-        assert_eq!(go_fmt_g(123456.0), "123456");
-        assert_eq!(go_fmt_g(1234567.0), "1.234567e+06");
-        assert_eq!(go_fmt_g(1e-7), "1e-07");
+        assert_eq!(crate::strconv::format_go_float_g(1.5), "1.5");
+        assert_eq!(crate::strconv::format_go_float_g(1e21), "1e+21");
+        assert_eq!(crate::strconv::format_go_float_g(123456.0), "123456");
+        assert_eq!(crate::strconv::format_go_float_g(1234567.0), "1.234567e+06");
+        assert_eq!(crate::strconv::format_go_float_g(1e-7), "1e-07");
     }
 
     #[test]

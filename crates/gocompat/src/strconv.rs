@@ -62,3 +62,30 @@ pub fn format_go_float(f: f64) -> String {
     }
     s
 }
+
+/// Formats a float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` and `fmt`'s `%v` do: the
+/// shortest round-trip digits, in exponent form (`1e+06`, `1e-05`) when the decimal exponent is
+/// below -4 or at least 6, otherwise in plain decimal form. Prometheus' Go client formats
+/// sample values and `le` bounds this way; mapstructure's errors print floats this way.
+pub fn format_go_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust's `{:e}` prints the shortest round-trip digits as `d.ddde[-]x`.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => return format_go_float(f),
+    };
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    format_go_float(f)
+}

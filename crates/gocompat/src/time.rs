@@ -1473,7 +1473,7 @@ pub fn format_rfc3339_nano(nanos: i64) -> String {
         .format(&GoTime::from_unix_nanos(nanos, Loc::Utc))
 }
 
-/// Go's `time.Duration.String`: `1h2m3.5s`, `1.5ms`, `0s`.
+/// Go's `time.Duration.String`: `1h2m3.5s`, `1.5ms`, `0s` (also `units::GoDuration`'s `Display`).
 pub fn duration_string(d: i64) -> String {
     if d == 0 {
         return "0s".into();

@@ -1,4 +1,5 @@
-//! Promtail's units: Go durations, Prometheus durations and binary byte sizes.
+//! Promtail's units: Go durations, Prometheus durations and binary byte sizes. A Go duration is
+//! formatted by [`crate::time::duration_string`] (`GoDuration`'s `Display`).
 
 use std::fmt;
 use std::time::Duration;
@@ -208,29 +209,45 @@ pub fn parse_prom_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total_ms))
 }
 
-/// Parses a byte size the way `c2h5oh/datasize` does after upper-casing.
-pub fn parse_byte_size(s: &str) -> Result<u64, String> {
-    let up = s.trim().to_ascii_uppercase();
-    let num_end = up.find(|c: char| !c.is_ascii_digit()).unwrap_or(up.len());
-    if num_end == 0 {
-        return Err(format!("invalid byte size {s:?}"));
-    }
-    let value: u64 = up[..num_end]
-        .parse()
-        .map_err(|_| format!("invalid byte size {s:?}"))?;
-    let shift = match up[num_end..].trim() {
-        "" | "B" => 0,
-        "K" | "KB" => 10,
-        "M" | "MB" => 20,
-        "G" | "GB" => 30,
-        "T" | "TB" => 40,
-        "P" | "PB" => 50,
-        "E" | "EB" => 60,
-        _ => return Err(format!("invalid byte size {s:?}")),
+/// Parses a byte size as dskit's `flagext.ByteSize.Set` does (the `flagext.ByteSize` config
+/// fields and the drop stage's `longer_than`): the text is upper-cased, then read by
+/// `c2h5oh/datasize`'s `UnmarshalText` as digits followed by an optional unit (`B`, `K`/`KB`,
+/// `M`/`MB`, ... up to `E`/`EB`, also `KILO`, `KILOBYTE(S)`, ...), in powers of 1024. Errors read
+/// like Go's `strconv.UnmarshalText: parsing "1.5KB": invalid syntax`.
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let upper = text.to_uppercase();
+    let num_error = |what: &str| {
+        let mut q = String::new();
+        go_quote_into(&mut q, &upper);
+        format!("strconv.UnmarshalText: parsing {q}: {what}")
     };
-    value
-        .checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("byte size {s:?} overflows"))
+    let syntax = || num_error("invalid syntax");
+    let range = || num_error("value out of range");
+    let bytes = upper.as_bytes();
+    let mut val: u64 = 0;
+    let mut i = 0;
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        val = val
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(bytes[i] - b'0')))
+            .ok_or_else(range)?;
+        i += 1;
+    }
+    if i == 0 {
+        return Err(syntax());
+    }
+    let unit = upper[i..].trim().to_lowercase();
+    let shift = match unit.as_str() {
+        "" | "b" | "byte" => 0,
+        "k" | "kb" | "kilo" | "kilobyte" | "kilobytes" => 10,
+        "m" | "mb" | "mega" | "megabyte" | "megabytes" => 20,
+        "g" | "gb" | "giga" | "gigabyte" | "gigabytes" => 30,
+        "t" | "tb" | "tera" | "terabyte" | "terabytes" => 40,
+        "p" | "pb" | "peta" | "petabyte" | "petabytes" => 50,
+        "e" | "eb" => 60,
+        _ => return Err(syntax()),
+    };
+    val.checked_mul(1u64 << shift).ok_or_else(range)
 }
 
 /// Reads a unit value from a YAML scalar: its text through the parse function, and a null as the
@@ -314,44 +331,10 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 impl fmt::Display for GoDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&format_go_duration(self.0))
+        // Go's Duration is an int64 of nanoseconds: longer ones saturate.
+        let nanos = i64::try_from(self.0.as_nanos()).unwrap_or(i64::MAX);
+        f.write_str(&crate::time::duration_string(nanos))
     }
-}
-
-/// Formats a duration as Go's `Duration.String()` (`1m30s`, `500ms`, `0s`).
-pub fn format_go_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    if ns == 0 {
-        return "0s".into();
-    }
-    if ns < 1_000 {
-        return format!("{ns}ns");
-    }
-    if ns < 1_000_000 {
-        return format!("{}µs", trim_frac(ns as f64 / 1e3));
-    }
-    if ns < 1_000_000_000 {
-        return format!("{}ms", trim_frac(ns as f64 / 1e6));
-    }
-    let total_s = ns as f64 / 1e9;
-    let h = (ns / 3_600_000_000_000) as u64;
-    let m = ((ns / 60_000_000_000) % 60) as u64;
-    let s = total_s - (h * 3600 + m * 60) as f64;
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    out.push_str(&format!("{}s", trim_frac(s)));
-    out
-}
-
-fn trim_frac(v: f64) -> String {
-    let s = format!("{v:.9}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
 }
 
 #[cfg(test)]
@@ -377,6 +360,7 @@ mod tests {
         }
         assert!(parse_go_duration("1d").is_err());
         assert!(parse_go_duration("5").is_err());
+        let format_go_duration = |d: Duration| GoDuration(d).to_string();
         assert_eq!(format_go_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_go_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(format_go_duration(Duration::from_secs(300)), "5m0s");

@@ -5,6 +5,7 @@
 //! Also owns what docker and cri need of the timestamp stage: Go's `time.Parse(RFC3339Nano)`
 //! and the fudge history (an LRU of the last timestamp per label set).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use gocompat::yaml::Node;
@@ -169,7 +170,10 @@ impl Stage for DockerStage {
         copy_labels_to_extracted(&mut e);
         match docker_shape(&e.line) {
             Some((log, stream, time)) => {
-                let (stream, time) = (Value::Str(stream.to_string()), Value::Str(time.to_string()));
+                let (stream, time) = (
+                    Value::Str(stream.into_owned()),
+                    Value::Str(time.into_owned()),
+                );
                 e.extracted.insert("output", Value::Str(log));
                 e.extracted.insert("stream", stream);
                 e.extracted.insert("timestamp", time);
@@ -185,48 +189,21 @@ impl Stage for DockerStage {
     }
 }
 
-/// Reads a line of exactly the shape dockerd's json-file driver writes,
-/// `{"log":"…","stream":"…","time":"…"}`, returning the unescaped `log`, `stream` and `time` as
-/// the json stage would extract them. `None` for anything else (other keys, spacing or order,
-/// `\u` escapes, raw control characters, escapes in `stream` or `time`), which then goes through
-/// the general JSON parser: on this shape both read the same values (tested below).
-fn docker_shape(line: &str) -> Option<(String, &str, &str)> {
+/// Reads a line of the shape dockerd's json-file driver writes, `{"log":…,"stream":…,"time":…}`,
+/// with `gocompat::jsonlog` (the json-file reader's decoder), returning the unescaped `log`,
+/// `stream` and `time` as the json stage would extract them. `None` for anything else (other or
+/// repeated keys, values that are not strings, `\u` escapes, raw control characters), which then
+/// goes through the general JSON parser: on the lines read here both read the same values
+/// (tested below).
+fn docker_shape(line: &str) -> Option<(String, Cow<'_, str>, Cow<'_, str>)> {
     let b = line.as_bytes();
     if b.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) != 0 {
         return None;
     }
-    let mut rest = line.strip_prefix(r#"{"log":""#)?;
-    let mut log = String::with_capacity(rest.len());
-    loop {
-        let n = gocompat::json::find_quote_or_backslash(rest.as_bytes())?;
-        log.push_str(&rest[..n]);
-        let esc = rest.as_bytes()[n];
-        if esc == b'"' {
-            rest = &rest[n + 1..];
-            break;
-        }
-        let c = match rest.as_bytes().get(n + 1)? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            _ => return None,
-        };
-        log.push(c);
-        rest = &rest[n + 2..];
-    }
-    let rest = rest.strip_prefix(r#","stream":""#)?;
-    let (stream, rest) = rest.split_once('"')?;
-    let rest = rest.strip_prefix(r#","time":""#)?;
-    let (time, rest) = rest.split_once('"')?;
-    if rest != "}" || stream.contains('\\') || time.contains('\\') {
-        return None;
-    }
-    Some((log, stream, time))
+    let l = gocompat::jsonlog::decode_str(line)
+        .ok()
+        .filter(|l| l.plain)?;
+    Some((l.log?.into_owned(), l.stream?, l.time?))
 }
 
 /// Builds the stage; any config is ignored, as Promtail ignores it.

@@ -8,15 +8,15 @@
 //! `separator` and the regex must match the result; a null value keeps the entry). `value` is an
 //! exact match (`^quoted$`). Drops are counted in `logentry_dropped_lines_total{reason}`.
 //!
-//! This module also holds the small Go-compatible parsers the action stages share: Go durations
-//! (`config::units::parse_go_duration_nanos`) and byte sizes ([`parse_byte_size`]), and the drop counter helpers.
+//! This module also holds the drop counter helpers the action stages share. Durations and byte
+//! sizes are read as Promtail reads them, by `gocompat::units`.
 
 use regex::Regex;
 use serde::Deserialize;
 
 use crate::core::entry::now_nanos;
 use crate::pipeline::{BuildCtx, Entry, Stage, DROPPED_LINES};
-use gocompat::strconv::go_quote_into;
+use gocompat::units::parse_byte_size;
 use gocompat::yaml::{Node, NodeKind, RawNode, Resolved};
 
 /// Help text of `logentry_dropped_lines_total`, as Promtail registers it.
@@ -231,57 +231,6 @@ impl Stage for DropStage {
             out.push(entry);
         }
     }
-}
-
-/// Parses a byte size as Promtail's `flagext.ByteSize` does: the text is upper-cased, then read
-/// as digits followed by an optional unit (`B`, `K`/`KB`, `M`/`MB`, ... up to `E`/`EB`, also
-/// `KILO`, `KILOBYTE(S)`, ...), in powers of 1024. Errors read like Go's
-/// `strconv.UnmarshalText: parsing "1.5KB": invalid syntax`.
-pub fn parse_byte_size(text: &str) -> Result<u64, String> {
-    let upper = text.to_uppercase();
-    let syntax = || {
-        format!(
-            "strconv.UnmarshalText: parsing {}: invalid syntax",
-            quote(&upper)
-        )
-    };
-    let range = || {
-        format!(
-            "strconv.UnmarshalText: parsing {}: value out of range",
-            quote(&upper)
-        )
-    };
-    let bytes = upper.as_bytes();
-    let mut val: u64 = 0;
-    let mut i = 0;
-    while i < bytes.len() && bytes[i].is_ascii_digit() {
-        val = val
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(bytes[i] - b'0')))
-            .ok_or_else(range)?;
-        i += 1;
-    }
-    if i == 0 {
-        return Err(syntax());
-    }
-    let unit = upper[i..].trim().to_lowercase();
-    let shift = match unit.as_str() {
-        "" | "b" | "byte" => 0,
-        "k" | "kb" | "kilo" | "kilobyte" | "kilobytes" => 10,
-        "m" | "mb" | "mega" | "megabyte" | "megabytes" => 20,
-        "g" | "gb" | "giga" | "gigabyte" | "gigabytes" => 30,
-        "t" | "tb" | "tera" | "terabyte" | "terabytes" => 40,
-        "p" | "pb" | "peta" | "petabyte" | "petabytes" => 50,
-        "e" | "eb" => 60,
-        _ => return Err(syntax()),
-    };
-    val.checked_mul(1u64 << shift).ok_or_else(range)
-}
-
-fn quote(s: &str) -> String {
-    let mut q = String::new();
-    go_quote_into(&mut q, s);
-    q
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage};
 use gocompat::yaml::Node;
 
-use super::metrics::go_format_g;
+use gocompat::strconv::format_go_float_g;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -175,8 +175,8 @@ fn set_city_labels(labels: &mut Labels, r: &geoip2::City) {
     let lat = r.location.latitude.unwrap_or(0.0);
     let lon = r.location.longitude.unwrap_or(0.0);
     if lat != 0.0 || lon != 0.0 {
-        labels.insert("geoip_location_latitude", go_format_g(lat));
-        labels.insert("geoip_location_longitude", go_format_g(lon));
+        labels.insert("geoip_location_latitude", format_go_float_g(lat));
+        labels.insert("geoip_location_longitude", format_go_float_g(lon));
     }
     if let Some(sub) = r.subdivisions.last() {
         set_if_present(labels, "geoip_subdivision_name", sub.names.english);

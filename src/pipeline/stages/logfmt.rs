@@ -29,12 +29,7 @@ fn unquote(body: &str) -> Option<String> {
                 let n = *b.get(i + 1)?;
                 i += 2;
                 match n {
-                    b'"' | b'\\' | b'/' | b'\'' => out.push(n as char),
-                    b'b' => out.push('\u{8}'),
-                    b'f' => out.push('\u{c}'),
-                    b'n' => out.push('\n'),
-                    b'r' => out.push('\r'),
-                    b't' => out.push('\t'),
+                    b'\'' => out.push('\''),
                     b'u' => {
                         let r = hex4(i)?;
                         i += 4;
@@ -59,7 +54,7 @@ fn unquote(body: &str) -> Option<String> {
                             out.push(char::from_u32(r).unwrap_or('\u{FFFD}'));
                         }
                     }
-                    _ => return None,
+                    _ => out.push(gocompat::json::short_escape(n)?),
                 }
             }
             b'"' => return None,

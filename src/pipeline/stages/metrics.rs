@@ -28,13 +28,11 @@
 //!   validated as Promtail validates it but idle series are left to the exporter's own idle
 //!   timeout.
 
-use std::fmt::Write as _;
-
 use metrics::Label;
 use serde::Deserialize;
 
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
-use gocompat::strconv::format_go_float;
+use gocompat::strconv::format_go_float_g;
 use gocompat::yaml::{Node, NodeKind, RawNode, Resolved};
 
 use gocompat::units::parse_go_duration_nanos as parse_go_duration;
@@ -240,7 +238,7 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
                 if buckets.last() == Some(&f64::INFINITY) {
                     buckets.pop();
                 }
-                let le = buckets.iter().map(|b| go_format_g(*b)).collect();
+                let le = buckets.iter().map(|b| format_go_float_g(*b)).collect();
                 let bucket_name = format!("{full_name}_bucket");
                 let sum_name = format!("{full_name}_sum");
                 let count_name = format!("{full_name}_count");
@@ -357,37 +355,6 @@ fn parse_go_float(s: &str) -> Option<f64> {
     s.parse().ok()
 }
 
-/// Formats a float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` and `fmt`'s `%v` do: the
-/// shortest round-trip digits, in exponent form (`1e+06`, `1e-05`) when the decimal exponent is
-/// below -4 or at least 6, otherwise in plain decimal form. Prometheus' Go client formats
-/// sample values and `le` bounds this way.
-pub fn go_format_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    // Rust's `{:e}` prints the shortest round-trip digits as `d.ddde[-]x`.
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => return format_go_float(f),
-    };
-    if !(-4..6).contains(&exp) {
-        let mut s = String::with_capacity(mantissa.len() + 5);
-        s.push_str(mantissa);
-        s.push('e');
-        s.push(if exp < 0 { '-' } else { '+' });
-        let _ = write!(s, "{:02}", exp.abs());
-        return s;
-    }
-    format_go_float(f)
-}
-
 /// Rewrites the sample values of a text exposition rendered by `metrics-exporter-prometheus`
 /// (Rust number formatting: `1234567`, `inf`) into the form Prometheus' Go client writes
 /// (`1.234567e+06`, `+Inf`), so a `/metrics` endpoint can match Promtail's byte for byte.
@@ -409,7 +376,7 @@ pub fn to_go_exposition(rendered: &str) -> String {
                     "inf" | "+inf" | "+Inf" => Some("+Inf".to_string()),
                     "-inf" | "-Inf" => Some("-Inf".to_string()),
                     "NaN" | "nan" => Some("NaN".to_string()),
-                    v => v.parse::<f64>().ok().map(go_format_g),
+                    v => v.parse::<f64>().ok().map(format_go_float_g),
                 };
                 match formatted {
                     Some(v) => {
@@ -600,7 +567,7 @@ mod tests {
             (-0.5, "-0.5"),
             (52.52, "52.52"),
         ] {
-            assert_eq!(go_format_g(f), want, "{f}");
+            assert_eq!(format_go_float_g(f), want, "{f}");
         }
     }
 
