@@ -278,7 +278,11 @@ impl Rule {
                     if let Some(caps) = self.regex.captures(&name) {
                         let mut res = String::new();
                         caps.expand(&self.replacement, &mut res);
-                        labels.insert(res, value);
+                        // A result that is no label name (emptied by `$a` with no group `a`, or
+                        // starting with a digit) would make the whole stream invalid for Loki.
+                        if is_valid_label_name(&res) {
+                            labels.insert(res, value);
+                        }
                     }
                 }
             }
