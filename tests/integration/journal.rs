@@ -524,7 +524,8 @@ async fn missing_journal_directory_is_an_error_and_the_rest_runs() {
         &[],
     );
     ft.wait_up().await;
-    loki.wait_for("the file line", WAIT, |e| e.len() >= 1).await;
+    loki.wait_for("the file line", WAIT, |e| !e.is_empty())
+        .await;
     let deadline = std::time::Instant::now() + WAIT;
     while !ft.log().contains("no-such-journal") {
         assert!(std::time::Instant::now() < deadline, "{}", ft.log());
