@@ -73,7 +73,7 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         let unsupported = job.unsupported_keys();
         if let Some(k) = unsupported.first() {
             return Err(err(format!(
-                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs and docker_sd_configs)",
+                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, journal and docker_sd_configs)",
                 job.job_name
             )));
         }
@@ -85,6 +85,12 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
                 "scrape_configs[{i}] (job {:?}): not supported: encoding {:?}",
                 job.job_name, job.encoding
             )));
+        }
+        if job_kind(job) == Some(JobKind::Journal) {
+            if let Some(j) = &job.journal {
+                crate::journal::JournalConfig::parse(j)
+                    .map_err(|e| err(format!("failed to make journal target manager: {e}")))?;
+            }
         }
         if job_kind(job) == Some(JobKind::Docker) {
             crate::docker::decode_configs(job)
@@ -127,6 +133,7 @@ pub fn build_pipeline(
 fn kind_name(job: &RawScrapeConfig) -> &'static str {
     match job_kind(job) {
         Some(JobKind::Docker) => "Docker service discovery",
+        Some(JobKind::Journal) => "journal",
         _ => "file",
     }
 }

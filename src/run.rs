@@ -454,6 +454,10 @@ fn job_source(
             }
             (Arc::new(kind), discoverers)
         }
+        JobKind::Journal => {
+            let (kind, targets) = crate::journal::job(job, relabel)?;
+            (Arc::new(kind), vec![Box::new(targets) as Box<dyn Discover>])
+        }
         JobKind::Docker => {
             let (kind, sd) = crate::docker::job(job, relabel, &shared.registry)?;
             let discoverers = sd

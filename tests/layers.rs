@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "discovery",
     "file",
     "docker",
+    "journal",
     "server",
     "shutdown",
     "check",

@@ -132,6 +132,8 @@ pub struct Overrides {
 pub enum JobKind {
     /// `static_configs` or `file_sd_configs`.
     File,
+    /// `journal` (and no static or file SD config).
+    Journal,
     /// `docker_sd_configs` only.
     Docker,
 }
@@ -346,6 +348,8 @@ impl Config {
 pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
     if !job.static_configs.is_empty() || !job.file_sd_configs.is_empty() {
         Some(JobKind::File)
+    } else if job.journal.is_some() {
+        Some(JobKind::Journal)
     } else if !job.docker_sd_configs.is_empty() {
         Some(JobKind::Docker)
     } else {

@@ -427,7 +427,7 @@ pub struct RawScrapeConfig {
     pub openstack_sd_configs: Option<RawNode>,
     pub azure_sd_configs: Option<RawNode>,
     pub triton_sd_configs: Option<RawNode>,
-    pub journal: Option<RawNode>,
+    pub journal: Option<RawJournal>,
     pub syslog: Option<RawNode>,
     pub gcplog: Option<RawNode>,
     pub loki_push_api: Option<RawNode>,
@@ -443,7 +443,7 @@ impl RawScrapeConfig {
     /// Target kinds present in this job that ferrotail does not implement.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
         let mut keys = Vec::new();
-        let pairs: [(&'static str, bool); 24] = [
+        let pairs: [(&'static str, bool); 23] = [
             (
                 "kubernetes_sd_configs",
                 self.kubernetes_sd_configs.is_some(),
@@ -469,7 +469,6 @@ impl RawScrapeConfig {
             ("openstack_sd_configs", self.openstack_sd_configs.is_some()),
             ("azure_sd_configs", self.azure_sd_configs.is_some()),
             ("triton_sd_configs", self.triton_sd_configs.is_some()),
-            ("journal", self.journal.is_some()),
             ("syslog", self.syslog.is_some()),
             ("gcplog", self.gcplog.is_some()),
             ("loki_push_api", self.loki_push_api.is_some()),
@@ -493,6 +492,24 @@ impl RawScrapeConfig {
         }
         keys
     }
+}
+
+/// `journal` (Promtail's `scrapeconfig.JournalTargetConfig`): read the systemd journal.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename = "scrapeconfig.JournalTargetConfig", default)]
+pub struct RawJournal {
+    /// `max_age`: oldest entry read when there is no (recent enough) saved cursor; a Go duration,
+    /// default `7h` when empty.
+    pub max_age: String,
+    /// `json`: the line is the whole entry as a JSON object instead of `MESSAGE`.
+    pub json: bool,
+    /// `labels`: constant labels of every entry.
+    pub labels: BTreeMap<String, String>,
+    /// `path`: the journal directory (default: the system journal in `/var/log/journal` and
+    /// `/run/log/journal`).
+    pub path: String,
+    /// `matches`: space-separated `FIELD=value` terms.
+    pub matches: String,
 }
 
 /// `static_configs[]`.

@@ -12,6 +12,7 @@ mod docker_dropin;
 mod golden_errors;
 mod golden_relabel;
 mod hostile;
+mod journal;
 mod outage;
 mod reload;
 mod tailing;
