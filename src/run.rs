@@ -447,6 +447,14 @@ fn job_source(
             }
             (Arc::new(kind), discoverers)
         }
+        JobKind::PushApi => {
+            let (kind, one) = crate::push::job(job, relabel, &shared.registry)?;
+            (Arc::new(kind), vec![Box::new(one) as Box<dyn Discover>])
+        }
+        JobKind::Gelf => {
+            let (kind, one) = crate::gelf::job(job, relabel, &shared.registry)?;
+            (Arc::new(kind), vec![Box::new(one) as Box<dyn Discover>])
+        }
         JobKind::Docker => {
             let (kind, sd) = crate::docker::job(job, relabel, &shared.registry)?;
             let discoverers = sd

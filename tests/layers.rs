@@ -19,6 +19,8 @@ const LAYERS: &[&str] = &[
     "discovery",
     "file",
     "docker",
+    "push",
+    "gelf",
     "server",
     "shutdown",
     "check",

@@ -82,6 +82,10 @@ pub struct Overrides {
 pub enum JobKind {
     /// `static_configs` or `file_sd_configs`.
     File,
+    /// `loki_push_api`: Loki push requests received on the job's own HTTP server.
+    PushApi,
+    /// `gelf`: GELF messages received over UDP.
+    Gelf,
     /// `docker_sd_configs` only.
     Docker,
 }
@@ -203,11 +207,17 @@ impl Config {
     }
 }
 
-/// The target kind of a job: any static or file SD config makes it a file job (even with docker
-/// SD beside it), as in Promtail.
+/// The target kind of a job, in Promtail's order (first match wins): any static or file SD config
+/// makes it a file job (even with docker SD beside it), then `loki_push_api`, `gelf`, and
+/// `docker_sd_configs`. (Promtail's other kinds, between them in its order, are refused earlier
+/// as unsupported.)
 pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
     if !job.static_configs.is_empty() || !job.file_sd_configs.is_empty() {
         Some(JobKind::File)
+    } else if job.loki_push_api.is_some() {
+        Some(JobKind::PushApi)
+    } else if job.gelf.is_some() {
+        Some(JobKind::Gelf)
     } else if !job.docker_sd_configs.is_empty() {
         Some(JobKind::Docker)
     } else {
