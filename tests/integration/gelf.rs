@@ -95,10 +95,16 @@ async fn gelf_datagrams_plain_gzip_zlib_chunked() {
     let to = format!("127.0.0.1:{udp}");
     let plain = message("h-plain", "plain", 6, "1700000000.5");
     sock.send_to(plain.as_bytes(), &to).unwrap();
-    sock.send_to(&gzip(message("h-gzip", "gzipped", 3, "1700000001").as_bytes()), &to)
-        .unwrap();
-    sock.send_to(&zlib(message("h-zlib", "zlibbed", 4, "1700000002").as_bytes()), &to)
-        .unwrap();
+    sock.send_to(
+        &gzip(message("h-gzip", "gzipped", 3, "1700000001").as_bytes()),
+        &to,
+    )
+    .unwrap();
+    sock.send_to(
+        &zlib(message("h-zlib", "zlibbed", 4, "1700000002").as_bytes()),
+        &to,
+    )
+    .unwrap();
     // A long message, gzip-compressed then chunked (sent out of order, as UDP may deliver).
     let long = "y".repeat(6000);
     let payload = gzip(message("h-chunk", &long, 7, "1700000003").as_bytes());
@@ -113,12 +119,23 @@ async fn gelf_datagrams_plain_gzip_zlib_chunked() {
     sock.send_to(message("dropped-host", "dropped", 6, "1").as_bytes(), &to)
         .unwrap();
     loki.wait_for("four messages", WAIT, |e| e.len() >= 4).await;
-    ft.wait_metric("ferrotail_gelf_dropped_total", &["reason=\"json\""], WAIT, |v| v == 1.0)
-        .await;
-    ft.wait_metric("ferrotail_gelf_dropped_total", &["reason=\"relabel\""], WAIT, |v| v == 1.0)
-        .await;
+    ft.wait_metric(
+        "ferrotail_gelf_dropped_total",
+        &["reason=\"json\""],
+        WAIT,
+        |v| v == 1.0,
+    )
+    .await;
+    ft.wait_metric(
+        "ferrotail_gelf_dropped_total",
+        &["reason=\"relabel\""],
+        WAIT,
+        |v| v == 1.0,
+    )
+    .await;
     assert_eq!(
-        ft.metric("promtail_gelf_target_parsing_errors_total", &[]).await,
+        ft.metric("promtail_gelf_target_parsing_errors_total", &[])
+            .await,
         1.0
     );
     assert_eq!(
@@ -146,7 +163,10 @@ async fn gelf_datagrams_plain_gzip_zlib_chunked() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    assert_eq!(p.labels, want, "__gelf_ labels relabelled, the rest removed");
+    assert_eq!(
+        p.labels, want,
+        "__gelf_ labels relabelled, the rest removed"
+    );
     assert_eq!(find("h-gzip").labels["level"], "error");
     assert_eq!(find("h-gzip").ts_nanos, 1_700_000_001_000_000_000);
     assert_eq!(find("h-zlib").labels["level"], "warning");
@@ -196,7 +216,8 @@ async fn docker_gelf_log_driver() {
         "hi from docker",
     ]);
     loki.wait_for("the container's line", WAIT, |e| {
-        e.iter().any(|x| x.line.contains("\"short_message\":\"hi from docker\""))
+        e.iter()
+            .any(|x| x.line.contains("\"short_message\":\"hi from docker\""))
     })
     .await;
     let e = loki.entries();
@@ -204,7 +225,11 @@ async fn docker_gelf_log_driver() {
         .iter()
         .find(|x| x.line.contains("hi from docker"))
         .unwrap();
-    assert!(x.line.contains(&format!("\"_container_name\":\"{name}\"")), "{}", x.line);
+    assert!(
+        x.line.contains(&format!("\"_container_name\":\"{name}\"")),
+        "{}",
+        x.line
+    );
     assert_eq!(x.labels["source"], "gelf");
     assert_eq!(x.labels["level"], "informational", "stdout is level 6");
     assert!(!x.labels["host"].is_empty());

@@ -73,7 +73,9 @@ async fn relays_a_second_ferrotail_with_labels_metadata_and_timestamps() {
         push_job(
             "keep",
             keep_port,
-            &format!("      labels:\n        relay: keep\n      use_incoming_timestamp: true\n{relabel}")
+            &format!(
+                "      labels:\n        relay: keep\n      use_incoming_timestamp: true\n{relabel}"
+            )
         ),
         push_job(
             "now",
@@ -85,7 +87,10 @@ async fn relays_a_second_ferrotail_with_labels_metadata_and_timestamps() {
     wait_push_ready(&relay, keep_port).await;
     wait_push_ready(&relay, now_port).await;
     let (_, targets) = relay.get("/targets").await;
-    assert!(targets.contains("loki_push_api listening on 127.0.0.1"), "{targets}");
+    assert!(
+        targets.contains("loki_push_api listening on 127.0.0.1"),
+        "{targets}"
+    );
     let (status, _) = relay.get("/ready").await;
     assert_eq!(status, 200, "push jobs are ready as in Promtail");
 
@@ -109,7 +114,10 @@ async fn relays_a_second_ferrotail_with_labels_metadata_and_timestamps() {
     let tailer = Ferrotail::start(&tail_dir, &tail_cfg, tail_port, &[]);
     tailer.wait_up().await;
     let started = ferrotail::core::entry::now_nanos();
-    append(&log, "1700000000 hello trace=t1\n1700000001 world trace=t2\n");
+    append(
+        &log,
+        "1700000000 hello trace=t1\n1700000001 world trace=t2\n",
+    );
     loki.wait_for("both lines through both jobs", WAIT, |e| e.len() >= 4)
         .await;
     let entries = loki.entries();
@@ -189,12 +197,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// A relay with one push job on `push_port`, returning the running ferrotail.
-async fn start_relay(
-    dir: &Path,
-    loki: &FakeLoki,
-    push_port: u16,
-    extra: &str,
-) -> (Ferrotail, u16) {
+async fn start_relay(dir: &Path, loki: &FakeLoki, push_port: u16, extra: &str) -> (Ferrotail, u16) {
     let port = free_port();
     let cfg = format!(
         "{}scrape_configs:\n{}",
@@ -233,7 +236,10 @@ async fn curl_json_gzip_json_and_raw_bodies() {
     let gz = tmp.path().join("body.json.gz");
     std::fs::write(
         &gz,
-        gzip(r#"{"streams":[{"stream":{"app":"gz"},"values":[["1700000000000000003","gzipped"]]}]}"#.as_bytes()),
+        gzip(
+            r#"{"streams":[{"stream":{"app":"gz"},"values":[["1700000000000000003","gzipped"]]}]}"#
+                .as_bytes(),
+        ),
     )
     .unwrap();
     let (code, body) = curl(&[
@@ -354,23 +360,38 @@ async fn bad_input_is_refused_with_loki_reasons_and_bounded_memory() {
     )
     .await;
     assert_eq!(code, 400);
-    assert!(body.contains("strconv.ParseInt: parsing \"notanumber\": invalid syntax"), "{body}");
+    assert!(
+        body.contains("strconv.ParseInt: parsing \"notanumber\": invalid syntax"),
+        "{body}"
+    );
     // One bad label string refuses the whole request: nothing of it is shipped.
     let (code, body) = post(
         &url,
         &proto,
-        proto_body(&[("{app=\"ok\"}", &["not shipped"]), ("{app-x=\"b\"}", &["bad"])]),
+        proto_body(&[
+            ("{app=\"ok\"}", &["not shipped"]),
+            ("{app-x=\"b\"}", &["bad"]),
+        ]),
     )
     .await;
     assert_eq!(code, 400);
-    assert!(body.starts_with("couldn't parse labels: 1:5: parse error:"), "{body}");
+    assert!(
+        body.starts_with("couldn't parse labels: 1:5: parse error:"),
+        "{body}"
+    );
     let (code, body) = post(
         &url,
-        &[("Content-Type", "application/json"), ("Content-Encoding", "br")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "br"),
+        ],
         b"{}".to_vec(),
     )
     .await;
-    assert_eq!((code, body.as_str()), (400, "Content-Encoding \"br\" not supported\n"));
+    assert_eq!(
+        (code, body.as_str()),
+        (400, "Content-Encoding \"br\" not supported\n")
+    );
 
     // A gzip bomb: 256 MiB of zeros in ~250 KiB, refused at the 64 MiB cap.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -381,7 +402,10 @@ async fn bad_input_is_refused_with_loki_reasons_and_bounded_memory() {
     let bomb = gz.finish().unwrap();
     let (code, body) = post(
         &url,
-        &[("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
         bomb,
     )
     .await;
@@ -425,10 +449,13 @@ async fn bad_input_is_refused_with_loki_reasons_and_bounded_memory() {
     )
     .await;
     assert_eq!(code, 204);
-    loki.wait_for("the kept stream", WAIT, |e| !e.is_empty()).await;
-    assert_eq!(loki.lines(), ["kept line"]);
-    ft.wait_metric("ferrotail_push_dropped_entries_total", &[], WAIT, |v| v == 1.0)
+    loki.wait_for("the kept stream", WAIT, |e| !e.is_empty())
         .await;
+    assert_eq!(loki.lines(), ["kept line"]);
+    ft.wait_metric("ferrotail_push_dropped_entries_total", &[], WAIT, |v| {
+        v == 1.0
+    })
+    .await;
     let log = ft.log();
     assert!(
         log.contains("failed to parse incoming push request") && log.contains("peer=127.0.0.1:"),
@@ -516,19 +543,15 @@ async fn check_syntax_accepts_push_and_gelf_and_names_bad_labels() {
         "ok.yml",
         "  - job_name: p\n    loki_push_api:\n      server:\n        http_listen_port: 3500\n      labels: {a: b}\n  - job_name: g\n    gelf:\n      listen_address: 127.0.0.1:12201\n",
     );
-    let (code, out, err) = crate::util::run_to_end(&[
-        "-check-syntax",
-        &format!("-config.file={}", ok.display()),
-    ]);
+    let (code, out, err) =
+        crate::util::run_to_end(&["-check-syntax", &format!("-config.file={}", ok.display())]);
     assert_eq!(code, 0, "{out}{err}");
     let bad = write(
         "bad.yml",
         "  - job_name: p\n    loki_push_api:\n      labels: {a-b: c}\n",
     );
-    let (code, out, err) = crate::util::run_to_end(&[
-        "-check-syntax",
-        &format!("-config.file={}", bad.display()),
-    ]);
+    let (code, out, err) =
+        crate::util::run_to_end(&["-check-syntax", &format!("-config.file={}", bad.display())]);
     assert_ne!(code, 0);
     assert!(
         format!("{out}{err}").contains("\"a-b\" is not a valid label name"),
@@ -544,7 +567,8 @@ async fn check_syntax_accepts_push_and_gelf_and_names_bad_labels() {
     ]);
     assert_ne!(code, 0);
     assert!(
-        format!("{out}{err}").contains("field listen_adress not found in type scrapeconfig.GelfTargetConfig"),
+        format!("{out}{err}")
+            .contains("field listen_adress not found in type scrapeconfig.GelfTargetConfig"),
         "{out}{err}"
     );
 }
