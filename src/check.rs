@@ -73,7 +73,7 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         let unsupported = job.unsupported_keys();
         if let Some(k) = unsupported.first() {
             return Err(err(format!(
-                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, journal and docker_sd_configs)",
+                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, journal, loki_push_api, gelf and docker_sd_configs)",
                 job.job_name
             )));
         }
@@ -95,6 +95,15 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         if job_kind(job) == Some(JobKind::Docker) {
             crate::docker::decode_configs(job)
                 .map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?;
+        }
+        match (job_kind(job), &job.loki_push_api, &job.gelf) {
+            (Some(JobKind::PushApi), Some(p), _) => {
+                crate::push::validate(p).map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?
+            }
+            (Some(JobKind::Gelf), _, Some(g)) => {
+                crate::gelf::validate(g).map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?
+            }
+            _ => {}
         }
         if job_kind(job).is_none() {
             return Err(err(format!(
@@ -134,6 +143,8 @@ fn kind_name(job: &RawScrapeConfig) -> &'static str {
     match job_kind(job) {
         Some(JobKind::Docker) => "Docker service discovery",
         Some(JobKind::Journal) => "journal",
+        Some(JobKind::PushApi) => "loki push",
+        Some(JobKind::Gelf) => "gelf",
         _ => "file",
     }
 }

@@ -458,6 +458,14 @@ fn job_source(
             let (kind, targets) = crate::journal::job(job, relabel)?;
             (Arc::new(kind), vec![Box::new(targets) as Box<dyn Discover>])
         }
+        JobKind::PushApi => {
+            let (kind, one) = crate::push::job(job, relabel, &shared.registry)?;
+            (Arc::new(kind), vec![Box::new(one) as Box<dyn Discover>])
+        }
+        JobKind::Gelf => {
+            let (kind, one) = crate::gelf::job(job, relabel, &shared.registry)?;
+            (Arc::new(kind), vec![Box::new(one) as Box<dyn Discover>])
+        }
         JobKind::Docker => {
             let (kind, sd) = crate::docker::job(job, relabel, &shared.registry)?;
             let discoverers = sd

@@ -20,6 +20,8 @@ const LAYERS: &[&str] = &[
     "file",
     "docker",
     "journal",
+    "push",
+    "gelf",
     "server",
     "shutdown",
     "check",

@@ -134,6 +134,10 @@ pub enum JobKind {
     File,
     /// `journal` (and no static or file SD config).
     Journal,
+    /// `loki_push_api`: Loki push requests received on the job's own HTTP server.
+    PushApi,
+    /// `gelf`: GELF messages received over UDP.
+    Gelf,
     /// `docker_sd_configs` only.
     Docker,
 }
@@ -343,13 +347,19 @@ impl Config {
     }
 }
 
-/// The target kind of a job: any static or file SD config makes it a file job (even with docker
-/// SD beside it), as in Promtail.
+/// The target kind of a job, in Promtail's order (first match wins): any static or file SD config
+/// makes it a file job (even with docker SD beside it), then `loki_push_api`, `gelf`, and
+/// `docker_sd_configs`. (Promtail's other kinds, between them in its order, are refused earlier
+/// as unsupported.)
 pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
     if !job.static_configs.is_empty() || !job.file_sd_configs.is_empty() {
         Some(JobKind::File)
     } else if job.journal.is_some() {
         Some(JobKind::Journal)
+    } else if job.loki_push_api.is_some() {
+        Some(JobKind::PushApi)
+    } else if job.gelf.is_some() {
+        Some(JobKind::Gelf)
     } else if !job.docker_sd_configs.is_empty() {
         Some(JobKind::Docker)
     } else {

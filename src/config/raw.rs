@@ -430,11 +430,11 @@ pub struct RawScrapeConfig {
     pub journal: Option<RawJournal>,
     pub syslog: Option<RawNode>,
     pub gcplog: Option<RawNode>,
-    pub loki_push_api: Option<RawNode>,
+    pub loki_push_api: Option<RawPushApi>,
     pub windows_events: Option<RawNode>,
     pub kafka: Option<RawNode>,
     pub azure_event_hubs: Option<RawNode>,
-    pub gelf: Option<RawNode>,
+    pub gelf: Option<RawGelf>,
     pub cloudflare: Option<RawNode>,
     pub heroku_drain: Option<RawNode>,
 }
@@ -443,7 +443,7 @@ impl RawScrapeConfig {
     /// Target kinds present in this job that ferrotail does not implement.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
         let mut keys = Vec::new();
-        let pairs: [(&'static str, bool); 23] = [
+        let pairs: [(&'static str, bool); 21] = [
             (
                 "kubernetes_sd_configs",
                 self.kubernetes_sd_configs.is_some(),
@@ -471,11 +471,9 @@ impl RawScrapeConfig {
             ("triton_sd_configs", self.triton_sd_configs.is_some()),
             ("syslog", self.syslog.is_some()),
             ("gcplog", self.gcplog.is_some()),
-            ("loki_push_api", self.loki_push_api.is_some()),
             ("windows_events", self.windows_events.is_some()),
             ("kafka", self.kafka.is_some()),
             ("azure_event_hubs", self.azure_event_hubs.is_some()),
-            ("gelf", self.gelf.is_some()),
             ("cloudflare", self.cloudflare.is_some()),
             ("heroku_drain", self.heroku_drain.is_some()),
             (
@@ -510,6 +508,72 @@ pub struct RawJournal {
     pub path: String,
     /// `matches`: space-separated `FIELD=value` terms.
     pub matches: String,
+}
+
+/// `loki_push_api`: a job that receives Loki push requests on its own HTTP server
+/// (Promtail's `PushTargetConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "scrapeconfig.PushTargetConfig", default)]
+pub struct RawPushApi {
+    /// The job's own server, with the same keys as the top-level `server` block (decoded by
+    /// [`RawPushApi::server_config`]).
+    pub server: Option<RawNode>,
+    pub labels: BTreeMap<String, String>,
+    pub use_incoming_timestamp: bool,
+}
+
+impl RawPushApi {
+    /// The job's server block merged with the defaults of the top-level `server` block, as
+    /// Promtail merges it (`serverutils.MergeWithDefaults`): keys left out (or zero) take the
+    /// defaults, except `http_listen_port`, which stays 0 (a random port) when left out.
+    pub fn server_config(&self) -> Result<RawServer, String> {
+        let Some(node) = &self.server else {
+            return Ok(RawServer {
+                http_listen_port: 0,
+                ..RawServer::default()
+            });
+        };
+        if node.0.is_null() {
+            return Ok(RawServer {
+                http_listen_port: 0,
+                ..RawServer::default()
+            });
+        }
+        let mut s = gocompat::yaml::from_node::<RawServer>(&node.0, gocompat::yaml::Mode::Config)
+            .map_err(|e| format!("loki_push_api.server: {e}"))?
+            .value;
+        let port_given = node.0.get("http_listen_port").is_some();
+        if !port_given {
+            s.http_listen_port = 0;
+        }
+        let d = RawServer::default();
+        let zero_to_default = |v: &mut GoDuration, d: GoDuration| {
+            if v.0.is_zero() {
+                *v = d;
+            }
+        };
+        zero_to_default(&mut s.http_server_read_timeout, d.http_server_read_timeout);
+        zero_to_default(
+            &mut s.http_server_write_timeout,
+            d.http_server_write_timeout,
+        );
+        zero_to_default(&mut s.http_server_idle_timeout, d.http_server_idle_timeout);
+        zero_to_default(
+            &mut s.graceful_shutdown_timeout,
+            d.graceful_shutdown_timeout,
+        );
+        Ok(s)
+    }
+}
+
+/// `gelf`: a job that receives GELF messages over UDP (Promtail's `GelfTargetConfig`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename = "scrapeconfig.GelfTargetConfig", default)]
+pub struct RawGelf {
+    /// `host:port`; empty means `0.0.0.0:12201`.
+    pub listen_address: String,
+    pub labels: BTreeMap<String, String>,
+    pub use_incoming_timestamp: bool,
 }
 
 /// `static_configs[]`.
