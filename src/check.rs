@@ -62,7 +62,7 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         let unsupported = job.unsupported_keys();
         if let Some(k) = unsupported.first() {
             return Err(err(format!(
-                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs and docker_sd_configs)",
+                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, docker_sd_configs and syslog)",
                 job.job_name
             )));
         }
@@ -78,6 +78,10 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         if job_kind(job) == Some(JobKind::Docker) {
             crate::docker::decode_configs(job)
                 .map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?;
+        }
+        if job_kind(job) == Some(JobKind::Syslog) {
+            crate::syslog::validate(job)
+                .map_err(|e| err(format!("failed to make syslog target manager: {e}")))?;
         }
         if job_kind(job).is_none() {
             return Err(err(format!(
@@ -116,6 +120,7 @@ pub fn build_pipeline(
 fn kind_name(job: &RawScrapeConfig) -> &'static str {
     match job_kind(job) {
         Some(JobKind::Docker) => "Docker service discovery",
+        Some(JobKind::Syslog) => "syslog",
         _ => "file",
     }
 }

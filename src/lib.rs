@@ -24,5 +24,6 @@ pub mod run;
 pub mod server;
 pub mod shutdown;
 pub mod source;
+pub mod syslog;
 pub mod tail;
 pub mod telemetry;

@@ -447,6 +447,10 @@ fn job_source(
             }
             (Arc::new(kind), discoverers)
         }
+        JobKind::Syslog => {
+            let (kind, discoverers) = crate::syslog::job(job, relabel)?;
+            (Arc::new(kind), discoverers)
+        }
         JobKind::Docker => {
             let (kind, sd) = crate::docker::job(job, relabel, &shared.registry)?;
             let discoverers = sd

@@ -82,6 +82,8 @@ pub struct Overrides {
 pub enum JobKind {
     /// `static_configs` or `file_sd_configs`.
     File,
+    /// `syslog` (after `journal` in Promtail's dispatch order).
+    Syslog,
     /// `docker_sd_configs` only.
     Docker,
 }
@@ -208,6 +210,8 @@ impl Config {
 pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
     if !job.static_configs.is_empty() || !job.file_sd_configs.is_empty() {
         Some(JobKind::File)
+    } else if job.syslog.is_some() {
+        Some(JobKind::Syslog)
     } else if !job.docker_sd_configs.is_empty() {
         Some(JobKind::Docker)
     } else {
