@@ -1,19 +1,60 @@
 //! Reverse DNS of a peer, as Go's `net.LookupAddr` gives it to Promtail's
 //! `__syslog_connection_hostname`: the name with a trailing dot, empty when there is none.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 /// How long a lookup may hold up a UDP peer's first message.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long an answer is reused (a burst of connections from one peer asks once).
+const CACHE_TTL: Duration = Duration::from_secs(60);
+/// Answers kept.
+const CACHE_CAP: usize = 4096;
+/// Lookups running at once (each holds a blocking thread).
+const CONCURRENT: usize = 4;
+
+type Cache = Mutex<HashMap<IpAddr, (String, Instant)>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn cached(ip: &IpAddr) -> Option<String> {
+    let c = cache().lock().unwrap_or_else(|e| e.into_inner());
+    c.get(ip)
+        .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+        .map(|(n, _)| n.clone())
+}
+
 /// The peer's name (`localhost.`), or `""`; never blocks the runtime.
 pub async fn lookup(ip: IpAddr) -> String {
-    let task = tokio::task::spawn_blocking(move || reverse(ip));
-    match tokio::time::timeout(LOOKUP_TIMEOUT, task).await {
-        Ok(Ok(name)) => name,
-        _ => String::new(),
+    static PERMITS: Semaphore = Semaphore::const_new(CONCURRENT);
+    if let Some(n) = cached(&ip) {
+        return n;
     }
+    let Ok(Ok(_permit)) = tokio::time::timeout(LOOKUP_TIMEOUT, PERMITS.acquire()).await else {
+        return String::new();
+    };
+    if let Some(n) = cached(&ip) {
+        return n;
+    }
+    let task = tokio::task::spawn_blocking(move || reverse(ip));
+    let name = match tokio::time::timeout(LOOKUP_TIMEOUT, task).await {
+        Ok(Ok(name)) => name,
+        _ => return String::new(),
+    };
+    let mut c = cache().lock().unwrap_or_else(|e| e.into_inner());
+    if c.len() >= CACHE_CAP {
+        c.clear();
+    }
+    c.insert(ip, (name.clone(), Instant::now()));
+    name
 }
 
 fn reverse(ip: IpAddr) -> String {

@@ -11,5 +11,6 @@ mod golden_relabel;
 mod hostile;
 mod outage;
 mod reload;
+mod syslog;
 mod tailing;
 mod tls;
