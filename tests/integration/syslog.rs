@@ -75,7 +75,9 @@ const RELABEL: &str = "    relabel_configs:
 ";
 
 fn job(name: &str, syslog: &str) -> String {
-    format!("  - job_name: {name}\n    syslog:\n{syslog}      labels:\n        job: {name}\n{RELABEL}")
+    format!(
+        "  - job_name: {name}\n    syslog:\n{syslog}      labels:\n        job: {name}\n{RELABEL}"
+    )
 }
 
 /// Waits until `/targets` shows `n` syslog listeners.
@@ -142,9 +144,20 @@ async fn logger_tcp_and_udp_rfc5424_and_rfc3164() {
     let ft = Ferrotail::start(dir.path(), &cfg, port, &[]);
     wait_listeners(&ft, 4).await;
     let before = now_nanos();
-    let (s1, s2, s3, s4) = (p1.to_string(), p2.to_string(), p3.to_string(), p4.to_string());
+    let (s1, s2, s3, s4) = (
+        p1.to_string(),
+        p2.to_string(),
+        p3.to_string(),
+        p4.to_string(),
+    );
     let base = |proto: &'static str, port: &str| -> Vec<String> {
-        vec![proto.into(), "-n".into(), "127.0.0.1".into(), "-P".into(), port.into()]
+        vec![
+            proto.into(),
+            "-n".into(),
+            "127.0.0.1".into(),
+            "-P".into(),
+            port.into(),
+        ]
     };
     let run = |mut a: Vec<String>, rest: &[&str]| {
         a.extend(rest.iter().map(|s| s.to_string()));
@@ -154,14 +167,42 @@ async fn logger_tcp_and_udp_rfc5424_and_rfc3164() {
     run(
         base("--tcp", &s1),
         &[
-            "--rfc5424", "--octet-count", "-t", "app1", "-p", "local4.warning", "--sd-id",
-            "example@99999", "--sd-param", "test=\"yes\"", "m1 octet counted",
+            "--rfc5424",
+            "--octet-count",
+            "-t",
+            "app1",
+            "-p",
+            "local4.warning",
+            "--sd-id",
+            "example@99999",
+            "--sd-param",
+            "test=\"yes\"",
+            "m1 octet counted",
         ],
     );
-    run(base("--tcp", &s1), &["--rfc5424", "-t", "app2", "-p", "user.err", "m2 non-transparent"]);
-    run(base("--udp", &s2), &["--rfc5424", "-t", "app3", "--msgid", "ID7", "m3 udp"]);
-    run(base("--tcp", &s3), &["--rfc3164", "-t", "app4", "-p", "daemon.info", "m4 bsd tcp"]);
-    run(base("--udp", &s4), &["--rfc3164", "-t", "app5", "--id=77", "m5 bsd udp"]);
+    run(
+        base("--tcp", &s1),
+        &[
+            "--rfc5424",
+            "-t",
+            "app2",
+            "-p",
+            "user.err",
+            "m2 non-transparent",
+        ],
+    );
+    run(
+        base("--udp", &s2),
+        &["--rfc5424", "-t", "app3", "--msgid", "ID7", "m3 udp"],
+    );
+    run(
+        base("--tcp", &s3),
+        &["--rfc3164", "-t", "app4", "-p", "daemon.info", "m4 bsd tcp"],
+    );
+    run(
+        base("--udp", &s4),
+        &["--rfc3164", "-t", "app5", "--id=77", "m5 bsd udp"],
+    );
     loki.wait_for("five messages", WAIT, |e| e.len() >= 5).await;
     let after = now_nanos();
     let host = short_hostname();
@@ -185,7 +226,10 @@ async fn logger_tcp_and_udp_rfc5424_and_rfc3164() {
         ])
     );
     // use_incoming_timestamp: logger's microsecond timestamp.
-    assert!(e1.ts_nanos >= before - 1_000_000_000 && e1.ts_nanos <= after, "{e1:?}");
+    assert!(
+        e1.ts_nanos >= before - 1_000_000_000 && e1.ts_nanos <= after,
+        "{e1:?}"
+    );
     assert_eq!(e1.ts_nanos % 1000, 0, "logger writes microseconds");
     let e2 = by_app("app2");
     assert_eq!(e2.line, "m2 non-transparent");
@@ -193,7 +237,11 @@ async fn logger_tcp_and_udp_rfc5424_and_rfc3164() {
     let e3 = by_app("app3");
     // use_rfc5424_message: the whole message, re-serialised.
     assert!(e3.line.starts_with("<13>1 "), "{}", e3.line);
-    assert!(e3.line.contains(" app3 ") && e3.line.contains(" ID7 "), "{}", e3.line);
+    assert!(
+        e3.line.contains(" app3 ") && e3.line.contains(" ID7 "),
+        "{}",
+        e3.line
+    );
     assert!(e3.line.ends_with(" m3 udp"), "{}", e3.line);
     assert_eq!(e3.labels["job"], "udp5424");
     assert_eq!(e3.labels["severity"], "notice");
@@ -254,8 +302,10 @@ impl Issued {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
-        p.distinguished_name
-            .push(DnType::CommonName, names.first().copied().unwrap_or("client"));
+        p.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("client"),
+        );
         p.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
@@ -297,8 +347,12 @@ async fn rsyslog_omfwd_plain_and_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Issued::ca("ferrotail test CA");
     let (ca_file, _) = ca.write(dir.path(), "ca");
-    let (srv_cert, srv_key) = ca.leaf(&["localhost", "127.0.0.1"], true).write(dir.path(), "server");
-    let (cli_cert, cli_key) = ca.leaf(&["rsyslog-client"], false).write(dir.path(), "client");
+    let (srv_cert, srv_key) = ca
+        .leaf(&["localhost", "127.0.0.1"], true)
+        .write(dir.path(), "server");
+    let (cli_cert, cli_key) = ca
+        .leaf(&["rsyslog-client"], false)
+        .write(dir.path(), "client");
     let loki = FakeLoki::start().await;
     let (plain, tls) = (free_port(), free_port());
     let scrape = [
@@ -365,14 +419,24 @@ action(type="omfwd" target="127.0.0.1" port="{tls}" protocol="tcp"
     // imudp may start after the first datagrams: send until both relays delivered one.
     for i in 0..120 {
         logger(&[
-            "--udp", "-n", "127.0.0.1", "-P", &p, "--rfc5424", "-t", "viarsyslog", "-p",
-            "daemon.warning", &format!("via rsyslog {i}"),
+            "--udp",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &p,
+            "--rfc5424",
+            "-t",
+            "viarsyslog",
+            "-p",
+            "daemon.warning",
+            &format!("via rsyslog {i}"),
         ]);
         let ok = loki
             .wait_until(Duration::from_millis(250), |e| {
-                ["rsplain", "rstls"]
-                    .iter()
-                    .all(|j| e.iter().any(|x| x.labels.get("job").map(String::as_str) == Some(*j)))
+                ["rsplain", "rstls"].iter().all(|j| {
+                    e.iter()
+                        .any(|x| x.labels.get("job").map(String::as_str) == Some(*j))
+                })
             })
             .await;
         if ok {
@@ -468,34 +532,49 @@ async fn hostile_input_is_counted_and_other_connections_flow() {
     // Garbage: neither `<` nor a digit first; closed.
     let mut garbage = TcpStream::connect(&addr).unwrap();
     let garbage_peer = garbage.local_addr().unwrap().to_string();
-    garbage.write_all(b"\x00\xffGET / HTTP/1.1\r\n\r\n").unwrap();
-    assert!(closed_by_peer(&mut garbage), "garbage connection not closed");
-    ft.wait_metric(dropped, &[r#"reason="invalid_framing""#], WAIT, |v| v == 1.0)
-        .await;
+    garbage
+        .write_all(b"\x00\xffGET / HTTP/1.1\r\n\r\n")
+        .unwrap();
+    assert!(
+        closed_by_peer(&mut garbage),
+        "garbage connection not closed"
+    );
+    ft.wait_metric(dropped, &[r#"reason="invalid_framing""#], WAIT, |v| {
+        v == 1.0
+    })
+    .await;
 
     // An octet count longer than what comes before the sender closes.
     let mut trunc = TcpStream::connect(&addr).unwrap();
-    trunc.write_all(b"80 <13>1 - h app - - - cut short").unwrap();
+    trunc
+        .write_all(b"80 <13>1 - h app - - - cut short")
+        .unwrap();
     trunc.shutdown(Shutdown::Write).unwrap();
     assert!(closed_by_peer(&mut trunc));
-    ft.wait_metric(dropped, &[r#"reason="truncated_frame""#], WAIT, |v| v == 1.0)
-        .await;
+    ft.wait_metric(dropped, &[r#"reason="truncated_frame""#], WAIT, |v| {
+        v == 1.0
+    })
+    .await;
 
     // An octet count above max_message_length: framing is lost, closed.
     let mut big = TcpStream::connect(&addr).unwrap();
     let big_peer = big.local_addr().unwrap().to_string();
     big.write_all(b"99999 <13>1 - h app - - - x").unwrap();
     assert!(closed_by_peer(&mut big), "oversized frame did not close");
-    ft.wait_metric(dropped, &[r#"reason="message_too_large""#], WAIT, |v| v == 1.0)
-        .await;
+    ft.wait_metric(dropped, &[r#"reason="message_too_large""#], WAIT, |v| {
+        v == 1.0
+    })
+    .await;
 
     // Non-transparent: a message the parser refuses is counted; the next one still arrives and
     // the connection stays open.
     let mut nt = TcpStream::connect(&addr).unwrap();
     nt.write_all(b"<999>not syslog\n<13>1 - h ntapp - - - after bad\n")
         .unwrap();
-    loki.wait_for("after bad", WAIT, |e| e.iter().any(|x| x.line == "after bad"))
-        .await;
+    loki.wait_for("after bad", WAIT, |e| {
+        e.iter().any(|x| x.line == "after bad")
+    })
+    .await;
     ft.wait_metric(dropped, &[r#"reason="parse_error""#], WAIT, |v| v == 1.0)
         .await;
 
@@ -567,7 +646,8 @@ async fn thousand_open_connections_bounded_memory_and_limit() {
     }
     ft.wait_metric("ferrotail_syslog_connections", &[], WAIT, |v| v == 1000.0)
         .await;
-    loki.wait_for("1000 messages", WAIT, |e| e.len() >= 1000).await;
+    loki.wait_for("1000 messages", WAIT, |e| e.len() >= 1000)
+        .await;
     let rss = rss_kib(ft.child.id());
     eprintln!("RSS: {idle_rss} KiB listening, {rss} KiB with 1000 open connections");
     assert!(
@@ -579,7 +659,10 @@ async fn thousand_open_connections_bounded_memory_and_limit() {
     assert!(targets.contains("connections=1000"), "{targets}");
 
     let mut extra = TcpStream::connect(format!("127.0.0.1:{p}")).unwrap();
-    assert!(closed_by_peer(&mut extra), "connection over the limit not closed");
+    assert!(
+        closed_by_peer(&mut extra),
+        "connection over the limit not closed"
+    );
     ft.wait_metric(
         "ferrotail_syslog_dropped_total",
         &[r#"reason="connection_limit""#],
@@ -663,7 +746,8 @@ fn check_syntax_of_syslog_configs() {
         "clients:\n  - url: http://127.0.0.1:1/loki/api/v1/push\nscrape_configs:\n  - job_name: s\n    syslog:\n      listen_address: 127.0.0.1:0\n      listen_protocol: sctp\n",
     )
     .unwrap();
-    let (code, out, err) = run_to_end(&["-check-syntax", &format!("-config.file={}", cfg.display())]);
+    let (code, out, err) =
+        run_to_end(&["-check-syntax", &format!("-config.file={}", cfg.display())]);
     assert_ne!(code, 0);
     assert!(
         (out.clone() + &err).contains(
