@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::convert::{drain, Converter, Shared};
 use super::metrics::{dropped, reason};
 use super::{dns, peer_ip, View};
-use crate::core::entry::now_nanos;
+use crate::core::entry::{chunk, now_nanos, recycle};
 use crate::core::Entry;
 
 /// How long a non-transparent message ended by LF waits for the next byte before it is
@@ -192,11 +192,8 @@ async fn connection(
     let mut framer = Framer::new(shared.opts.framer);
     let mut out: Vec<Entry> = Vec::new();
     loop {
-        let wait = if framer.has_pending_line() {
-            LINGER
-        } else {
-            idle
-        };
+        let lingering = framer.has_pending_line();
+        let wait = if lingering { LINGER } else { idle };
         let mut end = false;
         let r = tokio::select! {
             r = tokio::time::timeout(wait, conn.read_into(&mut framer)) => Some(r),
@@ -208,7 +205,7 @@ async fn connection(
                 framer.finish();
                 end = true;
             }
-            Some(Err(_)) if wait == LINGER => {
+            Some(Err(_)) if lingering => {
                 if let Some(frame) = framer.flush_line() {
                     conv.convert(frame, now_nanos(), &mut out);
                 }
@@ -230,12 +227,19 @@ async fn connection(
                 end = true;
             }
         }
+        if out.capacity() == 0 && framer.buffered() > 0 {
+            out = chunk(256);
+        }
         let fatal = drain(&mut framer, &mut conv, now_nanos(), &mut out);
         if !out.is_empty() && tx.send(std::mem::take(&mut out)).await.is_err() {
             return;
         }
         if fatal || end || framer.is_done() {
             break;
+        }
+        if out.capacity() != 0 {
+            // Nothing came of this read: an idle connection holds no chunk.
+            recycle(std::mem::take(&mut out));
         }
         framer.shrink();
     }
