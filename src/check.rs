@@ -73,7 +73,7 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         let unsupported = job.unsupported_keys();
         if let Some(k) = unsupported.first() {
             return Err(err(format!(
-                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, journal, loki_push_api, gelf and docker_sd_configs)",
+                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, journal, syslog, loki_push_api, gelf and docker_sd_configs)",
                 job.job_name
             )));
         }
@@ -95,6 +95,10 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         if job_kind(job) == Some(JobKind::Docker) {
             crate::docker::decode_configs(job)
                 .map_err(|e| err(format!("job {:?}: {e}", job.job_name)))?;
+        }
+        if job_kind(job) == Some(JobKind::Syslog) {
+            crate::syslog::validate(job)
+                .map_err(|e| err(format!("failed to make syslog target manager: {e}")))?;
         }
         match (job_kind(job), &job.loki_push_api, &job.gelf) {
             (Some(JobKind::PushApi), Some(p), _) => {
@@ -145,6 +149,7 @@ fn kind_name(job: &RawScrapeConfig) -> &'static str {
         Some(JobKind::Journal) => "journal",
         Some(JobKind::PushApi) => "loki push",
         Some(JobKind::Gelf) => "gelf",
+        Some(JobKind::Syslog) => "syslog",
         _ => "file",
     }
 }

@@ -27,5 +27,6 @@ pub mod run;
 pub mod server;
 pub mod shutdown;
 pub mod source;
+pub mod syslog;
 pub mod tail;
 pub mod telemetry;

@@ -466,6 +466,10 @@ fn job_source(
             let (kind, one) = crate::gelf::job(job, relabel, &shared.registry)?;
             (Arc::new(kind), vec![Box::new(one) as Box<dyn Discover>])
         }
+        JobKind::Syslog => {
+            let (kind, discoverers) = crate::syslog::job(job, relabel)?;
+            (Arc::new(kind), discoverers)
+        }
         JobKind::Docker => {
             let (kind, sd) = crate::docker::job(job, relabel, &shared.registry)?;
             let discoverers = sd

@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "journal",
     "push",
     "gelf",
+    "syslog",
     "server",
     "shutdown",
     "check",

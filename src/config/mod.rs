@@ -138,6 +138,8 @@ pub enum JobKind {
     PushApi,
     /// `gelf`: GELF messages received over UDP.
     Gelf,
+    /// `syslog` (after `journal` in Promtail's dispatch order).
+    Syslog,
     /// `docker_sd_configs` only.
     Docker,
 }
@@ -356,6 +358,8 @@ pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
         Some(JobKind::File)
     } else if job.journal.is_some() {
         Some(JobKind::Journal)
+    } else if job.syslog.is_some() {
+        Some(JobKind::Syslog)
     } else if job.loki_push_api.is_some() {
         Some(JobKind::PushApi)
     } else if job.gelf.is_some() {

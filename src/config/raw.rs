@@ -428,7 +428,7 @@ pub struct RawScrapeConfig {
     pub azure_sd_configs: Option<RawNode>,
     pub triton_sd_configs: Option<RawNode>,
     pub journal: Option<RawJournal>,
-    pub syslog: Option<RawNode>,
+    pub syslog: Option<RawSyslog>,
     pub gcplog: Option<RawNode>,
     pub loki_push_api: Option<RawPushApi>,
     pub windows_events: Option<RawNode>,
@@ -443,7 +443,7 @@ impl RawScrapeConfig {
     /// Target kinds present in this job that ferrotail does not implement.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
         let mut keys = Vec::new();
-        let pairs: [(&'static str, bool); 21] = [
+        let pairs: [(&'static str, bool); 20] = [
             (
                 "kubernetes_sd_configs",
                 self.kubernetes_sd_configs.is_some(),
@@ -469,7 +469,6 @@ impl RawScrapeConfig {
             ("openstack_sd_configs", self.openstack_sd_configs.is_some()),
             ("azure_sd_configs", self.azure_sd_configs.is_some()),
             ("triton_sd_configs", self.triton_sd_configs.is_some()),
-            ("syslog", self.syslog.is_some()),
             ("gcplog", self.gcplog.is_some()),
             ("windows_events", self.windows_events.is_some()),
             ("kafka", self.kafka.is_some()),
@@ -574,6 +573,30 @@ pub struct RawGelf {
     pub listen_address: String,
     pub labels: BTreeMap<String, String>,
     pub use_incoming_timestamp: bool,
+}
+
+/// `syslog` (Promtail's `SyslogTargetConfig`): a TCP or UDP syslog receiver.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "scrapeconfig.SyslogTargetConfig", default)]
+pub struct RawSyslog {
+    pub listen_address: String,
+    /// `tcp` (the default when empty) or `udp`.
+    pub listen_protocol: String,
+    /// 0 means Promtail's default, 120s.
+    pub idle_timeout: GoDuration,
+    pub label_structured_data: bool,
+    pub labels: BTreeMap<String, String>,
+    pub use_incoming_timestamp: bool,
+    pub use_rfc5424_message: bool,
+    /// `rfc3164`, else RFC 5424 (Promtail treats every other value as RFC 5424).
+    pub syslog_format: String,
+    /// 0 means Promtail's default, 8192.
+    pub max_message_length: i64,
+    /// Only `cert_file`, `key_file` and `ca_file` are used, as in Promtail.
+    pub tls_config: TlsConfig,
+    /// ferrotail only (Promtail refuses this key): open TCP connections at most; further ones
+    /// are closed at once and counted. 0 means the default, 1024.
+    pub max_connections: u32,
 }
 
 /// `static_configs[]`.

@@ -17,5 +17,6 @@ mod journal;
 mod outage;
 mod push;
 mod reload;
+mod syslog;
 mod tailing;
 mod tls;

@@ -279,7 +279,45 @@ impl Framer {
         if self.state == State::Done || self.finished {
             return;
         }
-        if self.pos > 0 {
+        self.compact();
+        if let State::NtSkip { .. } = self.state {
+            // Nothing before the next message start is kept.
+            self.buf.clear();
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// True when non-transparent framing holds a message ended by an LF at the end of the
+    /// buffered data: it is delivered when the next message starts, or by [`Framer::flush_line`].
+    pub fn has_pending_line(&self) -> bool {
+        match self.state {
+            State::Nt { scan } => {
+                self.buf.len() > self.pos
+                    && scan + 1 == self.buf.len()
+                    && self.buf.last() == Some(&b'\n')
+            }
+            _ => false,
+        }
+    }
+
+    /// Delivers the message [`Framer::has_pending_line`] reports, as if the next byte were `<`
+    /// (ferrotail-only: a sender that keeps its connection open and goes quiet does not wait
+    /// for its next message; the caller decides when the stream is quiet). Bytes arriving later
+    /// start a new message. `None` when nothing is pending.
+    pub fn flush_line(&mut self) -> Option<&[u8]> {
+        if !self.has_pending_line() {
+            return None;
+        }
+        let start = self.pos;
+        let lf = self.buf.len() - 1;
+        self.pos = self.buf.len();
+        self.state = State::Nt { scan: self.pos };
+        self.buf.get(start..lf)
+    }
+
+    /// Drops the bytes already framed from the buffer.
+    fn compact(&mut self) {
+        if self.pos > 0 && !self.finished {
             let consumed = self.pos.min(self.buf.len());
             self.buf.drain(..consumed);
             if let State::Nt { scan } = &mut self.state {
@@ -287,11 +325,15 @@ impl Framer {
             }
             self.pos = 0;
         }
-        if let State::NtSkip { .. } = self.state {
-            // Nothing before the next message start is kept.
-            self.buf.clear();
+    }
+
+    /// Returns memory the buffer no longer needs (the bytes already framed, and spare capacity
+    /// well above what is buffered): for a long-lived connection that goes quiet.
+    pub fn shrink(&mut self) {
+        self.compact();
+        if self.buf.capacity() > 2 * self.buf.len() + 4096 {
+            self.buf.shrink_to_fit();
         }
-        self.buf.extend_from_slice(data);
     }
 
     /// Marks the end of the stream (connection closed, or whole datagram pushed).

@@ -659,3 +659,25 @@ fn keywords() {
     assert_eq!(fac[15], "cron2");
     assert_eq!(fac[23], "local7");
 }
+
+#[test]
+fn flush_line_delivers_a_non_transparent_message_before_the_next_one_starts() {
+    let mut f = Framer::new(FramerConfig::default());
+    f.push(b"<13>1 - - - - - - a\n");
+    assert!(f.next_frame().is_none(), "waits for the next byte");
+    assert!(f.has_pending_line());
+    assert_eq!(f.flush_line(), Some(&b"<13>1 - - - - - - a"[..]));
+    assert!(!f.has_pending_line());
+    assert!(f.flush_line().is_none());
+    f.push(b"<13>1 - - - - - - b\n<14>1 - - - - - - c");
+    assert_eq!(f.next_frame().unwrap().unwrap(), b"<13>1 - - - - - - b");
+    assert!(f.next_frame().is_none());
+    assert!(!f.has_pending_line(), "no LF at the end");
+    f.shrink();
+    f.finish();
+    assert_eq!(f.next_frame().unwrap().unwrap(), b"<14>1 - - - - - - c");
+    // Octet counting never has a pending line.
+    let mut o = Framer::new(FramerConfig::default());
+    o.push(b"3 <1>\n");
+    assert!(!o.has_pending_line());
+}
