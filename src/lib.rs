@@ -17,6 +17,7 @@ pub mod discovery;
 pub mod docker;
 pub mod file;
 pub mod httpconfig;
+pub mod kubernetes;
 pub mod pipeline;
 pub mod positions;
 pub mod relabel;

@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "discovery",
     "file",
     "docker",
+    "kubernetes",
     "server",
     "shutdown",
     "check",

@@ -80,7 +80,8 @@ pub struct Overrides {
 /// What kind of target a job reads, decided as Promtail decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
-    /// `static_configs` or `file_sd_configs`.
+    /// `static_configs`, `file_sd_configs` or `kubernetes_sd_configs` (Promtail's
+    /// `HasServiceDiscoveryConfig`).
     File,
     /// `docker_sd_configs` only.
     Docker,
@@ -203,10 +204,13 @@ impl Config {
     }
 }
 
-/// The target kind of a job: any static or file SD config makes it a file job (even with docker
+/// The target kind of a job: any static, file or Kubernetes SD config makes it a file job (even with docker
 /// SD beside it), as in Promtail.
 pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
-    if !job.static_configs.is_empty() || !job.file_sd_configs.is_empty() {
+    if !job.static_configs.is_empty()
+        || !job.file_sd_configs.is_empty()
+        || !job.kubernetes_sd_configs.is_empty()
+    {
         Some(JobKind::File)
     } else if !job.docker_sd_configs.is_empty() {
         Some(JobKind::Docker)
@@ -250,6 +254,8 @@ fn validate_parse(raw: &RawConfig) -> Result<(), String> {
                 }
             }
         }
+        job.kubernetes_configs()
+            .map_err(|e| format!("job {:?}: {e}", job.job_name))?;
         for (i, d) in job.docker_sd_configs.iter().enumerate() {
             let host = d.0.get("host").and_then(|h| h.scalar_text()).unwrap_or("");
             if host.is_empty() {
