@@ -10,6 +10,7 @@ mod docker_dropin;
 mod golden_errors;
 mod golden_relabel;
 mod hostile;
+mod kubernetes;
 mod outage;
 mod reload;
 mod tailing;
