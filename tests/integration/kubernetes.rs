@@ -123,7 +123,7 @@ async fn chart_config_ships_this_nodes_pods_with_the_charts_labels() {
     let here_sidecar = container_dir(&root, "shop", "web-5d8f9c7b6d-x1", "sidecar");
     let there = container_dir(&root, "shop", "web-5d8f9c7b6d-y2", "app");
     append(&there.join("0.log"), &cri("from-node-2"));
-    append(&here.join("0.log"), &cri("hello") + &cri("world"));
+    append(&here.join("0.log"), &(cri("hello") + &cri("world")));
     append(&here_sidecar.join("0.log"), &cri("side"));
     let port = free_port();
     let cfg = chart_config(&loki.url, &api.url(), port, &tmp.path().join("pos.yaml"), &root);
@@ -289,7 +289,7 @@ async fn cri_rotation_and_restart_resume_from_positions() {
     let dir = container_dir(&root, "ns", "p", "app");
     let log = dir.join("0.log");
     std::fs::write(dir.join("0.log.20231231-235959.gz"), b"\x1f\x8b not read").unwrap();
-    append(&log, &cri("r1") + &cri("r2"));
+    append(&log, &(cri("r1") + &cri("r2")));
     let port = free_port();
     let positions = tmp.path().join("pos.yaml");
     let cfg = chart_config(&loki.url, &api.url(), port, &positions, &root);
@@ -354,11 +354,15 @@ async fn api_server_401_is_logged_and_nothing_else_stops() {
     let plain = tmp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
     let port = free_port();
-    let mut cfg = chart_config(&loki.url, &api.url(), port, &tmp.path().join("pos.yaml"), &root);
-    cfg.push_str(&format!(
-        "  - job_name: static\n    static_configs:\n      - labels:\n          job: static\n          __path__: {}/*.log\n",
-        plain.display()
-    ));
+    let cfg = chart_config(&loki.url, &api.url(), port, &tmp.path().join("pos.yaml"), &root)
+        .replace(
+            "\nlimits_config:",
+            &format!(
+                "  - job_name: static\n    static_configs:\n      - labels:\n          job: static\n          __path__: {}/*.log\n\nlimits_config:",
+                plain.display()
+            ),
+        );
+    assert!(cfg.contains("job_name: static"));
     let ft = start(tmp.path(), &cfg, port);
     loki.wait_for("the pod's line", WAIT, |e| e.iter().any(|e| e.line == "pod-1"))
         .await;
