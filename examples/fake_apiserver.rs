@@ -11,11 +11,7 @@ use serde_json::json;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let pods: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
-    let nodes: usize = args
-        .get(2)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let nodes: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -367,8 +367,15 @@ impl Generation {
             let (tx, rx) = mpsc::channel::<Vec<Entry>>(PIPELINE_CHANNEL_CAP);
             pipeline_tasks.spawn(run_pipeline(pipeline, rx, client_txs.clone()));
             let relabel = Relabeler::compile(&job.relabel_configs)?;
-            let (kind, discoverers) =
-                job_source(job, kind, relabel, shared, &reader_opts, sync_period, config)?;
+            let (kind, discoverers) = job_source(
+                job,
+                kind,
+                relabel,
+                shared,
+                &reader_opts,
+                sync_period,
+                config,
+            )?;
             let manager = TargetManager {
                 kind,
                 discoverers,

@@ -80,7 +80,10 @@ fn every_manifest_is_its_kind_and_the_pieces_fit() {
     );
     let namespace = ns.metadata.name.clone().expect("namespace name");
     // Namespaced objects live in it; the Namespace sorts first so `kubectl apply -f dir/` works.
-    assert_eq!(files.keys().next().map(String::as_str), Some("00-namespace.yaml"));
+    assert_eq!(
+        files.keys().next().map(String::as_str),
+        Some("00-namespace.yaml")
+    );
     for m in [&sa.metadata, &cm.metadata, &ds.metadata] {
         assert_eq!(m.namespace.as_deref(), Some(namespace.as_str()));
     }
@@ -97,8 +100,16 @@ fn every_manifest_is_its_kind_and_the_pieces_fit() {
     let rules = role.rules.clone().unwrap_or_default();
     let can = |resource: &str, verb: &str| {
         rules.iter().any(|r| {
-            r.api_groups.as_deref().unwrap_or_default().iter().any(|g| g.is_empty())
-                && r.resources.as_deref().unwrap_or_default().iter().any(|x| x == resource)
+            r.api_groups
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|g| g.is_empty())
+                && r.resources
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|x| x == resource)
                 && r.verbs.iter().any(|v| v == verb)
         })
     };
@@ -111,7 +122,9 @@ fn every_manifest_is_its_kind_and_the_pieces_fit() {
 
     // The ConfigMap holds the chart's config, byte for byte.
     let data = cm.data.clone().unwrap_or_default();
-    let config = data.get("promtail.yaml").expect("promtail.yaml in the ConfigMap");
+    let config = data
+        .get("promtail.yaml")
+        .expect("promtail.yaml in the ConfigMap");
     let file = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/promtail-config-kubernetes.yml"),
     )
@@ -128,7 +141,10 @@ fn every_manifest_is_its_kind_and_the_pieces_fit() {
     assert_eq!(psc.run_as_user, Some(0));
     assert_eq!(pod.containers.len(), 1);
     let c = &pod.containers[0];
-    let csc = c.security_context.clone().expect("container security context");
+    let csc = c
+        .security_context
+        .clone()
+        .expect("container security context");
     assert_eq!(csc.read_only_root_filesystem, Some(true));
     assert_eq!(csc.allow_privilege_escalation, Some(false));
     assert_eq!(
@@ -177,9 +193,14 @@ fn every_manifest_is_its_kind_and_the_pieces_fit() {
         .map(|v| (v.name.clone(), v))
         .collect();
     let host_path = |mount: &str| -> (String, bool) {
-        let (vol, ro) = mounts.get(mount).unwrap_or_else(|| panic!("{mount} mounted"));
+        let (vol, ro) = mounts
+            .get(mount)
+            .unwrap_or_else(|| panic!("{mount} mounted"));
         let v = volumes.get(vol).unwrap_or_else(|| panic!("volume {vol}"));
-        let hp = v.host_path.clone().unwrap_or_else(|| panic!("{vol}: hostPath"));
+        let hp = v
+            .host_path
+            .clone()
+            .unwrap_or_else(|| panic!("{vol}: hostPath"));
         (hp.path, *ro)
     };
     assert_eq!(host_path("/var/log/pods"), ("/var/log/pods".into(), true));
@@ -197,7 +218,10 @@ fn every_manifest_is_its_kind_and_the_pieces_fit() {
         .get(config_vol)
         .and_then(|v| v.config_map.clone())
         .expect("config from the ConfigMap");
-    assert_eq!(cfg_source.name, cm.metadata.name.clone().unwrap_or_default());
+    assert_eq!(
+        cfg_source.name,
+        cm.metadata.name.clone().unwrap_or_default()
+    );
 }
 
 #[test]

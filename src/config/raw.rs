@@ -498,12 +498,9 @@ impl RawScrapeConfig {
             .iter()
             .enumerate()
             .map(|(i, node)| {
-                gocompat::yaml::from_node::<kubesd::SdConfig>(
-                    &node.0,
-                    gocompat::yaml::Mode::Config,
-                )
-                .map(|d| d.value)
-                .map_err(|e| format!("kubernetes_sd_configs[{i}]: {e}"))
+                gocompat::yaml::from_node::<kubesd::SdConfig>(&node.0, gocompat::yaml::Mode::Config)
+                    .map(|d| d.value)
+                    .map_err(|e| format!("kubernetes_sd_configs[{i}]: {e}"))
             })
             .collect()
     }

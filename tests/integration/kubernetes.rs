@@ -126,7 +126,13 @@ async fn chart_config_ships_this_nodes_pods_with_the_charts_labels() {
     append(&here.join("0.log"), &(cri("hello") + &cri("world")));
     append(&here_sidecar.join("0.log"), &cri("side"));
     let port = free_port();
-    let cfg = chart_config(&loki.url, &api.url(), port, &tmp.path().join("pos.yaml"), &root);
+    let cfg = chart_config(
+        &loki.url,
+        &api.url(),
+        port,
+        &tmp.path().join("pos.yaml"),
+        &root,
+    );
     let ft = start(tmp.path(), &cfg, port);
     loki.wait_for("the pod's lines", WAIT, |e| e.len() >= 3)
         .await;
@@ -150,7 +156,10 @@ async fn chart_config_ships_this_nodes_pods_with_the_charts_labels() {
     // The cri stage took the timestamp from the line.
     assert_eq!(hello.ts_nanos, 1_704_110_400_123_456_789);
     let side = entries.iter().find(|e| e.line == "side").expect("side");
-    assert_eq!(side.labels.get("container").map(String::as_str), Some("sidecar"));
+    assert_eq!(
+        side.labels.get("container").map(String::as_str),
+        Some("sidecar")
+    );
     // Pods were listed for this node only (Promtail's spec.nodeName field selector).
     let pods_req = api
         .requests()
@@ -207,6 +216,7 @@ async fn host_label_keeps_other_nodes_pods_unread() {
     );
     let cfg = crate::util::config(&loki.url, &tmp.path().join("pos.yaml"), port, "", &scrape);
     let ft = start(tmp.path(), &cfg, port);
+    ft.wait_up().await;
     ft.wait_metric(
         "promtail_targets_failed_total",
         &["reason=\"wrong_host\""],
@@ -229,7 +239,11 @@ async fn host_label_keeps_other_nodes_pods_unread() {
         .into_iter()
         .find(|r| r.path.ends_with("/pods"))
         .expect("a pod list");
-    assert_eq!(pods_req.query.get("fieldSelector"), None, "selectors kept as written");
+    assert_eq!(
+        pods_req.query.get("fieldSelector"),
+        None,
+        "selectors kept as written"
+    );
     assert_eq!(
         pods_req.query.get("labelSelector").map(String::as_str),
         Some("app=web")
@@ -244,7 +258,13 @@ async fn churn_of_200_pods_through_the_binary() {
     let api = api_server(None).await;
     let loki = FakeLoki::start().await;
     let port = free_port();
-    let cfg = chart_config(&loki.url, &api.url(), port, &tmp.path().join("pos.yaml"), &root);
+    let cfg = chart_config(
+        &loki.url,
+        &api.url(),
+        port,
+        &tmp.path().join("pos.yaml"),
+        &root,
+    );
     let ft = start(tmp.path(), &cfg, port);
     ft.wait_up().await;
     let n = 200;
@@ -258,8 +278,10 @@ async fn churn_of_200_pods_through_the_binary() {
     }
     loki.wait_for("a line of every pod", WAIT, |e| e.len() >= n)
         .await;
-    ft.wait_metric("promtail_targets_active_total", &[], WAIT, |v| v == n as f64)
-        .await;
+    ft.wait_metric("promtail_targets_active_total", &[], WAIT, |v| {
+        v == n as f64
+    })
+    .await;
     for i in 0..n {
         assert!(api.delete("Pod", "churn", &format!("churn-{i}")));
     }
@@ -302,8 +324,7 @@ async fn cri_rotation_and_restart_resume_from_positions() {
     append(&dir.join("0.log.20240101-120000"), &cri("r4-after-rename"));
     append(&log, &cri("r5-new-file"));
     loki.wait_for("rotated lines", WAIT, |e| {
-        e.iter().any(|e| e.line == "r5-new-file")
-            && e.iter().any(|e| e.line == "r4-after-rename")
+        e.iter().any(|e| e.line == "r5-new-file") && e.iter().any(|e| e.line == "r4-after-rename")
     })
     .await;
     ft.stop().await;
@@ -333,10 +354,16 @@ async fn cri_rotation_and_restart_resume_from_positions() {
     .collect();
     assert_eq!(c, want, "every line once, nothing else");
     let (_, targets) = ft.get("/targets").await;
-    assert!(!targets.contains("0.log.2024"), "rotated files are not targets");
+    assert!(
+        !targets.contains("0.log.2024"),
+        "rotated files are not targets"
+    );
     let pos = std::fs::read_to_string(&positions).unwrap_or_default();
     assert!(pos.contains("0.log"), "{pos}");
-    assert!(!pos.contains("0.log.2024"), "rotated files have no position: {pos}");
+    assert!(
+        !pos.contains("0.log.2024"),
+        "rotated files have no position: {pos}"
+    );
     ft.stop().await;
 }
 
@@ -364,8 +391,10 @@ async fn api_server_401_is_logged_and_nothing_else_stops() {
         );
     assert!(cfg.contains("job_name: static"));
     let ft = start(tmp.path(), &cfg, port);
-    loki.wait_for("the pod's line", WAIT, |e| e.iter().any(|e| e.line == "pod-1"))
-        .await;
+    loki.wait_for("the pod's line", WAIT, |e| {
+        e.iter().any(|e| e.line == "pod-1")
+    })
+    .await;
 
     // From now on the API server wants a token ferrotail does not have.
     api.set_token(Some("not-yours"));
@@ -380,7 +409,10 @@ async fn api_server_401_is_logged_and_nothing_else_stops() {
         .find(|l| l.contains("kubernetes SD list/watch failed"))
         .unwrap_or_else(|| panic!("no failure logged:\n{log}"));
     assert!(line.contains("role=pod"), "{line}");
-    assert!(line.contains(&format!("url={}/api/v1/pods", api.url())), "{line}");
+    assert!(
+        line.contains(&format!("url={}/api/v1/pods", api.url())),
+        "{line}"
+    );
     assert!(line.contains("401"), "{line}");
     append(&pod_log, &cri("pod-2"));
     append(&plain.join("a.log"), "static-1\n");
@@ -428,10 +460,11 @@ async fn failing_discoveries_at_start_leave_other_jobs_running() {
     // The relative kubeconfig path was joined with the config file's directory.
     let kubeconfig = tmp.path().join("does/not/exist").display().to_string();
     assert!(
-        log.lines().any(|l| l.contains("Cannot create service discovery")
-            && l.contains("job=nodes")
-            && l.contains("role=node")
-            && l.contains(&kubeconfig)),
+        log.lines()
+            .any(|l| l.contains("Cannot create service discovery")
+                && l.contains("job=nodes")
+                && l.contains("role=node")
+                && l.contains(&kubeconfig)),
         "{log}"
     );
     ft.stop().await;
