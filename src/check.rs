@@ -73,7 +73,7 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
         let unsupported = job.unsupported_keys();
         if let Some(k) = unsupported.first() {
             return Err(err(format!(
-                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, journal, syslog, loki_push_api, gelf and docker_sd_configs)",
+                "scrape_configs[{i}] (job {:?}): not supported: {k} (ferrotail reads static_configs, file_sd_configs, kubernetes_sd_configs, journal, syslog, loki_push_api, gelf and docker_sd_configs)",
                 job.job_name
             )));
         }

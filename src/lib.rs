@@ -19,6 +19,7 @@ pub mod file;
 pub mod gelf;
 pub mod httpconfig;
 pub mod journal;
+pub mod kubernetes;
 pub mod pipeline;
 pub mod positions;
 pub mod push;

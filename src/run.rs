@@ -374,8 +374,15 @@ impl Generation {
             let (tx, rx) = mpsc::channel::<Vec<Entry>>(PIPELINE_CHANNEL_CAP);
             pipeline_tasks.spawn(run_pipeline(pipeline, rx, client_txs.clone()));
             let relabel = Relabeler::compile(&job.relabel_configs)?;
-            let (kind, discoverers) =
-                job_source(job, kind, relabel, shared, &reader_opts, sync_period)?;
+            let (kind, discoverers) = job_source(
+                job,
+                kind,
+                relabel,
+                shared,
+                &reader_opts,
+                sync_period,
+                config,
+            )?;
             let manager = TargetManager {
                 kind,
                 discoverers,
@@ -429,6 +436,7 @@ fn job_source(
     shared: &Shared,
     reader_opts: &ReaderOptions,
     sync_period: Duration,
+    config: &Config,
 ) -> Result<JobSource, String> {
     Ok(match kind {
         JobKind::File => {
@@ -451,6 +459,10 @@ fn job_source(
                     sync_period,
                     Arc::clone(&shared.watcher),
                 )));
+            }
+            let config_dir = config.file.as_deref().and_then(std::path::Path::parent);
+            for k in crate::kubernetes::discoverers(job, config_dir)? {
+                discoverers.push(Box::new(k));
             }
             (Arc::new(kind), discoverers)
         }

@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "push",
     "gelf",
     "syslog",
+    "kubernetes",
     "server",
     "shutdown",
     "check",

@@ -130,7 +130,8 @@ pub struct Overrides {
 /// What kind of target a job reads, decided as Promtail decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
-    /// `static_configs` or `file_sd_configs`.
+    /// `static_configs`, `file_sd_configs` or `kubernetes_sd_configs` (Promtail's
+    /// `HasServiceDiscoveryConfig`).
     File,
     /// `journal` (and no static or file SD config).
     Journal,
@@ -349,12 +350,15 @@ impl Config {
     }
 }
 
-/// The target kind of a job, in Promtail's order (first match wins): any static or file SD config
-/// makes it a file job (even with docker SD beside it), then `loki_push_api`, `gelf`, and
-/// `docker_sd_configs`. (Promtail's other kinds, between them in its order, are refused earlier
-/// as unsupported.)
+/// The target kind of a job, in Promtail's order (first match wins): any static, file or Kubernetes
+/// SD config makes it a file job (even with docker SD beside it), then `journal`, `syslog`,
+/// `loki_push_api`, `gelf`, and `docker_sd_configs`. (Promtail's other kinds, between them in its
+/// order, are refused earlier as unsupported.)
 pub fn job_kind(job: &RawScrapeConfig) -> Option<JobKind> {
-    if !job.static_configs.is_empty() || !job.file_sd_configs.is_empty() {
+    if !job.static_configs.is_empty()
+        || !job.file_sd_configs.is_empty()
+        || !job.kubernetes_sd_configs.is_empty()
+    {
         Some(JobKind::File)
     } else if job.journal.is_some() {
         Some(JobKind::Journal)
@@ -406,6 +410,8 @@ fn validate_parse(raw: &RawConfig) -> Result<(), String> {
                 }
             }
         }
+        job.kubernetes_configs()
+            .map_err(|e| format!("job {:?}: {e}", job.job_name))?;
         for (i, d) in job.docker_sd_configs.iter().enumerate() {
             let host = d.0.get("host").and_then(|h| h.scalar_text()).unwrap_or("");
             if host.is_empty() {

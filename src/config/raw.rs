@@ -414,7 +414,7 @@ pub struct RawScrapeConfig {
     pub static_configs: Vec<RawStaticConfig>,
     pub file_sd_configs: Vec<RawFileSd>,
     pub docker_sd_configs: Vec<RawNode>,
-    pub kubernetes_sd_configs: Option<RawNode>,
+    pub kubernetes_sd_configs: Vec<RawNode>,
     pub consul_sd_configs: Option<RawNode>,
     pub consulagent_sd_configs: Option<RawNode>,
     pub dns_sd_configs: Option<RawNode>,
@@ -443,11 +443,7 @@ impl RawScrapeConfig {
     /// Target kinds present in this job that ferrotail does not implement.
     pub fn unsupported_keys(&self) -> Vec<&'static str> {
         let mut keys = Vec::new();
-        let pairs: [(&'static str, bool); 20] = [
-            (
-                "kubernetes_sd_configs",
-                self.kubernetes_sd_configs.is_some(),
-            ),
+        let pairs: [(&'static str, bool); 19] = [
             ("consul_sd_configs", self.consul_sd_configs.is_some()),
             (
                 "consulagent_sd_configs",
@@ -488,6 +484,21 @@ impl RawScrapeConfig {
             }
         }
         keys
+    }
+
+    /// The `kubernetes_sd_configs` entries, decoded and validated with Prometheus' rules and
+    /// messages (`role missing (one of: ...)`, `cannot use 'kubeconfig_file' and 'api_server'
+    /// simultaneously`, ...). Relative file paths are left as written.
+    pub fn kubernetes_configs(&self) -> Result<Vec<kubesd::SdConfig>, String> {
+        self.kubernetes_sd_configs
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                gocompat::yaml::from_node::<kubesd::SdConfig>(&node.0, gocompat::yaml::Mode::Config)
+                    .map(|d| d.value)
+                    .map_err(|e| format!("kubernetes_sd_configs[{i}]: {e}"))
+            })
+            .collect()
     }
 }
 

@@ -57,13 +57,16 @@ impl FileKind {
     }
 }
 
-/// The host name `__host__` is compared with: `HOSTNAME`, else the system's.
-fn local_hostname() -> String {
-    std::env::var("HOSTNAME").unwrap_or_else(|_| {
-        hostname::get()
+/// The host name `__host__` is compared with, as Promtail's `hostname()`: `HOSTNAME` when set and
+/// not empty (the chart sets it from `spec.nodeName`), else the system's. Kubernetes pod
+/// discovery selects this node's pods with it too.
+pub fn local_hostname() -> String {
+    match std::env::var("HOSTNAME") {
+        Ok(h) if !h.is_empty() => h,
+        _ => hostname::get()
             .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    })
+            .unwrap_or_default(),
+    }
 }
 
 impl SourceKind for FileKind {

@@ -14,6 +14,7 @@ mod golden_errors;
 mod golden_relabel;
 mod hostile;
 mod journal;
+mod kubernetes;
 mod outage;
 mod push;
 mod reload;

@@ -37,12 +37,24 @@ pub struct Ferrotail {
 
 impl Ferrotail {
     pub fn start(dir: &Path, config_text: &str, port: u16, args: &[&str]) -> Ferrotail {
+        Self::start_env(dir, config_text, port, args, &[])
+    }
+
+    /// [`Ferrotail::start`] with environment variables set (`HOSTNAME` for Kubernetes).
+    pub fn start_env(
+        dir: &Path,
+        config_text: &str,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Ferrotail {
         let cfg = dir.join("config.yml");
         std::fs::write(&cfg, config_text).unwrap();
         let stderr = dir.join(format!("stderr-{}.log", rand_suffix()));
         let child = Command::new(BIN)
             .arg(format!("-config.file={}", cfg.display()))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
