@@ -119,8 +119,15 @@ fn main() -> ExitCode {
             tracing::info!("{line}");
         }
     }
+    // File-system calls run on the blocking pool (`tail::blocking`), so a hung disk stalls only
+    // the reader that made the call. The pool keeps tokio's default bound of 512 threads: each
+    // hung call holds one thread, and a lower bound would let a few hundred files on a hung NFS
+    // mount exhaust it and stall the healthy files (and reqwest's DNS lookups) too. The memory is
+    // spent only while calls hang: healthy readers use a handful of threads, because at most
+    // `tail::CONCURRENT_CALLS` of their calls run at once.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(512)
         .build()
     {
         Ok(r) => r,
