@@ -119,15 +119,12 @@ fn main() -> ExitCode {
             tracing::info!("{line}");
         }
     }
-    // File-system calls run on the blocking pool (`tail::blocking`), so a hung disk stalls only
-    // the reader that made the call. The pool keeps tokio's default bound of 512 threads: each
-    // hung call holds one thread, and a lower bound would let a few hundred files on a hung NFS
-    // mount exhaust it and stall the healthy files (and reqwest's DNS lookups) too. The memory is
-    // spent only while calls hang: healthy readers use a handful of threads, because at most
-    // `tail::CONCURRENT_CALLS` of their calls run at once.
+    // File-system calls of readers, glob walks and rotation checks run on a pool of their own
+    // (`core::blocking`: a few threads, more only while calls hang); positions saves and file_sd
+    // reads on tokio's blocking pool, which keeps its default bound of 512 threads (a lower
+    // bound would buy nothing: the threads exist only while calls run).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(512)
         .build()
     {
         Ok(r) => r,

@@ -2,6 +2,7 @@
 //! the pools the hot path reuses. The bottom layer: it imports nothing else from ferrotail.
 
 pub mod ack;
+pub mod blocking;
 pub mod entry;
 pub mod pool;
 

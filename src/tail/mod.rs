@@ -607,51 +607,7 @@ enum Advanced {
     Failed(std::io::Error, Rotation),
 }
 
-/// Reader calls on the blocking pool at once, counted until they return or are presumed hung.
-/// Without a bound, a thousand readers starting together would each get a thread of their own
-/// (the pool spawns one whenever none is idle), and those threads would stay for the pool's
-/// keep-alive, costing memory and CPU long after start-up.
-pub const CONCURRENT_CALLS: usize = 16;
-
-/// A call running this long no longer counts against [`CONCURRENT_CALLS`]: it is presumed hung
-/// (NFS), and a hung call must not hold up the calls of other files.
-const PRESUMED_HUNG: Duration = Duration::from_millis(200);
-
-static CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_CALLS);
-
-/// Runs `f` (file-system calls) on tokio's blocking pool and waits for it, so a slow or hung disk
-/// (NFS) stalls only the task that asked, never a runtime worker (and with it `/metrics`,
-/// `/ready`, other files and the pushes). `None` when `cancel` fires first: the call is then
-/// abandoned (it ends on its own and its result is dropped), so a stop never waits for a hung
-/// disk. A panic inside `f` counts as cancelled.
-pub async fn blocking<T, F>(cancel: &CancellationToken, f: F) -> Option<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let permit = tokio::select! {
-        biased;
-        p = CALLS.acquire() => p.ok(),
-        _ = cancel.cancelled() => return None,
-    };
-    let mut task = tokio::task::spawn_blocking(f);
-    let early = tokio::select! {
-        biased;
-        r = &mut task => Some(r),
-        _ = cancel.cancelled() => return None,
-        _ = tokio::time::sleep(PRESUMED_HUNG) => None,
-    };
-    drop(permit);
-    let joined = match early {
-        Some(r) => r,
-        None => tokio::select! {
-            biased;
-            r = task => r,
-            _ = cancel.cancelled() => return None,
-        },
-    };
-    joined.ok()
-}
+pub use crate::core::blocking::blocking;
 
 /// [`blocking`] for calls that return an IO result; cancellation is an `Interrupted` error.
 async fn blocking_io<T, F>(cancel: &CancellationToken, f: F) -> std::io::Result<T>
