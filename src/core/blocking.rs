@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Threads that serve calls while none hangs.
-pub const CORE_THREADS: usize = 4;
+pub const CORE_THREADS: usize = 2;
 /// The most threads: each hung call holds one.
 pub const MAX_THREADS: usize = 512;
 /// A call queued this long while every thread is busy adds a thread.
