@@ -119,6 +119,10 @@ fn main() -> ExitCode {
             tracing::info!("{line}");
         }
     }
+    // File-system calls of readers, glob walks and rotation checks run on a pool of their own
+    // (`core::blocking`: a few threads, more only while calls hang); positions saves and file_sd
+    // reads on tokio's blocking pool, which keeps its default bound of 512 threads (a lower
+    // bound would buy nothing: the threads exist only while calls run).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,8 +1,9 @@
 //! The types every layer shares: label sets, entries and the extracted map, delivery tokens, the
-//! pools the hot path reuses, and retry backoff. The bottom layer: it imports nothing else from ferrotail.
+//! pools the hot path reuses, retry backoff, and the bounded pool file-system calls run on. The bottom layer: it imports nothing else from ferrotail.
 
 pub mod ack;
 pub mod backoff;
+pub mod blocking;
 pub mod entry;
 pub mod pool;
 

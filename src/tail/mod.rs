@@ -607,23 +607,7 @@ enum Advanced {
     Failed(std::io::Error, Rotation),
 }
 
-/// Runs `f` (file-system calls) on tokio's blocking pool and waits for it, so a slow or hung disk
-/// (NFS) stalls only the task that asked, never a runtime worker (and with it `/metrics`,
-/// `/ready`, other files and the pushes). `None` when `cancel` fires first: the call is then
-/// abandoned (it ends on its own and its result is dropped), so a stop never waits for a hung
-/// disk. A panic inside `f` counts as cancelled.
-pub async fn blocking<T, F>(cancel: &CancellationToken, f: F) -> Option<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let task = tokio::task::spawn_blocking(f);
-    tokio::select! {
-        biased;
-        r = task => r.ok(),
-        _ = cancel.cancelled() => None,
-    }
-}
+pub use crate::core::blocking::blocking;
 
 /// [`blocking`] for calls that return an IO result; cancellation is an `Interrupted` error.
 async fn blocking_io<T, F>(cancel: &CancellationToken, f: F) -> std::io::Result<T>
