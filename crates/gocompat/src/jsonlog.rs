@@ -89,7 +89,12 @@ impl std::error::Error for DecodeError {}
 /// Decodes one line of a json-file log (with or without its terminating newline); invalid UTF-8
 /// in a string becomes U+FFFD.
 pub fn decode(input: &[u8]) -> Result<JsonLog<'_>, DecodeError> {
-    Scanner::new(input, None).line()
+    // One validation of the whole line is cheaper than one per string; a line with invalid
+    // UTF-8 (rare) is read with each string replaced on its own, which gives the same text.
+    match std::str::from_utf8(input) {
+        Ok(text) => decode_str(text),
+        Err(_) => Scanner::new(input, None).line(),
+    }
 }
 
 /// [`decode`] for text already known to be UTF-8 (no second validation).
@@ -243,7 +248,13 @@ impl<'a> Scanner<'a> {
         self.expect(b'"', "a string")?;
         let start = self.pos;
         let rest = &self.buf[start..];
-        let Some(stop) = memchr::memchr2(b'"', b'\\', rest) else {
+        // memchr pays off on long spans only (a `log`); `stream`, `time` and keys are short.
+        let stop = if rest.len() > 64 {
+            memchr::memchr2(b'"', b'\\', rest)
+        } else {
+            find_quote_or_backslash(rest)
+        };
+        let Some(stop) = stop else {
             return Err(DecodeError::Truncated);
         };
         if rest[stop] == b'"' {
@@ -255,22 +266,27 @@ impl<'a> Scanner<'a> {
         // UTF-8 is replaced exactly as in the whole unescaped string.
         let mut out = String::with_capacity(rest.len());
         out.push_str(&self.text_of(start, start + stop));
-        self.pos = start + stop;
+        // The per-line path (Docker escapes every `"` of a JSON log): locals, not fields.
+        let (buf, text) = (self.buf, self.text);
+        let mut pos = start + stop;
         loop {
             // Here `buf[pos]` is `"` or `\`.
-            if self.buf[self.pos] == b'"' {
-                self.pos += 1;
+            if buf[pos] == b'"' {
+                self.pos = pos + 1;
                 return Ok(Cow::Owned(out));
             }
-            let esc_at = self.pos;
-            self.pos += 1;
-            let c = self.peek()?;
-            self.pos += 1;
+            let esc_at = pos;
+            let Some(&c) = buf.get(pos + 1) else {
+                return Err(DecodeError::Truncated);
+            };
+            pos += 2;
             if let Some(ch) = short_escape(c) {
                 out.push(ch);
             } else if c == b'u' {
                 self.unicode_escape = true;
+                self.pos = pos;
                 out.push(self.unicode_escape(esc_at)?);
+                pos = self.pos;
             } else {
                 return Err(DecodeError::Syntax {
                     offset: esc_at,
@@ -278,10 +294,13 @@ impl<'a> Scanner<'a> {
                 });
             }
             // Spans between escapes are short: a word-at-a-time scan beats memchr's setup.
-            let n = find_quote_or_backslash(&self.buf[self.pos..]).ok_or(DecodeError::Truncated)?;
+            let n = find_quote_or_backslash(&buf[pos..]).ok_or(DecodeError::Truncated)?;
             if n > 0 {
-                out.push_str(&self.text_of(self.pos, self.pos + n));
-                self.pos += n;
+                match text {
+                    Some(t) => out.push_str(&t[pos..pos + n]),
+                    None => out.push_str(&String::from_utf8_lossy(&buf[pos..pos + n])),
+                }
+                pos += n;
             }
         }
     }
