@@ -30,7 +30,7 @@ const LINGER: Duration = Duration::from_millis(100);
 /// Read buffer of a TLS connection (plain connections share a per-thread one).
 const TLS_BUF: usize = 16 * 1024;
 /// Per-thread read buffer of plain connections.
-const PLAIN_BUF: usize = 64 * 1024;
+const PLAIN_BUF: usize = 16 * 1024;
 
 thread_local! {
     static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; PLAIN_BUF]);
