@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Threads that serve calls while none hangs.
-pub const CORE_THREADS: usize = 2;
+pub const CORE_THREADS: usize = 4;
 /// The most threads: each hung call holds one.
 pub const MAX_THREADS: usize = 512;
 /// A call queued this long while every thread is busy adds a thread.
@@ -139,17 +139,24 @@ mod tests {
         let cancel = CancellationToken::new();
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let hold = std::sync::Arc::new(Mutex::new(hold));
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // More hung calls than core threads.
         let mut hung = Vec::new();
         for _ in 0..CORE_THREADS + 2 {
             let hold = std::sync::Arc::clone(&hold);
+            let started = std::sync::Arc::clone(&started);
             let c = cancel.clone();
             hung.push(tokio::spawn(async move {
                 blocking(&c, move || {
+                    started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let _ = hold.lock().map(|h| h.recv_timeout(Duration::from_secs(30)));
                 })
                 .await
             }));
+        }
+        // Every core thread is stuck before the quick call is queued.
+        while started.load(std::sync::atomic::Ordering::SeqCst) < CORE_THREADS {
+            tokio::task::yield_now().await;
         }
         let quick = tokio::time::timeout(
             Duration::from_secs(5),
