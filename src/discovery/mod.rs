@@ -42,12 +42,23 @@ fn group_targets(g: &RawStaticConfig, extra: Option<(&str, &str)>) -> Vec<Labels
         .collect()
 }
 
-/// `static_configs`: the groups are sent once.
+/// `static_configs`: the groups are sent once. Also the one target of a job without discovery
+/// (journal, syslog, loki_push_api, gelf): [`Static::one`].
 pub struct Static {
     groups: Vec<TargetGroup>,
 }
 
 impl Static {
+    /// One group named `source` holding the one target `labels`.
+    pub fn one(source: &str, labels: Labels) -> Static {
+        Static {
+            groups: vec![TargetGroup {
+                source: source.to_string(),
+                targets: vec![labels],
+            }],
+        }
+    }
+
     /// The job's static target groups.
     pub fn new(job: &RawScrapeConfig) -> Static {
         let groups = job

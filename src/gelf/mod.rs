@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::raw::{RawGelf, RawScrapeConfig};
 use crate::core::{Entry, Labels};
-use crate::push::OneTarget;
+use crate::discovery::Static;
 use crate::relabel::{is_valid_label_name, Relabeler};
 use crate::source::{Dropped, Registry, Source, SourceCtx, SourceKind, Target, TargetView};
 
@@ -90,7 +90,7 @@ pub fn job(
     job: &RawScrapeConfig,
     relabel: Relabeler,
     registry: &Registry,
-) -> Result<(GelfKind, OneTarget), String> {
+) -> Result<(GelfKind, Static), String> {
     let Some(cfg) = &job.gelf else {
         return Err(format!("job {:?}: no gelf block", job.job_name));
     };
@@ -120,7 +120,7 @@ pub fn job(
             relabel: Arc::new(relabel),
             use_incoming_timestamp: cfg.use_incoming_timestamp,
         },
-        OneTarget("gelf"),
+        Static::one("gelf", Labels::new()),
     ))
 }
 

@@ -34,11 +34,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::raw::{RawJournal, RawScrapeConfig};
 use crate::core::ack::Progress;
 use crate::core::{Entry, Labels};
+use crate::discovery::Static;
 use crate::positions::Positions;
 use crate::relabel::Relabeler;
 use crate::source::{
-    Discover, Dropped, ReaderStatus, Registry, Source, SourceCtx, SourceKind, Target, TargetGroup,
-    TargetView,
+    Dropped, ReaderStatus, Registry, Source, SourceCtx, SourceKind, Target, TargetView,
 };
 use format::EntryLabels;
 
@@ -119,10 +119,7 @@ impl JournalConfig {
 }
 
 /// The journal kind and its one discoverer for a job.
-pub fn job(
-    job: &RawScrapeConfig,
-    relabel: Relabeler,
-) -> Result<(JournalKind, JournalTargets), String> {
+pub fn job(job: &RawScrapeConfig, relabel: Relabeler) -> Result<(JournalKind, Static), String> {
     let raw = job.journal.clone().unwrap_or_default();
     let cfg = JournalConfig::parse(&raw).map_err(|e| format!("job {:?}: {e}", job.job_name))?;
     let labels = EntryLabels::new(&cfg.labels, relabel, &job.relabel_configs);
@@ -136,31 +133,8 @@ pub fn job(
             cfg,
             labels: Mutex::new(Some(labels)),
         },
-        JournalTargets { target },
+        Static::one("journal", target),
     ))
-}
-
-/// The discoverer of a journal job: one group with the job's single target.
-pub struct JournalTargets {
-    target: Labels,
-}
-
-impl Discover for JournalTargets {
-    fn run(
-        self: Box<Self>,
-        tx: mpsc::Sender<Vec<TargetGroup>>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let group = TargetGroup {
-                source: "journal".into(),
-                targets: vec![self.target],
-            };
-            if tx.send(vec![group]).await.is_ok() {
-                cancel.cancelled().await;
-            }
-        })
-    }
 }
 
 /// The journal source kind of one job.

@@ -42,10 +42,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::raw::{RawPushApi, RawScrapeConfig};
 use crate::core::{Entry, Labels};
+use crate::discovery::Static;
 use crate::relabel::{is_valid_label_name, Relabeler};
-use crate::source::{
-    Discover, Dropped, Registry, Source, SourceCtx, SourceKind, Target, TargetGroup, TargetView,
-};
+use crate::source::{Dropped, Registry, Source, SourceCtx, SourceKind, Target, TargetView};
 
 /// Largest request body read (as sent, before decompression).
 pub const MAX_BODY_BYTES: usize = 64 << 20;
@@ -113,7 +112,7 @@ pub fn job(
     job: &RawScrapeConfig,
     relabel: Relabeler,
     registry: &Registry,
-) -> Result<(PushKind, OneTarget), String> {
+) -> Result<(PushKind, Static), String> {
     let Some(cfg) = &job.loki_push_api else {
         return Err(format!("job {:?}: no loki_push_api block", job.job_name));
     };
@@ -146,29 +145,8 @@ pub fn job(
             use_incoming_timestamp: cfg.use_incoming_timestamp,
             read_timeout: server.http_server_read_timeout.0,
         },
-        OneTarget("loki_push_api"),
+        Static::one("loki_push_api", Labels::new()),
     ))
-}
-
-/// The one target of a job without discovery (push, gelf): an empty label set, sent once as the
-/// group named by the field.
-pub struct OneTarget(pub &'static str);
-
-impl Discover for OneTarget {
-    fn run(
-        self: Box<Self>,
-        tx: mpsc::Sender<Vec<TargetGroup>>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let group = TargetGroup {
-                source: self.0.into(),
-                targets: vec![Labels::new()],
-            };
-            let _ = tx.send(vec![group]).await;
-            cancel.cancelled().await;
-        })
-    }
 }
 
 /// The `loki_push_api` kind of one job.

@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -41,10 +40,10 @@ use convert::Shared;
 
 use crate::config::raw::RawScrapeConfig;
 use crate::core::Labels;
+use crate::discovery::Static;
 use crate::relabel::Relabeler;
 use crate::source::{
-    Discover, Dropped, ReaderStatus, Registry, Source, SourceCtx, SourceKind, Target, TargetGroup,
-    TargetView,
+    Discover, Dropped, ReaderStatus, Registry, Source, SourceCtx, SourceKind, Target, TargetView,
 };
 
 /// Checks a job's `syslog` section as Promtail does when it starts (reads the TLS files; binds
@@ -73,9 +72,9 @@ pub fn job(
     })?;
     let local = bound.local_addr();
     tracing::info!(job = %job.job_name, address = %local, protocol = opts.protocol.as_str(), tls = opts.tls.is_some(), "syslog listening on address");
-    let discoverer = ListenerTarget {
-        address: opts.listen_address.clone(),
-    };
+    let mut target = Labels::new();
+    target.insert("__address__", opts.listen_address.clone());
+    let discoverer = Static::one("syslog", target);
     let kind = SyslogKind {
         opts: Arc::new(opts),
         relabel: Arc::new(relabel),
@@ -174,31 +173,6 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let _ = s.set_recv_buffer_size(1 << 20);
     s.set_nonblocking(true)?;
     Ok(s.into())
-}
-
-/// The one target of a syslog job: its listener.
-struct ListenerTarget {
-    address: String,
-}
-
-impl Discover for ListenerTarget {
-    fn run(
-        self: Box<Self>,
-        tx: mpsc::Sender<Vec<TargetGroup>>,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let mut l = Labels::new();
-            l.insert("__address__", self.address);
-            let _ = tx
-                .send(vec![TargetGroup {
-                    source: "syslog".into(),
-                    targets: vec![l],
-                }])
-                .await;
-            cancel.cancelled().await;
-        })
-    }
 }
 
 /// The syslog kind of one job.

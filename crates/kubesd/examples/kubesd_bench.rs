@@ -1,6 +1,6 @@
 //! Time to the first complete target set for 5,000 pods, CPU time and peak RSS.
 //!
-//! `cargo run --release --features testing --example bench [-- PODS CONTAINERS]`
+//! `cargo run --release --features testing --example kubesd_bench [-- PODS CONTAINERS]`
 //!
 //! The fake API server runs in a child process (this same binary with
 //! `--serve`), so the figures are the discovery's alone.

@@ -1,7 +1,7 @@
 //! Reads journal directories/files, counts entries and field bytes, and
 //! reports entries per CPU-second and peak RSS.
 //!
-//! `[MATCH='FIELD=value ...'] cargo run --release --example bench -- PATH...`
+//! `[MATCH='FIELD=value ...'] cargo run --release --example journal_bench -- PATH...`
 
 use std::path::PathBuf;
 use std::time::Instant;
