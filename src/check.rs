@@ -158,6 +158,7 @@ fn kind_name(job: &RawScrapeConfig) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The seed's configs load with their values and pass the start-up checks.
     #[test]
     fn seed_configs_pass_the_startup_checks() {
         for f in [
@@ -167,6 +168,13 @@ mod tests {
         ] {
             let path = format!("{}/tests/data/seed/{f}", env!("CARGO_MANIFEST_DIR"));
             let c = Config::load(&path, false).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert_eq!(c.raw.server.http_listen_port, 9080);
+            assert_eq!(c.raw.positions.filename, "/tmp/positions.yaml");
+            assert_eq!(
+                c.raw.clients[0].batchwait.0,
+                std::time::Duration::from_secs(1)
+            );
+            assert_eq!(c.raw.clients[0].backoff_config.max_retries, 10);
             if let Err(e) = validate_startup(&c) {
                 panic!("{f}: {e}");
             }

@@ -620,22 +620,6 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn seed_configs_load() {
-        for f in [
-            "promtail-config.yml",
-            "promtail-config-macos.yml",
-            "promtail-config-direct.yml",
-        ] {
-            let path = format!("{}/tests/data/seed/{f}", env!("CARGO_MANIFEST_DIR"));
-            let c = Config::load(&path, false).unwrap_or_else(|e| panic!("{f}: {e}"));
-            assert_eq!(c.raw.server.http_listen_port, 9080);
-            assert_eq!(c.raw.positions.filename, "/tmp/positions.yaml");
-            assert_eq!(c.raw.clients[0].batchwait.0, Duration::from_secs(1));
-            assert_eq!(c.raw.clients[0].backoff_config.max_retries, 10);
-        }
-    }
-
     /// Flags win over the file (dskit's order: defaults, file, then the flags set), and the
     /// `-client.*` flags build the flag client beside the file's clients.
     #[test]
