@@ -28,10 +28,6 @@ use crate::telemetry::metrics as m;
 /// Bytes read per system call.
 const READ_BLOCK: usize = 128 * 1024;
 
-/// Bytes read per trip to the file-system pool when more is waiting: two blocks, each handed on
-/// as if read alone (one delivery token per block), so a trip's cost is shared by two blocks.
-const READ_BURST: usize = 2 * READ_BLOCK;
-
 /// The longest line a reader buffers; the rest of a longer line is discarded (counted and
 /// logged). Promtail has no cap and can be made to buffer a whole binary file.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -497,12 +493,7 @@ impl<D: LineDecoder> Reader<D> {
             Ok(n) if n > 0 => {
                 self.last_read_filled = n == block.len();
                 self.idle_wait = self.opts.poll;
-                for piece in block[..n].chunks(READ_BLOCK) {
-                    self.handle_block(f, piece).await;
-                    if self.cancel.is_cancelled() {
-                        break;
-                    }
-                }
+                self.handle_block(f, &block[..n]).await;
                 self.block = block;
                 Advanced::Read
             }
@@ -703,7 +694,7 @@ impl Probe {
         }
     }
 
-    /// Reads up to a burst (two blocks) into `block`.
+    /// Reads one block into `block`.
     fn read_block(&self, block: &mut Vec<u8>, last_filled: bool) -> std::io::Result<usize> {
         if block.is_empty() {
             // The buffer was given back at the end of the file: an idle file is checked with a
@@ -713,10 +704,10 @@ impl Probe {
             if size <= self.offset {
                 return Ok(0);
             }
-            let want = usize::try_from(size - self.offset).unwrap_or(READ_BURST);
-            block.resize(want.clamp(4096, READ_BURST), 0);
-        } else if block.len() < READ_BURST && last_filled {
-            block.resize(READ_BURST, 0);
+            let want = usize::try_from(size - self.offset).unwrap_or(READ_BLOCK);
+            block.resize(want.clamp(4096, READ_BLOCK), 0);
+        } else if block.len() < READ_BLOCK && last_filled {
+            block.resize(READ_BLOCK, 0);
         }
         (&*self.file).read(block)
     }
