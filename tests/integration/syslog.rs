@@ -8,15 +8,11 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
-
+use crate::util::certs::Issued;
 use crate::util::{config, free_port, run_to_end, FakeLoki, Ferrotail};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -275,57 +271,6 @@ async fn logger_tcp_and_udp_rfc5424_and_rfc3164() {
     );
     assert!(targets.contains(&format!("syslog listener udp on 127.0.0.1:{p2}")));
     ft.stop().await;
-}
-
-/// A CA, or a certificate it signed, with its key.
-struct Issued {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Issued {
-    fn ca(name: &str) -> Issued {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        p.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = p.self_signed(&key).unwrap();
-        Issued { cert, key }
-    }
-
-    fn leaf(&self, names: &[&str], server: bool) -> Issued {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .unwrap();
-        p.distinguished_name.push(
-            DnType::CommonName,
-            names.first().copied().unwrap_or("client"),
-        );
-        p.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        p.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
-        Issued { cert, key }
-    }
-
-    fn write(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-        let cert = dir.join(format!("{name}.pem"));
-        let key = dir.join(format!("{name}.key"));
-        std::fs::write(&cert, self.cert.pem()).unwrap();
-        std::fs::write(&key, self.key.serialize_pem()).unwrap();
-        (cert, key)
-    }
 }
 
 /// rsyslog, as a relay: UDP in, `omfwd` out to ferrotail over plain TCP and over TLS (gtls,

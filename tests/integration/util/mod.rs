@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: the fake Loki, and running the real binary.
 
+pub mod certs;
 #[path = "../../common/docker.rs"]
 pub mod docker;
 pub mod fake_loki;
