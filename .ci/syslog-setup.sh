@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the external tools used by crates/syslog and crates/gelf integration tests:
 # util-linux `logger` (usually present), rsyslog (omfwd to a test listener) and rsyslog-gnutls
-# (omfwd over TLS).
+# (omfwd over TLS), and curl for the loki_push_api tests.
 set -euo pipefail
 need=()
 command -v logger >/dev/null 2>&1 || need+=(bsdutils)
 command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # TLS forwarding (omfwd StreamDriver="gtls") in tests/integration/syslog.rs.
 ls /usr/lib/*/rsyslog/lmnsd_gtls.so /usr/lib/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need+=(rsyslog-gnutls)
 if [ "${#need[@]}" -gt 0 ]; then
