@@ -86,6 +86,13 @@ impl Progress {
         self.abandoned.store(true, Ordering::SeqCst);
     }
 
+    /// True once [`Progress::abandon`] was called: the lines still pending will never be
+    /// acknowledged, so the committed position is final (and those lines are read again by
+    /// whoever resumes from it).
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
     fn done(&self, end_offset: u64) {
         if self.abandoned.load(Ordering::SeqCst) {
             return;

@@ -43,46 +43,105 @@ struct Inner {
 /// A reader's progress registered under a path. A retiring tracker belongs to a reader that has
 /// stopped; it stays until its last in-flight line is acknowledged, so a shutdown that is still
 /// waiting for Loki's answer saves the offset that answer commits.
+///
+/// A *rotated* tracker belongs to a file the path no longer names (renamed away by a rotation)
+/// whose lines are still in flight. While one is pending, the path's saved position is that
+/// file's committed offset and identity, not the new file's: after a crash the rotated file is
+/// found by its identity and read again from there, then the new file from its start, so no line
+/// in flight at the rotation is lost.
 #[derive(Debug)]
 struct Tracker {
     progress: Arc<Progress>,
     retiring: bool,
+    rotated: bool,
+    identity: Option<FileIdentity>,
+}
+
+impl Tracker {
+    /// Nothing left to wait for: every line is acknowledged, or (for a file the path still names)
+    /// the rest was abandoned by a shutdown or reload that timed out. An abandoned rotated file
+    /// stays until a reader takes the path over, so its lines are read again.
+    fn finished(&self) -> bool {
+        self.retiring
+            && (self.progress.in_flight() == 0 || (self.progress.is_abandoned() && !self.rotated))
+    }
+}
+
+/// Where the readers of one path stand: the committed offset to save and the identity of the file
+/// it belongs to (`current` is the identity of the file the path names now).
+fn resume_of(
+    list: &[Tracker],
+    current: Option<FileIdentity>,
+) -> Option<(u64, Option<FileIdentity>)> {
+    // The oldest rotated file with lines still in flight comes first.
+    if let Some(r) = list
+        .iter()
+        .find(|t| t.rotated && !(t.retiring && t.progress.in_flight() == 0))
+    {
+        return Some((r.progress.committed(), r.identity));
+    }
+    // Several targets may read one file under different labels; the lowest offset is the one
+    // that loses nothing.
+    match list
+        .iter()
+        .filter(|t| !t.rotated)
+        .map(|t| t.progress.committed())
+        .min()
+    {
+        Some(c) => Some((c, current)),
+        None => list.last().map(|t| (t.progress.committed(), t.identity)),
+    }
 }
 
 impl Inner {
-    /// Folds drained retiring trackers into the saved map.
+    /// Folds finished retiring trackers into the saved map.
     fn settle(&mut self) {
-        let mut settled = Vec::new();
-        for (k, list) in self.trackers.iter_mut() {
-            let before = list.len();
-            let mut last = None;
-            list.retain(|t| {
-                let done = t.retiring && t.progress.in_flight() == 0;
-                if done {
-                    last = Some(t.progress.committed());
-                }
-                !done
-            });
-            if list.len() != before {
-                settled.push((k.clone(), last, list.is_empty()));
+        let Inner {
+            trackers,
+            identities,
+            saved,
+            ..
+        } = self;
+        let mut emptied = Vec::new();
+        for (k, list) in trackers.iter_mut() {
+            if !list.iter().any(Tracker::finished) {
+                continue;
+            }
+            let before = resume_of(list, identities.get(k).copied());
+            list.retain(|t| !t.finished());
+            if list.is_empty() {
+                emptied.push((k.clone(), before));
             }
         }
-        for (k, last, empty) in settled {
-            if empty {
-                self.trackers.remove(&k);
-                if let Some(c) = last {
-                    self.saved.insert(k, c.to_string());
+        for (k, before) in emptied {
+            trackers.remove(&k);
+            if let Some((offset, id)) = before {
+                saved.insert(k.clone(), offset.to_string());
+                if let Some(id) = id {
+                    identities.insert(k, id);
                 }
             }
         }
     }
 
-    /// The lowest committed offset of the readers of `key` (several targets may read one file
-    /// under different labels; the lowest offset is the one that loses nothing).
+    /// The offset and file identity to save for `key` while readers track it.
+    fn resume(&self, key: &str) -> Option<(u64, Option<FileIdentity>)> {
+        resume_of(self.trackers.get(key)?, self.identities.get(key).copied())
+    }
+
+    /// The committed offset to save for `key` while readers track it.
     fn committed(&self, key: &str) -> Option<u64> {
-        self.trackers
-            .get(key)
-            .and_then(|l| l.iter().map(|p| p.progress.committed()).min())
+        self.resume(key).map(|(c, _)| c)
+    }
+
+    /// Registers a tracker; a reader taking over the path resumes from the offset abandoned
+    /// trackers committed (a shutdown or reload that timed out), so those are dropped now (they
+    /// would pin the position until a restart).
+    fn push_tracker(&mut self, path: &str, tracker: Tracker) {
+        let list = self.trackers.entry(path.to_string()).or_default();
+        list.retain(|t| !t.progress.is_abandoned());
+        list.push(tracker);
+        self.dirty = true;
     }
 }
 
@@ -125,8 +184,11 @@ impl Positions {
                 match format::parse(&text) {
                     Ok(p) => p,
                     Err(e) if ignore_invalid => {
-                        tracing::warn!(path = %path.display(), error = %e, "ignoring invalid positions file");
-                        BTreeMap::new()
+                        // Promtail starts empty here (every file read again from its start);
+                        // the complete entries of a file truncated mid-write are kept instead.
+                        let (kept, skipped) = format::recover(&text);
+                        tracing::warn!(path = %path.display(), error = %e, recovered = kept.len(), skipped, "ignoring invalid positions file; keeping the complete entries it holds");
+                        kept
                     }
                     Err(e) => return Err(err(e)),
                 }
@@ -134,10 +196,15 @@ impl Positions {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(err(e.to_string())),
         };
-        let identities = std::fs::read(sidecar_path(path))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<BTreeMap<String, FileIdentity>>(&b).ok())
-            .unwrap_or_default();
+        let sidecar = sidecar_path(path);
+        let identities = match std::fs::read(&sidecar) {
+            Ok(b) => serde_json::from_slice::<BTreeMap<String, FileIdentity>>(&b).unwrap_or_else(|e| {
+                // Without identities, offsets are trusted as Promtail trusts them.
+                tracing::warn!(path = %sidecar.display(), error = %e, "ignoring invalid file identities; saved offsets apply to whatever file is at their path");
+                BTreeMap::new()
+            }),
+            Err(_) => BTreeMap::new(),
+        };
         Ok(Arc::new(Positions {
             path: path.to_path_buf(),
             read_only,
@@ -179,9 +246,23 @@ impl Positions {
         self.get(path).and_then(|v| v.trim().parse().ok())
     }
 
-    /// The identity saved for `path`.
+    /// The identity of the file last opened at `path` (or saved for it).
     pub fn identity(&self, path: &str) -> Option<FileIdentity> {
         self.lock().identities.get(path).copied()
+    }
+
+    /// Where a reader of `path` resumes: the saved offset and the identity of the file it belongs
+    /// to. While a rotated file's lines are in flight, that is the rotated file's position (the
+    /// new file is then read from its start).
+    pub fn resume_point(&self, path: &str) -> (Option<u64>, Option<FileIdentity>) {
+        let inner = self.lock();
+        match inner.resume(path) {
+            Some((offset, id)) => (Some(offset), id),
+            None => (
+                inner.saved.get(path).and_then(|v| v.trim().parse().ok()),
+                inner.identities.get(path).copied(),
+            ),
+        }
     }
 
     /// All saved paths with their identities (to find a file that was renamed while down).
@@ -225,17 +306,49 @@ impl Positions {
         inner
             .saved
             .insert(path.to_string(), progress.committed().to_string());
-        inner
-            .trackers
-            .entry(path.to_string())
-            .or_default()
-            .push(Tracker {
+        inner.push_tracker(
+            path,
+            Tracker {
                 progress,
                 retiring: false,
-            });
+                rotated: false,
+                identity,
+            },
+        );
         if let Some(id) = identity {
             inner.identities.insert(path.to_string(), id);
         }
+    }
+
+    /// Starts tracking a reader of a file rotated away from `path` (read to its end after a
+    /// restart): until its lines are acknowledged, its position is the one saved for `path`.
+    /// Stop with [`Positions::retire_rotated`].
+    pub fn track_rotated(&self, path: &str, progress: Arc<Progress>, identity: FileIdentity) {
+        self.lock().push_tracker(
+            path,
+            Tracker {
+                progress,
+                retiring: false,
+                rotated: true,
+                identity: Some(identity),
+            },
+        );
+    }
+
+    /// The file a reader of `path` had open was renamed away (rotation) and is read to its end:
+    /// its progress stays, as a rotated tracker, until its last line in flight is acknowledged.
+    pub fn retire_rotated(&self, path: &str, progress: &Arc<Progress>) {
+        let mut inner = self.lock();
+        if let Some(list) = inner.trackers.get_mut(path) {
+            for t in list
+                .iter_mut()
+                .filter(|t| Arc::ptr_eq(&t.progress, progress))
+            {
+                t.retiring = true;
+                t.rotated = true;
+            }
+        }
+        inner.settle();
         inner.dirty = true;
     }
 
@@ -269,6 +382,15 @@ impl Positions {
         inner.dirty = true;
     }
 
+    /// Abandons every tracked progress (a shutdown or reload gave up waiting for Loki): their
+    /// committed positions are final, whatever becomes of the entries still in flight.
+    pub fn abandon_all(&self) {
+        let inner = self.lock();
+        for t in inner.trackers.values().flatten() {
+            t.progress.abandon();
+        }
+    }
+
     /// Removes a key (a removed container's cursor, a forgotten file).
     pub fn remove(&self, key: &str) {
         let mut inner = self.lock();
@@ -291,6 +413,20 @@ impl Positions {
         map
     }
 
+    /// The identities as they would be written now (the rotated file's while its lines are in
+    /// flight).
+    pub fn snapshot_identities(&self) -> BTreeMap<String, FileIdentity> {
+        let mut inner = self.lock();
+        inner.settle();
+        let mut ids = inner.identities.clone();
+        for k in inner.trackers.keys() {
+            if let Some((_, Some(id))) = inner.resume(k) {
+                ids.insert(k.clone(), id);
+            }
+        }
+        ids
+    }
+
     /// Writes the file atomically, then forgets paths that no longer exist (never `cursor-` or
     /// `journal-` keys, nor files being read), as Promtail's cleanup does.
     pub fn save(&self) -> std::io::Result<()> {
@@ -301,16 +437,20 @@ impl Positions {
             let mut inner = self.lock();
             inner.settle();
             let mut map = inner.saved.clone();
+            let mut ids = inner.identities.clone();
             for k in inner.trackers.keys() {
-                if let Some(c) = inner.committed(k) {
+                if let Some((c, id)) = inner.resume(k) {
                     if !k.starts_with("cursor-") {
                         metrics::gauge!(crate::telemetry::metrics::ACKNOWLEDGED_BYTES, "path" => k.clone())
                             .set(c as f64);
                     }
                     map.insert(k.clone(), c.to_string());
+                    if let Some(id) = id {
+                        ids.insert(k.clone(), id);
+                    }
                 }
             }
-            (map, inner.identities.clone())
+            (map, ids)
         };
         write_atomic(&self.path, format::render(&map).as_bytes())?;
         let ids: BTreeMap<&String, &FileIdentity> =
@@ -483,6 +623,87 @@ mod tests {
         );
     }
 
+    fn id(ino: u64) -> FileIdentity {
+        FileIdentity {
+            dev: 1,
+            ino,
+            fingerprint: 0,
+        }
+    }
+
+    #[test]
+    fn a_rotated_file_keeps_the_position_until_its_lines_are_acknowledged() {
+        let p = Positions::in_memory();
+        let old = Progress::new(0);
+        p.track("/l", old.clone(), Some(id(1)));
+        let a = old.register(10);
+        // Rotated: the new file is tracked from 0, the old one's line is still in flight.
+        p.retire_rotated("/l", &old);
+        let new = Progress::new(0);
+        p.track("/l", new.clone(), Some(id(2)));
+        let b = new.register(4);
+        drop(b);
+        assert_eq!(p.resume_point("/l"), (Some(0), Some(id(1))));
+        assert_eq!(p.snapshot()["/l"], "0");
+        assert_eq!(p.snapshot_identities()["/l"], id(1));
+        drop(a);
+        assert_eq!(p.resume_point("/l"), (Some(4), Some(id(2))));
+        assert_eq!(p.snapshot()["/l"], "4");
+        assert_eq!(p.snapshot_identities()["/l"], id(2));
+    }
+
+    #[test]
+    fn an_abandoned_rotated_file_stays_until_a_reader_takes_over() {
+        let p = Positions::in_memory();
+        let old = Progress::new(3);
+        p.track("/l", old.clone(), Some(id(1)));
+        let a = old.register(10);
+        p.retire_rotated("/l", &old);
+        old.abandon();
+        drop(a);
+        assert_eq!(p.snapshot()["/l"], "3");
+        assert_eq!(p.resume_point("/l"), (Some(3), Some(id(1))));
+        // A reader resumes from there (the rotated file first): the abandoned tracker goes.
+        p.track_rotated("/l", Progress::new(3), id(1));
+        assert_eq!(p.lock().trackers["/l"].len(), 1);
+    }
+
+    #[test]
+    fn an_abandoned_retiring_tracker_does_not_pin_the_position() {
+        // A reload whose old generation timed out: its reader's unsent lines are abandoned.
+        let p = Positions::in_memory();
+        let old = Progress::new(0);
+        p.track("/l", old.clone(), Some(id(1)));
+        let a = old.register(10);
+        p.untrack("/l", &old, true, false);
+        old.abandon();
+        drop(a);
+        // The new generation's reader resumes where the old one committed.
+        assert_eq!(p.resume_point("/l"), (Some(0), Some(id(1))));
+        let new = Progress::new(0);
+        p.track("/l", new.clone(), Some(id(1)));
+        drop(new.register(10));
+        assert_eq!(p.snapshot()["/l"], "10");
+        // Also when the old tracker is still there when the new one registers its lines.
+        let p = Positions::in_memory();
+        let old = Progress::new(0);
+        p.track("/l", old.clone(), Some(id(1)));
+        let a = old.register(10);
+        p.untrack("/l", &old, true, false);
+        old.abandon();
+        let new = Progress::new(0);
+        let n = new.register(10);
+        p.lock().trackers.get_mut("/l").unwrap().push(Tracker {
+            progress: new,
+            retiring: false,
+            rotated: false,
+            identity: None,
+        });
+        drop(n);
+        drop(a);
+        assert_eq!(p.snapshot()["/l"], "10");
+    }
+
     #[test]
     fn corrupt_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -497,6 +718,13 @@ mod tests {
         );
         let p = Positions::load(&file, true, false).unwrap();
         assert!(p.snapshot().is_empty());
+        // Truncated mid-write: an error as in Promtail; with ignore_invalid_yaml the complete
+        // entries are kept.
+        std::fs::write(&file, "positions:\n  /x/a.log: \"12\"\n  /x/b.log: \"3").unwrap();
+        assert!(Positions::load(&file, false, false).is_err());
+        let p = Positions::load(&file, true, false).unwrap();
+        assert_eq!(p.get_offset("/x/a.log"), Some(12));
+        assert_eq!(p.get_offset("/x/b.log"), None);
     }
 
     #[test]

@@ -48,6 +48,22 @@ pub fn fingerprint(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Is `current` the file whose identity was saved as `saved`? The same inode, and not a reused
+/// inode (first bytes differ, when both are long enough to compare); and the same device, or the
+/// same first bytes under another device number (LVM renumbering, a remount, a container
+/// restarted on a new overlay device: the inode and content are the file's own, the device number
+/// is not). A file too short for a fingerprint needs the same device.
+pub fn same_file(saved: FileIdentity, current: FileIdentity) -> bool {
+    if saved.ino != current.ino {
+        return false;
+    }
+    let comparable = saved.fingerprint != 0 && current.fingerprint != 0;
+    if comparable && saved.fingerprint != current.fingerprint {
+        return false;
+    }
+    saved.dev == current.dev || comparable
+}
+
 /// Where to start reading a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resume {
@@ -62,9 +78,10 @@ pub enum Resume {
 ///
 /// * No saved offset: start (Promtail reads new files from the beginning).
 /// * Saved offset beyond the file's size: the file was truncated while down; start.
-/// * Saved identity with another device/inode: the path now holds another file; start.
-/// * Same inode but another fingerprint (inode reuse, or copytruncate and regrowth): start. A
-///   fingerprint of 0 (file shorter than the window) is not compared.
+/// * Saved identity of another file ([`same_file`]: another inode, the same inode with another
+///   fingerprint (inode reuse, or copytruncate and regrowth), or another device without a
+///   fingerprint to tell): start. A changed device number with the same inode and fingerprint
+///   is the same file.
 /// * Otherwise resume at the saved offset (a Promtail-written file has no identity; its offset is
 ///   trusted as Promtail trusts it).
 pub fn decide(
@@ -80,10 +97,7 @@ pub fn decide(
         return Resume::Start;
     }
     if let Some(s) = saved {
-        if s.dev != current.dev || s.ino != current.ino {
-            return Resume::Start;
-        }
-        if s.fingerprint != 0 && current.fingerprint != 0 && s.fingerprint != current.fingerprint {
+        if !same_file(s, current) {
             return Resume::Start;
         }
     }
@@ -102,6 +116,14 @@ mod tests {
         }
     }
 
+    fn on(dev: u64, ino: u64, fp: u64) -> FileIdentity {
+        FileIdentity {
+            dev,
+            ino,
+            fingerprint: fp,
+        }
+    }
+
     #[test]
     fn resume_table() {
         let cases = [
@@ -112,6 +134,12 @@ mod tests {
             (Some(50), Some(id(1, 6)), id(1, 5), 100, Resume::Start),
             (Some(50), Some(id(1, 0)), id(1, 5), 100, Resume::At(50)),
             (Some(50), Some(id(1, 5)), id(1, 5), 100, Resume::At(50)),
+            // Another device number, same inode and first bytes: the same file, renumbered.
+            (Some(50), Some(on(2, 1, 5)), id(1, 5), 100, Resume::At(50)),
+            // Another device and too short to compare: another file (inode numbers repeat).
+            (Some(50), Some(on(2, 1, 0)), id(1, 0), 100, Resume::Start),
+            (Some(50), Some(on(2, 1, 6)), id(1, 5), 100, Resume::Start),
+            (Some(50), Some(on(2, 2, 5)), id(1, 5), 100, Resume::Start),
         ];
         for (off, saved, cur, size, want) in cases {
             assert_eq!(decide(off, saved, cur, size), want, "{off:?} {saved:?}");

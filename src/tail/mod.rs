@@ -201,9 +201,33 @@ impl<D: LineDecoder> Reader<D> {
         let mut open: Option<OpenFile> = None;
         let mut waiting_logged = false;
         let mut check_first = false;
+        // After a rotation the path names a new file, read from its start. If opening it failed,
+        // it is opened again the same way: the saved position belongs to the old file (which was
+        // already read to its end), so resuming from it would read the old file again.
+        let mut reopen_at_start = false;
         loop {
             if self.cancel.is_cancelled() {
                 break;
+            }
+            if open.is_none() && reopen_at_start {
+                match self.open_at_start().await {
+                    Ok(nf) => {
+                        waiting_logged = false;
+                        reopen_at_start = false;
+                        open = Some(nf);
+                    }
+                    Err(_) if self.cancel.is_cancelled() => break,
+                    Err(e) => {
+                        if !waiting_logged {
+                            tracing::warn!(path = %self.path.display(), error = %e, "error re-opening rotated file; retrying");
+                            waiting_logged = true;
+                        }
+                        if !self.idle().await {
+                            break;
+                        }
+                        continue;
+                    }
+                }
             }
             if open.is_none() {
                 match self.open_initial().await {
@@ -254,8 +278,9 @@ impl<D: LineDecoder> Reader<D> {
                     // Read what was written to the old file before the rename, then switch.
                     if let Some(mut old) = open.take() {
                         let _ = self.read_available_all(&mut old).await;
-                        self.positions
-                            .untrack(&self.key, &old.progress, false, false);
+                        // Its lines in flight stay tracked until acknowledged: a crash before
+                        // that reads the rotated file again from its committed offset.
+                        self.positions.retire_rotated(&self.key, &old.progress);
                         if self.numbered_rotation {
                             let path = Arc::clone(&self.path_shared);
                             let id = old.identity;
@@ -277,7 +302,15 @@ impl<D: LineDecoder> Reader<D> {
                         tracing::info!(path = %self.path.display(), "Re-opening moved/deleted file");
                         match self.open_at_start().await {
                             Ok(nf) => open = Some(nf),
-                            Err(_) => continue,
+                            Err(e) => {
+                                tracing::warn!(path = %self.path.display(), error = %e, "error re-opening rotated file; retrying");
+                                waiting_logged = true;
+                                reopen_at_start = true;
+                                if !self.idle().await {
+                                    break;
+                                }
+                                continue;
+                            }
                         }
                     }
                 }
@@ -287,8 +320,16 @@ impl<D: LineDecoder> Reader<D> {
                         self.positions
                             .untrack(&self.key, &old.progress, false, false);
                     }
-                    if let Ok(nf) = self.open_at_start().await {
-                        open = Some(nf);
+                    match self.open_at_start().await {
+                        Ok(nf) => open = Some(nf),
+                        Err(e) => {
+                            tracing::warn!(path = %self.path.display(), error = %e, "error re-opening truncated file; retrying");
+                            waiting_logged = true;
+                            reopen_at_start = true;
+                            if !self.idle().await {
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -332,8 +373,7 @@ impl<D: LineDecoder> Reader<D> {
             Ok((file, meta.len(), current))
         })
         .await?;
-        let saved_offset = self.positions.get_offset(&self.key);
-        let saved_id = self.positions.identity(&self.key);
+        let (saved_offset, saved_id) = self.positions.resume_point(&self.key);
         if saved_offset.is_none() {
             for old in std::mem::take(&mut self.backlog) {
                 tracing::info!(path = %old.display(), "reading rotated file first");
@@ -345,10 +385,9 @@ impl<D: LineDecoder> Reader<D> {
         if let (Some(off), Some(sid)) = (saved_offset, saved_id) {
             // Another file, or the same inode reused by a new file (dockerd's rotation deletes
             // a file and creates the next one at once, often on the freed inode).
-            let reused = sid.fingerprint != 0
-                && current.fingerprint != 0
-                && sid.fingerprint != current.fingerprint;
-            if sid.dev != current.dev || sid.ino != current.ino || reused {
+            // A changed device number alone (LVM renumbering, a remount, a new overlay device)
+            // is the same file when its inode and first bytes are the same.
+            if !identity::same_file(sid, current) {
                 let path = Arc::clone(&self.path_shared);
                 let Some(rotated) =
                     blocking(&self.cancel, move || find_by_identity(&path, sid)).await
@@ -393,6 +432,9 @@ impl<D: LineDecoder> Reader<D> {
         let path = Arc::clone(&self.path_shared);
         let (file, current, marker) = blocking_io(&self.cancel, move || {
             let file = File::open(&*path)?;
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
             let current = identity::identify(&path)?;
             let marker = seek_and_mark(&file, 0)?;
             Ok((file, current, marker))
@@ -425,9 +467,9 @@ impl<D: LineDecoder> Reader<D> {
         }
     }
 
-    /// Reads a file rotated away while ferrotail was down, from `offset` to its end. Its lines
-    /// are acknowledged through a progress that is not saved under the path (the path now names
-    /// the new file); a crash during this drain re-reads it.
+    /// Reads a file rotated away while ferrotail was down (or rotated twice between two checks),
+    /// from `offset` to its end. Until its lines are acknowledged its position is the one saved
+    /// under the path (see [`Positions::track_rotated`]), so a crash before that reads it again.
     async fn drain_rotated(&mut self, rotated: &Path, offset: u64) -> bool {
         let rotated = rotated.to_path_buf();
         let opened = blocking(&self.cancel, move || {
@@ -442,16 +484,21 @@ impl<D: LineDecoder> Reader<D> {
             Some(None) => return true,
             Some(Some(opened)) => opened,
         };
+        let progress = Progress::new(offset);
+        self.positions
+            .track_rotated(&self.key, Arc::clone(&progress), id);
         let mut f = OpenFile {
             file: Arc::new(file),
             identity: id,
             offset,
-            progress: Progress::new(offset),
+            progress,
             partial: Vec::new(),
             discarding: false,
             marker: Vec::new(),
         };
-        self.read_available_all(&mut f).await
+        let done = self.read_available_all(&mut f).await;
+        self.positions.retire_rotated(&self.key, &f.progress);
+        done
     }
 
     async fn read_available_all(&mut self, f: &mut OpenFile) -> bool {
@@ -784,13 +831,19 @@ fn rotated_since(path: &Path, old: FileIdentity) -> Vec<PathBuf> {
     newer
 }
 
-/// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`).
+/// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`), also
+/// under a changed device number (see [`identity::same_file`]).
 fn find_by_identity(path: &Path, id: FileIdentity) -> Option<PathBuf> {
     let dir = path.parent()?;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let p = entry.path();
         if let Ok(meta) = std::fs::metadata(&p) {
-            if meta.is_file() && meta.dev() == id.dev && meta.ino() == id.ino && p != path {
+            if !meta.is_file() || meta.ino() != id.ino || p == path {
+                continue;
+            }
+            if meta.dev() == id.dev
+                || identity::identify(&p).is_ok_and(|c| identity::same_file(id, c))
+            {
                 return Some(p);
             }
         }
@@ -812,6 +865,51 @@ mod tests {
             got.extend(chunk.into_iter().map(|e| e.line));
         }
         got
+    }
+
+    /// After a rename rotation the new file could not be opened at once (here: a directory
+    /// stands at the path for a while). When it can, it is read from its start, and the rotated
+    /// file, already read to its end, is not read again.
+    #[tokio::test]
+    async fn a_failed_reopen_after_rotation_does_not_read_the_old_file_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let old: String = (0..40).map(|i| format!("old line {i:03}\n")).collect();
+        std::fs::write(&path, &old).unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let positions = Positions::in_memory();
+        let reader = Reader::new(
+            path.clone(),
+            PlainDecoder::new(Labels::new()),
+            tx,
+            Arc::clone(&positions),
+            Arc::clone(&wake),
+            cancel.clone(),
+            ReaderOptions {
+                poll: Duration::from_millis(5),
+                max_idle_poll: Duration::from_millis(5),
+            },
+            Arc::new(ReaderStatus::default()),
+        );
+        let task = tokio::spawn(reader.run());
+        assert_eq!(next_lines(&mut rx, 40).await.len(), 40);
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        // The reader polls every 5 ms: give it many tries at the directory.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        std::fs::remove_dir(&path).unwrap();
+        std::fs::write(&path, "new 1\nnew 2\n").unwrap();
+        let got = next_lines(&mut rx, 2).await;
+        assert_eq!(
+            got,
+            vec!["new 1", "new 2"],
+            "the rotated file was read again"
+        );
+        cancel.cancel();
+        let _ = task.await;
+        assert!(rx.try_recv().is_err());
     }
 
     #[tokio::test]
