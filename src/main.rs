@@ -147,11 +147,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let s = shutdown.clone();
-        tokio::spawn(async move {
-            ferrotail::shutdown::wait_for_signal().await;
-            s.cancel();
-        });
+        tokio::spawn(ferrotail::shutdown::handle_signals(shutdown.clone()));
         ferrotail::run::run_with_reload(config, opts, shutdown, Some(source)).await
     });
     // A reader stuck in a blocking file-system call must not keep the process alive.

@@ -261,7 +261,16 @@ pub async fn run_with_reload(
         if next.is_none() {
             tracing::info!("=== received SIGINT/SIGTERM ===\n*** exiting");
         }
-        gen.stop(deadline).await;
+        // Abandoned before the generation is dropped: the entries its tasks hold must not count
+        // as delivered when they go.
+        let forced = async {
+            crate::shutdown::forced().cancelled().await;
+            positions.abandon_all();
+        };
+        tokio::select! {
+            _ = gen.stop(deadline) => {}
+            _ = forced => exit_now(&positions),
+        }
         match next {
             None => break,
             Some(c) => {
@@ -280,12 +289,34 @@ pub async fn run_with_reload(
             .graceful_shutdown_timeout
             .0
             .max(Duration::from_millis(100));
-        if tokio::time::timeout(bound, t).await.is_err() {
+        let saved = tokio::select! {
+            r = tokio::time::timeout(bound, t) => r.is_ok(),
+            _ = crate::shutdown::forced().cancelled() => false,
+        };
+        if !saved {
             tracing::error!(path = %positions_path.display(), timeout = ?bound, "error writing positions file: the last save did not finish in time");
         }
     }
     server_cancel.cancel();
     result
+}
+
+/// A second SIGINT/SIGTERM during the shutdown: save the positions as they stand (every one
+/// is at an acknowledged line, since unacknowledged lines never move them) and exit at once,
+/// without running destructors (dropping unsent entries must not count as their delivery). The
+/// save is bounded, so a hung disk does not keep the process alive.
+fn exit_now(positions: &Arc<Positions>) -> ! {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = Arc::clone(positions);
+    std::thread::spawn(move || {
+        let _ = tx.send(p.save());
+    });
+    match rx.recv_timeout(Duration::from_secs(2)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "error writing positions file"),
+        Err(_) => tracing::error!("error writing positions file: the save did not finish in time"),
+    }
+    std::process::exit(1)
 }
 
 /// How often an idle reader polls its file when inotify is active. Every change wakes the reader
@@ -302,6 +333,7 @@ struct Shared {
 
 /// The clients, pipelines and target managers built from one config.
 struct Generation {
+    positions: Arc<Positions>,
     readers_cancel: CancellationToken,
     abort: CancellationToken,
     job_tasks: JoinSet<()>,
@@ -397,6 +429,7 @@ impl Generation {
             job_tasks.spawn(manager.run());
         }
         Ok(Generation {
+            positions: Arc::clone(&shared.positions),
             readers_cancel,
             abort,
             job_tasks,
@@ -416,6 +449,9 @@ impl Generation {
         };
         if tokio::time::timeout(deadline, drain).await.is_err() {
             tracing::warn!(timeout = ?deadline, "graceful shutdown timed out; unsent entries stay unacknowledged and are read again on restart");
+            // From now on no acknowledgement of this generation counts: entries still held by
+            // its tasks are dropped below, and a drop must not pass for a delivery.
+            self.positions.abandon_all();
             self.abort.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
                 while self.client_tasks.join_next().await.is_some() {}

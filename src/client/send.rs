@@ -274,13 +274,18 @@ impl Sender {
         loop {
             attempt += 1;
             let start = Instant::now();
-            let result = self
+            // The request races `cancel` too: a Loki that never answers must not hold a shutdown
+            // past its timeout (the batch is then abandoned, so its lines are read again).
+            let request = self
                 .http
                 .post(&self.push_url)
                 .headers(self.headers(tenant))
                 .body(body.clone())
-                .send()
-                .await;
+                .send();
+            let result = tokio::select! {
+                r = request => r,
+                _ = cancel.cancelled() => return Outcome::Cancelled,
+            };
             let (status, err_text) = match result {
                 Ok(resp) => {
                     let status = resp.status();
@@ -293,7 +298,10 @@ impl Sender {
                             .increment(entries as u64);
                         return Outcome::Sent;
                     }
-                    let text = resp.text().await.unwrap_or_default();
+                    let text = tokio::select! {
+                        t = resp.text() => t.unwrap_or_default(),
+                        _ = cancel.cancelled() => return Outcome::Cancelled,
+                    };
                     let first: String = text
                         .lines()
                         .next()
