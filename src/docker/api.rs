@@ -366,6 +366,35 @@ pub async fn stream_logs(
     }
 }
 
+/// Connects to the daemon for a container's log stream, retrying with backoff while it is
+/// unreachable or answers garbage (a daemon restarting, a proxy in front of it), until `cancel`
+/// fires (`None`). A failed first connection used to end the container's reader for good.
+pub async fn connect_retrying(
+    cfg: &super::discovery::DockerSdConfig,
+    container: &str,
+    cancel: &CancellationToken,
+) -> Option<Docker> {
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    loop {
+        let attempt = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            r = super::discovery::connect(cfg) => r,
+        };
+        match attempt {
+            Ok(docker) => return Some(docker),
+            Err(e) => tracing::warn!(
+                component = "docker_target",
+                container = %container,
+                err = %e,
+                "could not connect to the Docker daemon to transfer logs; retrying"
+            ),
+        }
+        if !sleep_or_cancel(backoff.next_delay(), cancel).await {
+            return None;
+        }
+    }
+}
+
 /// Sends the complete lines that were not shipped before.
 async fn ship(
     lines: &mut Vec<JoinedLine>,

@@ -544,12 +544,9 @@ impl ApiReader {
             .get(&nanos_key)
             .and_then(|v| v.trim().parse::<i64>().ok())
             .filter(|&n| n > 0 && n.div_euclid(1_000_000_000) >= since);
-        let client = match discovery::connect(&self.cfg).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(container = %self.id, error = %e, "could not transfer logs");
-                return;
-            }
+        let Some(client) = api::connect_retrying(&self.cfg, &self.id, &cancel).await else {
+            self.status.running.store(false, Ordering::Relaxed);
+            return;
         };
         let (itx, mut irx) = mpsc::channel(1024);
         let req = LogsRequest {

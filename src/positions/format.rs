@@ -75,6 +75,41 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
+/// What can be kept of a positions file that does not parse (truncated mid-write, a disk that
+/// filled up): every complete `key: value` line under `positions:`, each parsed on its own. A
+/// last line without its newline may have lost the end of its value, so it is left out. Returns
+/// the entries kept and the number of lines left out.
+pub fn recover(text: &str) -> (BTreeMap<String, String>, usize) {
+    let mut out = BTreeMap::new();
+    let mut skipped = 0;
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..=i],
+        None => "",
+    };
+    if complete.len() < text.len() && !text[complete.len()..].trim().is_empty() {
+        skipped += 1;
+    }
+    let mut in_positions = false;
+    for line in complete.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_positions = line.trim_end() == "positions:";
+            continue;
+        }
+        if !in_positions {
+            skipped += 1;
+            continue;
+        }
+        match parse(&format!("positions:\n{line}\n")) {
+            Ok(one) if one.len() == 1 => out.extend(one),
+            _ => skipped += 1,
+        }
+    }
+    (out, skipped)
+}
+
 /// yaml.v2 writes a key plain unless that would change its meaning; then single-quoted, or
 /// double-quoted when it holds characters single quotes cannot carry.
 fn quote_key(k: &str) -> String {
@@ -139,6 +174,33 @@ mod tests {
         let parsed = parse(&odd).unwrap();
         assert!(parsed.contains_key("/var/log/golden/colon: here.log"));
         assert_eq!(render(&parsed), odd);
+    }
+
+    #[test]
+    fn a_truncated_file_keeps_its_complete_entries() {
+        let full = "positions:\n  /a.log: \"120\"\n  /b c.log: \"7\"\n  cursor-x: \"99\"\n";
+        // Cut at every byte: never a panic, never an entry that was not in the file whole.
+        for cut in 0..full.len() {
+            let text = &full[..cut];
+            let (kept, _) = recover(text);
+            for (k, v) in &kept {
+                assert!(
+                    full.contains(&format!("  {k}: \"{v}\"\n")),
+                    "{cut}: {k}={v}"
+                );
+            }
+        }
+        let cut = &full[..full.find("cursor-x: \"9").unwrap() + 11];
+        assert!(parse(cut).is_err());
+        let (kept, skipped) = recover(cut);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept["/a.log"], "120");
+        assert_eq!(kept["/b c.log"], "7");
+        assert_eq!(skipped, 1);
+        // A broken line in the middle is skipped, the rest kept.
+        let (kept, skipped) = recover("positions:\n  /a.log: \"1\n  /b.log: \"2\"\n");
+        assert_eq!((kept.len(), skipped), (1, 1));
+        assert_eq!(kept["/b.log"], "2");
     }
 
     #[test]

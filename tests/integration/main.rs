@@ -2,12 +2,15 @@
 
 mod util;
 
+mod at_least_once;
+mod bad_input;
 mod blocking_fs;
 mod cli;
 mod client_http;
 mod crash;
 mod dashboards;
 mod docker;
+mod docker_daemon;
 mod docker_dropin;
 mod gelf;
 mod golden_errors;
