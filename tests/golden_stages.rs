@@ -3,6 +3,11 @@
 //! by (tenant, labels), entries in order within a stream, `ts` compared unless `null`, and the
 //! sample lines of `metrics.txt`.
 //!
+//! The run must find every case the corpus holds (the count in `tests/data/golden/README.md`), so
+//! a missing or half-copied corpus fails instead of passing on fewer cases. The `wire/` data is
+//! checked too: every stream key byte for byte as ferrotail renders it for the push, and the
+//! structured-metadata pairs of each entry as the ordered list sent.
+//!
 //! `GOLDEN_CASE=<prefix>` runs only the matching cases.
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +23,10 @@ struct Got {
     line: String,
     ts: Option<String>,
     sm: BTreeMap<String, String>,
+    /// The structured-metadata pairs in the order they are sent (empty in `expected`).
+    pairs: Vec<(String, String)>,
+    /// The stream key as ferrotail writes it on the wire (empty in `expected`).
+    stream_key: String,
 }
 
 type Streams = BTreeMap<(Option<String>, BTreeMap<String, String>), Vec<Got>>;
@@ -106,6 +115,7 @@ fn run_case(dir: &Path) -> Result<(Streams, String), String> {
             continue;
         }
         let tenant = e.labels.remove(TENANT_LABEL);
+        let stream_key = e.labels.stream_key();
         let labels: BTreeMap<String, String> = e
             .labels
             .iter()
@@ -114,7 +124,9 @@ fn run_case(dir: &Path) -> Result<(Streams, String), String> {
         streams.entry((tenant, labels)).or_default().push(Got {
             line: e.line,
             ts: Some(rfc3339nano(e.timestamp)),
-            sm: e.structured_metadata.into_iter().collect(),
+            sm: e.structured_metadata.iter().cloned().collect(),
+            pairs: e.structured_metadata,
+            stream_key,
         });
     }
     Ok((streams, handle.render()))
@@ -147,6 +159,8 @@ fn expected(dir: &Path) -> Streams {
             line: v["line"].as_str().unwrap_or_default().to_string(),
             ts: v["ts"].as_str().map(String::from),
             sm,
+            pairs: Vec::new(),
+            stream_key: String::new(),
         });
     }
     streams
@@ -160,8 +174,46 @@ fn metric_samples(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn compare(dir: &Path) -> Result<(), String> {
+fn compare(dir: &Path, wire: &Wire) -> Result<(), String> {
     let (got, rendered) = run_case(dir)?;
+    let case = format!(
+        "stages/{}",
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+    );
+    // wire/stream-keys.jsonl: the exact label strings Promtail sent for this case.
+    let keys: std::collections::BTreeSet<&str> = got
+        .values()
+        .flatten()
+        .map(|g| g.stream_key.as_str())
+        .collect();
+    let want_keys: std::collections::BTreeSet<&str> = wire
+        .stream_keys
+        .iter()
+        .filter(|(c, _)| *c == case)
+        .map(|(_, k)| k.as_str())
+        .collect();
+    if keys != want_keys {
+        return Err(format!(
+            "wire stream keys differ:\n  want {want_keys:?}\n  got  {keys:?}"
+        ));
+    }
+    // wire/structured-metadata-pairs.jsonl: the pairs of the entry with that line, in order.
+    for (c, line, pairs) in &wire.pairs {
+        if *c != case {
+            continue;
+        }
+        let found: Vec<&Vec<(String, String)>> = got
+            .values()
+            .flatten()
+            .filter(|g| &g.line == line)
+            .map(|g| &g.pairs)
+            .collect();
+        if found.is_empty() || found.iter().any(|p| *p != pairs) {
+            return Err(format!(
+                "structured metadata pairs of {line:?}: want {pairs:?}, got {found:?}"
+            ));
+        }
+    }
     let want = expected(dir);
     let got_keys: Vec<_> = got.keys().collect();
     let want_keys: Vec<_> = want.keys().collect();
@@ -217,6 +269,58 @@ fn compare(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The `wire/` files: `(case, stream key)` and `(case, line, pairs)`.
+struct Wire {
+    stream_keys: Vec<(String, String)>,
+    pairs: Vec<(String, String, Vec<(String, String)>)>,
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")
+}
+
+fn wire() -> Wire {
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        let path = golden_dir().join("wire").join(name);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("wire jsonl line"))
+            .collect()
+    };
+    let text = |v: &serde_json::Value| v.as_str().expect("a string").to_string();
+    let stream_keys = read("stream-keys.jsonl")
+        .iter()
+        .map(|v| (text(&v["case"]), text(&v["stream_key"])))
+        .collect();
+    let pairs = read("structured-metadata-pairs.jsonl")
+        .iter()
+        .map(|v| {
+            let pairs = v["pairs"]
+                .as_array()
+                .expect("pairs")
+                .iter()
+                .map(|p| (text(&p[0]), text(&p[1])))
+                .collect();
+            (text(&v["case"]), text(&v["line"]), pairs)
+        })
+        .collect();
+    Wire { stream_keys, pairs }
+}
+
+/// The number of cases the corpus README gives for `folder` (its table row).
+fn corpus_count(folder: &str) -> usize {
+    let readme = std::fs::read_to_string(golden_dir().join("README.md")).expect("golden README");
+    let row = format!("| `{folder}/` | ");
+    readme
+        .lines()
+        .find_map(|l| l.strip_prefix(&row))
+        .and_then(|rest| rest.split('|').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no case count for {folder}/ in the golden README"))
+}
+
 fn case_dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden/stages");
     let filter = std::env::var("GOLDEN_CASE").unwrap_or_default();
@@ -238,8 +342,19 @@ fn case_dirs() -> Vec<PathBuf> {
 fn golden_stage_cases() {
     let mut failures = Vec::new();
     let dirs = case_dirs();
+    if std::env::var("GOLDEN_CASE").unwrap_or_default().is_empty() {
+        let want = corpus_count("stages");
+        assert_eq!(
+            dirs.len(),
+            want,
+            "found {} golden stage cases in tests/data/golden/stages, the corpus holds {want}",
+            dirs.len()
+        );
+    }
+    assert!(!dirs.is_empty(), "no golden stage case matches GOLDEN_CASE");
+    let wire = wire();
     for dir in &dirs {
-        if let Err(e) = compare(dir) {
+        if let Err(e) = compare(dir, &wire) {
             failures.push(format!(
                 "{}: {e}",
                 dir.file_name().and_then(|n| n.to_str()).unwrap_or("?")
@@ -253,4 +368,44 @@ fn golden_stage_cases() {
         dirs.len(),
         failures.join("\n\n")
     );
+}
+
+/// Every stream key of `wire/stream-keys.jsonl` (stage and relabel cases) rendered from its label
+/// map as ferrotail writes it on the wire, byte for byte; and every stage case the file names
+/// exists in the corpus (so the comparison in `golden_stage_cases` covers it).
+#[test]
+fn wire_stream_keys_byte_for_byte() {
+    let path = golden_dir().join("wire/stream-keys.jsonl");
+    let text = std::fs::read_to_string(&path).expect("wire/stream-keys.jsonl");
+    let mut checked = 0;
+    let mut relabel_cases = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("jsonl line");
+        let case = v["case"].as_str().expect("case");
+        let mut labels = Labels::new();
+        for (k, val) in v["labels"].as_object().expect("labels") {
+            labels.insert(k.as_str(), val.as_str().expect("label value"));
+        }
+        assert_eq!(
+            labels.stream_key(),
+            v["stream_key"].as_str().expect("stream_key"),
+            "{case}"
+        );
+        let (folder, name) = case.split_once('/').expect("folder/case");
+        assert!(
+            golden_dir().join(folder).join(name).is_dir(),
+            "{case} is not in the corpus"
+        );
+        if folder == "relabel" {
+            relabel_cases.insert(name.to_string());
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        text.lines().filter(|l| !l.trim().is_empty()).count()
+    );
+    assert!(checked > 100, "only {checked} stream keys");
+    // Every relabel case that makes a stream is there (one drops every target).
+    assert!(relabel_cases.len() + 1 >= corpus_count("relabel"));
 }
