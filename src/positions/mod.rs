@@ -441,8 +441,16 @@ impl Positions {
             for k in inner.trackers.keys() {
                 if let Some((c, id)) = inner.resume(k) {
                     if !k.starts_with("cursor-") {
+                        // The file the path names now (a rotated file's offset is not comparable
+                        // with the path's read offset).
+                        let live = inner.trackers.get(k).and_then(|l| {
+                            l.iter()
+                                .filter(|t| !t.rotated)
+                                .map(|t| t.progress.committed())
+                                .min()
+                        });
                         metrics::gauge!(crate::telemetry::metrics::ACKNOWLEDGED_BYTES, "path" => k.clone())
-                            .set(c as f64);
+                            .set(live.unwrap_or(c) as f64);
                     }
                     map.insert(k.clone(), c.to_string());
                     if let Some(id) = id {
