@@ -269,10 +269,13 @@ fn compare(dir: &Path, wire: &Wire) -> Result<(), String> {
     Ok(())
 }
 
+/// Structured-metadata pairs in the order sent.
+type Pairs = Vec<(String, String)>;
+
 /// The `wire/` files: `(case, stream key)` and `(case, line, pairs)`.
 struct Wire {
     stream_keys: Vec<(String, String)>,
-    pairs: Vec<(String, String, Vec<(String, String)>)>,
+    pairs: Vec<(String, String, Pairs)>,
 }
 
 fn golden_dir() -> PathBuf {
