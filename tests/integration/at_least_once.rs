@@ -136,13 +136,17 @@ async fn a_sigkill_right_after_a_rename_rotation_loses_no_line_in_flight() {
     let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
     ft.wait_up().await;
     // The writer appends 300 lines, rotates (rename + create, as logrotate does) and appends
-    // 300 more, while ferrotail reads.
+    // 300 more, while ferrotail reads. The rename and the create are one atomic exchange: a
+    // moment without `app.log` would let the file target's glob stop the reader (the file left
+    // its glob), which is another matter than the one tested here.
     let writer = {
         let (file, logs) = (file.clone(), logs.clone());
         std::thread::spawn(move || {
             for i in 0..600 {
                 if i == 300 {
-                    std::fs::rename(&file, logs.join("app.log.1")).unwrap();
+                    let rotated = logs.join("app.log.1");
+                    std::fs::write(&rotated, "").unwrap();
+                    exchange(&file, &rotated);
                 }
                 append(&file, &format!("line {i:05}\n"));
                 if i % 10 == 0 {
@@ -168,6 +172,23 @@ async fn a_sigkill_right_after_a_rename_rotation_loses_no_line_in_flight() {
     let want: Vec<String> = (0..600).map(|i| format!("line {i:05}")).collect();
     wait_all(&loki, &want).await;
     assert!(ft.stop().await.success());
+}
+
+/// Swaps two paths atomically (`renameat2` with `RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (a, b) = (c(a), c(b));
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(r, 0, "renameat2: {}", std::io::Error::last_os_error());
 }
 
 /// A reload while Loki holds the pushes and the old generation cannot finish within
