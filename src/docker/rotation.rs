@@ -327,11 +327,11 @@ pub(super) fn saved_file_rotated_away(path: &Path, positions: &Positions, key: &
     if std::fs::metadata(path).is_err() {
         return false;
     }
+    // The same file, also under a changed device number (a new overlay device after a restart).
     !list_rotation(path).iter().any(|l| {
-        (l.key.0, l.key.1) == (saved.dev, saved.ino)
-            && crate::tail::identity::identify(&l.name).is_ok_and(|id| {
-                saved.fingerprint == 0 || id.fingerprint == 0 || id.fingerprint == saved.fingerprint
-            })
+        l.key.1 == saved.ino
+            && crate::tail::identity::identify(&l.name)
+                .is_ok_and(|id| crate::tail::identity::same_file(saved, id))
     })
 }
 
@@ -340,6 +340,26 @@ mod rotation_tests {
     use super::*;
     use std::collections::HashSet;
     use PathBuf;
+
+    /// The saved file under another device number (a new overlay device after a restart) is
+    /// still there: nothing was rotated away.
+    #[test]
+    fn a_renumbered_device_is_not_a_file_rotated_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        std::fs::write(&path, "x".repeat(400)).unwrap();
+        let key = path.to_string_lossy().into_owned();
+        let mut id = crate::tail::identity::identify(&path).unwrap();
+        id.dev += 1;
+        let positions = Positions::in_memory();
+        positions.track(&key, crate::core::ack::Progress::new(10), Some(id));
+        assert!(!saved_file_rotated_away(&path, &positions, &key));
+        // Another inode is another file.
+        id.ino += 1;
+        let positions = Positions::in_memory();
+        positions.track(&key, crate::core::ack::Progress::new(10), Some(id));
+        assert!(saved_file_rotated_away(&path, &positions, &key));
+    }
 
     fn l(ino: u64, rank: u32) -> Listed {
         Listed {
