@@ -183,6 +183,14 @@ async fn a_loki_that_never_answers_or_answers_200_with_a_body() {
     assert!(log.contains("error sending batch, will retry"), "{log}");
     assert!(log.contains("status=-1"), "{log}");
     assert!(log.contains("timed out"), "{log}");
+    assert!(
+        ft.metric(
+            "promtail_request_duration_seconds_count",
+            &["status_code=\"-1\""]
+        )
+        .await
+            >= 2.0
+    );
     assert!(s.lines.lock().unwrap().is_empty());
 
     *s.mode.lock().unwrap() = Mode::OkWithBody;
