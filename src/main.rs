@@ -94,6 +94,14 @@ fn main() -> ExitCode {
         println!("Unable to parse config: {path}: {e}");
         return ExitCode::from(1);
     }
+    for w in flags
+        .warnings
+        .iter()
+        .cloned()
+        .chain(ferrotail::config::ignored_key_warnings(raw))
+    {
+        tracing::warn!("{w}");
+    }
     // ferrotail's -check-syntax runs every start-up check too, so it fails early where Promtail
     // would only fail when started.
     if let Err(e) = ferrotail::check::validate_startup(&config) {
@@ -152,6 +160,9 @@ fn main() -> ExitCode {
             ferrotail::shutdown::wait_for_signal().await;
             s.cancel();
         });
+        if ferrotail::stdin::enabled(&config) {
+            return ferrotail::stdin::run(config, opts, shutdown).await;
+        }
         ferrotail::run::run_with_reload(config, opts, shutdown, Some(source)).await
     });
     // A reader stuck in a blocking file-system call must not keep the process alive.
