@@ -564,9 +564,15 @@ impl AsyncWrite for TimedIo {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 self.write_timer = None;
-                // A response is going out: the next read waits for a new request.
+                // A response is going out: the next read waits for a new request. The idle timer
+                // is armed now, with this task's waker (one task drives the connection): the
+                // read side may already be parked on the socket and not poll again by itself.
                 self.awaiting_request = true;
-                self.read_timer = None;
+                self.read_timer = self.timeouts.idle.map(|limit| {
+                    let mut t = Box::pin(tokio::time::sleep(limit));
+                    let _ = t.as_mut().poll(cx);
+                    t
+                });
                 Poll::Ready(r)
             }
             Poll::Pending => self.poll_write_timer(cx),

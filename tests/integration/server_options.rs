@@ -14,7 +14,7 @@ fn base(loki: &str, tmp: &std::path::Path, port: u16, server_extra: &str) -> Str
     let logs = tmp.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     format!(
-        "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {port}\n{server_extra}positions:\n  filename: {pos}\nclients:\n  - url: {loki}\n    batchwait: 100ms\nscrape_configs:\n  - job_name: files\n    static_configs:\n      - labels:\n          __path__: {logs}/*.log\n",
+        "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {port}\n  health_check_target: false\n{server_extra}positions:\n  filename: {pos}\nclients:\n  - url: {loki}\n    batchwait: 100ms\nscrape_configs:\n  - job_name: files\n    static_configs:\n      - labels:\n          __path__: {logs}/*.log\n",
         pos = tmp.join("pos.yaml").display(),
         logs = logs.display(),
     )
