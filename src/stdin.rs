@@ -214,10 +214,10 @@ fn read_lines<R: std::io::Read>(input: &mut std::io::BufReader<R>, tx: &mpsc::Se
         }
         chunk.push(String::from_utf8_lossy(&buf).into_owned());
         // Hand on a full chunk, or what there is when no more input is waiting.
-        if chunk.len() >= CHUNK_LINES || input.buffer().is_empty() {
-            if tx.blocking_send(std::mem::take(&mut chunk)).is_err() {
-                return;
-            }
+        if (chunk.len() >= CHUNK_LINES || input.buffer().is_empty())
+            && tx.blocking_send(std::mem::take(&mut chunk)).is_err()
+        {
+            return;
         }
     }
     if !chunk.is_empty() {

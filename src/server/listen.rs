@@ -439,13 +439,11 @@ impl axum::serve::Listener for Listener {
     type Io = ConnIo;
     type Addr = String;
 
-    fn accept(&mut self) -> impl Future<Output = (Self::Io, Self::Addr)> + Send {
-        async move {
-            match self.rx.recv().await {
-                Some(a) => (ConnIo(a), self.local.clone()),
-                // The accept loop stopped (shutdown): never yield another connection.
-                None => std::future::pending().await,
-            }
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(a) => (ConnIo(a), self.local.clone()),
+            // The accept loop stopped (shutdown): never yield another connection.
+            None => std::future::pending().await,
         }
     }
 
@@ -644,9 +642,11 @@ mod tests {
         assert_eq!(t.read, Some(Duration::from_secs(30)));
         assert_eq!(t.write, Some(Duration::from_secs(30)));
         assert_eq!(t.idle, Some(Duration::from_secs(120)));
-        let mut raw = RawServer::default();
-        raw.http_server_idle_timeout = gocompat::units::GoDuration(Duration::ZERO);
-        raw.http_server_read_timeout = gocompat::units::GoDuration(Duration::from_secs(5));
+        let raw = RawServer {
+            http_server_idle_timeout: gocompat::units::GoDuration(Duration::ZERO),
+            http_server_read_timeout: gocompat::units::GoDuration(Duration::from_secs(5)),
+            ..RawServer::default()
+        };
         assert_eq!(Timeouts::from_raw(&raw).idle, Some(Duration::from_secs(5)));
     }
 }

@@ -70,7 +70,7 @@ async fn piped_lines_are_pushed_and_the_process_exits_when_input_ends() {
             "warn"
         };
         assert_eq!(e.labels.get("level").map(String::as_str), Some(level));
-        assert!(e.labels.get("filename").is_none());
+        assert!(!e.labels.contains_key("filename"));
     }
     assert!(
         stderr.contains("too many scrape configs, skipping 1 configs."),
