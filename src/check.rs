@@ -120,7 +120,8 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
             }
             _ => {}
         }
-        if job_kind(job).is_none() {
+        // In stdin mode a job only lends its pipeline and labels; it needs no targets.
+        if job_kind(job).is_none() && !config.raw.target_config.stdin {
             return Err(err(format!(
                 "no valid target scrape config defined for {:?}",
                 job.job_name

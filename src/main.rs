@@ -102,6 +102,10 @@ fn main() -> ExitCode {
     {
         tracing::warn!("{w}");
     }
+    // Standard input redirected from a file switches to stdin mode as `-stdin` does.
+    if !flags.check_syntax && ferrotail::stdin::enabled(&config) {
+        config.raw.target_config.stdin = true;
+    }
     // ferrotail's -check-syntax runs every start-up check too, so it fails early where Promtail
     // would only fail when started.
     if let Err(e) = ferrotail::check::validate_startup(&config) {

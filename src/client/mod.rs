@@ -486,3 +486,38 @@ pub fn dry_run_line(e: &Entry) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawClient, RawLimits};
+
+    fn raw(tenant: &str) -> RawClient {
+        RawClient {
+            url: "http://127.0.0.1:3100/loki/api/v1/push".into(),
+            tenant_id: tenant.into(),
+            ..RawClient::default()
+        }
+    }
+
+    /// A tenant that cannot be an `X-Scope-OrgID` header is never pushed under another tenant:
+    /// `tenant_id` is refused at start-up, and an entry carrying such a `__tenant_id__` is dropped.
+    #[test]
+    fn a_tenant_that_is_no_header_value_is_refused_or_dropped() {
+        let e = ClientConfig::compile(&raw("a\nb"), &RawLimits::default()).unwrap_err();
+        assert!(
+            e.contains("is not a valid X-Scope-OrgID header value"),
+            "{e}"
+        );
+        let cfg = ClientConfig::compile(&raw("team-a"), &RawLimits::default()).unwrap();
+        let mut memo = PrepareMemo::default();
+        let entry = |tenant: &str| {
+            let labels: Labels = [("job", "x"), (TENANT_LABEL, tenant)].into_iter().collect();
+            Entry::new(labels, 0, "line".into())
+        };
+        assert!(prepare(&cfg, &mut memo, entry("bad\r\ntenant")).is_none());
+        let (tenant, e) = prepare(&cfg, &mut memo, entry("team-b")).unwrap();
+        assert_eq!(tenant.as_deref(), Some("team-b"));
+        assert_eq!(e.labels.get(TENANT_LABEL), None);
+    }
+}

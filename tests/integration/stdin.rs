@@ -77,3 +77,49 @@ async fn piped_lines_are_pushed_and_the_process_exits_when_input_ends() {
         "{stderr}"
     );
 }
+
+/// Standard input redirected from a file is read without `-stdin` (Promtail's check: not a
+/// terminal, size above 0); with no scrape config the labels are `job="stdin"` and `hostname`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirected_file_is_read_with_promtails_default_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let loki = FakeLoki::start().await;
+    let port = free_port();
+    let cfg = tmp.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {port}\npositions:\n  filename: {pos}\nclients:\n  - url: {url}\n    batchwait: 100ms\n",
+            pos = tmp.path().join("pos.yaml").display(),
+            url = loki.url,
+        ),
+    )
+    .unwrap();
+    let input = tmp.path().join("in.log");
+    std::fs::write(&input, "one\ntwo\n").unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg(format!("-config.file={}", cfg.display()))
+            .stdin(std::fs::File::open(&input).unwrap())
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let got = loki.entries();
+    let lines: Vec<&str> = got.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(lines, vec!["one", "two"], "{stderr}");
+    let host = hostname_of_this_machine();
+    for e in &got {
+        assert_eq!(e.labels.get("job").map(String::as_str), Some("stdin"));
+        assert_eq!(e.labels.get("hostname"), Some(&host));
+    }
+}
+
+fn hostname_of_this_machine() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
