@@ -224,7 +224,7 @@ async fn unix_network_conn_limit_idle_timeout_and_disable() {
         &loki.url,
         tmp.path(),
         port,
-        "  http_listen_conn_limit: 1\n  http_server_idle_timeout: 1s\n",
+        "  http_listen_conn_limit: 1\n  http_server_idle_timeout: 1s\n  http_server_read_timeout: 1s\n",
     );
     let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
     ft.wait_up().await;
@@ -260,6 +260,22 @@ async fn unix_network_conn_limit_idle_timeout_and_disable() {
         .unwrap()
         .unwrap_or(0);
     assert_eq!(n, 0);
+    // `http_server_read_timeout`: a request that stalls half-way is cut off.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest))
+        .await
+        .expect("a stalled request is closed by the read timeout")
+        .ok();
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("200 OK"),
+        "{rest:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(800));
     assert!(ft.stop().await.success());
 
     // `server.disable`: no listener at all, but lines still ship.
