@@ -4,8 +4,9 @@
 //! with exporter-toolkit's `client_auth_type` values and messages) and the read, write and idle
 //! timeouts.
 //!
-//! Timeouts are enforced on the connection's IO: a connection waiting for its next request is
-//! closed after `http_server_idle_timeout` (the read timeout when 0; the first request too);
+//! Timeouts are enforced on the connection's IO: a keep-alive connection waiting for its next
+//! request is closed after `http_server_idle_timeout` (the read timeout when 0); a new
+//! connection's first request must start within the read timeout, as in Go;
 //! one whose request stalls for `http_server_read_timeout` (`read_header_timeout` when set),
 //! or whose response cannot be written for `http_server_write_timeout`, is closed. Go's timeouts
 //! are deadlines over a whole request; ferrotail's are inactivity limits, so a slow but moving
@@ -499,7 +500,8 @@ impl TimedIo {
         TimedIo {
             inner,
             timeouts,
-            awaiting_request: true,
+            // Go gives a new connection's first request the read (header) timeout.
+            awaiting_request: false,
             read_timer: None,
             write_timer: None,
         }
