@@ -6,7 +6,10 @@
 //! * `Warned`: accepted with one warning naming it, only where it cannot change what reaches
 //!   Loki or who can read ferrotail's endpoints (gRPC, request logging, profiling, tracing).
 //!
-//! The tests drive the binary with `-check-syntax`. They also fail when `src/config/raw.rs`
+//! The table covers the top-level blocks, `server`, `clients[]`, `positions`, `scrape_configs[]`
+//! (and the keys of `journal`, `syslog`, `loki_push_api`, `gelf`, `docker_sd_configs`),
+//! `target_config`, `limits_config`, `tracing`, `wal`, `options`. The tests drive the binary
+//! with `-check-syntax`. They also fail when `src/config/raw.rs`
 //! parses a key into an ignored value (`Ignored`) that the table does not warn about or refuse,
 //! when a flag is accepted that the table does not list, and when the README's compatibility
 //! section does not say what the table says.
@@ -558,6 +561,33 @@ const KEYS: &[(&str, &str, Class)] = &[
         "tracing.profiling_enabled: false",
         Warned,
     ),
+    // The keys of each kind of source (a job of that kind only).
+    ("journal.json", "job: {job_name: j, journal: {json: true}}", Implemented),
+    ("journal.max_age", "job: {job_name: j, journal: {max_age: 1h}}", Implemented),
+    ("journal.path", "job: {job_name: j, journal: {path: /tmp}}", Implemented),
+    ("journal.matches", "job: {job_name: j, journal: {matches: '_SYSTEMD_UNIT=x.service'}}", Implemented),
+    ("journal.labels", "job: {job_name: j, journal: {labels: {a: b}}}", Implemented),
+    ("syslog.listen_address", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0'}}", Implemented),
+    ("syslog.listen_protocol", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', listen_protocol: udp}}", Implemented),
+    ("syslog.idle_timeout", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', idle_timeout: 1m}}", Implemented),
+    ("syslog.label_structured_data", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', label_structured_data: true}}", Implemented),
+    ("syslog.labels", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', labels: {a: b}}}", Implemented),
+    ("syslog.use_incoming_timestamp", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', use_incoming_timestamp: true}}", Implemented),
+    ("syslog.use_rfc5424_message", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', use_rfc5424_message: true}}", Implemented),
+    ("syslog.max_message_length", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', max_message_length: 100}}", Implemented),
+    ("syslog.syslog_format", "job: {job_name: j, syslog: {listen_address: '127.0.0.1:0', syslog_format: rfc3164}}", Implemented),
+    ("loki_push_api.server", "job: {job_name: j, loki_push_api: {server: {http_listen_address: 127.0.0.1, http_listen_port: 0}}}", Implemented),
+    ("loki_push_api.labels", "job: {job_name: j, loki_push_api: {server: {http_listen_address: 127.0.0.1, http_listen_port: 0}, labels: {a: b}}}", Implemented),
+    ("loki_push_api.use_incoming_timestamp", "job: {job_name: j, loki_push_api: {server: {http_listen_address: 127.0.0.1, http_listen_port: 0}, use_incoming_timestamp: true}}", Implemented),
+    ("gelf.listen_address", "job: {job_name: j, gelf: {listen_address: '127.0.0.1:0'}}", Implemented),
+    ("gelf.labels", "job: {job_name: j, gelf: {labels: {a: b}}}", Implemented),
+    ("gelf.use_incoming_timestamp", "job: {job_name: j, gelf: {use_incoming_timestamp: true}}", Implemented),
+    ("docker_sd_configs.host", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock'}]}", Implemented),
+    ("docker_sd_configs.port", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', port: 2375}]}", Implemented),
+    ("docker_sd_configs.host_networking_host", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', host_networking_host: h}]}", Implemented),
+    ("docker_sd_configs.filters", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', filters: [{name: name, values: [x]}]}]}", Implemented),
+    ("docker_sd_configs.refresh_interval", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', refresh_interval: 1m}]}", Implemented),
+    ("docker_sd_configs.match_first_network", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', match_first_network: false}]}", Implemented),
 ];
 
 /// Every flag of `promtail -help` and its class.
@@ -692,6 +722,13 @@ fn config_with(extra: &str) -> String {
             .split_once(':')
             .and_then(|(k, _)| k.split_once('.'))
             .map(|(s, _)| s);
+        // `job: {...}`: the whole scrape config, replacing the base job.
+        if let Some(job) = line.strip_prefix("job: ") {
+            if let Some((_, lines)) = sections.iter_mut().find(|(n, _)| *n == "scrape_configs") {
+                *lines = vec![job.trim().to_string()];
+            }
+            continue;
+        }
         match section.and_then(|s| sections.iter_mut().find(|(n, _)| *n == s)) {
             Some((name, lines)) => {
                 let rest = &line[name.len() + 1..];
