@@ -60,18 +60,22 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let Some(path) = flags.config_file.clone() else {
-        if flags.check_syntax {
-            println!("Invalid config file");
-            return ExitCode::from(1);
+    // Without -config.file, Promtail runs on its defaults and the flags
+    // (`cat app.log | promtail -stdin -client.url=…`); start-up then needs a client.
+    let (path, loaded) = match flags.config_file.clone() {
+        Some(path) => {
+            let loaded = Config::load(&path, flags.expand_env);
+            (path, loaded)
         }
-        log_error(
-            "error creating promtail",
-            "at least one client config must be provided (no -config.file given)",
-        );
-        return ExitCode::from(1);
+        None => {
+            if flags.check_syntax {
+                println!("Invalid config file");
+                return ExitCode::from(1);
+            }
+            (String::new(), Config::from_text("", None, false))
+        }
     };
-    let mut config = match Config::load(&path, flags.expand_env) {
+    let mut config = match loaded {
         Ok(c) => c,
         Err(ConfigError::Parse { file, msg }) => {
             let hint = if flags.expand_env { "" } else { EXPAND_HINT };

@@ -123,3 +123,43 @@ fn hostname_of_this_machine() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_default()
 }
+
+/// Promtail's documented debugging command: `cat my.log | promtail --stdin --dry-run
+/// --client.url …` with no config file prints each entry with the default labels and exits 0.
+#[test]
+fn stdin_dry_run_without_a_config_file_prints_the_entries() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--stdin",
+            "--dry-run",
+            "--client.url",
+            "http://127.0.0.1:9/loki/api/v1/push",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nworld\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    // Timestamp, labels, line, as Promtail's dry run prints them (tab padding depends on widths).
+    assert!(
+        lines[0].contains("job=\"stdin\"}") && lines[0].ends_with("hello"),
+        "{stdout}"
+    );
+    assert!(lines[1].ends_with("world"), "{stdout}");
+}
