@@ -637,6 +637,56 @@ mod tests {
         );
     }
 
+    /// Inactivity limits on the connection: a write the peer never reads fails after the write
+    /// timeout; a read waiting for the first request fails after the read timeout, one waiting
+    /// for the next request after the idle timeout.
+    #[tokio::test]
+    async fn stalled_io_times_out() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let t = Timeouts {
+            read: Some(Duration::from_millis(200)),
+            write: Some(Duration::from_millis(300)),
+            idle: Some(Duration::from_millis(500)),
+        };
+        // Write: the peer's buffer (64 bytes) fills and is never read.
+        let (a, _peer) = tokio::io::duplex(64);
+        let mut io = TimedIo::new(Box::new(a), t);
+        let start = tokio::time::Instant::now();
+        let e = io.write_all(&[0u8; 4096]).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        // Read of a first request: the read timeout.
+        let (a, _peer) = tokio::io::duplex(64);
+        let mut io = TimedIo::new(Box::new(a), t);
+        let start = tokio::time::Instant::now();
+        let mut buf = [0u8; 8];
+        let e = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        // After a response: the idle timeout.
+        let (a, mut peer) = tokio::io::duplex(64);
+        let mut io = TimedIo::new(Box::new(a), t);
+        peer.write_all(b"GET").await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 3);
+        io.write_all(b"200").await.unwrap();
+        let start = tokio::time::Instant::now();
+        let e = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+    }
+
     #[test]
     fn timeouts_follow_go() {
         let raw = RawServer::default();
