@@ -27,6 +27,17 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
             return Err(err("not supported: wal (ferrotail's positions move only past lines Loki accepted, so no write-ahead log is needed)".into()));
         }
     }
+    let server = &config.raw.server;
+    if !server.tls_cipher_suites.is_empty() {
+        return Err(err("not supported: server.tls_cipher_suites (ferrotail's TLS server uses rustls' cipher suites)".into()));
+    }
+    if server.proxy_protocol_enabled {
+        return Err(err("not supported: server.proxy_protocol_enabled".into()));
+    }
+    if !server.disable {
+        crate::server::listen::tls_config(&server.http_tls_config, &server.tls_min_version)
+            .map_err(|e| err(format!("error creating loki server: {e}")))?;
+    }
     if config.raw.clients.is_empty() {
         return Err(err("at least one client config must be provided".into()));
     }
@@ -109,7 +120,8 @@ pub fn validate_startup(config: &Config) -> Result<(), ConfigError> {
             }
             _ => {}
         }
-        if job_kind(job).is_none() {
+        // In stdin mode a job only lends its pipeline and labels; it needs no targets.
+        if job_kind(job).is_none() && !config.raw.target_config.stdin {
             return Err(err(format!(
                 "no valid target scrape config defined for {:?}",
                 job.job_name

@@ -29,6 +29,9 @@ pub struct Flags {
     pub help: bool,
     /// Values that override the file.
     pub overrides: Overrides,
+    /// Flags given that ferrotail accepts and does nothing with (gRPC, request logging,
+    /// profiling, tracing): one warning each.
+    pub warnings: Vec<String>,
 }
 
 /// What went wrong on the command line (exit code 2).
@@ -92,10 +95,10 @@ const FLAGS: &[(&str, Kind, &str)] = &[
     ("server.profiling_enabled", Kind::Bool, "Ignored."),
     ("server.enable-runtime-reload", Kind::Bool, "Enable reload config via /reload endpoint."),
     ("server.proxy-protocol-enabled", Kind::Bool, "Ignored."),
-    ("server.http-tls-cert-path", Kind::Value, "Ignored."),
-    ("server.http-tls-key-path", Kind::Value, "Ignored."),
-    ("server.http-tls-ca-path", Kind::Value, "Ignored."),
-    ("server.http-tls-client-auth", Kind::Value, "Ignored."),
+    ("server.http-tls-cert-path", Kind::Value, "HTTP server cert path."),
+    ("server.http-tls-key-path", Kind::Value, "HTTP server key path."),
+    ("server.http-tls-ca-path", Kind::Value, "HTTP TLS Client CA path."),
+    ("server.http-tls-client-auth", Kind::Value, "HTTP TLS Client Auth type."),
     ("server.grpc-tls-cert-path", Kind::Value, "Ignored."),
     ("server.grpc-tls-key-path", Kind::Value, "Ignored."),
     ("server.grpc-tls-ca-path", Kind::Value, "Ignored."),
@@ -116,7 +119,7 @@ const FLAGS: &[(&str, Kind, &str)] = &[
     ("positions.sync-period", Kind::Value, "Period with this to sync the position file. (default 10s)"),
     ("positions.ignore-invalid-yaml", Kind::Bool, "whether to ignore & later overwrite positions files that are corrupted"),
     ("target.sync-period", Kind::Value, "Period to resync directories being watched and files being tailed. (default 10s)"),
-    ("stdin", Kind::Bool, "Set to true to pipe logs to promtail (not supported by ferrotail)."),
+    ("stdin", Kind::Bool, "Set to true to pipe logs to promtail."),
     ("file-watch.min_poll_frequency", Kind::Value, "Minimum period to poll for file changes (default 250ms)"),
     ("file-watch.max_poll_frequency", Kind::Value, "Maximum period to poll for file changes (default 250ms)"),
     ("limit.readline-rate", Kind::Value, "The rate limit in lines per second. (default 10000)"),
@@ -128,7 +131,43 @@ const FLAGS: &[(&str, Kind, &str)] = &[
     ("max-line-size-truncate", Kind::Bool, "Whether to truncate lines that exceed max_line_size."),
     ("tracing.enabled", Kind::Bool, "Ignored: ferrotail exports no traces."),
     ("tracing.profiling-enabled", Kind::Bool, "Ignored."),
+    ("server.grpc-max-recv-msg-size-bytes", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc-max-send-msg-size-bytes", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc-max-concurrent-streams", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.keepalive.max-connection-idle", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.keepalive.max-connection-age", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.keepalive.max-connection-age-grace", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.keepalive.time", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.keepalive.timeout", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.keepalive.min-time-between-pings", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.keepalive.ping-without-stream-allowed", Kind::Bool, "Ignored (no gRPC server)."),
+    ("server.grpc.num-workers", Kind::Value, "Ignored (no gRPC server)."),
+    ("server.grpc.stats-tracking-enabled", Kind::Bool, "Ignored (no gRPC server)."),
+    ("server.grpc.recv-buffer-pools-enabled", Kind::Bool, "Ignored (no gRPC server)."),
+    ("server.report-grpc-codes-in-instrumentation-label-enabled", Kind::Bool, "Ignored (no gRPC server)."),
+    ("server.http-log-closed-connections-without-response-enabled", Kind::Bool, "Ignored (no request logging)."),
+    ("server.log-source-ips-enabled", Kind::Bool, "Ignored (no request logging)."),
+    ("server.log-source-ips-full", Kind::Bool, "Ignored (no request logging)."),
+    ("server.log-source-ips-header", Kind::Value, "Ignored (no request logging)."),
+    ("server.log-source-ips-regex", Kind::Value, "Ignored (no request logging)."),
+    ("server.log-request-headers", Kind::Bool, "Ignored (no request logging)."),
+    ("server.log-request-at-info-level-enabled", Kind::Bool, "Ignored (no request logging)."),
+    ("server.log-request-headers-exclude-list", Kind::Value, "Ignored (no request logging)."),
 ];
+
+/// The flags ferrotail accepts with a warning: they cannot change what reaches Loki or who can
+/// read ferrotail's endpoints.
+pub fn is_warned_flag(name: &str) -> bool {
+    name.starts_with("server.grpc")
+        || name.starts_with("tracing.")
+        || name.starts_with("server.log-")
+        || matches!(
+            name,
+            "server.profiling_enabled"
+                | "server.report-grpc-codes-in-instrumentation-label-enabled"
+                | "server.http-log-closed-connections-without-response-enabled"
+        )
+}
 
 /// The usage text (`-help`).
 pub fn usage() -> String {
@@ -252,6 +291,14 @@ fn apply(f: &mut Flags, name: &str, v: &str) -> Result<(), FlagError> {
         }
         "server.http-listen-network" => o.http_listen_network = Some(v.to_string()),
         "server.disable" => o.server_disable = Some(boolean(v)?),
+        "server.http-tls-cert-path" => o.http_tls[0] = Some(v.to_string()),
+        "server.http-tls-key-path" => o.http_tls[1] = Some(v.to_string()),
+        "server.http-tls-client-auth" => o.http_tls[2] = Some(v.to_string()),
+        "server.http-tls-ca-path" => o.http_tls[3] = Some(v.to_string()),
+        "stdin" => o.stdin = Some(boolean(v)?),
+        "server.tls-min-version" => o.tls_min_version = Some(v.to_string()),
+        "server.tls-cipher-suites" => o.tls_cipher_suites = Some(v.to_string()),
+        "server.proxy-protocol-enabled" => o.proxy_protocol_enabled = Some(boolean(v)?),
         "server.register-instrumentation" => o.register_instrumentation = Some(boolean(v)?),
         "file-watch.min_poll_frequency" => o.min_poll_frequency = Some(dur(v)?),
         "file-watch.max_poll_frequency" => o.max_poll_frequency = Some(dur(v)?),
@@ -277,9 +324,14 @@ fn apply(f: &mut Flags, name: &str, v: &str) -> Result<(), FlagError> {
         }
         "positions.file" => o.positions_file = Some(v.to_string()),
         _ => {
-            // Accepted for compatibility; validate bools and durations so typos still fail.
+            // Accepted for compatibility, with a warning; bools are still checked.
             if let Some((_, Kind::Bool, _)) = FLAGS.iter().find(|(n, _, _)| *n == name) {
                 parse_bool(name, v)?;
+            }
+            if is_warned_flag(name) {
+                f.warnings.push(format!(
+                    "flag -{name} is accepted and has no effect in ferrotail (no gRPC server, request logging, profiling or tracing)"
+                ));
             }
         }
     }

@@ -60,18 +60,22 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let Some(path) = flags.config_file.clone() else {
-        if flags.check_syntax {
-            println!("Invalid config file");
-            return ExitCode::from(1);
+    // Without -config.file, Promtail runs on its defaults and the flags
+    // (`cat app.log | promtail -stdin -client.url=…`); start-up then needs a client.
+    let (path, loaded) = match flags.config_file.clone() {
+        Some(path) => {
+            let loaded = Config::load(&path, flags.expand_env);
+            (path, loaded)
         }
-        log_error(
-            "error creating promtail",
-            "at least one client config must be provided (no -config.file given)",
-        );
-        return ExitCode::from(1);
+        None => {
+            if flags.check_syntax {
+                println!("Invalid config file");
+                return ExitCode::from(1);
+            }
+            (String::new(), Config::from_text("", None, false))
+        }
     };
-    let mut config = match Config::load(&path, flags.expand_env) {
+    let mut config = match loaded {
         Ok(c) => c,
         Err(ConfigError::Parse { file, msg }) => {
             let hint = if flags.expand_env { "" } else { EXPAND_HINT };
@@ -93,6 +97,18 @@ fn main() -> ExitCode {
     {
         println!("Unable to parse config: {path}: {e}");
         return ExitCode::from(1);
+    }
+    for w in flags
+        .warnings
+        .iter()
+        .cloned()
+        .chain(ferrotail::config::ignored_key_warnings(raw))
+    {
+        tracing::warn!("{w}");
+    }
+    // Standard input redirected from a file switches to stdin mode as `-stdin` does.
+    if !flags.check_syntax && ferrotail::stdin::enabled(&config) {
+        config.raw.target_config.stdin = true;
     }
     // ferrotail's -check-syntax runs every start-up check too, so it fails early where Promtail
     // would only fail when started.
@@ -148,6 +164,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(ferrotail::shutdown::handle_signals(shutdown.clone()));
+        if ferrotail::stdin::enabled(&config) {
+            return ferrotail::stdin::run(config, opts, shutdown).await;
+        }
         ferrotail::run::run_with_reload(config, opts, shutdown, Some(source)).await
     });
     // A reader stuck in a blocking file-system call must not keep the process alive.

@@ -178,12 +178,9 @@ pub async fn run_with_reload(
     // Server.
     let server_cancel = CancellationToken::new();
     if !raw.server.disable {
-        let addr = listen_addr(&raw.server.http_listen_address, raw.server.http_listen_port);
-        let listener = tokio::net::TcpListener::bind(&addr)
+        let listener = server::listen::start(&raw.server, server_cancel.clone())
             .await
-            .map_err(|e| format!("error creating loki server: listen tcp {addr}: {e}"))?;
-        let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
-        tracing::info!(http = %local, "server listening on addresses");
+            .map_err(|e| format!("error creating loki server: {e}"))?;
         let state = AppState {
             metrics: if raw.server.register_instrumentation {
                 handle.clone()
@@ -200,6 +197,7 @@ pub async fn run_with_reload(
             external_path: reqwest::Url::parse(&raw.server.external_url)
                 .map(|u| u.path().to_string())
                 .unwrap_or_default(),
+            path_prefix: raw.server.http_path_prefix.clone(),
         };
         let app = server::router(state);
         let sc = server_cancel.clone();
@@ -391,6 +389,9 @@ impl Generation {
             // Before building: nested pipelines (match) read the process-wide flag.
             crate::pipeline::inspect::enable();
         }
+        // `limits_config.readline_rate*`: one limiter shared by every job's pipeline.
+        let readline =
+            crate::readline::ReadlineLimiter::from_config(&raw.limits_config).map(Arc::new);
         for job in &raw.scrape_configs {
             let Some(kind) = config::job_kind(job) else {
                 continue;
@@ -404,7 +405,12 @@ impl Generation {
             }
             pipeline.set_inspect(opts.inspect);
             let (tx, rx) = mpsc::channel::<Vec<Entry>>(PIPELINE_CHANNEL_CAP);
-            pipeline_tasks.spawn(run_pipeline(pipeline, rx, client_txs.clone()));
+            pipeline_tasks.spawn(run_pipeline(
+                pipeline,
+                rx,
+                client_txs.clone(),
+                readline.clone(),
+            ));
             let relabel = Relabeler::compile(&job.relabel_configs)?;
             let (kind, discoverers) = job_source(
                 job,
@@ -529,22 +535,13 @@ fn job_source(
     })
 }
 
-fn listen_addr(host: &str, port: u16) -> String {
-    if host.is_empty() {
-        format!("0.0.0.0:{port}")
-    } else if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// A job's pipeline task: runs every entry through the stages and fans the results out to the
 /// clients. Ticks held entries (multiline) every 100 ms; flushes them when the readers are done.
 async fn run_pipeline(
     mut pipeline: Pipeline,
     mut rx: mpsc::Receiver<Vec<Entry>>,
     clients: Vec<mpsc::Sender<Vec<Entry>>>,
+    readline: Option<Arc<crate::readline::ReadlineLimiter>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -568,6 +565,11 @@ async fn run_pipeline(
             }
             _ = tick.tick() => {
                 pipeline.tick(crate::core::entry::now_nanos(), &mut out);
+            }
+        }
+        if let Some(limiter) = &readline {
+            while let Some(part) = limiter.next(&mut out).await {
+                fan_out(&clients, part).await;
             }
         }
         if !out.is_empty() {

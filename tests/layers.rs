@@ -14,6 +14,7 @@ const LAYERS: &[&str] = &[
     "pipeline",
     "positions",
     "client",
+    "readline",
     "source",
     "tail",
     "discovery",
@@ -28,6 +29,7 @@ const LAYERS: &[&str] = &[
     "shutdown",
     "check",
     "run",
+    "stdin",
     "cli",
 ];
 

@@ -397,6 +397,13 @@ impl Batch {
         self.entries == 0
     }
 
+    /// True when the batch already has the stream of `labels` (for `max_streams`).
+    pub fn has_stream(&self, labels: &Labels) -> bool {
+        matches!(&self.last, Some((l, _)) if l.ptr_eq(labels))
+            || self.by_labels.contains_key(labels)
+            || self.by_key.contains_key(&labels.stream_key())
+    }
+
     /// Number of distinct streams.
     pub fn streams(&self) -> usize {
         self.streams.len()

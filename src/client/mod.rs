@@ -110,6 +110,15 @@ impl ClientConfig {
             .into_iter()
             .filter(|(k, _)| k != reqwest::header::AUTHORIZATION)
             .collect();
+        // A tenant that cannot be sent as `X-Scope-OrgID` would make every push fail (Promtail
+        // retries it and drops the batch): refused at start-up instead.
+        if !raw.tenant_id.is_empty() && http::HeaderValue::from_str(&raw.tenant_id).is_err() {
+            return Err(format!(
+                "client {}: tenant_id {:?} is not a valid X-Scope-OrgID header value",
+                crate::config::client_name(raw),
+                raw.tenant_id
+            ));
+        }
         if raw.max_inflight_batches == 0 {
             return Err(format!(
                 "client {}: max_inflight_batches must be at least 1",
@@ -210,6 +219,8 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     // A batch is sent when it is `batchwait` old: sleep until the oldest batch's deadline
     // (Promtail checks every batchwait/10, so its batches wait up to 1.1 x batchwait).
     let far = Duration::from_secs(3600);
+    // Tenants whose open batch already logged a `max_streams` drop (logged once per batch).
+    let mut limited_logged: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             chunk = rx.recv() => {
@@ -229,8 +240,17 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                         let (name, open) = &mut batches[slot];
                         if open.as_ref().is_some_and(|b| b.would_overflow(&e, cfg.batch_size)) {
                             if let Some(b) = open.take() {
+                                limited_logged.retain(|t| t.as_str() != name.as_str());
                                 pushers.dispatch(name, b).await;
                             }
+                        }
+                        if cfg.max_streams > 0
+                            && open.as_ref().is_some_and(|b| {
+                                b.streams() >= cfg.max_streams && !b.has_stream(&e.labels)
+                            })
+                        {
+                            stream_limited(&cfg, name, &e, &mut limited_logged);
+                            continue;
                         }
                         open.get_or_insert_with(Batch::new).add(e);
                     }
@@ -243,6 +263,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                 for (name, open) in batches.iter_mut() {
                     if open.as_ref().is_some_and(|b| b.age() >= cfg.batch_wait) {
                         if let Some(b) = open.take() {
+                            limited_logged.retain(|t| t.as_str() != name.as_str());
                             pushers.dispatch(name, b).await;
                         }
                     }
@@ -338,6 +359,16 @@ fn prepare(
         });
     }
     let tenant = match e.labels.get(TENANT_LABEL) {
+        Some(t) if http::HeaderValue::from_str(t).is_err() => {
+            // Not sendable as `X-Scope-OrgID`: Promtail's push fails, is retried and the batch is
+            // dropped; ferrotail drops the entry at once, counted the same way, rather than
+            // pushing it to another tenant.
+            let t = t.to_string();
+            tracing::warn!(client = %cfg.name, tenant = ?t, "tenant is not a valid X-Scope-OrgID header value; entry dropped");
+            metrics::counter!(m::DROPPED_ENTRIES, "host" => cfg.host.clone(), "tenant" => t.clone(), "reason" => "ingester_error").increment(1);
+            metrics::counter!(m::DROPPED_BYTES, "host" => cfg.host.clone(), "tenant" => t, "reason" => "ingester_error").increment(e.line.len() as u64);
+            return None;
+        }
         Some(t) => {
             let t = t.to_string();
             e.labels = memo.untenanted.get_or(&e.labels, (), |labels| {
@@ -363,6 +394,33 @@ fn prepare(
     }
     Some((tenant, e))
 }
+
+/// `limits_config.max_streams`: an entry of a stream beyond the limit in its batch is dropped
+/// (Promtail's client stops and deadlocks here), counted in `promtail_dropped_entries_total` and
+/// `promtail_dropped_bytes_total` with reason `stream_limited`, and logged once per batch with
+/// Promtail's words.
+#[cold]
+fn stream_limited(cfg: &ClientConfig, tenant: &str, e: &Entry, logged: &mut Vec<String>) {
+    metrics::counter!(m::DROPPED_ENTRIES, "host" => cfg.host.clone(), "tenant" => tenant.to_string(), "reason" => STREAM_LIMITED).increment(1);
+    metrics::counter!(m::DROPPED_BYTES, "host" => cfg.host.clone(), "tenant" => tenant.to_string(), "reason" => STREAM_LIMITED).increment(e.line.len() as u64);
+    if !logged.iter().any(|t| t == tenant) {
+        logged.push(tenant.to_string());
+        tracing::error!(
+            client = %cfg.name,
+            tenant = %tenant,
+            error = %format!(
+                "streams limit exceeded, streams: {} exceeds limit: {}, stream: '{}'",
+                cfg.max_streams,
+                cfg.max_streams,
+                e.labels.stream_key()
+            ),
+            "batch add err"
+        );
+    }
+}
+
+/// The drop reason of [`stream_limited`].
+pub const STREAM_LIMITED: &str = "stream_limited";
 
 fn tenant_name(cfg: &ClientConfig, tenant: &Option<String>) -> String {
     tenant.clone().unwrap_or_else(|| cfg.tenant_id.clone())
@@ -427,4 +485,39 @@ pub fn dry_run_line(e: &Entry) -> String {
     s.push_str(&e.line);
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::{RawClient, RawLimits};
+
+    fn raw(tenant: &str) -> RawClient {
+        RawClient {
+            url: "http://127.0.0.1:3100/loki/api/v1/push".into(),
+            tenant_id: tenant.into(),
+            ..RawClient::default()
+        }
+    }
+
+    /// A tenant that cannot be an `X-Scope-OrgID` header is never pushed under another tenant:
+    /// `tenant_id` is refused at start-up, and an entry carrying such a `__tenant_id__` is dropped.
+    #[test]
+    fn a_tenant_that_is_no_header_value_is_refused_or_dropped() {
+        let e = ClientConfig::compile(&raw("a\nb"), &RawLimits::default()).unwrap_err();
+        assert!(
+            e.contains("is not a valid X-Scope-OrgID header value"),
+            "{e}"
+        );
+        let cfg = ClientConfig::compile(&raw("team-a"), &RawLimits::default()).unwrap();
+        let mut memo = PrepareMemo::default();
+        let entry = |tenant: &str| {
+            let labels: Labels = [("job", "x"), (TENANT_LABEL, tenant)].into_iter().collect();
+            Entry::new(labels, 0, "line".into())
+        };
+        assert!(prepare(&cfg, &mut memo, entry("bad\r\ntenant")).is_none());
+        let (tenant, e) = prepare(&cfg, &mut memo, entry("team-b")).unwrap();
+        assert_eq!(tenant.as_deref(), Some("team-b"));
+        assert_eq!(e.labels.get(TENANT_LABEL), None);
+    }
 }

@@ -105,6 +105,17 @@ pub struct Overrides {
     pub http_listen_network: Option<String>,
     /// `-server.disable`.
     pub server_disable: Option<bool>,
+    /// `-server.http-tls-cert-path`, `-server.http-tls-key-path`, `-server.http-tls-client-auth`,
+    /// `-server.http-tls-ca-path`.
+    pub http_tls: [Option<String>; 4],
+    /// `-stdin` (also `target_config.stdin`).
+    pub stdin: Option<bool>,
+    /// `-server.tls-min-version`.
+    pub tls_min_version: Option<String>,
+    /// `-server.tls-cipher-suites` (refused when set).
+    pub tls_cipher_suites: Option<String>,
+    /// `-server.proxy-protocol-enabled` (refused when true).
+    pub proxy_protocol_enabled: Option<bool>,
     /// `-server.register-instrumentation`.
     pub register_instrumentation: Option<bool>,
     /// `-file-watch.min_poll_frequency`.
@@ -252,6 +263,30 @@ impl Config {
         if let Some(b) = o.server_disable {
             s.disable = b;
         }
+        let [cert, key, auth, ca] = o.http_tls.clone();
+        let t = &mut s.http_tls_config;
+        for (value, field) in [
+            (cert, &mut t.cert_file),
+            (key, &mut t.key_file),
+            (auth, &mut t.client_auth_type),
+            (ca, &mut t.client_ca_file),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        if let Some(v) = &o.tls_min_version {
+            s.tls_min_version = v.clone();
+        }
+        if let Some(v) = &o.tls_cipher_suites {
+            s.tls_cipher_suites = v.clone();
+        }
+        if let Some(b) = o.proxy_protocol_enabled {
+            s.proxy_protocol_enabled = b;
+        }
+        if let Some(b) = o.stdin {
+            self.raw.target_config.stdin = b;
+        }
         if let Some(b) = o.register_instrumentation {
             s.register_instrumentation = b;
         }
@@ -348,6 +383,118 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The keys Promtail accepts that ferrotail accepts too but does nothing with, because they
+/// cannot change what reaches Loki or who can read ferrotail's endpoints (gRPC, request
+/// logging, profiling, tracing): one warning each, naming the key, for every one the config
+/// sets. (Keys that could change either are implemented or refused with `not supported`.)
+pub fn ignored_key_warnings(raw: &RawConfig) -> Vec<String> {
+    let s = &raw.server;
+    let mut keys: Vec<&str> = Vec::new();
+    let server: [(&str, bool); 28] = [
+        ("grpc_listen_port", s.grpc_listen_port.is_some()),
+        ("grpc_listen_address", s.grpc_listen_address.is_some()),
+        ("grpc_listen_network", s.grpc_listen_network.is_some()),
+        ("grpc_listen_conn_limit", s.grpc_listen_conn_limit.is_some()),
+        (
+            "grpc_server_max_recv_msg_size",
+            s.grpc_server_max_recv_msg_size.is_some(),
+        ),
+        (
+            "grpc_server_max_send_msg_size",
+            s.grpc_server_max_send_msg_size.is_some(),
+        ),
+        (
+            "grpc_server_max_concurrent_streams",
+            s.grpc_server_max_concurrent_streams.is_some(),
+        ),
+        (
+            "grpc_server_max_connection_idle",
+            s.grpc_server_max_connection_idle.is_some(),
+        ),
+        (
+            "grpc_server_max_connection_age",
+            s.grpc_server_max_connection_age.is_some(),
+        ),
+        (
+            "grpc_server_max_connection_age_grace",
+            s.grpc_server_max_connection_age_grace.is_some(),
+        ),
+        (
+            "grpc_server_keepalive_time",
+            s.grpc_server_keepalive_time.is_some(),
+        ),
+        (
+            "grpc_server_keepalive_timeout",
+            s.grpc_server_keepalive_timeout.is_some(),
+        ),
+        (
+            "grpc_server_min_time_between_pings",
+            s.grpc_server_min_time_between_pings.is_some(),
+        ),
+        (
+            "grpc_server_ping_without_stream_allowed",
+            s.grpc_server_ping_without_stream_allowed.is_some(),
+        ),
+        (
+            "grpc_server_num_workers",
+            s.grpc_server_num_workers.is_some(),
+        ),
+        (
+            "grpc_server_stats_tracking_enabled",
+            s.grpc_server_stats_tracking_enabled.is_some(),
+        ),
+        (
+            "grpc_server_recv_buffer_pools_enabled",
+            s.grpc_server_recv_buffer_pools_enabled.is_some(),
+        ),
+        ("grpc_tls_config", s.grpc_tls_config.is_some()),
+        (
+            "report_grpc_codes_in_instrumentation_label_enabled",
+            s.report_grpc_codes_in_instrumentation_label_enabled
+                .is_some(),
+        ),
+        (
+            "http_log_closed_connections_without_response_enabled",
+            s.http_log_closed_connections_without_response_enabled
+                .is_some(),
+        ),
+        ("log_source_ips_enabled", s.log_source_ips_enabled.is_some()),
+        ("log_source_ips_full", s.log_source_ips_full.is_some()),
+        ("log_source_ips_header", s.log_source_ips_header.is_some()),
+        ("log_source_ips_regex", s.log_source_ips_regex.is_some()),
+        ("log_request_headers", s.log_request_headers.is_some()),
+        (
+            "log_request_at_info_level_enabled",
+            s.log_request_at_info_level_enabled.is_some(),
+        ),
+        (
+            "log_request_exclude_headers_list",
+            s.log_request_exclude_headers_list.is_some(),
+        ),
+        ("profiling_enabled", s.profiling_enabled),
+    ];
+    for (k, set) in server {
+        if set {
+            keys.push(k);
+        }
+    }
+    let mut out: Vec<String> = keys
+        .into_iter()
+        .map(|k| format!("server.{k} is accepted and has no effect in ferrotail (no gRPC server, request logging or profiling endpoints)"))
+        .collect();
+    for (k, set) in [
+        ("enabled", raw.tracing.enabled.is_some()),
+        ("profiling_enabled", raw.tracing.profiling_enabled.is_some()),
+    ] {
+        if set {
+            out.push(format!(
+                "tracing.{k} is accepted and has no effect in ferrotail (no tracing)"
+            ));
+        }
+    }
+    out
 }
 
 /// The target kind of a job, in Promtail's order (first match wins): any static, file or Kubernetes

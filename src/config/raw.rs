@@ -122,11 +122,11 @@ pub struct RawServer {
     pub grpc_server_num_workers: Ignored,
     pub grpc_server_stats_tracking_enabled: Ignored,
     pub grpc_server_recv_buffer_pools_enabled: Ignored,
-    pub http_tls_config: Option<RawNode>,
+    pub http_tls_config: RawServerTls,
     pub grpc_tls_config: Ignored,
-    pub tls_cipher_suites: Ignored,
-    pub tls_min_version: Ignored,
-    pub proxy_protocol_enabled: Ignored,
+    pub tls_cipher_suites: String,
+    pub tls_min_version: String,
+    pub proxy_protocol_enabled: bool,
     pub report_grpc_codes_in_instrumentation_label_enabled: Ignored,
     pub http_log_closed_connections_without_response_enabled: Ignored,
     pub log_source_ips_enabled: Ignored,
@@ -136,6 +136,19 @@ pub struct RawServer {
     pub log_request_headers: Ignored,
     pub log_request_at_info_level_enabled: Ignored,
     pub log_request_exclude_headers_list: Ignored,
+}
+
+/// `server.http_tls_config` (dskit's `server.TLSConfig`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename = "server.TLSConfig", default)]
+pub struct RawServerTls {
+    pub cert: String,
+    pub key: String,
+    pub client_ca: String,
+    pub cert_file: String,
+    pub key_file: String,
+    pub client_auth_type: String,
+    pub client_ca_file: String,
 }
 
 impl Default for RawServer {
@@ -176,11 +189,11 @@ impl Default for RawServer {
             grpc_server_num_workers: None,
             grpc_server_stats_tracking_enabled: None,
             grpc_server_recv_buffer_pools_enabled: None,
-            http_tls_config: None,
+            http_tls_config: RawServerTls::default(),
             grpc_tls_config: None,
-            tls_cipher_suites: None,
-            tls_min_version: None,
-            proxy_protocol_enabled: None,
+            tls_cipher_suites: String::new(),
+            tls_min_version: String::new(),
+            proxy_protocol_enabled: false,
             report_grpc_codes_in_instrumentation_label_enabled: None,
             http_log_closed_connections_without_response_enabled: None,
             log_source_ips_enabled: None,

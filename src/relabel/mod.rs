@@ -3,6 +3,7 @@
 //! **Invariant:** pure functions over label sets; no IO. Runs once per target (file targets) or
 //! once per container and stream (docker targets), never per line.
 
+use gocompat::regex::GoRegex;
 use md5::{Digest, Md5};
 use regex::Regex;
 
@@ -98,7 +99,7 @@ pub struct Rule {
     source_labels: Vec<String>,
     separator: String,
     target_label: String,
-    regex: Regex,
+    regex: GoRegex,
     modulus: u64,
     replacement: String,
     action: Action,
@@ -121,7 +122,11 @@ pub fn is_valid_label_name(name: &str) -> bool {
 fn is_valid_target_template(s: &str) -> bool {
     static PATTERN: std::sync::OnceLock<Option<Regex>> = std::sync::OnceLock::new();
     PATTERN
-        .get_or_init(|| Regex::new(r"^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$").ok())
+        .get_or_init(|| {
+            GoRegex::new(r"^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$")
+                .ok()
+                .map(|r| r.regex)
+        })
         .as_ref()
         .is_some_and(|re| re.is_match(s))
 }
@@ -135,12 +140,7 @@ impl Rule {
             Some(a) => Action::parse(a)?,
         };
         let regex_src = raw.regex.clone().unwrap_or_else(|| DEFAULT_REGEX.into());
-        let regex = Regex::new(&format!("^(?:{regex_src})$")).map_err(|e| {
-            format!(
-                "error parsing regexp {regex_src:?}: {}",
-                first_line(&e.to_string())
-            )
-        })?;
+        let regex = GoRegex::anchored(&regex_src)?;
         let target = raw.target_label.clone().unwrap_or_default();
         let replacement = raw
             .replacement
@@ -235,21 +235,21 @@ impl Rule {
             .collect::<Vec<_>>()
             .join(&self.separator);
         match self.action {
-            Action::Drop => return !self.regex.is_match(&val),
-            Action::Keep => return self.regex.is_match(&val),
+            Action::Drop => return !self.regex.regex.is_match(&val),
+            Action::Keep => return self.regex.regex.is_match(&val),
             Action::DropEqual => return labels.get(&self.target_label).unwrap_or("") != val,
             Action::KeepEqual => return labels.get(&self.target_label).unwrap_or("") == val,
             Action::Replace => {
-                let Some(caps) = self.regex.captures(&val) else {
+                let Some(caps) = self.regex.regex.captures(&val) else {
                     return true;
                 };
                 let mut target = String::new();
-                caps.expand(&self.target_label, &mut target);
+                self.regex.expand(&caps, &self.target_label, &mut target);
                 if !is_valid_label_name(&target) {
                     return true;
                 }
                 let mut res = String::new();
-                caps.expand(&self.replacement, &mut res);
+                self.regex.expand(&caps, &self.replacement, &mut res);
                 if res.is_empty() {
                     labels.remove(&target);
                 } else {
@@ -275,9 +275,9 @@ impl Rule {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect();
                 for (name, value) in snapshot {
-                    if let Some(caps) = self.regex.captures(&name) {
+                    if let Some(caps) = self.regex.regex.captures(&name) {
                         let mut res = String::new();
-                        caps.expand(&self.replacement, &mut res);
+                        self.regex.expand(&caps, &self.replacement, &mut res);
                         // A result that is no label name (emptied by `$a` with no group `a`, or
                         // starting with a digit) would make the whole stream invalid for Loki.
                         if is_valid_label_name(&res) {
@@ -286,15 +286,11 @@ impl Rule {
                     }
                 }
             }
-            Action::LabelDrop => labels.retain(|k, _| !self.regex.is_match(k)),
-            Action::LabelKeep => labels.retain(|k, _| self.regex.is_match(k)),
+            Action::LabelDrop => labels.retain(|k, _| !self.regex.regex.is_match(k)),
+            Action::LabelKeep => labels.retain(|k, _| self.regex.regex.is_match(k)),
         }
         true
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or(s).trim().to_string()
 }
 
 /// Go's `strings.ToUpper`/`ToLower`: one character maps to one character (simple case mapping),
@@ -407,6 +403,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Rule regexes are read as Go's RE2 reads `^(?:regex)$` (Prometheus 2.55).
+    #[test]
+    fn regexes_are_go() {
+        for (yaml, input, want) in [
+            // ASCII `\w`: `é` does not match, so the target is kept unchanged.
+            ("source_labels: [a]\nregex: '(\\w+)'\ntarget_label: b", vec![("a", "é")], Some(vec![("a", "é")])),
+            ("source_labels: [a]\nregex: '(\\w+)'\ntarget_label: b", vec![("a", "e")], Some(vec![("a", "e"), ("b", "e")])),
+            // `.` does not match a newline; the match is anchored.
+            ("source_labels: [a]\nregex: 'x.y'\naction: keep", vec![("a", "x\ny")], None),
+            ("source_labels: [a]\nregex: 'x'\naction: keep", vec![("a", "xx")], None),
+            // A literal `{`; duplicate names, `$name` takes the first group that matched.
+            ("source_labels: [a]\nregex: '{(?P<v>x)}|(?P<v>y)'\ntarget_label: b\nreplacement: '$v'", vec![("a", "y")], Some(vec![("a", "y"), ("b", "y")])),
+            ("source_labels: [a]\nregex: '{(?P<v>x)}|(?P<v>y)'\ntarget_label: b\nreplacement: '${v}!'", vec![("a", "{x}")], Some(vec![("a", "{x}"), ("b", "x!")])),
+            ("regex: '__meta_(\\w+)'\naction: labelmap", vec![("__meta_k", "v")], Some(vec![("__meta_k", "v"), ("k", "v")])),
+        ] {
+            let r = rule(yaml).unwrap();
+            let mut l = labels(&input);
+            let kept = r.apply(&mut l);
+            let got = kept.then(|| l.clone());
+            assert_eq!(got, want.map(|w| labels(&w)), "{yaml}");
+        }
+        assert_eq!(
+            rule("regex: '(a'\naction: keep\nsource_labels: [a]")
+                .err()
+                .unwrap(),
+            "error parsing regexp: missing closing ): `^(?:(a)$`"
+        );
     }
 
     #[test]

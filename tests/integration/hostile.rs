@@ -310,7 +310,7 @@ fn config_mistakes_are_clear_errors() {
         (
             "bad relabel regex",
             format!("{head}{client}{job}    relabel_configs:\n      - source_labels: [a]\n        regex: \"([\"\n        target_label: b\n"),
-            vec!["regex", "(["],
+            vec!["relabel_configs[0]", "error parsing regexp: missing closing ]: `[)$`"],
         ),
         (
             "bad regex stage",

@@ -10,7 +10,7 @@
 //! the offending token as the scanner counts it (characters, 1-based).
 //!
 //! Label matchers follow Prometheus: a missing label counts as `""`, and regex matchers are
-//! fully anchored (`^(?s:re)$`). Line filters are unanchored. Compiled values live in
+//! fully anchored (`^(?:re)$`, Prometheus 2.55). Line filters are unanchored. Compiled values live in
 //! [`Selector`]; nothing here allocates per entry.
 //!
 //! One deliberate difference: Promtail *panics* (exit code 2) when a label-matcher regex does
@@ -22,6 +22,8 @@ use std::fmt;
 
 use memchr::memmem;
 use regex::Regex;
+
+use crate::regex::GoRegex;
 
 /// A label set a selector can be matched against (a missing label reads as `""`).
 pub trait LabelSet {
@@ -157,12 +159,8 @@ impl Selector {
                 FilterOp::NotContains => {
                     LineFilter::NotContains(memmem::Finder::new(spec.text.as_bytes()).into_owned())
                 }
-                FilterOp::Regex => LineFilter::Regex(
-                    Regex::new(&spec.text).map_err(|e| regex_error(&spec.text, &e))?,
-                ),
-                FilterOp::NotRegex => LineFilter::NotRegex(
-                    Regex::new(&spec.text).map_err(|e| regex_error(&spec.text, &e))?,
-                ),
+                FilterOp::Regex => LineFilter::Regex(GoRegex::new(&spec.text)?.regex),
+                FilterOp::NotRegex => LineFilter::NotRegex(GoRegex::new(&spec.text)?.regex),
             };
             filters.push(f);
         }
@@ -218,10 +216,6 @@ pub fn go_regex_error(pattern: &str, e: &regex::Error) -> String {
         other => other,
     };
     format!("error parsing regexp: {reason}: `{pattern}`")
-}
-
-fn regex_error(pattern: &str, e: &regex::Error) -> String {
-    go_regex_error(pattern, e)
 }
 
 /// Why a selector could not be parsed.
@@ -676,17 +670,13 @@ impl Parser<'_> {
 fn new_matcher(name: String, op: MatchOp, value: String) -> Result<LabelMatcher, SelectorError> {
     let re = match op {
         MatchOp::Re | MatchOp::Nre => {
-            // Prometheus anchors the regex and lets `.` match newlines.
-            let anchored = format!("^(?s:{value})$");
-            match Regex::new(&anchored) {
-                Ok(re) => Some(re),
-                Err(e) => {
+            // Prometheus 2.55 parses the value alone (so errors show it), then anchors it.
+            match GoRegex::new(&value).and_then(|_| GoRegex::anchored(&value)) {
+                Ok(re) => Some(re.regex),
+                Err(error) => {
                     let mut matcher = format!("{name}{}", op.as_str());
                     crate::strconv::go_quote_into(&mut matcher, &value);
-                    return Err(SelectorError::MatcherRegex {
-                        matcher,
-                        error: regex_error(&value, &e),
-                    });
+                    return Err(SelectorError::MatcherRegex { matcher, error });
                 }
             }
         }
@@ -885,6 +875,44 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e, "error parsing regexp: missing closing ): `(`");
+        // Go's wording for what only RE2 refuses or words its own way.
+        let e = parse(r#"{job=~"\\q"}"#).err().unwrap();
+        assert!(
+            e.to_string()
+                .ends_with("error parsing regexp: invalid escape sequence: `\\q`"),
+            "{e}"
+        );
+    }
+
+    /// Line filters and label matchers read their regexes as Go's RE2 does: the cases where the
+    /// regex crate alone answers differently.
+    #[test]
+    fn regexes_read_as_go() {
+        let labels: std::collections::BTreeMap<String, String> =
+            [("app", "x٣"), ("msg", "a\nb"), ("brace", "{x}")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        for (sel, line, want) in [
+            (r#"{app=~"x\\d"}"#, "", false),
+            (r#"{app=~"x.+"}"#, "", true),
+            (r#"{app!~"x\\d"}"#, "", true),
+            (r#"{msg=~"a.b"}"#, "", false),
+            (r#"{brace=~"{x}"}"#, "", true),
+            (r#"{app=~".+"} |~ "\\d""#, "٣", false),
+            (r#"{app=~".+"} |~ "\\d""#, "3", true),
+            (r#"{app=~".+"} !~ "\\s""#, "a\u{a0}b", true),
+            (r#"{app=~".+"} |~ "\\Q.*\\E""#, "a.*", true),
+            (r#"{app=~".+"} |~ "\\Q.*\\E""#, "ab", false),
+            (r#"{app=~".+"} |~ "level={""#, "level={", true),
+            (r#"{app=~".+"} |~ "(?P<a>x)(?P<a>y)""#, "xy", true),
+        ] {
+            let c = parse(sel)
+                .unwrap_or_else(|e| panic!("{sel}: {e}"))
+                .compile()
+                .unwrap_or_else(|e| panic!("{sel}: {e}"));
+            assert_eq!(c.matches(&labels, line), want, "{sel} {line:?}");
+        }
     }
 
     proptest::proptest! {

@@ -388,6 +388,147 @@ fn translate(pat: &str) -> Result<(String, Vec<(usize, String)>), String> {
 }
 
 impl GoRegex {
+    /// The index of the first group called `name` that took part in the match, as Go's
+    /// `Regexp.Expand` looks names up (duplicate names allowed).
+    fn group_of(&self, caps: &regex::Captures<'_>, name: &str) -> Option<usize> {
+        self.names
+            .iter()
+            .find(|(i, n)| n == name && caps.get(*i).is_some())
+            .map(|(i, _)| *i)
+    }
+
+    /// Go's `Regexp.Expand`: appends `template` to `dst` with `$1`, `${1}`, `$name`, `${name}`
+    /// replaced by the groups of `caps` and `$$` by `$`. A name is the longest run of letters,
+    /// digits and `_`; an unknown or unmatched group is empty; a `$` not followed by a name is
+    /// kept as is.
+    pub fn expand(&self, caps: &regex::Captures<'_>, template: &str, dst: &mut String) {
+        let mut rest = template;
+        while let Some(pos) = rest.find('$') {
+            dst.push_str(&rest[..pos]);
+            rest = &rest[pos..];
+            if rest.as_bytes().get(1) == Some(&b'$') {
+                dst.push('$');
+                rest = &rest[2..];
+                continue;
+            }
+            let Some((name, after)) = extract_name(&rest[1..]) else {
+                dst.push('$');
+                rest = &rest[1..];
+                continue;
+            };
+            rest = after;
+            // A number (no leading zero, below 1e8) is a group index, anything else a name.
+            let numeric = name.bytes().all(|b| b.is_ascii_digit())
+                && !(name.len() > 1 && name.starts_with('0'))
+                && name.len() <= 8;
+            let group = match name.parse::<usize>() {
+                Ok(n) if numeric => Some(n),
+                _ => self.group_of(caps, name),
+            };
+            if let Some(m) = group.and_then(|g| caps.get(g)) {
+                dst.push_str(m.as_str());
+            }
+        }
+        dst.push_str(rest);
+    }
+
+    /// Go's `Regexp.ReplaceAllString` (`literal` false: `repl` is expanded as by
+    /// [`GoRegex::expand`]) or `ReplaceAllLiteralString` (`literal` true), with Go's handling of
+    /// empty matches: an empty match right after a match is not replaced.
+    pub fn replace_all(&self, src: &str, repl: &str, literal: bool) -> String {
+        let mut out = String::with_capacity(src.len());
+        let mut last_end = 0usize;
+        let mut search = 0usize;
+        while search <= src.len() {
+            let Some(caps) = self.regex.captures_at(src, search) else {
+                break;
+            };
+            let Some(m) = caps.get(0) else { break };
+            out.push_str(&src[last_end..m.start()]);
+            if m.end() > last_end || m.start() == 0 {
+                if literal {
+                    out.push_str(repl);
+                } else {
+                    self.expand(&caps, repl, &mut out);
+                }
+            }
+            last_end = m.end();
+            let width = src[search..].chars().next().map_or(1, char::len_utf8);
+            search = if search + width > m.end() {
+                search + width
+            } else {
+                m.end()
+            };
+        }
+        if last_end < src.len() {
+            out.push_str(&src[last_end..]);
+        }
+        out
+    }
+
+    /// Go's `FindAll*Index`: the `(start, end)` of successive matches, at most `n` (all when
+    /// `n < 0`); an empty match right after a match is skipped, as Go does.
+    pub fn find_all(&self, s: &str, n: i64) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut pos = 0usize;
+        let mut prev_end: Option<usize> = None;
+        while (n < 0 || (out.len() as i64) < n) && pos <= s.len() {
+            let Some(m) = self.regex.find_at(s, pos) else {
+                break;
+            };
+            let mut accept = true;
+            if m.end() == pos {
+                if Some(m.start()) == prev_end {
+                    accept = false;
+                }
+                pos += s[pos..].chars().next().map_or(1, char::len_utf8);
+            } else {
+                pos = m.end();
+            }
+            prev_end = Some(m.end());
+            if accept {
+                out.push((m.start(), m.end()));
+            }
+        }
+        out
+    }
+
+    /// Go's `FindAllStringSubmatchIndex(s, -1)`: the groups of every match, with Go's rule for
+    /// empty matches (see [`GoRegex::find_all`]).
+    pub fn captures_all<'h>(&self, s: &'h str) -> Vec<regex::Captures<'h>> {
+        let mut out = Vec::new();
+        let mut pos = 0usize;
+        let mut prev_end: Option<usize> = None;
+        while pos <= s.len() {
+            let Some(caps) = self.regex.captures_at(s, pos) else {
+                break;
+            };
+            let Some(m) = caps.get(0) else { break };
+            let (start, end) = (m.start(), m.end());
+            let mut accept = true;
+            if end == pos {
+                if Some(start) == prev_end {
+                    accept = false;
+                }
+                pos += s[pos..].chars().next().map_or(1, char::len_utf8);
+            } else {
+                pos = end;
+            }
+            prev_end = Some(end);
+            if accept {
+                out.push(caps);
+            }
+        }
+        out
+    }
+
+    /// Compiles `pat` as Go would compile `^(?:pat)$`: the fully anchored form Prometheus 2.55
+    /// (the version Promtail 3.4.6 vendors) uses for relabel rules and label matchers; `.` does
+    /// not match a newline. The error, like Go's, shows the anchored expression.
+    pub fn anchored(pat: &str) -> Result<GoRegex, String> {
+        GoRegex::new(&format!("^(?:{pat})$"))
+    }
+
     /// Compiles a Go pattern; the error is Go's `error parsing regexp: ...` text.
     pub fn new(pat: &str) -> Result<GoRegex, String> {
         let (rust, names) = translate(pat)?;
@@ -403,6 +544,25 @@ impl GoRegex {
         })?;
         Ok(GoRegex { regex, names })
     }
+}
+
+/// Go's `extract`: a `name` or `{name}` at the start of `s` (letters, digits, `_`), and what
+/// follows it.
+fn extract_name(s: &str) -> Option<(&str, &str)> {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    if let Some(body) = s.strip_prefix('{') {
+        let end = body.find('}')?;
+        let name = &body[..end];
+        if name.is_empty() || !name.chars().all(is_name) {
+            return None;
+        }
+        return Some((name, &body[end + 1..]));
+    }
+    let end = s.find(|c: char| !is_name(c)).unwrap_or(s.len());
+    if end == 0 {
+        return None;
+    }
+    Some((&s[..end], &s[end..]))
 }
 
 #[cfg(test)]
@@ -496,6 +656,83 @@ mod tests {
         ];
         for (pat, want) in cases {
             assert_eq!(GoRegex::new(pat).unwrap_err(), want, "{pat}");
+        }
+    }
+
+    #[test]
+    fn expand_as_go() {
+        // Go's Regexp.Expand: numbers, names (first matching group of a duplicate name), `$$`,
+        // a `$` with no name kept, `$1x` being the group named `1x`, `$01` a name.
+        let r = GoRegex::new(r"(?P<a>x)?(?P<a>y)(?P<b>z)").unwrap();
+        let caps = r.regex.captures("yz").unwrap();
+        for (tpl, want) in [
+            ("$1|$2|${3}", "|y|z"),
+            ("$a-$b", "y-z"),
+            ("${a}x", "yx"),
+            ("$ax", ""),
+            ("$$1 $ $- ${", "$1 $ $- ${"),
+            ("$1x|$01|$9", "||"),
+            ("${b", "${b"),
+        ] {
+            let mut out = String::new();
+            r.expand(&caps, tpl, &mut out);
+            assert_eq!(out, want, "{tpl}");
+        }
+    }
+
+    #[test]
+    fn replace_and_find_all_as_go() {
+        // Empty matches next to a match are skipped, as Go's ReplaceAllString/FindAllString do.
+        let r = GoRegex::new("a*").unwrap();
+        assert_eq!(r.replace_all("baaac", "-", false), "-b-c-");
+        assert_eq!(r.find_all("baaac", -1), vec![(0, 0), (1, 4), (5, 5)]);
+        assert_eq!(r.find_all("baaac", 2), vec![(0, 0), (1, 4)]);
+        let r = GoRegex::new(r"(?P<n>\d)").unwrap();
+        assert_eq!(r.replace_all("a1٢3", "<$n>", false), "a<1>٢<3>");
+        assert_eq!(r.replace_all("a1", "<$n>", true), "a<$n>");
+        let r = GoRegex::new("x*").unwrap();
+        assert_eq!(r.replace_all("é", "-", false), "-é-");
+    }
+
+    #[test]
+    fn anchored_as_prometheus() {
+        // Prometheus 2.55 relabel: `^(?:...)$`; `.` does not match a newline; the error shows
+        // the anchored expression, as Go's does.
+        let r = GoRegex::anchored("a.b").unwrap();
+        assert!(r.regex.is_match("axb"));
+        assert!(!r.regex.is_match("a\nb"));
+        assert!(!r.regex.is_match("xaxb"));
+        let r = GoRegex::anchored("a|b").unwrap();
+        assert!(!r.regex.is_match("ab"));
+        assert_eq!(
+            GoRegex::anchored("(a").unwrap_err(),
+            "error parsing regexp: missing closing ): `^(?:(a)$`"
+        );
+    }
+
+    #[test]
+    fn rust_and_go_differ_table() {
+        // (pattern, text, Go's answer): each a case where the regex crate alone answers
+        // differently.
+        for (pat, text, go) in [
+            (r"\d", "٣", false),
+            (r"\w", "é", false),
+            (r"\s", "\u{a0}", false),
+            (r"\s", "\u{b}", false),
+            (r"x\b", "xé", true),
+            (r"\<", "<", true),
+            (r"a{", "a{", true),
+            (r"a{,2}", "a{,2}", true),
+            (r"\Qa.b\E", "axb", false),
+            (r"[a-c&&b]", "&", true),
+            (r"[[]", "[", true),
+            (r"[~~]", "~", true),
+        ] {
+            assert_eq!(
+                GoRegex::new(pat).unwrap().regex.is_match(text),
+                go,
+                "{pat} {text:?}"
+            );
         }
     }
 }

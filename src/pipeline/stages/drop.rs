@@ -102,12 +102,11 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     }
     let mut regex = match &raw.expression {
         None => None,
-        Some(e) => Some(Regex::new(e).map_err(|err| {
-            format!(
-                "drop stage regex compilation error: {}",
-                regex_error_text(e, &err)
-            )
-        })?),
+        Some(e) => Some(
+            gocompat::regex::GoRegex::new(e)
+                .map_err(|err| format!("drop stage regex compilation error: {err}"))?
+                .regex,
+        ),
     };
     let longer_than = match &raw.longer_than {
         None => None,
@@ -163,11 +162,6 @@ fn source_list(n: &Node) -> Result<Vec<String>, String> {
             .collect(),
         NodeKind::Map(_) => Err(INVALID.into()),
     }
-}
-
-/// A regex compile error worded as Go's `regexp` package words it.
-pub(crate) fn regex_error_text(pattern: &str, e: &regex::Error) -> String {
-    gocompat::logql::go_regex_error(pattern, e)
 }
 
 impl DropStage {
@@ -266,6 +260,27 @@ mod tests {
             stage.process(e, &mut out);
         }
         out.into_iter().map(|e| e.line).collect()
+    }
+
+    /// `expression` is read as Go's RE2 reads it.
+    #[test]
+    fn expression_is_go_regex() {
+        for (cfg, line, dropped) in [
+            (r"expression: '^\d+$'", "٣", false),
+            (r"expression: '^\d+$'", "3", true),
+            (r"expression: '\s'", "a\u{a0}b", false),
+            (r"expression: '\bx\b'", "éxé", true),
+            (r#"expression: '^{"debug"'"#, r#"{"debug":1}"#, true),
+            (r"expression: '\Q[x]\E'", "[x]", true),
+            (r"expression: '(?P<a>d)|(?P<a>e)'", "e", true),
+        ] {
+            let kept = kept(cfg, vec![entry(line, &[])]);
+            assert_eq!(kept.is_empty(), dropped, "{cfg} {line:?}");
+        }
+        assert_eq!(
+            build_from("expression: 'a**'").0.err().unwrap(),
+            "drop stage regex compilation error: error parsing regexp: invalid nested repetition operator: `**`"
+        );
     }
 
     #[test]

@@ -243,6 +243,33 @@ mod tests {
         out
     }
 
+    /// Selector regexes (`=~`, `!~`, `|~`, `!~` on lines) are read as Go's RE2 reads them.
+    #[test]
+    fn selector_regexes_are_go() {
+        let cfg =
+            |sel: &str| format!("selector: '{sel}'\nstages: [{{static_labels: {{hit: 'y'}}}}]");
+        for (sel, labels, line, hit) in [
+            (r#"{n=~"\\d"}"#, vec![("n", "٣")], "x", false),
+            (r#"{n=~"\\d"}"#, vec![("n", "3")], "x", true),
+            (
+                r#"{n=~".+"} |~ "\\w+\\s\\w+""#,
+                vec![("n", "a")],
+                "é\u{a0}é",
+                false,
+            ),
+            (
+                r#"{n=~".+"} |~ "^{.a""#,
+                vec![("n", "a")],
+                "{\"a\":1}",
+                true,
+            ),
+            (r#"{n=~".+"} !~ "\\Q.*\\E""#, vec![("n", "a")], "ab", true),
+        ] {
+            let out = run(&cfg(sel), &labels, &[line]);
+            assert_eq!(out[0].labels.get("hit").is_some(), hit, "{sel} {line:?}");
+        }
+    }
+
     #[test]
     fn validation_errors() {
         for (cfg, want) in [

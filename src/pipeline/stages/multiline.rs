@@ -25,7 +25,6 @@ use crate::core::entry::{now_nanos, Extracted};
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage};
 use gocompat::yaml::Node;
 
-use super::drop::regex_error_text;
 use gocompat::units::parse_go_duration_nanos as parse_go_duration;
 
 const DEFAULT_MAX_LINES: u64 = 128;
@@ -87,12 +86,9 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     let Some(expr) = raw.firstline else {
         return Err("multiline stage config must define `firstline` regular expression".into());
     };
-    let firstline = Regex::new(&expr).map_err(|e| {
-        format!(
-            "multiline stage first line regex compilation error: {}",
-            regex_error_text(&expr, &e)
-        )
-    })?;
+    let firstline = gocompat::regex::GoRegex::new(&expr)
+        .map_err(|e| format!("multiline stage first line regex compilation error: {e}"))?
+        .regex;
     let max_wait = match &raw.max_wait_time {
         None => DEFAULT_MAX_WAIT,
         Some(d) => parse_go_duration(d)
@@ -226,6 +222,32 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// `firstline` is read as Go's RE2 reads it.
+    #[test]
+    fn firstline_is_go_regex() {
+        // `\d` is ASCII: a line starting with an Arabic-Indic digit continues the block.
+        let got = run(
+            "firstline: '^\\d{4}'",
+            &[("s", 1, "2024 a"), ("s", 2, "٢٠٢٤ b"), ("s", 3, "2025 c")],
+        );
+        let lines: Vec<&str> = got.iter().map(|(_, _, l)| l.as_str()).collect();
+        assert_eq!(lines, vec!["2024 a\n٢٠٢٤ b", "2025 c"]);
+        // A `{` that starts no repeat is a literal (a JSON line start).
+        let got = run(
+            "firstline: '^{\"ts'",
+            &[
+                ("s", 1, "{\"ts\":1}"),
+                ("s", 2, "  at x"),
+                ("s", 3, "{\"ts\":2}"),
+            ],
+        );
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            build_from("firstline: '\\q'").err().unwrap(),
+            "multiline stage first line regex compilation error: error parsing regexp: invalid escape sequence: `\\q`"
+        );
     }
 
     #[test]

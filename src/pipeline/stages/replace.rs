@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use regex::Regex;
 use serde::Deserialize;
 
 use super::template::TemplateData;
@@ -22,13 +21,11 @@ struct RawConfig {
 }
 
 struct ReplaceStage {
-    regex: Regex,
+    regex: gocompat::regex::GoRegex,
     source: Option<String>,
     /// The `replace` template; Promtail parses it per entry, so a parse error only means that
     /// every entry is left unchanged.
     template: Result<Template, String>,
-    /// `(group index, name)` of the named groups.
-    names: Vec<(usize, String)>,
 }
 
 /// Builds the stage from its config.
@@ -43,19 +40,13 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
     if raw.source.as_deref() == Some("") {
         return Err("empty source in replace stage".into());
     }
-    let regex = Regex::new(&raw.expression)
-        .map_err(|e| format!("could not compile regular expression: error parsing regexp: {e}"))?;
-    let names = regex
-        .capture_names()
-        .enumerate()
-        .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
-        .collect();
+    let regex = gocompat::regex::GoRegex::new(&raw.expression)
+        .map_err(|e| format!("could not compile regular expression: {e}"))?;
     let template = Template::parse("pipeline_template", &raw.replace);
     Ok(Box::new(ReplaceStage {
         regex,
         source: raw.source,
         template,
-        names,
     }))
 }
 
@@ -66,7 +57,7 @@ impl ReplaceStage {
         input: &str,
         extracted: &crate::core::entry::Extracted,
     ) -> Option<(String, Vec<(String, String)>)> {
-        let all: Vec<regex::Captures> = self.regex.captures_iter(input).collect();
+        let all: Vec<regex::Captures> = self.regex.captures_all(input);
         if all.is_empty() {
             return None;
         }
@@ -102,6 +93,7 @@ impl ReplaceStage {
         result.push_str(&input[prev_end..]);
         let first = &all[0];
         let updates = self
+            .regex
             .names
             .iter()
             .filter_map(|(i, name)| {
@@ -162,6 +154,57 @@ mod tests {
         let mut out = Vec::new();
         p.process(Entry::new(Labels::new(), 0, line.into()), &mut out);
         out.pop().unwrap()
+    }
+
+    /// The expression is read as Go's RE2 reads it: the cases where the regex crate alone
+    /// answers differently, and Go's error wording.
+    #[test]
+    fn go_regex_semantics() {
+        for (cfg, line, want) in [
+            // ASCII `\d`: the Arabic-Indic digit is not replaced.
+            (
+                r"expression: '(\d)'
+    replace: 'N'",
+                "1٢3",
+                "N٢N",
+            ),
+            // `\w` and `\s` are ASCII.
+            (
+                r"expression: '(\w+)\s'
+    replace: 'W'",
+                "é\u{a0}ab c",
+                "é\u{a0}W c",
+            ),
+            // A `{` that starts no repeat is a literal.
+            (
+                r#"expression: '{"(level)"'
+    replace: 'lvl'"#,
+                r#"{"level":1}"#,
+                r#"{"lvl":1}"#,
+            ),
+            // `\Q...\E` quotes.
+            (
+                r"expression: '\Q.*\E(x)'
+    replace: 'y'",
+                "a.*x",
+                "a.*y",
+            ),
+            // Duplicate group names compile.
+            (
+                r"expression: '(?P<a>x)|(?P<a>z)'
+    replace: '_'",
+                "xyz",
+                "_y_",
+            ),
+        ] {
+            assert_eq!(run(cfg, line).line, want, "{cfg}");
+        }
+        assert_eq!(
+            pipeline("- replace:\n    expression: '(?P<a-b>x)'\n")
+                .err()
+                .unwrap(),
+            "invalid replace stage config: could not compile regular expression: error parsing regexp: invalid named capture: `(?P<a-b>`"
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ impl Ferrotail {
             .arg(format!("-config.file={}", cfg.display()))
             .args(args)
             .envs(env.iter().copied())
+            // Standard input redirected from a file would switch ferrotail to stdin mode.
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -179,7 +181,11 @@ fn rand_suffix() -> u64 {
 
 /// Runs the binary to completion and returns (exit code, stdout, stderr).
 pub fn run_to_end(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

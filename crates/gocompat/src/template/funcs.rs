@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 use regex::Regex;
 use sha2::Digest;
 
+use crate::regex::GoRegex;
+
 use super::exec::ZERO_TIME_UNIX;
 use super::value::{from_json, sprint, sprintf, sprintln, strval, to_json, to_v, Val};
 use crate::time::{self, GoTime, Layout, Loc};
@@ -50,17 +52,17 @@ impl Ty {
     }
 }
 
-/// Per-template execution environment: compiled regexes of the regex functions, cached.
+/// Per-template execution environment: compiled regexes of the regex functions, cached. Every
+/// pattern compiles through [`GoRegex`], so it reads as Go's `regexp` reads it.
 #[derive(Default)]
 pub struct Env {
-    regexes: HashMap<String, Regex>,
+    regexes: HashMap<String, GoRegex>,
 }
 
 impl Env {
-    fn regex(&mut self, pat: &str) -> Result<&Regex, String> {
+    fn go_regex(&mut self, pat: &str) -> Result<&GoRegex, String> {
         if !self.regexes.contains_key(pat) {
-            let re = Regex::new(pat)
-                .map_err(|e| format!("regexp: Compile({pat:?}): error parsing regexp: {e}"))?;
+            let re = GoRegex::new(pat).map_err(|e| format!("regexp: Compile({pat:?}): {e}"))?;
             if self.regexes.len() > 256 {
                 self.regexes.clear();
             }
@@ -69,6 +71,10 @@ impl Env {
         self.regexes
             .get(pat)
             .ok_or_else(|| "regex cache error".to_string())
+    }
+
+    fn regex(&mut self, pat: &str) -> Result<&Regex, String> {
+        self.go_regex(pat).map(|r| &r.regex)
     }
 }
 
@@ -687,32 +693,23 @@ fn re_err<T>(r: Result<T, String>) -> Result<T, String> {
 }
 
 /// Go's `Regexp.FindAllString` limit: n < 0 means all.
-fn find_all(re: &Regex, s: &str, n: i64) -> Vec<String> {
-    let it = re.find_iter(s).map(|m| m.as_str().to_string());
-    if n < 0 {
-        it.collect()
-    } else {
-        it.take(n as usize).collect()
-    }
+fn find_all(re: &GoRegex, s: &str, n: i64) -> Vec<String> {
+    re.find_all(s, n)
+        .into_iter()
+        .filter_map(|(b, e)| s.get(b..e).map(str::to_string))
+        .collect()
 }
 
-fn regex_split(re: &Regex, s: &str, n: i64) -> Vec<String> {
+fn regex_split(re: &GoRegex, s: &str, n: i64) -> Vec<String> {
     if n == 0 {
         return Vec::new();
     }
-    if !re.as_str().is_empty() && s.is_empty() {
+    if !re.regex.as_str().is_empty() && s.is_empty() {
         return vec![String::new()];
     }
     let mut out = Vec::new();
     let (mut beg, mut end) = (0, 0);
-    let matches: Vec<(usize, usize)> = if n < 0 {
-        re.find_iter(s).map(|m| (m.start(), m.end())).collect()
-    } else {
-        re.find_iter(s)
-            .take(n as usize)
-            .map(|m| (m.start(), m.end()))
-            .collect()
-    };
+    let matches = re.find_all(s, n);
     for (ms, me) in matches {
         if n > 0 && out.len() as i64 == n - 1 {
             break;
@@ -2516,14 +2513,14 @@ fn table() -> Vec<FuncDef> {
         }),
         d("regexFindAll", &[Str, Str, Int], None, |e, a| {
             Ok(Val::str_list(find_all(
-                e.regex(s(&a, 0))?,
+                e.go_regex(s(&a, 0))?,
                 s(&a, 1),
                 n(&a, 2),
             )))
         }),
         d("mustRegexFindAll", &[Str, Str, Int], None, |e, a| {
             Ok(Val::str_list(find_all(
-                e.regex(s(&a, 0))?,
+                e.go_regex(s(&a, 0))?,
                 s(&a, 1),
                 n(&a, 2),
             )))
@@ -2545,34 +2542,24 @@ fn table() -> Vec<FuncDef> {
             )
         }),
         d("mustRegexReplaceAll", &[Str, Str, Str], None, |e, a| {
-            ok_s(
-                e.regex(s(&a, 0))?
-                    .replace_all(s(&a, 1), s(&a, 2))
-                    .into_owned(),
-            )
+            ok_s(e.go_regex(s(&a, 0))?.replace_all(s(&a, 1), s(&a, 2), false))
         }),
         d(
             "mustRegexReplaceAllLiteral",
             &[Str, Str, Str],
             None,
-            |e, a| {
-                ok_s(
-                    e.regex(s(&a, 0))?
-                        .replace_all(s(&a, 1), regex::NoExpand(s(&a, 2)))
-                        .into_owned(),
-                )
-            },
+            |e, a| ok_s(e.go_regex(s(&a, 0))?.replace_all(s(&a, 1), s(&a, 2), true)),
         ),
         d("regexSplit", &[Str, Str, Int], None, |e, a| {
             Ok(Val::str_list(regex_split(
-                e.regex(s(&a, 0))?,
+                e.go_regex(s(&a, 0))?,
                 s(&a, 1),
                 n(&a, 2),
             )))
         }),
         d("mustRegexSplit", &[Str, Str, Int], None, |e, a| {
             Ok(Val::str_list(regex_split(
-                e.regex(s(&a, 0))?,
+                e.go_regex(s(&a, 0))?,
                 s(&a, 1),
                 n(&a, 2),
             )))
@@ -2628,18 +2615,10 @@ fn table() -> Vec<FuncDef> {
             ok_s(hex(&h.finalize()))
         }),
         d("regexReplaceAll", &[Str, Str, Str], None, |e, a| {
-            ok_s(
-                re_err(e.regex(s(&a, 0)))?
-                    .replace_all(s(&a, 1), s(&a, 2))
-                    .into_owned(),
-            )
+            ok_s(re_err(e.go_regex(s(&a, 0)))?.replace_all(s(&a, 1), s(&a, 2), false))
         }),
         d("regexReplaceAllLiteral", &[Str, Str, Str], None, |e, a| {
-            ok_s(
-                e.regex(s(&a, 0))?
-                    .replace_all(s(&a, 1), regex::NoExpand(s(&a, 2)))
-                    .into_owned(),
-            )
+            ok_s(e.go_regex(s(&a, 0))?.replace_all(s(&a, 1), s(&a, 2), true))
         }),
     ]
 }

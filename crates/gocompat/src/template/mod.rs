@@ -179,6 +179,41 @@ mod tests {
         }
     }
 
+    /// The regex functions read patterns as Go's `regexp` does: the cases where the regex crate
+    /// alone answers differently.
+    #[test]
+    fn regex_functions_read_patterns_as_go() {
+        for (t, want) in [
+            ("{{ regexMatch `^\\d+$` .a }}", "false"),
+            ("{{ regexFind `\\w+` .a }}", "x"),
+            ("{{ regexFindAll `a*` \"baaac\" -1 }}", "[ aaa ]"),
+            ("{{ regexSplit `a*` \"baaac\" -1 }}", "[b c]"),
+            (
+                "{{ regexReplaceAll `(?P<d>\\d)` \"a1٢\" \"<$d>\" }}",
+                "a<1>٢",
+            ),
+            (
+                "{{ regexReplaceAll `(?P<k>x)(?P<k>y)?` \"x\" \"$k\" }}",
+                "x",
+            ),
+            ("{{ regexReplaceAll `a*` \"baaac\" \"-\" }}", "-b-c-"),
+            (
+                "{{ regexReplaceAllLiteral `\\s` \"a\u{a0}b c\" \"$1\" }}",
+                "a\u{a0}b$1c",
+            ),
+            ("{{ regexMatch `^{\"a\"` \"{\\\"a\\\"\" }}", "true"),
+            ("{{ regexMatch `\\Qa.b\\E` \"axb\" }}", "false"),
+            ("{{ mustRegexMatch `x\\b` \"xé\" }}", "true"),
+        ] {
+            assert_eq!(ok(t, &[("a", "x٣")]), want, "{t}");
+        }
+        let e = run("{{ regexReplaceAll `\\q` \"x\" \"y\" }}", &[]).unwrap_err();
+        assert!(
+            e.contains("error parsing regexp: invalid escape sequence: `\\q`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn execution_errors() {
         for t in [

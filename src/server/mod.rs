@@ -1,5 +1,8 @@
-//! The HTTP server: `/metrics`, `/ready`, `/targets`, `/` (redirect), `/reload` when enabled.
-//! Anything else is 404, as Promtail answers. Reads shared state through handles only.
+//! The HTTP server: `/metrics`, `/ready`, `/targets`, `/` (redirect), `/reload` when enabled,
+//! all under `http_path_prefix`. Anything else is 404, as Promtail answers. Reads shared state
+//! through handles only. `listen` opens the socket (network, TLS, connection limit, timeouts).
+
+pub mod listen;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,19 +30,33 @@ pub struct AppState {
     pub reload: Option<mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>>,
     /// `external_url` path prefix for the `/` redirect.
     pub external_path: String,
+    /// `http_path_prefix`: every route is under it, as dskit's router puts them.
+    pub path_prefix: String,
+}
+
+/// `http_path_prefix` as a route prefix: `""` or `/a/b` (a leading `/` added, trailing ones
+/// removed).
+pub fn route_prefix(prefix: &str) -> String {
+    let p = prefix.trim_end_matches('/');
+    if p.is_empty() || p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    }
 }
 
 /// The router.
 pub fn router(state: AppState) -> Router {
+    let p = route_prefix(&state.path_prefix);
     let mut r = Router::new()
-        .route("/", get(root))
-        .route("/ready", get(ready))
-        .route("/targets", get(targets));
+        .route(&format!("{p}/"), get(root))
+        .route(&format!("{p}/ready"), get(ready))
+        .route(&format!("{p}/targets"), get(targets));
     if state.metrics.is_some() {
-        r = r.route("/metrics", get(metrics));
+        r = r.route(&format!("{p}/metrics"), get(metrics));
     }
     if state.reload.is_some() {
-        r = r.route("/reload", any(reload));
+        r = r.route(&format!("{p}/reload"), any(reload));
     }
     r.fallback(not_found).with_state(state)
 }
@@ -54,7 +71,12 @@ async fn not_found() -> Response {
 }
 
 async fn root(State(s): State<AppState>) -> Response {
-    let location = format!("{}/targets", s.external_path.trim_end_matches('/'));
+    let base = if s.external_path.trim_end_matches('/').is_empty() {
+        route_prefix(&s.path_prefix)
+    } else {
+        s.external_path.trim_end_matches('/').to_string()
+    };
+    let location = format!("{base}/targets");
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
