@@ -49,6 +49,11 @@ struct Tracker {
     retiring: bool,
 }
 
+/// A key no longer tracked loses its `ferrotail_acknowledged_bytes` series.
+fn forget_series(key: &str) {
+    crate::telemetry::series::remove(crate::telemetry::metrics::ACKNOWLEDGED_BYTES, "path", key);
+}
+
 impl Inner {
     /// Folds drained retiring trackers into the saved map.
     fn settle(&mut self) {
@@ -70,6 +75,7 @@ impl Inner {
         for (k, last, empty) in settled {
             if empty {
                 self.trackers.remove(&k);
+                forget_series(&k);
                 if let Some(c) = last {
                     self.saved.insert(k, c.to_string());
                 }
@@ -258,10 +264,12 @@ impl Positions {
             }
             if list.is_empty() {
                 inner.trackers.remove(path);
+                forget_series(path);
             }
         }
         if remove {
             inner.trackers.remove(path);
+            forget_series(path);
             inner.saved.remove(path);
             inner.identities.remove(path);
         }
@@ -273,6 +281,7 @@ impl Positions {
     pub fn remove(&self, key: &str) {
         let mut inner = self.lock();
         inner.trackers.remove(key);
+        forget_series(key);
         inner.saved.remove(key);
         inner.identities.remove(key);
         inner.dirty = true;

@@ -55,6 +55,17 @@ pub const DOCKER_ROTATED_UNREAD_BYTES: &str = "ferrotail_docker_rotated_unread_b
 /// file saves (`path`). `promtail_read_bytes_total` minus this is what is in flight.
 pub const ACKNOWLEDGED_BYTES: &str = "ferrotail_acknowledged_bytes";
 
+/// The series removed when their file or container is no longer read (see [`super::series`]).
+pub const TARGET_SERIES: &[&str] = &[
+    READ_BYTES,
+    FILE_BYTES,
+    READ_LINES,
+    TRUNCATED_LINES,
+    ACKNOWLEDGED_BYTES,
+    DOCKER_ROTATED_UNREAD_FILES,
+    DOCKER_ROTATED_UNREAD_BYTES,
+];
+
 /// Registers HELP texts for the metrics above.
 pub fn describe(file_jobs: bool, docker_jobs: bool) {
     describe_counter!(
