@@ -8,6 +8,8 @@
 //! `pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String>`; the
 //! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
 
+#[cfg(test)]
+mod hostile_tests;
 pub mod inspect;
 pub mod stages;
 

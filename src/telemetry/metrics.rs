@@ -66,6 +66,11 @@ pub const TARGET_SERIES: &[&str] = &[
     DOCKER_ROTATED_UNREAD_BYTES,
 ];
 
+/// ferrotail: tenants a client holds state for: an open batch, or batches queued or being
+/// pushed (`host`). Tenants seen once (a `tenant` stage) are released when their batch is
+/// answered, so this stays near the number of tenants in use.
+pub const CLIENT_TENANTS: &str = "ferrotail_client_tenants";
+
 /// Registers HELP texts for the metrics above.
 pub fn describe(file_jobs: bool, docker_jobs: bool) {
     describe_counter!(
@@ -100,6 +105,10 @@ pub fn describe(file_jobs: bool, docker_jobs: bool) {
         "Number of times batches has had to be retried."
     );
     describe_gauge!(BUILD_INFO, "A metric with a constant '1' value labeled by version, revision, branch, goversion from which promtail was built, and the goos and goarch for the build.");
+    describe_gauge!(
+        CLIENT_TENANTS,
+        "Tenants the client holds an open batch or batches in flight for."
+    );
     describe_counter!(RELOAD_SUCCESS, "Number of reload success times.");
     describe_counter!(RELOAD_FAIL, "Number of reload fail times.");
     if file_jobs {

@@ -3,6 +3,7 @@
 mod util;
 
 mod blocking_fs;
+mod churn;
 mod cli;
 mod client_http;
 mod crash;
@@ -13,6 +14,8 @@ mod gelf;
 mod golden_errors;
 mod golden_relabel;
 mod hostile;
+mod hostile_json;
+mod secrets;
 mod journal;
 mod kubernetes;
 mod outage;

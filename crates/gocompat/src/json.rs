@@ -936,4 +936,37 @@ mod tests {
         write_jsoniter(&mut out, &doc);
         assert_eq!(out, r#"{"b":2,"a":3}"#);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+        /// Arbitrary bytes: parsed or refused, never a panic; what parses re-serialises, and
+        /// the re-serialisation parses to the same value.
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(Some(v)) = parse_object(&text) {
+                let mut out = String::new();
+                write_jsoniter(&mut out, &v);
+                let _ = to_variable(&v);
+                proptest::prop_assert!(parse_object(&out).is_ok(), "{out}");
+            }
+            let _ = crate::jsonlog::decode(&bytes);
+        }
+
+        #[test]
+        fn object_shaped_input_never_panics(s in "\\{(\"[a-z\\\\u0-9]{0,6}\":[\\[\\]{}0-9eE.+\\-\",tfrunl]{0,12},?){0,6}\\}?") {
+            if let Ok(Some(v)) = parse_object(&s) {
+                let mut out = String::new();
+                write_jsoniter(&mut out, &v);
+                let again = parse_object(&out).ok().flatten();
+                proptest::prop_assert!(again.is_some(), "{out}");
+                let mut out2 = String::new();
+                if let Some(a) = &again {
+                    write_jsoniter(&mut out2, a);
+                }
+                proptest::prop_assert_eq!(out, out2);
+            }
+        }
+    }
 }
