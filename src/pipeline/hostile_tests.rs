@@ -9,7 +9,7 @@ use super::{BuildCtx, Entry, Labels, Pipeline};
 
 /// Each pipeline under test, one stage (or a parse-then-use pair) per entry.
 const PIPELINES: &[&str] = &[
-    "- json: {expressions: {a: a, b: 'b[0].c', n: nested.x, all: '@'}}",
+    "- json: {expressions: {a: a, b: 'b[0].c', nx: nested.x, all: '@'}}",
     "- json: {expressions: {a: a}, drop_malformed: true}",
     "- logfmt: {mapping: {a: a, b: }}",
     "- regex: {expression: '^(?P<a>\\S+) (?P<b>.*)$'}",

@@ -965,7 +965,7 @@ mod tests {
                 if let Some(a) = &again {
                     write_jsoniter(&mut out2, a);
                 }
-                proptest::prop_assert_eq!(out, out2);
+                proptest::prop_assert_eq!(&out, &out2);
             }
         }
     }
