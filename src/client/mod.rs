@@ -353,10 +353,9 @@ impl Pushers {
         // A tenant's task ends once its queue is empty (see `tenant_task`); a batch that finds
         // it ending starts the next one, which waits for it first (pushes stay in order).
         for _ in 0..2 {
-            let queue = self
-                .queues
-                .entry(tenant.to_string())
-                .or_insert_with(|| spawn_tenant(&mut self.tasks, &self.sender, &self.abort, tenant, None));
+            let queue = self.queues.entry(tenant.to_string()).or_insert_with(|| {
+                spawn_tenant(&mut self.tasks, &self.sender, &self.abort, tenant, None)
+            });
             match queue.tx.send(msg) {
                 Ok(()) => return,
                 Err(e) => {
@@ -383,11 +382,12 @@ impl Pushers {
     fn release_idle(&mut self) {
         while self.tasks.try_join_next().is_some() {}
         self.queues.retain(|_, q| {
-            !(q.tx.is_closed()
-                && !matches!(
-                    q.done.try_recv(),
-                    Err(tokio::sync::oneshot::error::TryRecvError::Empty)
-                ))
+            // Kept while it takes batches or is still pushing the last ones.
+            let running = matches!(
+                q.done.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+            );
+            !q.tx.is_closed() || running
         });
     }
 

@@ -66,7 +66,8 @@ fn jsonish() -> impl Strategy<Value = String> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
             prop::collection::vec(("[abc]{1,2}", inner), 0..4).prop_map(|v| {
-                let body: Vec<String> = v.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                let body: Vec<String> =
+                    v.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
                 format!("{{{}}}", body.join(","))
             }),
         ]

@@ -87,7 +87,9 @@ pub fn redact_url_passwords(s: &str) -> std::borrow::Cow<'_, str> {
         out.push_str(head);
         // The authority ends at the first `/`, `?`, `#`, whitespace or quote.
         let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | ')' | ']') || c.is_whitespace())
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | ')' | ']') || c.is_whitespace()
+            })
             .unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {

@@ -83,9 +83,7 @@ fn scope_of(name: &str) -> Option<Scope> {
 /// documentation).
 pub fn forget(label: &str, value: &str) {
     series().retain(|key, slot| {
-        let matches = key
-            .labels()
-            .any(|l| l.key() == label && l.value() == value);
+        let matches = key.labels().any(|l| l.key() == label && l.value() == value);
         !(matches && Arc::strong_count(&slot.cell) == 1 && is_target(key.name()))
     });
 }
@@ -168,7 +166,11 @@ pub fn render(out: &mut String) {
     for (name, (kind, mut samples)) in by_name {
         samples.sort();
         if let Some(h) = help.get(&name) {
-            let _ = writeln!(out, "# HELP {name} {}", h.replace('\\', "\\\\").replace('\n', "\\n"));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {}",
+                h.replace('\\', "\\\\").replace('\n', "\\n")
+            );
         }
         let t = match kind {
             Kind::Counter => "counter",

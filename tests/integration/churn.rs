@@ -28,7 +28,10 @@ async fn wait_metrics(ft: &Ferrotail, what: &str, check: impl Fn(&str) -> bool) 
             return text;
         }
         if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; metrics:\n{text}\nstderr:\n{}", ft.log());
+            panic!(
+                "timed out waiting for {what}; metrics:\n{text}\nstderr:\n{}",
+                ft.log()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -208,5 +211,84 @@ async fn tenants_seen_once_are_released_when_idle() {
             && t.contains("ferrotail_client_tenants")
     })
     .await;
+    ft.stop().await;
+}
+
+/// Containers come and go: once removed, a container's per-path series, its `/targets` row and
+/// its positions entries are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_containers_leave_no_series_targets_or_positions_behind() {
+    use crate::util::docker::{docker, docker_ready, IMAGE};
+    if !docker_ready() {
+        return;
+    }
+    const CONTAINERS: usize = 12;
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = format!("churn{}", std::process::id());
+    let loki = FakeLoki::start().await;
+    let port = free_port();
+    let positions = tmp.path().join("positions.yaml");
+    let scrape = format!(
+        "  - job_name: docker\n    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n        refresh_interval: 1s\n        filters:\n          - name: label\n            values: [ferrotail-churn={tag}]\n    relabel_configs:\n      - source_labels: [__meta_docker_container_name]\n        target_label: container\n"
+    );
+    let cfg = config(&loki.url, &positions, port, "", &scrape);
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    let mut ids = Vec::new();
+    for i in 0..CONTAINERS {
+        let label = format!("ferrotail-churn={tag}");
+        let cmd = format!("echo hello-{i}; sleep 3600");
+        ids.push(docker(&[
+            "run", "-d", "--label", &label, IMAGE, "sh", "-c", &cmd,
+        ]));
+    }
+    let removed = || {
+        for id in &ids {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", id])
+                .output();
+        }
+    };
+    let arrived = loki
+        .wait_until(WAIT, |e| {
+            e.iter().filter(|e| e.line.starts_with("hello-")).count() >= CONTAINERS
+        })
+        .await;
+    if !arrived {
+        removed();
+        panic!("not every container's line arrived\n{}", ft.log());
+    }
+    let short: Vec<String> = ids.iter().map(|id| id[..12].to_string()).collect();
+    let (_, metrics) = ft.get("/metrics").await;
+    let per_path = |t: &str| {
+        ids.iter()
+            .map(|id| series_count(t, "promtail_read_bytes_total", id))
+            .sum::<usize>()
+    };
+    let seen = per_path(&metrics);
+    removed();
+    wait_metrics(&ft, "the removed containers' series to go", |t| {
+        per_path(t) == 0
+    })
+    .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, targets) = ft.get("/targets").await;
+        let saved = std::fs::read_to_string(&positions).unwrap_or_default();
+        let kept: Vec<&String> = ids
+            .iter()
+            .chain(short.iter())
+            .filter(|id| targets.contains(id.as_str()) || saved.contains(id.as_str()))
+            .collect();
+        if kept.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kept {kept:?}\n/targets:\n{targets}\npositions:\n{saved}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, CONTAINERS, "a read_bytes series per container log");
     ft.stop().await;
 }

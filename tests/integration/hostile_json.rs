@@ -42,7 +42,10 @@ async fn deep_and_wide_json_lines_finish_with_promtails_result() {
         &scrape,
     );
     // Lines up to 16 MiB pass the reader and the client whole.
-    let cfg = cfg.replace("    batchwait: 100ms\n", "    batchwait: 100ms\n    batchsize: 33554432\n");
+    let cfg = cfg.replace(
+        "    batchwait: 100ms\n",
+        "    batchwait: 100ms\n    batchsize: 33554432\n",
+    );
     let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
     ft.wait_up().await;
 
@@ -63,7 +66,12 @@ async fn deep_and_wide_json_lines_finish_with_promtails_result() {
         ft.log()
     );
     let lines = loki.lines();
-    assert_eq!(lines.len(), 4, "{:?}", lines.iter().map(|l| l.len()).collect::<Vec<_>>());
+    assert_eq!(
+        lines.len(),
+        4,
+        "{:?}",
+        lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+    );
     // 10,000 deep: `a` is the 9,999-deep inner object, re-serialised; it becomes the line.
     let inner = &deep["{\"a\":".len()..deep.len() - 1];
     assert_eq!(lines[0], format!("{{\"_entry\":{}}}", quoted(inner)));
@@ -73,12 +81,9 @@ async fn deep_and_wide_json_lines_finish_with_promtails_result() {
     assert_eq!(lines[2], "{\"k\":\"99999\",\"_entry\":\"last\"}");
     assert_eq!(lines[3], "{\"_entry\":\"after\"}");
     // The metrics stage counted the two lines whose `a` was found.
-    ft.wait_metric(
-        "promtail_custom_values",
-        &["job=\"deep\""],
-        WAIT,
-        |v| v == 2.0,
-    )
+    ft.wait_metric("promtail_custom_values", &["job=\"deep\""], WAIT, |v| {
+        v == 2.0
+    })
     .await;
     assert!(!ft.log().contains("panicked"), "{}", ft.log());
     ft.stop().await;

@@ -32,9 +32,7 @@ async fn no_secret_reaches_logs_print_config_targets_metrics_or_errors() {
     let token_file = tmp.path().join("token");
     std::fs::write(&token_file, "FILESECRET5x\n").unwrap();
     let port = free_port();
-    let loki_userinfo = loki
-        .url
-        .replacen("http://", "http://alice:URLPASS1x@", 1);
+    let loki_userinfo = loki.url.replacen("http://", "http://alice:URLPASS1x@", 1);
     let extra = format!(
         "  - url: {loki}\n    basic_auth:\n      username: bob\n      password: BASICPASS2x\n    backoff_config:\n      min_period: 50ms\n      max_period: 100ms\n      max_retries: 2\n  - url: http://carol:URLPASS1x@127.0.0.1:{closed}/loki/api/v1/push\n    bearer_token: BEARER3x\n    backoff_config:\n      min_period: 50ms\n      max_period: 100ms\n      max_retries: 1\n  - url: {loki}\n    authorization:\n      type: Bearer\n      credentials: AUTHCRED4x\n  - url: {loki_userinfo}\n    bearer_token_file: {}\n",
         token_file.display(),
@@ -45,7 +43,13 @@ async fn no_secret_reaches_logs_print_config_targets_metrics_or_errors() {
         logs.display()
     );
     // The common config's client first, then the extra clients.
-    let cfg = config(&loki.url, &tmp.path().join("positions.yaml"), port, "", &scrape);
+    let cfg = config(
+        &loki.url,
+        &tmp.path().join("positions.yaml"),
+        port,
+        "",
+        &scrape,
+    );
     let cfg = cfg.replacen("target_config:", &format!("{extra}target_config:"), 1);
     let ft = Ferrotail::start(
         tmp.path(),
@@ -56,7 +60,8 @@ async fn no_secret_reaches_logs_print_config_targets_metrics_or_errors() {
     ft.wait_up().await;
     crate::util::append(&logs.join("a.log"), "hello\n");
     assert!(
-        loki.wait_until(Duration::from_secs(60), |e| e.len() >= 4).await,
+        loki.wait_until(Duration::from_secs(60), |e| e.len() >= 4)
+            .await,
         "{}",
         ft.log()
     );
