@@ -71,6 +71,10 @@ pub const TARGET_SERIES: &[&str] = &[
 /// answered, so this stays near the number of tenants in use.
 pub const CLIENT_TENANTS: &str = "ferrotail_client_tenants";
 
+/// ferrotail: lines a pipeline stage could not process and passed on as Promtail does (a line
+/// that is not JSON, a time that does not parse, a failing template) (`job`, `stage`).
+pub const STAGE_ERRORS: &str = "ferrotail_stage_errors_total";
+
 /// Registers HELP texts for the metrics above.
 pub fn describe(file_jobs: bool, docker_jobs: bool) {
     describe_counter!(
@@ -108,6 +112,10 @@ pub fn describe(file_jobs: bool, docker_jobs: bool) {
     describe_gauge!(
         CLIENT_TENANTS,
         "Tenants the client holds an open batch or batches in flight for."
+    );
+    describe_counter!(
+        STAGE_ERRORS,
+        "Lines a pipeline stage could not process (passed on unchanged by that stage)."
     );
     describe_counter!(RELOAD_SUCCESS, "Number of reload success times.");
     describe_counter!(RELOAD_FAIL, "Number of reload fail times.");

@@ -46,7 +46,7 @@ async fn deep_and_wide_json_lines_finish_with_promtails_result() {
         "    batchwait: 100ms\n",
         "    batchwait: 100ms\n    batchsize: 33554432\n",
     );
-    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &["-log.level=debug"]);
     ft.wait_up().await;
 
     let deep = nested(10_000);
@@ -85,6 +85,29 @@ async fn deep_and_wide_json_lines_finish_with_promtails_result() {
         v == 2.0
     })
     .await;
-    assert!(!ft.log().contains("panicked"), "{}", ft.log());
+    // The line over the limit (and `after`, not JSON) is counted and logged with its job, stage
+    // and position.
+    ft.wait_metric(
+        "ferrotail_stage_errors_total",
+        &["job=\"deep\"", "stage=\"json\""],
+        WAIT,
+        |v| v == 2.0,
+    )
+    .await;
+    let log = ft.log();
+    let failure = log
+        .lines()
+        .find(|l| l.contains("stage failed on a line"))
+        .unwrap_or_else(|| panic!("no failure logged:\n{log}"));
+    for want in [
+        "job=deep".to_string(),
+        "stage=json".to_string(),
+        "reason=\"failed to unmarshal log line\"".to_string(),
+        format!("filename={}", file.display()),
+        "block_end_offset=Some(".to_string(),
+    ] {
+        assert!(failure.contains(&want), "{want} missing from {failure}");
+    }
+    assert!(!log.contains("panicked"), "{log}");
     ft.stop().await;
 }

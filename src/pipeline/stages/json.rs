@@ -121,6 +121,7 @@ impl JsonStage {
             Ok(d) => d,
             Err(_) => {
                 tracing::debug!("json stage: failed to unmarshal log line");
+                crate::pipeline::stage_failed("failed to unmarshal log line");
                 return !self.drop_malformed;
             }
         };
