@@ -107,3 +107,42 @@ proptest! {
         run_all(line[..end].to_string());
     }
 }
+
+/// A line nested to json-iterator's limit through JMESPath expressions that take the whole
+/// document (`@`, `to_string`, `keys`, comparisons), on a thread with tokio's default 2 MiB stack:
+/// nothing recurses on the document's depth.
+#[test]
+fn jmespath_over_a_document_nested_10000_deep() {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let mut line = "{\"a\":".repeat(10_000);
+            line.push('1');
+            line.push_str(&"}".repeat(10_000));
+            let mut warnings = Vec::new();
+            let mut ctx = BuildCtx {
+                job: "prop",
+                warnings: &mut warnings,
+                base_dir: None,
+            };
+            let node = gocompat::yaml::parse(
+                "- json: {expressions: {all: '@', k: 'keys(@)', ty: 'type(a)', len: 'length(a)'}}",
+            )
+            .unwrap();
+            let mut p = Pipeline::build(&mut ctx, &node).unwrap();
+            let mut out = Vec::new();
+            p.process(Entry::new(Labels::new(), 1, line.clone()), &mut out);
+            let e = out.pop().unwrap();
+            assert_eq!(
+                e.extracted.get("all"),
+                Some(&super::Value::Str(line.clone()))
+            );
+            assert_eq!(
+                e.extracted.get("ty"),
+                Some(&super::Value::Str("object".into()))
+            );
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
