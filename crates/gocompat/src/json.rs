@@ -914,6 +914,12 @@ mod tests {
             assert!(parse_object(&arrays).is_ok());
             let arrays = format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
             assert_eq!(parse_object(&arrays), Err(Malformed));
+            // Docker's json-file decoder skips a deep extra field without recursing.
+            let log = format!(
+                "{{\"log\":\"x\\n\",\"attrs\":{},\"stream\":\"stdout\",\"time\":\"2024-01-02T03:04:05.000000006Z\"}}",
+                nested(100_000)
+            );
+            assert!(crate::jsonlog::decode(log.as_bytes()).is_ok());
         });
     }
 
