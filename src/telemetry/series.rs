@@ -49,15 +49,11 @@ struct Store {
     last_sweep: Mutex<Option<Instant>>,
 }
 
-static STORE: LazyLock<Store> = LazyLock::new(|| {
-    let store = Store::default();
-    if let Ok(mut f) = store.families.write() {
-        for name in super::metrics::TARGET_SERIES {
-            f.insert((*name).to_string(), Scope::Target);
-        }
-    }
-    store
-});
+static STORE: LazyLock<Store> = LazyLock::new(Store::default);
+
+/// True once a family was declared at run time (a `metrics` stage): until then, registrations
+/// of other names skip the families' lock (the recorder sees every registration of the process).
+static DECLARED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn series() -> MutexGuard<'static, HashMap<Key, Slot>> {
     STORE.series.lock().unwrap_or_else(|e| e.into_inner())
@@ -68,9 +64,16 @@ fn series() -> MutexGuard<'static, HashMap<Key, Slot>> {
 pub fn declare(name: &str, scope: Scope) {
     let mut f = STORE.families.write().unwrap_or_else(|e| e.into_inner());
     f.insert(name.to_string(), scope);
+    DECLARED.store(true, Ordering::Release);
 }
 
 fn scope_of(name: &str) -> Option<Scope> {
+    if super::metrics::TARGET_SERIES.contains(&name) {
+        return Some(Scope::Target);
+    }
+    if !DECLARED.load(Ordering::Acquire) {
+        return None;
+    }
     STORE
         .families
         .read()
@@ -123,6 +126,9 @@ impl Drop for Forget {
 
 /// Removes idle series idle for longer than their family allows at `now`.
 pub fn sweep(now: Instant) {
+    if !DECLARED.load(Ordering::Acquire) {
+        return;
+    }
     let families = STORE
         .families
         .read()
