@@ -349,6 +349,8 @@ impl Pushers {
             return;
         };
         let encoded = batch.encode(&mut self.compressor);
+        // Reap tasks that ended (a tenant's task ends whenever its queue empties).
+        while self.tasks.try_join_next().is_some() {}
         let mut msg = (encoded, permit);
         // A tenant's task ends once its queue is empty (see `tenant_task`); a batch that finds
         // it ending starts the next one, which waits for it first (pushes stay in order).
