@@ -57,8 +57,12 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
                     ],
                 )
                 .ok()?;
-            match builder.install_recorder() {
-                Ok(h) => Some(h),
+            // Target and `metrics` stage series live in `telemetry::series`, which can delete
+            // them; the exporter holds the rest.
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(crate::telemetry::series::Recorder::new(recorder)) {
+                Ok(()) => Some(handle),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot install metrics recorder");
                     None

@@ -207,6 +207,7 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     // Open batches by tenant: a short list (most clients have one tenant), with the slot of the
     // client's own tenant first, so the common entry finds its batch without comparing names.
     let mut batches: Vec<(String, Option<Batch>)> = vec![(cfg.tenant_id.clone(), None)];
+    let tenants_gauge = metrics::gauge!(m::CLIENT_TENANTS, "host" => host.clone());
     let mut memo = PrepareMemo::default();
     let mut pushers = Pushers {
         sender,
@@ -258,7 +259,10 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                 crate::core::entry::recycle(chunk);
             }
             _ = tokio::time::sleep(
-                batches.iter().filter_map(|(_, b)| b.as_ref()).map(|b| cfg.batch_wait.saturating_sub(b.age())).min().unwrap_or(far)
+                batches.iter().filter_map(|(_, b)| b.as_ref()).map(|b| cfg.batch_wait.saturating_sub(b.age())).min().unwrap_or(
+                    // While batches are in flight, look again to release tenants done pushing.
+                    if pushers.queues.is_empty() { far } else { cfg.batch_wait.max(Duration::from_millis(100)) }
+                )
             ) => {
                 for (name, open) in batches.iter_mut() {
                     if open.as_ref().is_some_and(|b| b.age() >= cfg.batch_wait) {
@@ -268,6 +272,17 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                         }
                     }
                 }
+                // A tenant without an open batch is released (Promtail deletes a tenant's batch
+                // once sent); the client's own tenant keeps its first slot.
+                let mut first = true;
+                batches.retain(|(_, open)| std::mem::take(&mut first) || open.is_some());
+                pushers.release_idle();
+                let pushing_only = pushers
+                    .queues
+                    .keys()
+                    .filter(|t| !batches.iter().any(|(n, _)| n == *t))
+                    .count();
+                tenants_gauge.set((batches.len() + pushing_only) as f64);
             }
         }
     }
@@ -280,13 +295,58 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     pushers.finish().await;
 }
 
-/// The pushing side of a client: a task per tenant (batches of one tenant are pushed in order,
-/// one at a time) and the permits that bound the batches in flight.
+type Queued = (Encoded, OwnedSemaphorePermit);
+
+/// A tenant's pushing task: its queue, and a signal that fires when the task has ended.
+struct TenantQueue {
+    tx: mpsc::UnboundedSender<Queued>,
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// Starts a tenant's pushing task. It pushes its queue's batches in order, one at a time, and
+/// ends once the queue is empty, so a tenant seen once holds no task, queue or batch after its
+/// last batch is answered. `after` is the previous task of the tenant, still finishing: the new
+/// one waits for it, so batches of a tenant are never pushed out of order.
+fn spawn_tenant(
+    tasks: &mut tokio::task::JoinSet<()>,
+    sender: &Arc<Sender>,
+    abort: &CancellationToken,
+    tenant: &str,
+    after: Option<tokio::sync::oneshot::Receiver<()>>,
+) -> TenantQueue {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let (sender, tenant, abort) = (Arc::clone(sender), tenant.to_string(), abort.clone());
+    tasks.spawn(async move {
+        if let Some(after) = after {
+            let _ = after.await;
+        }
+        loop {
+            let next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Nothing queued: stop taking batches, then push any that raced in.
+                    rx.close();
+                    rx.recv().await
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
+            let Some((encoded, permit)) = next else { break };
+            push(&sender, &tenant, encoded, &abort).await;
+            drop(permit);
+        }
+        let _ = done_tx.send(());
+    });
+    TenantQueue { tx, done }
+}
+
+/// The pushing side of a client: a task per tenant with batches in flight (batches of one tenant
+/// are pushed in order, one at a time) and the permits that bound the batches in flight.
 struct Pushers {
     sender: Arc<Sender>,
     abort: CancellationToken,
     permits: Arc<Semaphore>,
-    queues: HashMap<String, mpsc::UnboundedSender<(Encoded, OwnedSemaphorePermit)>>,
+    queues: HashMap<String, TenantQueue>,
     tasks: tokio::task::JoinSet<()>,
     /// Snappy's buffers, reused for every batch of the client.
     compressor: Compressor,
@@ -310,22 +370,48 @@ impl Pushers {
             return;
         };
         let encoded = batch.encode(&mut self.compressor);
-        let (sender, abort, tasks) = (&self.sender, &self.abort, &mut self.tasks);
-        let tx = self.queues.entry(tenant.to_string()).or_insert_with(|| {
-            let (tx, mut rx) = mpsc::unbounded_channel::<(Encoded, OwnedSemaphorePermit)>();
-            let (sender, tenant, abort) = (Arc::clone(sender), tenant.to_string(), abort.clone());
-            tasks.spawn(async move {
-                while let Some((encoded, permit)) = rx.recv().await {
-                    push(&sender, &tenant, encoded, &abort).await;
-                    drop(permit);
-                }
+        // Reap tasks that ended (a tenant's task ends whenever its queue empties).
+        while self.tasks.try_join_next().is_some() {}
+        let mut msg = (encoded, permit);
+        // A tenant's task ends once its queue is empty (see `tenant_task`); a batch that finds
+        // it ending starts the next one, which waits for it first (pushes stay in order).
+        for _ in 0..2 {
+            let queue = self.queues.entry(tenant.to_string()).or_insert_with(|| {
+                spawn_tenant(&mut self.tasks, &self.sender, &self.abort, tenant, None)
             });
-            tx
-        });
-        if let Err(e) = tx.send((encoded, permit)) {
-            // The pushing task is gone (it never exits early); keep the entries unacknowledged.
-            (e.0).0.abandon();
+            match queue.tx.send(msg) {
+                Ok(()) => return,
+                Err(e) => {
+                    msg = e.0;
+                    if let Some(old) = self.queues.remove(tenant) {
+                        let next = spawn_tenant(
+                            &mut self.tasks,
+                            &self.sender,
+                            &self.abort,
+                            tenant,
+                            Some(old.done),
+                        );
+                        self.queues.insert(tenant.to_string(), next);
+                    }
+                }
+            }
         }
+        // Unreachable in practice (a new queue's receiver lives until it is empty); keep the
+        // entries unacknowledged rather than counting them as delivered.
+        msg.0.abandon();
+    }
+
+    /// Forgets the queues of tenants whose task has ended and reaps finished tasks.
+    fn release_idle(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
+        self.queues.retain(|_, q| {
+            // Kept while it takes batches or is still pushing the last ones.
+            let running = matches!(
+                q.done.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+            );
+            !q.tx.is_closed() || running
+        });
     }
 
     /// Closes the queues and waits until every pushing task is done.

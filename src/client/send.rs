@@ -319,7 +319,15 @@ impl Sender {
                         ),
                     )
                 }
-                Err(e) => (-1, error_chain(&e)),
+                Err(mut e) => {
+                    // Go's HTTP client shows a URL's password as `***` in its errors.
+                    if let Some(u) = e.url_mut() {
+                        if u.password().is_some() {
+                            let _ = u.set_password(Some("***"));
+                        }
+                    }
+                    (-1, error_chain(&e))
+                }
             };
             metrics::histogram!(m::REQUEST_DURATION, "status_code" => status.to_string(), "host" => host.to_string())
                 .record(start.elapsed().as_secs_f64());

@@ -386,13 +386,19 @@ impl DockerSource {
                     metrics::counter!(m::DOCKER_ROTATED_UNREAD_FILES, "container" => name.clone(), "reason" => "deleted_while_stopped").increment(1);
                     tracing::warn!(container = %name, containerID = %c.id, path = %path.display(), offset = self.positions.get_offset(&path_key).unwrap_or(0), "the json-file log being read when ferrotail stopped was deleted by dockerd's log rotation (max-file) before ferrotail restarted: its lines after the saved offset, if it had more, are lost, and so is any file rotated out after it; the remaining rotated files are read first");
                 }
-                self.tasks.spawn(watch_rotation(
+                // The container's series go with its rotation watcher.
+                let forget = crate::telemetry::series::Forget::new("container", name.clone());
+                let watch = watch_rotation(
                     path.clone(),
                     c.id.clone(),
                     name,
                     Arc::clone(&self.positions),
                     self.cancel.clone(),
-                ));
+                );
+                self.tasks.spawn(async move {
+                    watch.await;
+                    drop(forget);
+                });
                 let reader = Reader::new(
                     path.clone(),
                     decoder,

@@ -8,6 +8,8 @@
 //! `pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String>`; the
 //! registry in `stages/mod.rs` maps Promtail's stage names to those functions.
 
+#[cfg(test)]
+mod hostile_tests;
 pub mod inspect;
 pub mod stages;
 
@@ -90,8 +92,42 @@ pub struct PipelineError {
     pub msg: String,
 }
 
+thread_local! {
+    /// The failure the running stage reported for the entry it is processing.
+    static FAILURE: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Reports that the running stage could not process its entry (a line that is not JSON, a time
+/// that does not parse, a template that fails): the entry goes on as Promtail lets it, and the
+/// pipeline counts the failure in `ferrotail_stage_errors_total` and logs it at debug level with
+/// the job, the stage and the line's position.
+pub fn stage_failed(reason: &'static str) {
+    FAILURE.with(|f| f.set(Some(reason)));
+}
+
+/// Counts and logs a failure the stage just reported, if any. `e` is the entry it came out as.
+fn report_failure(job: &str, stage: &'static str, e: Option<&Entry>) {
+    let Some(reason) = FAILURE.with(|f| f.take()) else {
+        return;
+    };
+    metrics::counter!(crate::telemetry::metrics::STAGE_ERRORS, "job" => job.to_string(), "stage" => stage)
+        .increment(1);
+    let filename = e.and_then(|e| e.labels.get("filename")).unwrap_or("");
+    let offset = e.and_then(|e| e.acks.last()).map(|a| a.end_offset());
+    tracing::debug!(
+        job,
+        stage,
+        reason,
+        filename,
+        block_end_offset = ?offset,
+        "stage failed on a line; the line goes on"
+    );
+}
+
 /// A built pipeline.
 pub struct Pipeline {
+    /// The job, for failure reports.
+    job: std::sync::Arc<str>,
     stages: Vec<Box<dyn Stage>>,
     buf_a: Vec<Entry>,
     buf_b: Vec<Entry>,
@@ -103,6 +139,7 @@ impl Pipeline {
     /// An empty pipeline (entries pass through, labels copied into the extracted map).
     pub fn empty() -> Self {
         Pipeline {
+            job: std::sync::Arc::from(""),
             stages: Vec::new(),
             buf_a: Vec::new(),
             buf_b: Vec::new(),
@@ -114,6 +151,7 @@ impl Pipeline {
     /// Builds the pipeline from a `pipeline_stages` node (a sequence, or null for none).
     pub fn build(ctx: &mut BuildCtx, stages: &Node) -> Result<Self, PipelineError> {
         let mut pipeline = Pipeline::empty();
+        pipeline.job = std::sync::Arc::from(ctx.job);
         let items: &[Node] = match &stages.kind {
             NodeKind::Seq(items) => items,
             _ if stages.is_null() => &[],
@@ -214,14 +252,15 @@ impl Pipeline {
         let mut next = std::mem::take(&mut self.buf_b);
         for stage in &mut self.stages[first..] {
             for e in cur.drain(..) {
+                let start = next.len();
                 if self.inspect {
                     let before = e.clone();
-                    let start = next.len();
                     stage.process(e, &mut next);
                     inspect_diff(stage.name(), &before, &next[start..]);
                 } else {
                     stage.process(e, &mut next);
                 }
+                report_failure(&self.job, stage.name(), next.get(start));
             }
             std::mem::swap(&mut cur, &mut next);
             if cur.is_empty() {

@@ -93,6 +93,11 @@ fn resume_of(
     }
 }
 
+/// A key no longer tracked loses its `ferrotail_acknowledged_bytes` series.
+fn forget_series(key: &str) {
+    crate::telemetry::series::remove(crate::telemetry::metrics::ACKNOWLEDGED_BYTES, "path", key);
+}
+
 impl Inner {
     /// Folds finished retiring trackers into the saved map.
     fn settle(&mut self) {
@@ -115,6 +120,7 @@ impl Inner {
         }
         for (k, before) in emptied {
             trackers.remove(&k);
+            forget_series(&k);
             if let Some((offset, id)) = before {
                 saved.insert(k.clone(), offset.to_string());
                 if let Some(id) = id {
@@ -371,10 +377,12 @@ impl Positions {
             }
             if list.is_empty() {
                 inner.trackers.remove(path);
+                forget_series(path);
             }
         }
         if remove {
             inner.trackers.remove(path);
+            forget_series(path);
             inner.saved.remove(path);
             inner.identities.remove(path);
         }
@@ -395,6 +403,7 @@ impl Positions {
     pub fn remove(&self, key: &str) {
         let mut inner = self.lock();
         inner.trackers.remove(key);
+        forget_series(key);
         inner.saved.remove(key);
         inner.identities.remove(key);
         inner.dirty = true;

@@ -102,7 +102,11 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let body = s
         .metrics
         .as_ref()
-        .map(|h| crate::pipeline::stages::metrics::to_go_exposition(&h.render()))
+        .map(|h| {
+            let mut text = h.render();
+            crate::telemetry::series::render(&mut text);
+            crate::pipeline::stages::metrics::to_go_exposition(&text)
+        })
         .unwrap_or_default();
     (
         StatusCode::OK,

@@ -120,6 +120,9 @@ struct ReaderMetrics {
     read_bytes: metrics::Gauge,
     file_bytes: metrics::Gauge,
     read_lines: metrics::Counter,
+    /// Last: removes the path's series once the handles above are dropped (Promtail deletes a
+    /// stopped tailer's series).
+    _forget: crate::telemetry::series::Forget,
 }
 
 struct OpenFile {
@@ -171,6 +174,7 @@ impl<D: LineDecoder> Reader<D> {
                 read_bytes: metrics::gauge!(m::READ_BYTES, "path" => key.clone()),
                 file_bytes: metrics::gauge!(m::FILE_BYTES, "path" => key.clone()),
                 read_lines: metrics::counter!(m::READ_LINES, "path" => key.clone()),
+                _forget: crate::telemetry::series::Forget::new("path", key.clone()),
             },
             key,
         }

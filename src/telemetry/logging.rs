@@ -73,7 +73,47 @@ impl Visit for Fields {
     }
 }
 
+/// `s` with the password of every URL in it shown as `***`, as Go's HTTP client shows it in
+/// errors (`http://user:***@host/`): a URL with user info (a client `url`, a Docker `host`, a
+/// Kubernetes `api_server`) may end up in any message or error.
+pub fn redact_url_passwords(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("://") {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the first `/`, `?`, `#`, whitespace or quote.
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | ')' | ']') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 fn logfmt_value(out: &mut String, v: &str) {
+    let v = &*redact_url_passwords(v);
     let needs_quote = v.is_empty()
         || v.chars()
             .any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());
@@ -126,14 +166,42 @@ where
                 let mut map = std::collections::BTreeMap::new();
                 map.insert("caller".to_string(), caller);
                 map.insert("level".to_string(), level.to_string());
-                map.insert("msg".to_string(), fields.msg);
+                map.insert(
+                    "msg".to_string(),
+                    redact_url_passwords(&fields.msg).into_owned(),
+                );
                 map.insert("ts".to_string(), ts);
                 for (k, v) in fields.kv {
-                    map.insert(k, v);
+                    map.insert(k, redact_url_passwords(&v).into_owned());
                 }
                 out = serde_json::to_string(&map).map_err(|_| fmt::Error)?;
             }
         }
         writeln!(writer, "{out}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url_passwords;
+
+    #[test]
+    fn url_passwords_are_hidden_wherever_they_are() {
+        for (input, want) in [
+            ("no url here", "no url here"),
+            ("http://host:3100/push", "http://host:3100/push"),
+            ("http://user@host/x", "http://user@host/x"),
+            (
+                "Post \"http://alice:s3cr3t@loki:3100/push\": refused",
+                "Post \"http://alice:***@loki:3100/push\": refused",
+            ),
+            (
+                "a tcp://d:p@h:1 and https://e:q:r@k8s/api?x=1",
+                "a tcp://d:***@h:1 and https://e:***@k8s/api?x=1",
+            ),
+            ("for url (http://u:p@h)", "for url (http://u:***@h)"),
+        ] {
+            assert_eq!(redact_url_passwords(input), want, "{input}");
+        }
     }
 }

@@ -55,6 +55,26 @@ pub const DOCKER_ROTATED_UNREAD_BYTES: &str = "ferrotail_docker_rotated_unread_b
 /// file saves (`path`). `promtail_read_bytes_total` minus this is what is in flight.
 pub const ACKNOWLEDGED_BYTES: &str = "ferrotail_acknowledged_bytes";
 
+/// The series removed when their file or container is no longer read (see [`super::series`]).
+pub const TARGET_SERIES: &[&str] = &[
+    READ_BYTES,
+    FILE_BYTES,
+    READ_LINES,
+    TRUNCATED_LINES,
+    ACKNOWLEDGED_BYTES,
+    DOCKER_ROTATED_UNREAD_FILES,
+    DOCKER_ROTATED_UNREAD_BYTES,
+];
+
+/// ferrotail: tenants a client holds state for: an open batch, or batches queued or being
+/// pushed (`host`). Tenants seen once (a `tenant` stage) are released when their batch is
+/// answered, so this stays near the number of tenants in use.
+pub const CLIENT_TENANTS: &str = "ferrotail_client_tenants";
+
+/// ferrotail: lines a pipeline stage could not process and passed on as Promtail does (a line
+/// that is not JSON, a time that does not parse, a failing template) (`job`, `stage`).
+pub const STAGE_ERRORS: &str = "ferrotail_stage_errors_total";
+
 /// Registers HELP texts for the metrics above.
 pub fn describe(file_jobs: bool, docker_jobs: bool) {
     describe_counter!(
@@ -89,6 +109,14 @@ pub fn describe(file_jobs: bool, docker_jobs: bool) {
         "Number of times batches has had to be retried."
     );
     describe_gauge!(BUILD_INFO, "A metric with a constant '1' value labeled by version, revision, branch, goversion from which promtail was built, and the goos and goarch for the build.");
+    describe_gauge!(
+        CLIENT_TENANTS,
+        "Tenants the client holds an open batch or batches in flight for."
+    );
+    describe_counter!(
+        STAGE_ERRORS,
+        "Lines a pipeline stage could not process (passed on unchanged by that stage)."
+    );
     describe_counter!(RELOAD_SUCCESS, "Number of reload success times.");
     describe_counter!(RELOAD_FAIL, "Number of reload fail times.");
     if file_jobs {

@@ -498,39 +498,133 @@ fn go_exp_format(f: f64, cleanup: bool) -> String {
 }
 
 /// Appends a parsed value as json-iterator re-serialises it (objects in document order, last
-/// duplicate winning).
+/// duplicate winning). Iterative: the parser's depth cap (10,000) bounds the work list, never
+/// the call stack; the duplicate check is linear in the object's size.
 pub fn write_jsoniter(out: &mut String, v: &JVal<'_>) {
-    match v {
-        JVal::Null => out.push_str("null"),
-        JVal::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        JVal::Num(f) => write_float_jsoniter(out, *f),
-        JVal::Str(s) => write_string(out, s, Flavor::Jsoniter),
-        JVal::Arr(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_jsoniter(out, item);
+    enum Step<'v, 'a> {
+        Value(&'v JVal<'a>),
+        Text(&'static str),
+        Key(&'v str),
+    }
+    let mut work: Vec<Step<'_, '_>> = vec![Step::Value(v)];
+    while let Some(step) = work.pop() {
+        let v = match step {
+            Step::Text(t) => {
+                out.push_str(t);
+                continue;
             }
-            out.push(']');
-        }
-        JVal::Obj(entries) => {
-            out.push('{');
-            let mut first = true;
-            for (i, (k, val)) in entries.iter().enumerate() {
-                if entries[i + 1..].iter().any(|(k2, _)| k2 == k) {
-                    continue;
-                }
-                if !first {
-                    out.push(',');
-                }
-                first = false;
+            Step::Key(k) => {
                 write_string(out, k, Flavor::Jsoniter);
                 out.push(':');
-                write_jsoniter(out, val);
+                continue;
             }
-            out.push('}');
+            Step::Value(v) => v,
+        };
+        match v {
+            JVal::Null => out.push_str("null"),
+            JVal::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            JVal::Num(f) => write_float_jsoniter(out, *f),
+            JVal::Str(s) => write_string(out, s, Flavor::Jsoniter),
+            JVal::Arr(items) => {
+                out.push('[');
+                work.push(Step::Text("]"));
+                for (i, item) in items.iter().enumerate().rev() {
+                    work.push(Step::Value(item));
+                    if i > 0 {
+                        work.push(Step::Text(","));
+                    }
+                }
+            }
+            JVal::Obj(entries) => {
+                out.push('{');
+                work.push(Step::Text("}"));
+                let kept = last_occurrences(entries);
+                let is_kept = |i: usize| {
+                    kept.as_ref()
+                        .is_none_or(|keep| keep.get(i).copied().unwrap_or(true))
+                };
+                // Pushed in reverse, so the first kept entry is written first; a comma goes
+                // before every kept entry that has a kept entry before it.
+                let first_kept = (0..entries.len()).find(|&i| is_kept(i));
+                for (i, (k, val)) in entries.iter().enumerate().rev() {
+                    if !is_kept(i) {
+                        continue;
+                    }
+                    work.push(Step::Value(val));
+                    work.push(Step::Key(k));
+                    if Some(i) != first_kept {
+                        work.push(Step::Text(","));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Which entries of an object are the last occurrence of their key (`None`: all of them, no key
+/// repeats). Small objects compare pairwise; larger ones use a hash set, so a 100,000-key object
+/// costs 100,000 lookups rather than 5 billion comparisons.
+fn last_occurrences(entries: &[(Cow<'_, str>, JVal<'_>)]) -> Option<Vec<bool>> {
+    if entries.len() <= 16 {
+        let repeats = entries
+            .iter()
+            .enumerate()
+            .any(|(i, (k, _))| entries[i + 1..].iter().any(|(k2, _)| k2 == k));
+        if !repeats {
+            return None;
+        }
+        return Some(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| !entries[i + 1..].iter().any(|(k2, _)| k2 == k))
+                .collect(),
+        );
+    }
+    let mut seen: std::collections::HashSet<&str> =
+        std::collections::HashSet::with_capacity(entries.len());
+    let mut keep = vec![false; entries.len()];
+    let mut repeats = false;
+    for (i, (k, _)) in entries.iter().enumerate().rev() {
+        if seen.insert(k) {
+            if let Some(slot) = keep.get_mut(i) {
+                *slot = true;
+            }
+        } else {
+            repeats = true;
+        }
+    }
+    repeats.then_some(keep)
+}
+
+/// Dropping a value takes its nested containers apart one at a time, so a document nested
+/// 10,000 deep is freed without 10,000 nested calls.
+impl Drop for JVal<'_> {
+    fn drop(&mut self) {
+        fn take_nested<'a>(v: &mut JVal<'a>, into: &mut Vec<JVal<'a>>) {
+            let nested = |c: &JVal<'_>| match c {
+                JVal::Arr(a) => !a.is_empty(),
+                JVal::Obj(o) => !o.is_empty(),
+                _ => false,
+            };
+            match v {
+                JVal::Arr(items) => {
+                    for c in items.iter_mut().filter(|c| nested(c)) {
+                        into.push(std::mem::replace(c, JVal::Null));
+                    }
+                }
+                JVal::Obj(entries) => {
+                    for (_, c) in entries.iter_mut().filter(|(_, c)| nested(c)) {
+                        into.push(std::mem::replace(c, JVal::Null));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut pending = Vec::new();
+        take_nested(self, &mut pending);
+        while let Some(mut v) = pending.pop() {
+            take_nested(&mut v, &mut pending);
         }
     }
 }
@@ -546,64 +640,141 @@ pub fn write_encoding_json_var(out: &mut String, v: &Variable) {
 }
 
 fn write_var(out: &mut String, v: &Variable, flavor: Flavor) {
-    match v {
-        Variable::Null => out.push_str("null"),
-        Variable::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Variable::Number(n) => {
-            let f = n.as_f64().unwrap_or(0.0);
-            match flavor {
-                Flavor::Jsoniter => write_float_jsoniter(out, f),
-                Flavor::EncodingJson => write_float_encoding_json(out, f),
+    enum Step<'v> {
+        Value(&'v Variable),
+        Text(&'static str),
+        Key(&'v str),
+    }
+    let mut work = vec![Step::Value(v)];
+    while let Some(step) = work.pop() {
+        let v = match step {
+            Step::Text(t) => {
+                out.push_str(t);
+                continue;
             }
-        }
-        Variable::String(s) => write_string(out, s, flavor),
-        Variable::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_var(out, item, flavor);
-            }
-            out.push(']');
-        }
-        Variable::Object(map) => {
-            out.push('{');
-            for (i, (k, val)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            Step::Key(k) => {
                 write_string(out, k, flavor);
                 out.push(':');
-                write_var(out, val, flavor);
+                continue;
             }
-            out.push('}');
+            Step::Value(v) => v,
+        };
+        match v {
+            Variable::Null => out.push_str("null"),
+            Variable::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Variable::Number(n) => {
+                let f = n.as_f64().unwrap_or(0.0);
+                match flavor {
+                    Flavor::Jsoniter => write_float_jsoniter(out, f),
+                    Flavor::EncodingJson => write_float_encoding_json(out, f),
+                }
+            }
+            Variable::String(s) => write_string(out, s, flavor),
+            Variable::Array(items) => {
+                out.push('[');
+                work.push(Step::Text("]"));
+                for (i, item) in items.iter().enumerate().rev() {
+                    work.push(Step::Value(item));
+                    if i > 0 {
+                        work.push(Step::Text(","));
+                    }
+                }
+            }
+            Variable::Object(map) => {
+                out.push('{');
+                work.push(Step::Text("}"));
+                for (i, (k, val)) in map.iter().enumerate().rev() {
+                    work.push(Step::Value(val));
+                    work.push(Step::Key(k));
+                    if i > 0 {
+                        work.push(Step::Text(","));
+                    }
+                }
+            }
+            // An expression reference has no exported fields: Go marshals it as `{}`.
+            Variable::Expref(_) => out.push_str("{}"),
         }
-        // An expression reference has no exported fields: Go marshals it as `{}`.
-        Variable::Expref(_) => out.push_str("{}"),
     }
 }
 
 /// Converts a parsed value to a JMESPath variable (numbers that are whole become integers so
-/// they compare equal to integer literals).
+/// they compare equal to integer literals). Iterative, like [`write_jsoniter`].
 pub fn to_variable(v: &JVal<'_>) -> Variable {
-    match v {
-        JVal::Null => Variable::Null,
-        JVal::Bool(b) => Variable::Bool(*b),
-        JVal::Num(f) => Variable::Number(number_from_f64(*f)),
-        JVal::Str(s) => Variable::String(s.to_string()),
-        JVal::Arr(items) => Variable::Array(
-            items
-                .iter()
-                .map(|i| jmespath::Rcvar::new(to_variable(i)))
-                .collect(),
+    enum Frame<'v, 'a> {
+        Arr(Vec<jmespath::Rcvar>, std::slice::Iter<'v, JVal<'a>>),
+        Obj(
+            std::collections::BTreeMap<String, jmespath::Rcvar>,
+            std::slice::Iter<'v, (Cow<'a, str>, JVal<'a>)>,
+            &'v str,
         ),
-        JVal::Obj(entries) => {
-            let mut map = std::collections::BTreeMap::new();
-            for (k, val) in entries {
-                map.insert(k.to_string(), jmespath::Rcvar::new(to_variable(val)));
+    }
+    let mut stack: Vec<Frame<'_, '_>> = Vec::new();
+    let mut cur = v;
+    loop {
+        let mut value = match cur {
+            JVal::Arr(items) => {
+                stack.push(Frame::Arr(Vec::with_capacity(items.len()), items.iter()));
+                None
             }
-            Variable::Object(map)
+            JVal::Obj(entries) => {
+                stack.push(Frame::Obj(
+                    std::collections::BTreeMap::new(),
+                    entries.iter(),
+                    "",
+                ));
+                None
+            }
+            JVal::Null => Some(Variable::Null),
+            JVal::Bool(b) => Some(Variable::Bool(*b)),
+            JVal::Num(f) => Some(Variable::Number(number_from_f64(*f))),
+            JVal::Str(s) => Some(Variable::String(s.to_string())),
+        };
+        // Attach finished values to their containers until one has a child left to convert.
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return value.unwrap_or(Variable::Null);
+            };
+            match top {
+                Frame::Arr(out, rest) => {
+                    if let Some(v) = value.take() {
+                        out.push(jmespath::Rcvar::new(v));
+                    }
+                    if let Some(child) = rest.next() {
+                        cur = child;
+                        break;
+                    }
+                }
+                Frame::Obj(out, rest, key) => {
+                    if let Some(v) = value.take() {
+                        out.insert((*key).to_string(), jmespath::Rcvar::new(v));
+                    }
+                    if let Some((k, child)) = rest.next() {
+                        *key = k;
+                        cur = child;
+                        break;
+                    }
+                }
+            }
+            value = match stack.pop() {
+                Some(Frame::Arr(out, _)) => Some(Variable::Array(out)),
+                Some(Frame::Obj(out, _, _)) => Some(Variable::Object(out)),
+                None => None,
+            };
+        }
+    }
+}
+
+/// Drops a JMESPath value one container at a time (a `Variable` nested 10,000 deep would
+/// otherwise be freed by 10,000 nested calls).
+pub fn drop_variable(v: jmespath::Rcvar) {
+    let mut pending = vec![v];
+    while let Some(rc) = pending.pop() {
+        if let Ok(var) = jmespath::Rcvar::try_unwrap(rc) {
+            match var {
+                Variable::Array(items) => pending.extend(items),
+                Variable::Object(map) => pending.extend(map.into_values()),
+                _ => {}
+            }
         }
     }
 }
@@ -701,6 +872,107 @@ mod tests {
             let mut b = vec![b'a'; 40];
             b[at] = if at % 2 == 0 { b'"' } else { b'\\' };
             assert_eq!(find_quote_or_backslash(&b), Some(at));
+        }
+    }
+
+    /// `{"a":{"a":...{"a":1}...}}`, `depth` objects deep.
+    fn nested(depth: usize) -> String {
+        let mut s = "{\"a\":".repeat(depth);
+        s.push('1');
+        s.push_str(&"}".repeat(depth));
+        s
+    }
+
+    /// Runs `f` on a thread with a small stack: anything recursing on the input's depth would
+    /// overflow it.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn nesting_to_json_iterators_limit_parses_writes_and_frees_without_recursion() {
+        on_small_stack(|| {
+            let line = nested(10_000);
+            let doc = parse_object(&line).unwrap().unwrap();
+            let mut out = String::new();
+            write_jsoniter(&mut out, doc.get("a").unwrap());
+            assert_eq!(out, line["{\"a\":".len()..line.len() - 1]);
+            let var = jmespath::Rcvar::new(to_variable(&doc));
+            let mut again = String::new();
+            write_jsoniter_var(&mut again, &var);
+            assert_eq!(again, line);
+            drop_variable(var);
+            drop(doc);
+            // One deeper is json-iterator's "exceeded max depth".
+            assert_eq!(parse_object(&nested(10_001)), Err(Malformed));
+            let arrays = format!("{{\"a\":{}1{}}}", "[".repeat(9_999), "]".repeat(9_999));
+            assert!(parse_object(&arrays).is_ok());
+            let arrays = format!("{{\"a\":{}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
+            assert_eq!(parse_object(&arrays), Err(Malformed));
+            // Docker's json-file decoder skips a deep extra field without recursing.
+            let log = format!(
+                "{{\"log\":\"x\\n\",\"attrs\":{},\"stream\":\"stdout\",\"time\":\"2024-01-02T03:04:05.000000006Z\"}}",
+                nested(100_000)
+            );
+            assert!(crate::jsonlog::decode(log.as_bytes()).is_ok());
+        });
+    }
+
+    #[test]
+    fn a_hundred_thousand_keys_reserialise_in_linear_time_last_duplicate_winning() {
+        let mut line = String::from("{\"o\":{");
+        for i in 0..100_000 {
+            line.push_str(&format!("\"k{i}\":{i},"));
+        }
+        line.push_str("\"k0\":\"last\"}}");
+        let doc = parse_object(&line).unwrap().unwrap();
+        let mut out = String::new();
+        write_jsoniter(&mut out, doc.get("o").unwrap());
+        assert!(out.starts_with("{\"k1\":1,\"k2\":2,"), "{}", &out[..40]);
+        assert!(out.ends_with(",\"k99999\":99999,\"k0\":\"last\"}"));
+        assert_eq!(out.matches("\"k0\"").count(), 1);
+        // Small objects keep the same rule.
+        let doc = parse_object(r#"{"a":1,"b":2,"a":3}"#).unwrap().unwrap();
+        let mut out = String::new();
+        write_jsoniter(&mut out, &doc);
+        assert_eq!(out, r#"{"b":2,"a":3}"#);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+        /// Arbitrary bytes: parsed or refused, never a panic; what parses re-serialises, and
+        /// the re-serialisation parses to the same value.
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(Some(v)) = parse_object(&text) {
+                let mut out = String::new();
+                write_jsoniter(&mut out, &v);
+                let _ = to_variable(&v);
+                proptest::prop_assert!(parse_object(&out).is_ok(), "{out}");
+            }
+            let _ = crate::jsonlog::decode(&bytes);
+        }
+
+        #[test]
+        fn object_shaped_input_never_panics(s in "\\{(\"[a-z\\\\u0-9]{0,6}\":[\\[\\]{}0-9eE.+\\-\",tfrunl]{0,12},?){0,6}\\}?") {
+            if let Ok(Some(v)) = parse_object(&s) {
+                let mut out = String::new();
+                write_jsoniter(&mut out, &v);
+                let again = parse_object(&out).ok().flatten();
+                proptest::prop_assert!(again.is_some(), "{out}");
+                let mut out2 = String::new();
+                if let Some(a) = &again {
+                    write_jsoniter(&mut out2, a);
+                }
+                proptest::prop_assert_eq!(&out, &out2);
+            }
         }
     }
 }

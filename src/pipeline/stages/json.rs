@@ -51,10 +51,10 @@ fn var_to_value(v: &Variable) -> Value {
 }
 
 /// Converts a value moved out of the document (no copy for unescaped-then-owned strings).
-fn jval_into_value(v: JVal<'_>) -> Value {
-    match v {
-        JVal::Str(s) => Value::Str(s.into_owned()),
-        other => jval_to_value(&other),
+fn jval_into_value(mut v: JVal<'_>) -> Value {
+    match &mut v {
+        JVal::Str(s) => Value::Str(std::mem::take(s).into_owned()),
+        other => jval_to_value(other),
     }
 }
 
@@ -121,6 +121,7 @@ impl JsonStage {
             Ok(d) => d,
             Err(_) => {
                 tracing::debug!("json stage: failed to unmarshal log line");
+                crate::pipeline::stage_failed("failed to unmarshal log line");
                 return !self.drop_malformed;
             }
         };
@@ -152,9 +153,16 @@ impl JsonStage {
                 Err(_) => continue,
                 Ok(Found::Json(None)) => Value::Null,
                 Ok(Found::Json(Some(v))) => jval_to_value(v),
-                Ok(Found::Var(r)) => var_to_value(&r),
+                Ok(Found::Var(r)) => {
+                    let value = var_to_value(&r);
+                    gocompat::json::drop_variable(r);
+                    value
+                }
             };
             set(&mut e.extracted, name, value);
+        }
+        if let Some(var) = var {
+            gocompat::json::drop_variable(var);
         }
         true
     }

@@ -24,20 +24,23 @@
 //!   histogram is emitted as the three series families Prometheus scrapes from a histogram:
 //!   `<name>_bucket{le}` and `<name>_count` counters and a `<name>_sum` gauge. The sample lines
 //!   are the same as Promtail's; the `# TYPE` lines name three families instead of one.
-//! * Series cannot be unregistered through the `metrics` API, so `max_idle_duration` is
-//!   validated as Promtail validates it but idle series are left to the exporter's own idle
-//!   timeout.
+//! * Each series is removed once it has not been updated for the metric's `max_idle_duration`
+//!   (5m by default), checked on every scrape, as Promtail's metric vectors prune themselves: the
+//!   names are declared to `telemetry::series`, which holds them instead of the exporter.
 
 use metrics::Label;
 use serde::Deserialize;
 
 use crate::pipeline::{BuildCtx, Entry, Labels, Stage, Value};
+use crate::telemetry::series::{self, Scope};
 use gocompat::strconv::format_go_float_g;
 use gocompat::yaml::{Node, NodeKind, RawNode, Resolved};
 
 use gocompat::units::parse_go_duration_nanos as parse_go_duration;
 
 const DEFAULT_PREFIX: &str = "promtail_custom_";
+/// Promtail's default `max_idle_duration`.
+const DEFAULT_MAX_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 const DEFAULT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -167,6 +170,7 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
                 "invalid metric type '{metric_type}', metric type must be one of 'counter', 'gauge', or 'histogram'"
             ));
         }
+        let mut max_idle = DEFAULT_MAX_IDLE;
         if let Some(d) = &raw.max_idle_duration {
             let nanos = parse_go_duration(d).map_err(|e| {
                 format!("max_idle_duration could not be parsed as a time.Duration: '{e}'")
@@ -174,7 +178,9 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
             if nanos < 1_000_000_000 {
                 return Err("max_idle_duration less than 1s not allowed".into());
             }
+            max_idle = std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
         }
+        let idle = Scope::Idle(max_idle);
         let prefix = if raw.prefix.is_empty() {
             DEFAULT_PREFIX
         } else {
@@ -188,6 +194,7 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
         }
         let sub = raw.config.as_ref().map(|n| &n.0);
         let description = raw.description.clone();
+        series::declare(&full_name, idle);
         let (kind, value) = match metric_type.as_str() {
             "counter" => {
                 let c: RawCounter = decode_sub(ctx, sub)?;
@@ -242,6 +249,9 @@ pub fn build(ctx: &mut BuildCtx, config: &Node) -> Result<Box<dyn Stage>, String
                 let bucket_name = format!("{full_name}_bucket");
                 let sum_name = format!("{full_name}_sum");
                 let count_name = format!("{full_name}_count");
+                for n in [&bucket_name, &sum_name, &count_name] {
+                    series::declare(n, idle);
+                }
                 metrics::describe_counter!(bucket_name.clone(), description.clone());
                 metrics::describe_gauge!(sum_name.clone(), description.clone());
                 metrics::describe_counter!(count_name.clone(), description);

@@ -79,6 +79,7 @@ impl ReplaceStage {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::debug!(error = %e, "failed to execute replace template");
+                        crate::pipeline::stage_failed("failed to execute replace template");
                         return None;
                     }
                 };

@@ -109,6 +109,7 @@ impl Stage for TemplateStage {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "failed to execute template on extracted value");
+                crate::pipeline::stage_failed("failed to execute template");
             }
         }
         out.push(entry);

@@ -259,6 +259,7 @@ impl Stage for TimestampStage {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "failed to parse time");
+                crate::pipeline::stage_failed("failed to parse time");
                 if self.fudge {
                     let key = self.label_key(&entry.labels);
                     if let Some(&(last, _)) = self.last_known.get(&key) {
