@@ -472,16 +472,10 @@ impl Handler {
         Ok(out)
     }
 
-    /// Hands a request's entries to the pipeline, waiting at most [`SEND_WAIT`] for room.
-    async fn send(&self, chunk: Vec<Entry>) -> Result<(), Refusal> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
+    /// A place in the job's pipeline channel, waiting at most [`SEND_WAIT`] for one.
+    async fn room(&self) -> Result<mpsc::Permit<'_, Vec<Entry>>, Refusal> {
         match tokio::time::timeout(SEND_WAIT, self.tx.reserve()).await {
-            Ok(Ok(permit)) => {
-                permit.send(chunk);
-                Ok(())
-            }
+            Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
@@ -495,7 +489,16 @@ impl Handler {
         }
     }
 
-    async fn handle_push(&self, headers: &HeaderMap, body: Body) -> Result<(), Refusal> {
+    /// Hands a request's entries to the pipeline, waiting at most [`SEND_WAIT`] for room.
+    async fn send(&self, chunk: Vec<Entry>) -> Result<(), Refusal> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.room().await?.send(chunk);
+        Ok(())
+    }
+
+    async fn handle_push(self: &Arc<Self>, headers: &HeaderMap, body: Body) -> Result<(), Refusal> {
         let header_str = |h: header::HeaderName| {
             headers
                 .get(h)
@@ -509,11 +512,15 @@ impl Handler {
         // Memory for the decoded request: known up front for snappy and plain bodies; gzip and
         // deflate are decompressed a few at a time and accounted once their size is known.
         let hint = decode::decoded_size_hint(&encoding, &content_type, &body);
+        if let Some(n) = hint {
+            self.reserve(&mut held, n.saturating_mul(2))?;
+        }
+        // Room in the pipeline before anything is decoded: a request waiting for room holds its
+        // body only, and the requests being decoded at once are at most the free places of the
+        // job's channel, so neither a slow Loki nor many senders multiply the decoded entries.
+        let permit = self.room().await?;
         let _inflate = match hint {
-            Some(n) => {
-                self.reserve(&mut held, n.saturating_mul(2))?;
-                None
-            }
+            Some(_) => None,
             None => Some(
                 tokio::time::timeout(SEND_WAIT, Arc::clone(&self.inflate).acquire_owned())
                     .await
@@ -528,12 +535,17 @@ impl Handler {
                     })?,
             ),
         };
-        let limits = decode::Limits {
-            max_decompressed: MAX_DECOMPRESSED_BYTES,
+        let mut sink = Chunker {
+            handler: Arc::clone(self),
+            labels: None,
+            chunk: crate::core::entry::chunk(0),
+            dropped: 0,
         };
         let decoded = if body.len() >= BLOCKING_DECODE_BYTES || hint.is_none() {
             tokio::task::spawn_blocking(move || {
-                decode::decode(&encoding, &content_type, &body, limits)
+                let r = decode_body(&encoding, &content_type, &body, &mut sink);
+                drop(body);
+                (r, sink)
             })
             .await
             .map_err(|e| {
@@ -542,58 +554,43 @@ impl Handler {
                     "bad_request",
                     e.to_string(),
                 )
-            })?
+            })
         } else {
-            decode::decode(&encoding, &content_type, &body, limits)
+            let r = decode_body(&encoding, &content_type, &body, &mut sink);
+            drop(body);
+            Ok((r, sink))
         };
-        let decoded = decoded.map_err(|e| match e {
-            decode::DecodeError::TooLarge(m) => {
-                Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+        let (decoded, Chunker { chunk, dropped, .. }) = decoded?;
+        let decompressed = match decoded {
+            Ok(n) => n,
+            Err(e) => {
+                crate::core::entry::recycle(chunk);
+                return Err(match e {
+                    decode::DecodeError::TooLarge(m) => {
+                        Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+                    }
+                    decode::DecodeError::Bad(m) => {
+                        Refusal::new(StatusCode::BAD_REQUEST, "bad_request", m)
+                    }
+                });
             }
-            decode::DecodeError::Bad(m) => Refusal::new(StatusCode::BAD_REQUEST, "bad_request", m),
-        })?;
+        };
         if hint.is_none() {
-            self.reserve(&mut held, decoded.decompressed_len.saturating_mul(2))?;
+            if let Err(r) = self.reserve(&mut held, decompressed.saturating_mul(2)) {
+                crate::core::entry::recycle(chunk);
+                return Err(r);
+            }
         }
         drop(_inflate);
-        // Every stream's labels first: one bad label string refuses the whole request.
-        let mut resolved = Vec::with_capacity(decoded.streams.len());
-        let mut total = 0;
-        for s in &decoded.streams {
-            let l = self
-                .stream_labels(&s.labels)
-                .map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", m))?;
-            if l.is_some() {
-                total += s.entries.len();
-            }
-            resolved.push(l);
-        }
-        let mut chunk = crate::core::entry::chunk(total);
-        let mut dropped = 0u64;
-        for (s, l) in decoded.streams.into_iter().zip(resolved) {
-            let Some(l) = l else {
-                dropped += s.entries.len() as u64;
-                continue;
-            };
-            for e in s.entries {
-                let mut entry = Entry::new(
-                    l.clone(),
-                    if self.use_incoming_timestamp {
-                        e.timestamp
-                    } else {
-                        crate::core::entry::now_nanos()
-                    },
-                    e.line,
-                );
-                entry.structured_metadata = e.structured_metadata;
-                chunk.push(entry);
-            }
-        }
         if dropped > 0 {
             metrics::counter!(METRIC_DROPPED, "job" => self.job.to_string()).increment(dropped);
         }
         let n = chunk.len() as u64;
-        self.send(chunk).await?;
+        if chunk.is_empty() {
+            crate::core::entry::recycle(chunk);
+        } else {
+            permit.send(chunk);
+        }
         metrics::counter!(METRIC_ENTRIES, "job" => self.job.to_string(), "endpoint" => "push")
             .increment(n);
         Ok(())
@@ -623,6 +620,70 @@ impl Handler {
         metrics::counter!(METRIC_ENTRIES, "job" => self.job.to_string(), "endpoint" => "raw")
             .increment(n);
         Ok(())
+    }
+}
+
+/// Largest decompression buffer a thread keeps for the next request.
+const SCRATCH_KEEP_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// The decompressed body of the request being decoded on this thread, reused.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Decodes a push body into `sink`, decompressing into this thread's reused buffer.
+fn decode_body(
+    encoding: &str,
+    content_type: &str,
+    body: &[u8],
+    sink: &mut Chunker,
+) -> Result<usize, decode::DecodeError> {
+    let limits = decode::Limits {
+        max_decompressed: MAX_DECOMPRESSED_BYTES,
+    };
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let r = decode::decode(encoding, content_type, body, limits, &mut scratch, sink);
+        if scratch.capacity() > SCRATCH_KEEP_BYTES {
+            *scratch = Vec::new();
+        }
+        r
+    })
+}
+
+/// Builds a request's chunk as it is decoded: each stream's labels resolved (parsed, configured
+/// labels, relabelled) as the stream starts, then its entries.
+struct Chunker {
+    handler: Arc<Handler>,
+    /// The current stream's labels; `None` while its entries are dropped.
+    labels: Option<Labels>,
+    chunk: Vec<Entry>,
+    dropped: u64,
+}
+
+impl decode::Sink for Chunker {
+    fn stream(&mut self, labels: &str) -> Result<bool, String> {
+        self.labels = self.handler.stream_labels(labels)?;
+        Ok(self.labels.is_some())
+    }
+
+    fn entry(&mut self, timestamp: i64, line: String, structured_metadata: Vec<(String, String)>) {
+        let Some(labels) = &self.labels else {
+            self.dropped += 1;
+            return;
+        };
+        let ts = if self.handler.use_incoming_timestamp {
+            timestamp
+        } else {
+            crate::core::entry::now_nanos()
+        };
+        let mut entry = Entry::new(labels.clone(), ts, line);
+        entry.structured_metadata = structured_metadata;
+        self.chunk.push(entry);
+    }
+
+    fn skipped(&mut self) {
+        self.dropped += 1;
     }
 }
 
