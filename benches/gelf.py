@@ -23,9 +23,9 @@ def arg(name, default):
 
 
 SENDERS = arg("senders", 4)
-MESSAGES = arg("messages", 100000)  # per sender
+MESSAGES = arg("messages", 25000)  # per sender
 REPEAT = arg("repeat", 3)
-BURST = arg("burst", 64)
+BURST = arg("burst", 8)
 ZLIB_EVERY = arg("zlib", 10)
 CHUNKED_EVERY = arg("chunked", 50)
 
@@ -110,7 +110,7 @@ def run_once(loki_port, payloads):
         for n, g in enumerate(grams):
             s.sendto(g, ("127.0.0.1", gport))
             if n % BURST == BURST - 1:
-                time.sleep(0.0005)
+                time.sleep(0.001)
         s.close()
 
     threads = [threading.Thread(target=send, args=(g,)) for g in payloads]
@@ -131,6 +131,10 @@ def run_once(loki_port, payloads):
         time.sleep(0.1)
     wall = time.time() - t0
     cpu = cpu_seconds(p.pid) - c0
+    errors = metric(text, "promtail_gelf_target_parsing_errors_total")
+    if errors:
+        print(f"parsing errors: {errors:.0f}; drops: " + ", ".join(
+            l for l in text.splitlines() if l.startswith("ferrotail_gelf_dropped_total")), file=sys.stderr)
     peak = max(peak, status_mb(p.pid, "VmHWM"))
     p.send_signal(signal.SIGTERM)
     p.wait()
