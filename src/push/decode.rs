@@ -111,12 +111,7 @@ fn media_type(v: &str) -> Result<String, String> {
     Ok(base.to_ascii_lowercase())
 }
 
-fn read_capped(
-    r: impl Read,
-    max: usize,
-    what: &str,
-    out: &mut Vec<u8>,
-) -> Result<(), DecodeError> {
+fn read_capped(r: impl Read, max: usize, what: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     r.take(limit)
         .read_to_end(out)
@@ -405,8 +400,7 @@ fn entry<'a>(
         return Ok(());
     }
     let timestamp = ts.map_or(0, |(s, n)| {
-        s.saturating_mul(1_000_000_000)
-            .saturating_add(i64::from(n))
+        s.saturating_mul(1_000_000_000).saturating_add(i64::from(n))
     });
     let mut meta = Vec::with_capacity(pairs.len());
     meta.extend(pairs.iter().map(|(k, v)| (text(k), text(v))));
@@ -604,7 +598,12 @@ pub(crate) mod tests {
             });
             Ok(!labels.contains("drop"))
         }
-        fn entry(&mut self, timestamp: i64, line: String, structured_metadata: Vec<(String, String)>) {
+        fn entry(
+            &mut self,
+            timestamp: i64,
+            line: String,
+            structured_metadata: Vec<(String, String)>,
+        ) {
             if let Some(s) = self.streams.last_mut() {
                 s.entries.push(RawEntry {
                     timestamp,
@@ -699,7 +698,15 @@ pub(crate) mod tests {
         req.extend(field(1, &dropped));
         let body = snap::raw::Encoder::new().compress_vec(&req).unwrap();
         let mut c = Collect::default();
-        let n = decode("", "application/x-protobuf", &body, LIMITS, &mut Vec::new(), &mut c).unwrap();
+        let n = decode(
+            "",
+            "application/x-protobuf",
+            &body,
+            LIMITS,
+            &mut Vec::new(),
+            &mut c,
+        )
+        .unwrap();
         assert_eq!(n, req.len());
         assert_eq!(
             c.streams,
@@ -723,7 +730,9 @@ pub(crate) mod tests {
         // A dropped stream's malformed entry still refuses the request, as prost does.
         let mut bad = field(2, &[0x12, 0x05, b'a']);
         bad.extend(field(1, b"{drop=\"1\"}"));
-        let body = snap::raw::Encoder::new().compress_vec(&field(1, &bad)).unwrap();
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&field(1, &bad))
+            .unwrap();
         assert!(matches!(
             decode_all("", "application/x-protobuf", &body, LIMITS),
             Err(DecodeError::Bad(_))
@@ -955,10 +964,23 @@ mod proptests {
     /// Uncompressed protobuf bytes through the reader, as the test sink collects them.
     fn read(raw: &[u8]) -> Option<Vec<RawStream>> {
         let body = snap::raw::Encoder::new().compress_vec(raw).ok()?;
-        super::tests::decode_all("", "application/x-protobuf", &body, Limits { max_decompressed: 1 << 20 }).ok()
+        super::tests::decode_all(
+            "",
+            "application/x-protobuf",
+            &body,
+            Limits {
+                max_decompressed: 1 << 20,
+            },
+        )
+        .ok()
     }
 
-    type GenEntry = (Option<(i64, i32)>, Vec<u8>, Vec<(String, String)>, Vec<(String, String)>);
+    type GenEntry = (
+        Option<(i64, i32)>,
+        Vec<u8>,
+        Vec<(String, String)>,
+        Vec<(String, String)>,
+    );
 
     fn stream_strategy() -> impl Strategy<Value = (String, Vec<GenEntry>, u64)> {
         let pair = || ("[a-z_]{0,6}", "\\PC{0,6}");
@@ -969,7 +991,13 @@ mod proptests {
             prop::collection::vec(pair(), 0..2),
         );
         (
-            prop::sample::select(vec!["{a=\"b\"}", "{job=\"x\", drop=\"1\"}", "", "{\u{e9}=\"\u{1F600}\"}"]).prop_map(String::from),
+            prop::sample::select(vec![
+                "{a=\"b\"}",
+                "{job=\"x\", drop=\"1\"}",
+                "",
+                "{\u{e9}=\"\u{1F600}\"}",
+            ])
+            .prop_map(String::from),
             prop::collection::vec(entry, 0..5),
             any::<u64>(),
         )
@@ -1013,7 +1041,10 @@ mod proptests {
         }
         let pairs = |v: &[(String, String)]| {
             v.iter()
-                .map(|(name, value)| Pair { name: name.clone(), value: value.clone() })
+                .map(|(name, value)| Pair {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
                 .collect()
         };
         Req {
@@ -1025,7 +1056,10 @@ mod proptests {
                     entries: entries
                         .iter()
                         .map(|(ts, line, meta, parsed)| Ent {
-                            timestamp: ts.map(|(seconds, nanos)| super::oracle::PbTimestamp { seconds, nanos }),
+                            timestamp: ts.map(|(seconds, nanos)| super::oracle::PbTimestamp {
+                                seconds,
+                                nanos,
+                            }),
                             line: line.clone(),
                             structured_metadata: pairs(meta),
                             parsed: pairs(parsed),
