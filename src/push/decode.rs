@@ -344,7 +344,7 @@ fn timestamp(mut buf: &[u8], ts: &mut (i64, i32), depth: u32) -> Result<(), Deco
 }
 
 /// A `LabelPairAdapter`: its last name and value.
-fn pair<'a>(mut buf: &'a [u8], depth: u32) -> Result<(&'a [u8], &'a [u8]), DecodeError> {
+fn pair(mut buf: &[u8], depth: u32) -> Result<(&[u8], &[u8]), DecodeError> {
     let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
     while !buf.is_empty() {
         let (tag, wire) = key(&mut buf)?;
