@@ -4,11 +4,21 @@
 //!
 //! A small pool of its own rather than tokio's blocking pool: tokio starts a thread whenever no
 //! thread is idle at the moment of a call, so a thousand readers starting together get a few
-//! hundred threads, which cost memory (tens of MB) and CPU long after start-up. Here at most
-//! [`CORE_THREADS`] threads serve calls while the disk answers; a call that has waited
+//! hundred threads, which cost memory (tens of MB) and CPU long after start-up. Here
+//! [`CORE_THREADS`] thread serves calls while the disk answers; a call that has waited
 //! [`PRESUMED_HUNG`] in the queue while every thread is busy (presumably stuck in a hung call) adds
 //! a thread, up to [`MAX_THREADS`], so hung calls never hold up the calls of healthy files. Threads
 //! idle for [`KEEP_ALIVE`] end.
+//!
+//! Memory (issue 15: the pool must not raise peak RSS): one thread, not four, because a thread
+//! is not only its stack but its own allocator heap (mimalloc keeps pages per thread), and the
+//! read blocks a call allocates on one pool thread and frees on another (a later call of the same
+//! reader) wait in the first thread's deferred-free list, keeping their pages resident. With one
+//! thread those frees are local and the memory is reused at once. A call is a read of at most
+//! 128 KiB from the page cache (tens of microseconds) against about a millisecond of pipeline
+//! work per block on the runtime, so one thread keeps up; a slow or hung disk grows the pool as
+//! before. Stacks are [`STACK_BYTES`]: the calls are shallow (the deepest is a glob walk of at
+//! most 32 directories).
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -18,7 +28,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Threads that serve calls while none hangs.
-pub const CORE_THREADS: usize = 4;
+pub const CORE_THREADS: usize = 1;
+/// Stack of a pool thread (Rust's default is 2 MiB).
+pub const STACK_BYTES: usize = 256 << 10;
 /// The most threads: each hung call holds one.
 pub const MAX_THREADS: usize = 512;
 /// A call queued this long while every thread is busy adds a thread.
@@ -56,6 +68,7 @@ fn lock() -> MutexGuard<'static, State> {
 fn spawn_thread(st: &mut State) {
     let spawned = std::thread::Builder::new()
         .name("ferrotail-fs".into())
+        .stack_size(STACK_BYTES)
         .spawn(serve);
     match spawned {
         Ok(_) => st.threads += 1,

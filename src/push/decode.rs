@@ -55,13 +55,17 @@ pub struct RawEntry {
     pub structured_metadata: Vec<(String, String)>,
 }
 
-/// A decoded request, with the size it decompressed to (for memory accounting).
-#[derive(Debug, Default)]
-pub struct Decoded {
-    /// The streams.
-    pub streams: Vec<RawStream>,
-    /// Bytes the body decompressed to.
-    pub decompressed_len: usize,
+/// What a decoded request is handed to, stream by stream and entry by entry, so no copy of the
+/// whole decoded request is ever held beside the entries made from it.
+pub trait Sink {
+    /// A stream starts, with its label string (`{a="b"}`). `Ok(false)`: its entries are not
+    /// wanted (they are still checked, then counted with [`Sink::skipped`]); `Err` refuses the
+    /// whole request with the message.
+    fn stream(&mut self, labels: &str) -> Result<bool, String>;
+    /// One entry of the current (wanted) stream.
+    fn entry(&mut self, timestamp: i64, line: String, structured_metadata: Vec<(String, String)>);
+    /// One entry of the current stream that was not wanted.
+    fn skipped(&mut self);
 }
 
 /// Bytes a body decompresses to, when known before decompressing: its own length without an
@@ -107,37 +111,40 @@ fn media_type(v: &str) -> Result<String, String> {
     Ok(base.to_ascii_lowercase())
 }
 
-fn read_capped(r: impl Read, max: usize, what: &str) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::new();
+fn read_capped(r: impl Read, max: usize, what: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     r.take(limit)
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|e| DecodeError::Bad(format!("{what}: {e}")))?;
     if out.len() > max {
         return Err(DecodeError::TooLarge(format!(
             "{what} body larger than {max} bytes when decompressed"
         )));
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Decodes a push body. `content_encoding` and `content_type` are the header values ("" when
-/// absent).
+/// Decodes a push body into `sink`. `content_encoding` and `content_type` are the header values
+/// ("" when absent); `scratch` is a reusable buffer for the decompressed body (its contents are
+/// replaced). Returns the number of bytes the body decompressed to (for memory accounting).
 pub fn decode(
     content_encoding: &str,
     content_type: &str,
     body: &[u8],
     limits: Limits,
-) -> Result<Decoded, DecodeError> {
+    scratch: &mut Vec<u8>,
+    sink: &mut dyn Sink,
+) -> Result<usize, DecodeError> {
     let max = limits.max_decompressed;
-    let plain: std::borrow::Cow<'_, [u8]> = match content_encoding {
+    scratch.clear();
+    let inflated = match content_encoding {
         "" | "snappy" => {
             if body.len() > max {
                 return Err(DecodeError::TooLarge(format!(
                     "body larger than {max} bytes"
                 )));
             }
-            std::borrow::Cow::Borrowed(body)
+            false
         }
         "gzip" => {
             if body.len() < 10 {
@@ -150,17 +157,23 @@ pub fn decode(
             if body.get(..2) != Some(&[0x1f, 0x8b][..]) {
                 return Err(DecodeError::Bad("gzip: invalid header".into()));
             }
-            std::borrow::Cow::Owned(read_capped(
+            read_capped(
                 flate2::read::MultiGzDecoder::new(body),
                 max,
                 "gzip",
-            )?)
+                scratch,
+            )?;
+            true
         }
-        "deflate" => std::borrow::Cow::Owned(read_capped(
-            flate2::read::DeflateDecoder::new(body),
-            max,
-            "deflate",
-        )?),
+        "deflate" => {
+            read_capped(
+                flate2::read::DeflateDecoder::new(body),
+                max,
+                "deflate",
+                scratch,
+            )?;
+            true
+        }
         other => {
             return Err(DecodeError::Bad(format!(
                 "Content-Encoding {:?} not supported",
@@ -169,70 +182,272 @@ pub fn decode(
         }
     };
     let media = media_type(content_type).map_err(DecodeError::Bad)?;
-    let streams = if media == "application/json" {
-        decode_json(&plain)?
+    if media == "application/json" {
+        let plain: &[u8] = if inflated { scratch } else { body };
+        decode_json(plain, sink)?;
+        Ok(plain.len())
+    } else if inflated {
+        // The inflated bytes are snappy-compressed protobuf in turn.
+        let compressed = std::mem::take(scratch);
+        let r = decode_proto(&compressed, max, scratch, sink);
+        *scratch = compressed;
+        r
     } else {
-        decode_proto(&plain, max)?
-    };
-    Ok(Decoded {
-        streams,
-        decompressed_len: plain.len(),
-    })
-}
-
-// ---- protobuf -------------------------------------------------------------------------------
-
-/// `logproto.PushRequest` with byte strings, so a line that is not UTF-8 is kept (made valid
-/// with replacement characters) instead of failing the request, as Go keeps any bytes.
-#[derive(Clone, PartialEq, prost::Message)]
-struct PbPushRequest {
-    #[prost(message, repeated, tag = "1")]
-    streams: Vec<PbStream>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PbStream {
-    #[prost(bytes = "vec", tag = "1")]
-    labels: Vec<u8>,
-    #[prost(message, repeated, tag = "2")]
-    entries: Vec<PbEntry>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PbEntry {
-    #[prost(message, optional, tag = "1")]
-    timestamp: Option<PbTimestamp>,
-    #[prost(bytes = "vec", tag = "2")]
-    line: Vec<u8>,
-    #[prost(message, repeated, tag = "3")]
-    structured_metadata: Vec<PbPair>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PbPair {
-    #[prost(bytes = "vec", tag = "1")]
-    name: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-#[derive(Clone, Copy, PartialEq, prost::Message)]
-struct PbTimestamp {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-fn utf8(v: Vec<u8>) -> String {
-    match String::from_utf8(v) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        decode_proto(body, max, scratch, sink)
     }
 }
 
-fn decode_proto(body: &[u8], max: usize) -> Result<Vec<RawStream>, DecodeError> {
-    use prost::Message;
+// ---- protobuf -------------------------------------------------------------------------------
+//
+// `logproto.PushRequest` read in place from the decompressed bytes, with the rules prost applies
+// to these messages (the test oracle): unknown fields skipped (groups too), a known field with
+// the wrong wire type refused, the last value of a repeated scalar field kept, an embedded
+// timestamp merged, Go's byte strings kept (lines that are not UTF-8 are made valid with
+// replacement characters instead of failing the request).
+//
+//   PushRequest { repeated StreamAdapter streams = 1; }
+//   StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2; uint64 hash = 3; }
+//   EntryAdapter { Timestamp timestamp = 1; string line = 2;
+//                  repeated LabelPairAdapter structured_metadata = 3; (parsed = 4) }
+//   LabelPairAdapter { string name = 1; string value = 2; }
+//   Timestamp { int64 seconds = 1; int32 nanos = 2; }
+
+/// Nesting allowed (prost's recursion limit).
+const RECURSION_LIMIT: u32 = 100;
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const BYTES: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+const FIXED32: u8 = 5;
+
+fn proto_err(what: &str) -> DecodeError {
+    DecodeError::Bad(format!("proto: {what}"))
+}
+
+fn varint(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let Some((&b, rest)) = buf.split_first() else {
+            break;
+        };
+        *buf = rest;
+        if i == 9 && b > 1 {
+            break;
+        }
+        v |= u64::from(b & 0x7F) << (7 * i);
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(proto_err("invalid varint"))
+}
+
+/// The next field's tag and wire type.
+fn key(buf: &mut &[u8]) -> Result<(u32, u8), DecodeError> {
+    let k = varint(buf)?;
+    let k = u32::try_from(k).map_err(|_| proto_err(&format!("invalid key value: {k}")))?;
+    let wire = (k & 7) as u8;
+    if wire > FIXED32 {
+        return Err(proto_err(&format!("invalid wire type value: {wire}")));
+    }
+    let tag = k >> 3;
+    if tag == 0 {
+        return Err(proto_err("invalid tag value: 0"));
+    }
+    Ok((tag, wire))
+}
+
+fn take<'a>(buf: &mut &'a [u8], n: u64) -> Result<&'a [u8], DecodeError> {
+    let n = usize::try_from(n).map_err(|_| proto_err("buffer underflow"))?;
+    if n > buf.len() {
+        return Err(proto_err("buffer underflow"));
+    }
+    let (head, rest) = buf.split_at(n);
+    *buf = rest;
+    Ok(head)
+}
+
+/// A length-delimited field's bytes.
+fn bytes<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+    let n = varint(buf)?;
+    take(buf, n)
+}
+
+fn expect(wire: u8, want: u8) -> Result<(), DecodeError> {
+    if wire == want {
+        Ok(())
+    } else {
+        Err(proto_err(&format!(
+            "invalid wire type: {wire} (expected {want})"
+        )))
+    }
+}
+
+/// The nesting allowed inside a message field read at `depth`.
+fn nested(depth: u32) -> Result<u32, DecodeError> {
+    depth
+        .checked_sub(1)
+        .ok_or_else(|| proto_err("recursion limit reached"))
+}
+
+/// Skips an unknown field (`depth`: nesting still allowed).
+fn skip(wire: u8, tag: u32, buf: &mut &[u8], depth: u32) -> Result<(), DecodeError> {
+    if depth == 0 {
+        return Err(proto_err("recursion limit reached"));
+    }
+    match wire {
+        VARINT => varint(buf).map(drop),
+        FIXED64 => take(buf, 8).map(drop),
+        FIXED32 => take(buf, 4).map(drop),
+        BYTES => bytes(buf).map(drop),
+        START_GROUP => loop {
+            let (inner, w) = key(buf)?;
+            if w == END_GROUP {
+                if inner != tag {
+                    return Err(proto_err("unexpected end group tag"));
+                }
+                return Ok(());
+            }
+            skip(w, inner, buf, depth - 1)?;
+        },
+        _ => Err(proto_err("unexpected end group tag")),
+    }
+}
+
+/// Bytes as a string, invalid UTF-8 replaced.
+fn text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// A `Timestamp`, merged into `(seconds, nanos)`.
+fn timestamp(mut buf: &[u8], ts: &mut (i64, i32), depth: u32) -> Result<(), DecodeError> {
+    while !buf.is_empty() {
+        let (tag, wire) = key(&mut buf)?;
+        match tag {
+            1 => {
+                expect(wire, VARINT)?;
+                ts.0 = varint(&mut buf)? as i64;
+            }
+            2 => {
+                expect(wire, VARINT)?;
+                ts.1 = varint(&mut buf)? as i32;
+            }
+            _ => skip(wire, tag, &mut buf, depth)?,
+        }
+    }
+    Ok(())
+}
+
+/// A `LabelPairAdapter`: its last name and value.
+fn pair(mut buf: &[u8], depth: u32) -> Result<(&[u8], &[u8]), DecodeError> {
+    let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
+    while !buf.is_empty() {
+        let (tag, wire) = key(&mut buf)?;
+        match tag {
+            1 => {
+                expect(wire, BYTES)?;
+                name = bytes(&mut buf)?;
+            }
+            2 => {
+                expect(wire, BYTES)?;
+                value = bytes(&mut buf)?;
+            }
+            _ => skip(wire, tag, &mut buf, depth)?,
+        }
+    }
+    Ok((name, value))
+}
+
+/// An `EntryAdapter`, handed to `sink` when `wanted`. `pairs` is scratch space; `depth` is
+/// the nesting still allowed inside it, as for every reader here.
+fn entry<'a>(
+    mut buf: &'a [u8],
+    depth: u32,
+    pairs: &mut Vec<(&'a [u8], &'a [u8])>,
+    wanted: bool,
+    sink: &mut dyn Sink,
+) -> Result<(), DecodeError> {
+    let mut ts: Option<(i64, i32)> = None;
+    let mut line: &[u8] = b"";
+    pairs.clear();
+    while !buf.is_empty() {
+        let (tag, wire) = key(&mut buf)?;
+        match tag {
+            1 => {
+                expect(wire, BYTES)?;
+                let b = bytes(&mut buf)?;
+                timestamp(b, ts.get_or_insert((0, 0)), nested(depth)?)?;
+            }
+            2 => {
+                expect(wire, BYTES)?;
+                line = bytes(&mut buf)?;
+            }
+            3 => {
+                expect(wire, BYTES)?;
+                let b = bytes(&mut buf)?;
+                pairs.push(pair(b, nested(depth)?)?);
+            }
+            _ => skip(wire, tag, &mut buf, depth)?,
+        }
+    }
+    if !wanted {
+        sink.skipped();
+        return Ok(());
+    }
+    let timestamp = ts.map_or(0, |(s, n)| {
+        s.saturating_mul(1_000_000_000).saturating_add(i64::from(n))
+    });
+    let mut meta = Vec::with_capacity(pairs.len());
+    meta.extend(pairs.iter().map(|(k, v)| (text(k), text(v))));
+    sink.entry(timestamp, text(line), meta);
+    Ok(())
+}
+
+/// A `StreamAdapter`: its labels first (the last `labels` field, wherever it is), then its
+/// entries in order.
+fn stream(buf: &[u8], depth: u32, sink: &mut dyn Sink) -> Result<(), DecodeError> {
+    let mut labels: &[u8] = b"";
+    let mut scan = buf;
+    while !scan.is_empty() {
+        let (tag, wire) = key(&mut scan)?;
+        match tag {
+            1 => {
+                expect(wire, BYTES)?;
+                labels = bytes(&mut scan)?;
+            }
+            2 => {
+                expect(wire, BYTES)?;
+                bytes(&mut scan)?;
+            }
+            _ => skip(wire, tag, &mut scan, depth)?,
+        }
+    }
+    let wanted = sink.stream(&text(labels)).map_err(DecodeError::Bad)?;
+    let mut pairs = Vec::new();
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let (tag, wire) = key(&mut rest)?;
+        match tag {
+            2 => entry(bytes(&mut rest)?, nested(depth)?, &mut pairs, wanted, sink)?,
+            1 => drop(bytes(&mut rest)?),
+            _ => skip(wire, tag, &mut rest, depth)?,
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a snappy-compressed `PushRequest` into `sink`, decompressing into `scratch`.
+fn decode_proto(
+    body: &[u8],
+    max: usize,
+    scratch: &mut Vec<u8>,
+    sink: &mut dyn Sink,
+) -> Result<usize, DecodeError> {
     let len =
         snap::raw::decompress_len(body).map_err(|e| DecodeError::Bad(format!("snappy: {e}")))?;
     if len > max {
@@ -240,36 +455,24 @@ fn decode_proto(body: &[u8], max: usize) -> Result<Vec<RawStream>, DecodeError> 
             "snappy body larger than {max} bytes when decompressed"
         )));
     }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
+    scratch.clear();
+    scratch.resize(len, 0);
+    let n = snap::raw::Decoder::new()
+        .decompress(body, scratch)
         .map_err(|e| DecodeError::Bad(format!("snappy: {e}")))?;
-    let req = PbPushRequest::decode(raw.as_slice())
-        .map_err(|e| DecodeError::Bad(format!("proto: {e}")))?;
-    drop(raw);
-    Ok(req
-        .streams
-        .into_iter()
-        .map(|s| RawStream {
-            labels: utf8(s.labels),
-            entries: s
-                .entries
-                .into_iter()
-                .map(|e| RawEntry {
-                    timestamp: e.timestamp.map_or(0, |t| {
-                        t.seconds
-                            .saturating_mul(1_000_000_000)
-                            .saturating_add(i64::from(t.nanos))
-                    }),
-                    line: utf8(e.line),
-                    structured_metadata: e
-                        .structured_metadata
-                        .into_iter()
-                        .map(|p| (utf8(p.name), utf8(p.value)))
-                        .collect(),
-                })
-                .collect(),
-        })
-        .collect())
+    let raw = scratch.get(..n).unwrap_or_default();
+    let mut buf = raw;
+    while !buf.is_empty() {
+        let (tag, wire) = key(&mut buf)?;
+        match tag {
+            1 => {
+                expect(wire, BYTES)?;
+                stream(bytes(&mut buf)?, nested(RECURSION_LIMIT)?, sink)?;
+            }
+            _ => skip(wire, tag, &mut buf, RECURSION_LIMIT)?,
+        }
+    }
+    Ok(n)
 }
 
 // ---- JSON -----------------------------------------------------------------------------------
@@ -353,33 +556,78 @@ fn label_string(map: &std::collections::BTreeMap<String, String>) -> String {
     s
 }
 
-fn decode_json(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
+fn decode_json(body: &[u8], sink: &mut dyn Sink) -> Result<(), DecodeError> {
     let req: JsonPush = serde_json::from_slice(body)
         .map_err(|e| DecodeError::Bad(format!("loghttp.PushRequest: {e}")))?;
-    Ok(req
-        .streams
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| RawStream {
-            labels: label_string(&s.stream.unwrap_or_default()),
-            entries: s
-                .values
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| e.0)
-                .collect(),
-        })
-        .collect())
+    for s in req.streams.unwrap_or_default() {
+        let wanted = sink
+            .stream(&label_string(&s.stream.unwrap_or_default()))
+            .map_err(DecodeError::Bad)?;
+        for JsonEntry(e) in s.values.unwrap_or_default() {
+            if wanted {
+                sink.entry(e.timestamp, e.line, e.structured_metadata);
+            } else {
+                sink.skipped();
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
     const LIMITS: Limits = Limits {
         max_decompressed: 1 << 20,
     };
+
+    /// A sink that keeps everything, streams dropped when their labels contain `drop`.
+    #[derive(Default)]
+    pub(crate) struct Collect {
+        pub streams: Vec<RawStream>,
+        pub skipped: usize,
+    }
+
+    impl Sink for Collect {
+        fn stream(&mut self, labels: &str) -> Result<bool, String> {
+            self.streams.push(RawStream {
+                labels: labels.to_string(),
+                entries: Vec::new(),
+            });
+            Ok(!labels.contains("drop"))
+        }
+        fn entry(
+            &mut self,
+            timestamp: i64,
+            line: String,
+            structured_metadata: Vec<(String, String)>,
+        ) {
+            if let Some(s) = self.streams.last_mut() {
+                s.entries.push(RawEntry {
+                    timestamp,
+                    line,
+                    structured_metadata,
+                });
+            }
+        }
+        fn skipped(&mut self) {
+            self.skipped += 1;
+        }
+    }
+
+    /// The streams of a body, as the handler's sink sees them.
+    pub(crate) fn decode_all(
+        enc: &str,
+        ct: &str,
+        body: &[u8],
+        limits: Limits,
+    ) -> Result<Vec<RawStream>, DecodeError> {
+        let mut c = Collect::default();
+        decode(enc, ct, body, limits, &mut Vec::new(), &mut c)?;
+        Ok(c.streams)
+    }
 
     fn proto_body() -> Vec<u8> {
         use crate::client::proto::*;
@@ -406,9 +654,9 @@ mod tests {
 
     #[test]
     fn protobuf_with_metadata() {
-        let d = decode("", "application/x-protobuf", &proto_body(), LIMITS).unwrap();
+        let d = decode_all("", "application/x-protobuf", &proto_body(), LIMITS).unwrap();
         assert_eq!(
-            d.streams,
+            d,
             vec![RawStream {
                 labels: r#"{job="a"}"#.into(),
                 entries: vec![RawEntry {
@@ -418,8 +666,77 @@ mod tests {
                 }],
             }]
         );
-        let d = decode("snappy", "application/x-protobuf", &proto_body(), LIMITS).unwrap();
-        assert_eq!(d.streams.len(), 1);
+        let d = decode_all("snappy", "application/x-protobuf", &proto_body(), LIMITS).unwrap();
+        assert_eq!(d.len(), 1);
+    }
+
+    /// Protobuf's rules where the in-place reader could differ from a whole-message decoder:
+    /// labels sent after the entries, a repeated `labels` field (the last wins), a timestamp
+    /// sent in two parts (merged), unknown fields and groups skipped, a dropped stream's
+    /// entries still checked.
+    #[test]
+    fn protobuf_field_order_repeats_and_unknown_fields() {
+        fn field(tag: u8, payload: &[u8]) -> Vec<u8> {
+            let mut v = vec![(tag << 3) | 2, u8::try_from(payload.len()).unwrap()];
+            v.extend_from_slice(payload);
+            v
+        }
+        let ts1 = [0x08, 0x05]; // seconds = 5
+        let ts2 = [0x10, 0x07]; // nanos = 7
+        let mut entry = field(1, &ts1);
+        entry.extend(field(2, b"line one"));
+        entry.extend(field(1, &ts2));
+        entry.extend([0x2b, 0x08, 0x01, 0x2c]); // group 5 { varint 1 }
+        entry.extend([0x30, 0x09]); // unknown varint field 6
+        let mut stream = field(1, b"{first=\"x\"}");
+        stream.extend(field(2, &entry));
+        stream.extend([0x18, 0x2a]); // hash = 42
+        stream.extend(field(1, b"{job=\"last\"}"));
+        let mut dropped = field(2, &field(2, b"gone"));
+        dropped.extend(field(1, b"{drop=\"1\"}"));
+        let mut req = field(1, &stream);
+        req.extend(field(1, &dropped));
+        let body = snap::raw::Encoder::new().compress_vec(&req).unwrap();
+        let mut c = Collect::default();
+        let n = decode(
+            "",
+            "application/x-protobuf",
+            &body,
+            LIMITS,
+            &mut Vec::new(),
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(n, req.len());
+        assert_eq!(
+            c.streams,
+            vec![
+                RawStream {
+                    labels: r#"{job="last"}"#.into(),
+                    entries: vec![RawEntry {
+                        timestamp: 5_000_000_007,
+                        line: "line one".into(),
+                        structured_metadata: vec![],
+                    }],
+                },
+                RawStream {
+                    labels: r#"{drop="1"}"#.into(),
+                    entries: vec![],
+                },
+            ]
+        );
+        assert_eq!(c.skipped, 1);
+        assert_eq!(super::oracle::read(&req).unwrap(), c.streams);
+        // A dropped stream's malformed entry still refuses the request, as prost does.
+        let mut bad = field(2, &[0x12, 0x05, b'a']);
+        bad.extend(field(1, b"{drop=\"1\"}"));
+        let body = snap::raw::Encoder::new()
+            .compress_vec(&field(1, &bad))
+            .unwrap();
+        assert!(matches!(
+            decode_all("", "application/x-protobuf", &body, LIMITS),
+            Err(DecodeError::Bad(_))
+        ));
     }
 
     #[test]
@@ -440,21 +757,21 @@ mod tests {
                 },
             ],
         }];
-        let d = decode("", "application/json; charset=utf-8", json, LIMITS).unwrap();
-        assert_eq!(d.streams, want);
+        let d = decode_all("", "application/json; charset=utf-8", json, LIMITS).unwrap();
+        assert_eq!(d, want);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(json).unwrap();
-        let d = decode("gzip", "application/json", &gz.finish().unwrap(), LIMITS).unwrap();
-        assert_eq!(d.streams, want);
+        let d = decode_all("gzip", "application/json", &gz.finish().unwrap(), LIMITS).unwrap();
+        assert_eq!(d, want);
         let mut df = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         df.write_all(json).unwrap();
-        let d = decode("deflate", "application/json", &df.finish().unwrap(), LIMITS).unwrap();
-        assert_eq!(d.streams, want);
+        let d = decode_all("deflate", "application/json", &df.finish().unwrap(), LIMITS).unwrap();
+        assert_eq!(d, want);
     }
 
     #[test]
     fn refusals() {
-        let bad = |enc: &str, ct: &str, body: &[u8]| decode(enc, ct, body, LIMITS).unwrap_err();
+        let bad = |enc: &str, ct: &str, body: &[u8]| decode_all(enc, ct, body, LIMITS).unwrap_err();
         assert_eq!(
             bad("br", "application/json", b"{}"),
             DecodeError::Bad("Content-Encoding \"br\" not supported".into())
@@ -500,6 +817,92 @@ mod tests {
     }
 }
 
+/// prost's reading of `logproto.PushRequest` (what ferrotail used before reading in place): the
+/// oracle the in-place reader is held to.
+#[cfg(test)]
+mod oracle {
+    use super::{RawEntry, RawStream};
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PbPushRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub streams: Vec<PbStream>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PbStream {
+        #[prost(bytes = "vec", tag = "1")]
+        pub labels: Vec<u8>,
+        #[prost(message, repeated, tag = "2")]
+        pub entries: Vec<PbEntry>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PbEntry {
+        #[prost(message, optional, tag = "1")]
+        pub timestamp: Option<PbTimestamp>,
+        #[prost(bytes = "vec", tag = "2")]
+        pub line: Vec<u8>,
+        #[prost(message, repeated, tag = "3")]
+        pub structured_metadata: Vec<PbPair>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PbPair {
+        #[prost(bytes = "vec", tag = "1")]
+        pub name: Vec<u8>,
+        #[prost(bytes = "vec", tag = "2")]
+        pub value: Vec<u8>,
+    }
+
+    #[derive(Clone, Copy, PartialEq, prost::Message)]
+    pub struct PbTimestamp {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+
+    fn utf8(v: &[u8]) -> String {
+        String::from_utf8_lossy(v).into_owned()
+    }
+
+    /// The streams prost reads from uncompressed protobuf bytes, as the test sink collects them.
+    pub fn read(raw: &[u8]) -> Option<Vec<RawStream>> {
+        use prost::Message;
+        let req = PbPushRequest::decode(raw).ok()?;
+        Some(
+            req.streams
+                .into_iter()
+                .map(|s| {
+                    let labels = utf8(&s.labels);
+                    let entries = if labels.contains("drop") {
+                        Vec::new()
+                    } else {
+                        s.entries
+                            .into_iter()
+                            .map(|e| RawEntry {
+                                timestamp: e.timestamp.map_or(0, |t| {
+                                    t.seconds
+                                        .saturating_mul(1_000_000_000)
+                                        .saturating_add(i64::from(t.nanos))
+                                }),
+                                line: utf8(&e.line),
+                                structured_metadata: e
+                                    .structured_metadata
+                                    .iter()
+                                    .map(|p| (utf8(&p.name), utf8(&p.value)))
+                                    .collect(),
+                            })
+                            .collect()
+                    };
+                    RawStream { labels, entries }
+                })
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod proptests {
     use super::*;
@@ -515,14 +918,14 @@ mod proptests {
             enc in prop::sample::select(vec!["", "snappy", "gzip", "deflate", "zstd"]),
             ct in prop::sample::select(vec!["", "application/json", "application/x-protobuf", "text/plain; x=y", "/"]),
         ) {
-            let _ = decode(enc, ct, &body, Limits { max_decompressed: 1 << 16 });
+            let _ = super::tests::decode_all(enc, ct, &body, Limits { max_decompressed: 1 << 16 });
         }
 
         /// Snappy-framed arbitrary protobuf bytes never panic either.
         #[test]
         fn arbitrary_protobuf_never_panics(raw in prop::collection::vec(any::<u8>(), 0..512)) {
             let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default();
-            let _ = decode("", "application/x-protobuf", &body, Limits { max_decompressed: 1 << 16 });
+            let _ = super::tests::decode_all("", "application/x-protobuf", &body, Limits { max_decompressed: 1 << 16 });
         }
 
         /// Arbitrary label strings never panic the label parser.
@@ -530,5 +933,141 @@ mod proptests {
         fn arbitrary_label_strings_never_panic(s in ".{0,64}") {
             let _ = super::super::labels::parse_labels(&s);
         }
+
+        /// The in-place reader accepts exactly what prost accepts and reads the same streams:
+        /// arbitrary bytes, and well-formed requests with one byte changed, cut or inserted.
+        #[test]
+        fn reads_what_prost_reads(
+            raw in prop::collection::vec(any::<u8>(), 0..256),
+            streams in prop::collection::vec(stream_strategy(), 0..4),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+            how in 0..4u8,
+        ) {
+            prop_assert_eq!(read(&raw), super::oracle::read(&raw));
+            let mut good = encode(&streams);
+            prop_assert_eq!(read(&good), super::oracle::read(&good));
+            prop_assert!(read(&good).is_some());
+            if !good.is_empty() {
+                let i = at.index(good.len());
+                match how {
+                    0 => good[i] = byte,
+                    1 => good.truncate(i),
+                    2 => good.insert(i, byte),
+                    _ => { good.remove(i); }
+                }
+                prop_assert_eq!(read(&good), super::oracle::read(&good));
+            }
+        }
+    }
+
+    /// Uncompressed protobuf bytes through the reader, as the test sink collects them.
+    fn read(raw: &[u8]) -> Option<Vec<RawStream>> {
+        let body = snap::raw::Encoder::new().compress_vec(raw).ok()?;
+        super::tests::decode_all(
+            "",
+            "application/x-protobuf",
+            &body,
+            Limits {
+                max_decompressed: 1 << 20,
+            },
+        )
+        .ok()
+    }
+
+    type GenEntry = (
+        Option<(i64, i32)>,
+        Vec<u8>,
+        Vec<(String, String)>,
+        Vec<(String, String)>,
+    );
+
+    fn stream_strategy() -> impl Strategy<Value = (String, Vec<GenEntry>, u64)> {
+        let pair = || ("[a-z_]{0,6}", "\\PC{0,6}");
+        let entry = (
+            prop::option::of((any::<i64>(), any::<i32>())),
+            prop::collection::vec(any::<u8>(), 0..24),
+            prop::collection::vec(pair(), 0..3),
+            prop::collection::vec(pair(), 0..2),
+        );
+        (
+            prop::sample::select(vec![
+                "{a=\"b\"}",
+                "{job=\"x\", drop=\"1\"}",
+                "",
+                "{\u{e9}=\"\u{1F600}\"}",
+            ])
+            .prop_map(String::from),
+            prop::collection::vec(entry, 0..5),
+            any::<u64>(),
+        )
+    }
+
+    /// Loki's own message shape (with the fields the reader skips: `parsed`, `hash`); lines may
+    /// be any bytes, as Go sends them.
+    fn encode(streams: &[(String, Vec<GenEntry>, u64)]) -> Vec<u8> {
+        use prost::Message;
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Req {
+            #[prost(message, repeated, tag = "1")]
+            streams: Vec<Stream>,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Stream {
+            #[prost(string, tag = "1")]
+            labels: String,
+            #[prost(message, repeated, tag = "2")]
+            entries: Vec<Ent>,
+            #[prost(uint64, tag = "3")]
+            hash: u64,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Ent {
+            #[prost(message, optional, tag = "1")]
+            timestamp: Option<super::oracle::PbTimestamp>,
+            #[prost(bytes = "vec", tag = "2")]
+            line: Vec<u8>,
+            #[prost(message, repeated, tag = "3")]
+            structured_metadata: Vec<Pair>,
+            #[prost(message, repeated, tag = "4")]
+            parsed: Vec<Pair>,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Pair {
+            #[prost(string, tag = "1")]
+            name: String,
+            #[prost(string, tag = "2")]
+            value: String,
+        }
+        let pairs = |v: &[(String, String)]| {
+            v.iter()
+                .map(|(name, value)| Pair {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect()
+        };
+        Req {
+            streams: streams
+                .iter()
+                .map(|(labels, entries, hash)| Stream {
+                    labels: labels.clone(),
+                    hash: *hash,
+                    entries: entries
+                        .iter()
+                        .map(|(ts, line, meta, parsed)| Ent {
+                            timestamp: ts.map(|(seconds, nanos)| super::oracle::PbTimestamp {
+                                seconds,
+                                nanos,
+                            }),
+                            line: line.clone(),
+                            structured_metadata: pairs(meta),
+                            parsed: pairs(parsed),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+        .encode_to_vec()
     }
 }

@@ -6,8 +6,7 @@
 //! /ready` (`ready`). Each pushed stream's labels are parsed ([`labels`]), the configured
 //! `labels` added (they win), the job's `relabel_configs` applied and every `__` label removed;
 //! entries keep their line and structured metadata, and their timestamp with
-//! `use_incoming_timestamp` (else the time of receipt). The request's entries go to the job's
-//! pipeline as one chunk, so a request is accepted or refused whole.
+//! `use_incoming_timestamp` (else the time of receipt). A request is accepted or refused whole.
 //!
 //! Where ferrotail differs from Promtail (README): a stream dropped by relabelling is skipped and
 //! the rest of the request kept (Promtail answers 204 and silently skips the later streams);
@@ -15,6 +14,14 @@
 //! retries (Promtail blocks the request); bodies are capped ([`MAX_BODY_BYTES`],
 //! [`MAX_DECOMPRESSED_BYTES`], `413`) and the request data held in memory at once is bounded
 //! ([`MEMORY_BUDGET_BYTES`], `429` beyond it).
+//!
+//! Memory: one request at a time is decoded and handed on (a turn); the others wait holding only
+//! their bodies, and all are refused with `429` when the wait passes [`SEND_WAIT`]. The protobuf
+//! is read in place from the decompressed bytes ([`decode`]) straight into entries, with no
+//! decoded copy of the request beside them, and the decompression buffer is reused per thread.
+//! A request's entries go to the pipeline in chunks of [`CHUNK_ENTRIES`] (at most the channel's
+//! capacity of chunks, all placed at once so a request is still accepted or refused whole):
+//! the job's channel bounds chunks, not entries, so small chunks bound what waits in it.
 //!
 //! Pushed entries carry no `Ack`: they cannot be read again, so they have no position. A request
 //! is answered once its entries are in the job's pipeline; entries still unsent when ferrotail is
@@ -55,8 +62,10 @@ pub const MAX_DECOMPRESSED_BYTES: usize = 64 << 20;
 pub const MEMORY_BUDGET_BYTES: usize = 256 << 20;
 /// How long a request waits for room in the job's pipeline before it is refused with `429`.
 pub const SEND_WAIT: Duration = Duration::from_secs(1);
-/// gzip/deflate bodies decompressed at once (their size is only known once decompressed).
-const INFLATE_CONCURRENCY: usize = 2;
+/// Entries of a request handed to the pipeline in one chunk: the job's channel holds chunks,
+/// so small chunks bound the entries queued in it (a request is split into at most the
+/// channel's capacity of chunks, all placed at once).
+const CHUNK_ENTRIES: usize = 256;
 /// Bodies at least this large are decoded on the blocking pool.
 const BLOCKING_DECODE_BYTES: usize = 256 << 10;
 /// Label strings remembered with what they became (parse, configured labels, relabelling).
@@ -206,7 +215,7 @@ impl SourceKind for PushKind {
             use_incoming_timestamp: self.use_incoming_timestamp,
             streams: Mutex::new(HashMap::new()),
             budget: Arc::new(Semaphore::new(MEMORY_BUDGET_BYTES >> 10)),
-            inflate: Arc::new(Semaphore::new(INFLATE_CONCURRENCY)),
+            turn: tokio::sync::Mutex::new(()),
             read_timeout: if self.read_timeout.is_zero() {
                 Duration::from_secs(30)
             } else {
@@ -291,7 +300,8 @@ struct Handler {
     streams: Mutex<HashMap<String, Option<Labels>>>,
     /// [`MEMORY_BUDGET_BYTES`] in KiB permits.
     budget: Arc<Semaphore>,
-    inflate: Arc<Semaphore>,
+    /// Held while a request is decoded and handed on (one at a time).
+    turn: tokio::sync::Mutex<()>,
     read_timeout: Duration,
 }
 
@@ -472,20 +482,23 @@ impl Handler {
         Ok(out)
     }
 
-    /// Hands a request's entries to the pipeline, waiting at most [`SEND_WAIT`] for room.
-    async fn send(&self, chunk: Vec<Entry>) -> Result<(), Refusal> {
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        match tokio::time::timeout(SEND_WAIT, self.tx.reserve()).await {
-            Ok(Ok(permit)) => {
-                permit.send(chunk);
-                Ok(())
-            }
-            Ok(Err(_)) => Err(Refusal::new(
+    /// `n` places in the job's pipeline channel, waiting until `deadline` for them.
+    async fn room(
+        &self,
+        n: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<mpsc::PermitIterator<'_, Vec<Entry>>, Refusal> {
+        match tokio::time::timeout_at(deadline, self.tx.reserve_many(n)).await {
+            Ok(Ok(permits)) => Ok(permits),
+            Ok(Err(_)) if self.tx.is_closed() => Err(Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
                 "shutting down",
+            )),
+            Ok(Err(_)) => Err(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "bad_request",
+                format!("{n} chunks do not fit the pipeline channel"),
             )),
             Err(_) => Err(Refusal::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -495,7 +508,19 @@ impl Handler {
         }
     }
 
-    async fn handle_push(&self, headers: &HeaderMap, body: Body) -> Result<(), Refusal> {
+    /// Hands a request's entries to the pipeline, waiting at most [`SEND_WAIT`] for room.
+    async fn send(&self, chunk: Vec<Entry>) -> Result<(), Refusal> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + SEND_WAIT;
+        if let Some(permit) = self.room(1, deadline).await?.next() {
+            permit.send(chunk);
+        }
+        Ok(())
+    }
+
+    async fn handle_push(self: &Arc<Self>, headers: &HeaderMap, body: Body) -> Result<(), Refusal> {
         let header_str = |h: header::HeaderName| {
             headers
                 .get(h)
@@ -507,33 +532,36 @@ impl Handler {
         let mut held = None;
         let body = self.read_body(headers, body, &mut held).await?;
         // Memory for the decoded request: known up front for snappy and plain bodies; gzip and
-        // deflate are decompressed a few at a time and accounted once their size is known.
+        // deflate are accounted once their size is known.
         let hint = decode::decoded_size_hint(&encoding, &content_type, &body);
-        let _inflate = match hint {
-            Some(n) => {
-                self.reserve(&mut held, n.saturating_mul(2))?;
-                None
-            }
-            None => Some(
-                tokio::time::timeout(SEND_WAIT, Arc::clone(&self.inflate).acquire_owned())
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .ok_or_else(|| {
-                        Refusal::new(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "memory_budget",
-                            "too many compressed requests in flight, retry later",
-                        )
-                    })?,
-            ),
-        };
-        let limits = decode::Limits {
-            max_decompressed: MAX_DECOMPRESSED_BYTES,
+        if let Some(n) = hint {
+            self.reserve(&mut held, n.saturating_mul(2))?;
+        }
+        // One request at a time is decoded and handed on; the others wait holding only their
+        // bodies, so the decoded entries not yet in the pipeline are one request's at most.
+        let deadline = tokio::time::Instant::now() + SEND_WAIT;
+        let _turn = tokio::time::timeout_at(deadline, self.turn.lock())
+            .await
+            .map_err(|_| {
+                Refusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "pipeline_full",
+                    "the pipeline is full (Loki is slow or unavailable), retry later",
+                )
+            })?;
+        let mut sink = Chunker {
+            handler: Arc::clone(self),
+            labels: None,
+            parts: Vec::new(),
+            chunk: crate::core::entry::chunk(CHUNK_ENTRIES),
+            entries: 0,
+            dropped: 0,
         };
         let decoded = if body.len() >= BLOCKING_DECODE_BYTES || hint.is_none() {
             tokio::task::spawn_blocking(move || {
-                decode::decode(&encoding, &content_type, &body, limits)
+                let r = decode_body(&encoding, &content_type, &body, &mut sink);
+                drop(body);
+                (r, sink)
             })
             .await
             .map_err(|e| {
@@ -542,58 +570,54 @@ impl Handler {
                     "bad_request",
                     e.to_string(),
                 )
-            })?
+            })
         } else {
-            decode::decode(&encoding, &content_type, &body, limits)
+            let r = decode_body(&encoding, &content_type, &body, &mut sink);
+            drop(body);
+            Ok((r, sink))
         };
-        let decoded = decoded.map_err(|e| match e {
-            decode::DecodeError::TooLarge(m) => {
-                Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+        let (decoded, sink) = decoded?;
+        let decompressed = match decoded {
+            Ok(n) => n,
+            Err(e) => {
+                sink.recycle();
+                return Err(match e {
+                    decode::DecodeError::TooLarge(m) => {
+                        Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+                    }
+                    decode::DecodeError::Bad(m) => {
+                        Refusal::new(StatusCode::BAD_REQUEST, "bad_request", m)
+                    }
+                });
             }
-            decode::DecodeError::Bad(m) => Refusal::new(StatusCode::BAD_REQUEST, "bad_request", m),
-        })?;
+        };
         if hint.is_none() {
-            self.reserve(&mut held, decoded.decompressed_len.saturating_mul(2))?;
-        }
-        drop(_inflate);
-        // Every stream's labels first: one bad label string refuses the whole request.
-        let mut resolved = Vec::with_capacity(decoded.streams.len());
-        let mut total = 0;
-        for s in &decoded.streams {
-            let l = self
-                .stream_labels(&s.labels)
-                .map_err(|m| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", m))?;
-            if l.is_some() {
-                total += s.entries.len();
-            }
-            resolved.push(l);
-        }
-        let mut chunk = crate::core::entry::chunk(total);
-        let mut dropped = 0u64;
-        for (s, l) in decoded.streams.into_iter().zip(resolved) {
-            let Some(l) = l else {
-                dropped += s.entries.len() as u64;
-                continue;
-            };
-            for e in s.entries {
-                let mut entry = Entry::new(
-                    l.clone(),
-                    if self.use_incoming_timestamp {
-                        e.timestamp
-                    } else {
-                        crate::core::entry::now_nanos()
-                    },
-                    e.line,
-                );
-                entry.structured_metadata = e.structured_metadata;
-                chunk.push(entry);
+            if let Err(r) = self.reserve(&mut held, decompressed.saturating_mul(2)) {
+                sink.recycle();
+                return Err(r);
             }
         }
-        if dropped > 0 {
-            metrics::counter!(METRIC_DROPPED, "job" => self.job.to_string()).increment(dropped);
+        if sink.dropped > 0 {
+            metrics::counter!(METRIC_DROPPED, "job" => self.job.to_string())
+                .increment(sink.dropped);
         }
-        let n = chunk.len() as u64;
-        self.send(chunk).await?;
+        let n = sink.entries as u64;
+        let parts = sink.into_parts(self.tx.max_capacity());
+        if !parts.is_empty() {
+            // Every chunk of the request has its place before any is sent: the request is
+            // accepted or refused whole.
+            match self.room(parts.len(), deadline).await {
+                Ok(permits) => {
+                    for (permit, part) in permits.zip(parts) {
+                        permit.send(part);
+                    }
+                }
+                Err(r) => {
+                    parts.into_iter().for_each(crate::core::entry::recycle);
+                    return Err(r);
+                }
+            }
+        }
         metrics::counter!(METRIC_ENTRIES, "job" => self.job.to_string(), "endpoint" => "push")
             .increment(n);
         Ok(())
@@ -623,6 +647,117 @@ impl Handler {
         metrics::counter!(METRIC_ENTRIES, "job" => self.job.to_string(), "endpoint" => "raw")
             .increment(n);
         Ok(())
+    }
+}
+
+/// Largest decompression buffer a thread keeps for the next request.
+const SCRATCH_KEEP_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// The decompressed body of the request being decoded on this thread, reused.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Decodes a push body into `sink`, decompressing into this thread's reused buffer.
+fn decode_body(
+    encoding: &str,
+    content_type: &str,
+    body: &[u8],
+    sink: &mut Chunker,
+) -> Result<usize, decode::DecodeError> {
+    let limits = decode::Limits {
+        max_decompressed: MAX_DECOMPRESSED_BYTES,
+    };
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let r = decode::decode(encoding, content_type, body, limits, &mut scratch, sink);
+        if scratch.capacity() > SCRATCH_KEEP_BYTES {
+            *scratch = Vec::new();
+        }
+        r
+    })
+}
+
+/// Builds a request's chunks as it is decoded: each stream's labels resolved (parsed, configured
+/// labels, relabelled) as the stream starts, then its entries, [`CHUNK_ENTRIES`] to a chunk.
+struct Chunker {
+    handler: Arc<Handler>,
+    /// The current stream's labels; `None` while its entries are dropped.
+    labels: Option<Labels>,
+    /// Full chunks.
+    parts: Vec<Vec<Entry>>,
+    /// The chunk being filled.
+    chunk: Vec<Entry>,
+    entries: usize,
+    dropped: u64,
+}
+
+impl Chunker {
+    /// The chunks, at most `max` of them (merged into larger ones beyond that), none empty.
+    fn into_parts(mut self, max: usize) -> Vec<Vec<Entry>> {
+        let chunk = std::mem::take(&mut self.chunk);
+        if chunk.is_empty() {
+            crate::core::entry::recycle(chunk);
+        } else {
+            self.parts.push(chunk);
+        }
+        let max = max.max(1);
+        if self.parts.len() <= max {
+            return self.parts;
+        }
+        // A request of more than `max` x CHUNK_ENTRIES entries: `max` larger chunks.
+        let per = self.entries.div_ceil(max);
+        let mut out: Vec<Vec<Entry>> = Vec::with_capacity(max);
+        for part in self.parts {
+            let mut part = part;
+            for e in part.drain(..) {
+                if out.last().is_none_or(|c| c.len() >= per) {
+                    out.push(crate::core::entry::chunk(per));
+                }
+                if let Some(c) = out.last_mut() {
+                    c.push(e);
+                }
+            }
+            crate::core::entry::recycle(part);
+        }
+        out
+    }
+
+    /// Gives the chunks' vectors back (a refused request).
+    fn recycle(self) {
+        crate::core::entry::recycle(self.chunk);
+        self.parts.into_iter().for_each(crate::core::entry::recycle);
+    }
+}
+
+impl decode::Sink for Chunker {
+    fn stream(&mut self, labels: &str) -> Result<bool, String> {
+        self.labels = self.handler.stream_labels(labels)?;
+        Ok(self.labels.is_some())
+    }
+
+    fn entry(&mut self, timestamp: i64, line: String, structured_metadata: Vec<(String, String)>) {
+        let Some(labels) = &self.labels else {
+            self.dropped += 1;
+            return;
+        };
+        let ts = if self.handler.use_incoming_timestamp {
+            timestamp
+        } else {
+            crate::core::entry::now_nanos()
+        };
+        let mut entry = Entry::new(labels.clone(), ts, line);
+        entry.structured_metadata = structured_metadata;
+        if self.chunk.len() >= CHUNK_ENTRIES {
+            let full = std::mem::replace(&mut self.chunk, crate::core::entry::chunk(CHUNK_ENTRIES));
+            self.parts.push(full);
+        }
+        self.chunk.push(entry);
+        self.entries += 1;
+    }
+
+    fn skipped(&mut self) {
+        self.dropped += 1;
     }
 }
 

@@ -2,7 +2,7 @@
 //! do it: parse, drop empty messages, label (connection, message, structured data), relabel with
 //! the job's `relabel_configs`, remove `__` labels, pick the line and the timestamp.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ::syslog::{rfc3164, rfc5424, visit_labels, FrameError, Framer, LabelOptions, SyslogFormat};
@@ -14,6 +14,8 @@ use crate::relabel::Relabeler;
 
 /// Label sets cached per connection (distinct message label combinations); cleared when full.
 const LABEL_CACHE_CAP: usize = 1024;
+/// The prefix of every message label, left out of the cache keys (a marker byte says so).
+const MESSAGE_PREFIX: &str = "__syslog_message_";
 /// Parse errors logged at `warn` per connection (or UDP peer); later ones at `debug`.
 const WARN_LOGS_PER_PEER: u32 = 10;
 /// Nanoseconds in a day.
@@ -38,8 +40,13 @@ pub struct Converter {
     base: Labels,
     /// `ip:port` of the peer, for logs.
     peer: String,
-    /// Message labels (as `name\0value\0...`) to the labels after relabelling (`None`: dropped).
+    /// Message labels (as `name\0value\0...`, names without [`MESSAGE_PREFIX`]) to the labels
+    /// after relabelling (`None`: dropped).
     cache: HashMap<Box<[u8]>, Option<Labels>, foldhash::fast::RandomState>,
+    /// The distinct label sets of `cache`'s values: most message label combinations (process
+    /// ids, message ids) relabel to a few sets, which then share one copy, here and in the
+    /// client's batches.
+    interned: HashSet<Labels, foldhash::fast::RandomState>,
     key: Vec<u8>,
     warned: u32,
 }
@@ -61,6 +68,7 @@ impl Converter {
             base,
             peer,
             cache: HashMap::default(),
+            interned: HashSet::default(),
             key: Vec::with_capacity(256),
             warned: 0,
         }
@@ -132,7 +140,16 @@ impl Converter {
         };
         self.key.clear();
         visit_labels(&msg, &lopts, |k, v| {
-            self.key.extend_from_slice(k.as_bytes());
+            match k.strip_prefix(MESSAGE_PREFIX) {
+                Some(short) => {
+                    self.key.push(1);
+                    self.key.extend_from_slice(short.as_bytes());
+                }
+                None => {
+                    self.key.push(2);
+                    self.key.extend_from_slice(k.as_bytes());
+                }
+            }
             self.key.push(0);
             self.key.extend_from_slice(v.as_bytes());
             self.key.push(0);
@@ -148,7 +165,15 @@ impl Converter {
                 });
                 if self.cache.len() >= LABEL_CACHE_CAP {
                     self.cache.clear();
+                    self.interned.clear();
                 }
+                let l = l.map(|l| match self.interned.get(&l) {
+                    Some(same) => same.clone(),
+                    None => {
+                        self.interned.insert(l.clone());
+                        l
+                    }
+                });
                 self.cache
                     .insert(self.key.clone().into_boxed_slice(), l.clone());
                 l

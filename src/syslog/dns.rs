@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -32,18 +32,51 @@ fn cached(ip: &IpAddr) -> Option<String> {
         .map(|(n, _)| n.clone())
 }
 
+/// One turn per address: a burst of connections from one peer waits for the first one's
+/// answer instead of starting a lookup (and a blocking thread) each.
+type Turns = Mutex<HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>>;
+
+fn turns() -> &'static Turns {
+    static TURNS: OnceLock<Turns> = OnceLock::new();
+    TURNS.get_or_init(Default::default)
+}
+
 /// The peer's name (`localhost.`), or `""`; never blocks the runtime.
 pub async fn lookup(ip: IpAddr) -> String {
+    if let Some(n) = cached(&ip) {
+        return n;
+    }
+    let turn = {
+        let mut t = turns().lock().unwrap_or_else(|e| e.into_inner());
+        Turn(ip, Arc::clone(t.entry(ip).or_default()))
+    };
+    lookup_in_turn(ip, &turn.1).await
+}
+
+/// A place in an address's turn; the last one out (even a cancelled lookup) forgets the turn.
+struct Turn(IpAddr, Arc<tokio::sync::Mutex<()>>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut t = turns().lock().unwrap_or_else(|e| e.into_inner());
+        let ours = t.get(&self.0).is_some_and(|a| Arc::ptr_eq(a, &self.1));
+        if ours && Arc::strong_count(&self.1) <= 2 {
+            t.remove(&self.0);
+        }
+    }
+}
+
+async fn lookup_in_turn(ip: IpAddr, turn: &tokio::sync::Mutex<()>) -> String {
     static PERMITS: Semaphore = Semaphore::const_new(CONCURRENT);
+    let Ok(_turn) = tokio::time::timeout(LOOKUP_TIMEOUT, turn.lock()).await else {
+        return String::new();
+    };
     if let Some(n) = cached(&ip) {
         return n;
     }
     let Ok(Ok(_permit)) = tokio::time::timeout(LOOKUP_TIMEOUT, PERMITS.acquire()).await else {
         return String::new();
     };
-    if let Some(n) = cached(&ip) {
-        return n;
-    }
     let task = tokio::task::spawn_blocking(move || reverse(ip));
     let name = match tokio::time::timeout(LOOKUP_TIMEOUT, task).await {
         Ok(Ok(name)) => name,
