@@ -15,6 +15,7 @@ mod golden_relabel;
 mod hostile;
 mod journal;
 mod kubernetes;
+mod many_targets;
 mod outage;
 mod push;
 mod reload;
