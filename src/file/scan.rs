@@ -54,8 +54,8 @@ struct State {
     targets: HashMap<u64, Reg>,
     /// Targets to expand in the next pass.
     due: HashSet<u64>,
-    /// Directory → the targets that looked in it, with the part evaluated there.
-    interest: HashMap<PathBuf, Vec<(u64, usize)>>,
+    /// Directory → the targets that looked in it, with the parts evaluated there.
+    interest: HashMap<PathBuf, HashMap<u64, Vec<usize>>>,
     /// Directories nobody looks in any more: their watches are removed in the next pass.
     unwatch: Vec<PathBuf>,
 }
@@ -165,7 +165,7 @@ fn forget_interest(st: &mut State, id: u64, dirs: &[(PathBuf, usize)]) {
         let Some(list) = st.interest.get_mut(dir) else {
             continue;
         };
-        list.retain(|(t, _)| *t != id);
+        list.remove(&id);
         if list.is_empty() {
             st.interest.remove(dir);
             st.unwatch.push(dir.clone());
@@ -189,7 +189,8 @@ fn route_events(st: &mut State, paths: &[PathBuf]) {
         };
         let (ids, parts): (Vec<u64>, Vec<_>) = list
             .iter()
-            .filter_map(|&(id, k)| {
+            .flat_map(|(&id, ks)| ks.iter().map(move |&k| (id, k)))
+            .filter_map(|(id, k)| {
                 let part = st.targets.get(&id)?.glob.parts().get(k)?;
                 Some((id, part))
             })
@@ -308,16 +309,25 @@ fn apply(st: &mut State, id: u64, e: Expansion) {
         return;
     };
     reg.counts.expanded.fetch_add(1, Ordering::Relaxed);
-    let old = std::mem::replace(&mut reg.dirs, e.dirs.clone());
     let files = Arc::new(e.files);
     if reg.last.as_deref() != Some(&*files) {
         reg.last = Some(Arc::clone(&files));
         reg.counts.woken.fetch_add(1, Ordering::Relaxed);
         reg.tx.send_replace(Some(files));
     }
+    if reg.dirs == e.dirs {
+        // Looked in the same directories as last time (the usual periodic pass).
+        return;
+    }
+    let old = std::mem::replace(&mut reg.dirs, e.dirs.clone());
     forget_interest(st, id, &old);
     for (dir, k) in e.dirs {
-        st.interest.entry(dir).or_default().push((id, k));
+        st.interest
+            .entry(dir)
+            .or_default()
+            .entry(id)
+            .or_default()
+            .push(k);
     }
 }
 
