@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use globset::{Candidate, Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
@@ -12,7 +12,11 @@ use globset::{Candidate, Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder
 #[derive(Debug, Clone)]
 pub struct PathGlob {
     pattern: String,
-    matcher: GlobMatcher,
+    glob: Glob,
+    /// The whole pattern's matcher, compiled on first use: a compiled glob and its match cache
+    /// cost tens of KB, so 5,000 pod targets whose components are matched one by one never
+    /// build theirs.
+    matcher: OnceLock<GlobMatcher>,
     base: PathBuf,
     parts: Vec<Part>,
     literal: bool,
@@ -30,23 +34,11 @@ pub enum Part {
     Rest(usize),
 }
 
-/// A wildcard component: its pattern and matcher.
+/// A wildcard component's pattern (matched through a [`PartSet`]: a set of suffix, prefix or
+/// extension patterns needs no compiled regex).
 #[derive(Debug, Clone)]
 pub struct WildPart {
     glob: Glob,
-    matcher: GlobMatcher,
-}
-
-impl Part {
-    /// True if an entry named `name` in the directory this part is evaluated in can lead to a
-    /// match (for [`Part::Rest`], any entry can).
-    pub fn matches(&self, name: &OsStr) -> bool {
-        match self {
-            Part::Literal(l) => l == name,
-            Part::Wild(w) => w.matcher.is_match(name),
-            Part::Rest(_) => true,
-        }
-    }
 }
 
 /// Depth limit for `**` walks (guards against symlink loops).
@@ -64,10 +56,7 @@ fn component_glob(part: &str) -> Option<WildPart> {
         .backslash_escape(true)
         .build()
         .ok()?;
-    Some(WildPart {
-        matcher: glob.compile_matcher(),
-        glob,
-    })
+    Some(WildPart { glob })
 }
 
 impl PathGlob {
@@ -79,12 +68,11 @@ impl PathGlob {
             let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
             cwd.join(pattern).to_string_lossy().into_owned()
         };
-        let matcher = GlobBuilder::new(&abs)
+        let glob = GlobBuilder::new(&abs)
             .literal_separator(true)
             .backslash_escape(true)
             .build()
-            .map_err(|e| format!("invalid __path__ glob {pattern:?}: {e}"))?
-            .compile_matcher();
+            .map_err(|e| format!("invalid __path__ glob {pattern:?}: {e}"))?;
         let mut base = PathBuf::from("/");
         let mut rest: Vec<String> = Vec::new();
         for c in Path::new(&abs).components() {
@@ -132,7 +120,8 @@ impl PathGlob {
         Ok(PathGlob {
             literal: !has_meta(&abs),
             pattern: abs,
-            matcher,
+            glob,
+            matcher: OnceLock::new(),
             base,
             parts,
         })
@@ -145,7 +134,9 @@ impl PathGlob {
 
     /// True if `path` matches.
     pub fn is_match(&self, path: &Path) -> bool {
-        self.matcher.is_match(path)
+        self.matcher
+            .get_or_init(|| self.glob.compile_matcher())
+            .is_match(path)
     }
 
     /// The directory an expansion starts from (watched for new files): the literal directories
@@ -249,7 +240,7 @@ impl FsCache {
 pub struct PartSet {
     literal: HashMap<OsString, Vec<usize>>,
     set: Option<GlobSet>,
-    wild: Vec<(GlobMatcher, Vec<usize>)>,
+    wild: Vec<(Option<GlobMatcher>, Vec<usize>)>,
     any: Vec<usize>,
     scratch: Vec<usize>,
 }
@@ -259,7 +250,7 @@ impl PartSet {
     pub fn new<'a>(parts: impl IntoIterator<Item = &'a Part>) -> PartSet {
         let mut literal: HashMap<OsString, Vec<usize>> = HashMap::new();
         let mut by_pattern: HashMap<&str, usize> = HashMap::new();
-        let mut wild: Vec<(GlobMatcher, Vec<usize>)> = Vec::new();
+        let mut wild: Vec<(Option<GlobMatcher>, Vec<usize>)> = Vec::new();
         let mut globs: Vec<&Glob> = Vec::new();
         let mut any = Vec::new();
         for (i, p) in parts.into_iter().enumerate() {
@@ -269,22 +260,28 @@ impl PartSet {
                     Some(&j) => wild[j].1.push(i),
                     None => {
                         by_pattern.insert(w.glob.glob(), wild.len());
-                        wild.push((w.matcher.clone(), vec![i]));
+                        wild.push((None, vec![i]));
                         globs.push(&w.glob);
                     }
                 },
                 Part::Rest(_) => any.push(i),
             }
         }
-        let set = if globs.len() > 1 {
+        let set = if globs.is_empty() {
+            None
+        } else {
             let mut b = GlobSetBuilder::new();
-            for g in globs {
-                b.add(g.clone());
+            for g in &globs {
+                b.add((*g).clone());
             }
             b.build().ok()
-        } else {
-            None
         };
+        if set.is_none() {
+            // The set could not be built: match one by one.
+            for (w, g) in wild.iter_mut().zip(&globs) {
+                w.0 = Some(g.compile_matcher());
+            }
+        }
         PartSet {
             literal,
             set,
@@ -308,7 +305,7 @@ impl PartSet {
             }
         } else {
             for (m, ids) in &self.wild {
-                if m.is_match(name) {
+                if m.as_ref().is_some_and(|m| m.is_match(name)) {
                     ids.iter().for_each(|&i| f(i));
                 }
             }
@@ -425,7 +422,8 @@ fn found(
         if g.literal {
             // Exactly as written (a doubled `/` kept): that is the file's name in positions.
             out[i].files.insert(PathBuf::from(&g.pattern));
-        } else if g.matcher.is_match(&path) {
+        } else if !g.parts.iter().any(|p| matches!(p, Part::Rest(_))) || g.is_match(&path) {
+            // Every component matched on its own is the whole pattern matched.
             out[i].files.insert(path);
         }
     }
@@ -484,7 +482,7 @@ fn walk(
                 seen,
                 out,
             ),
-            Kind::File if g.matcher.is_match(&p) => {
+            Kind::File if g.is_match(&p) => {
                 out.files.insert(p);
             }
             _ => {}
