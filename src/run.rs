@@ -113,7 +113,7 @@ pub async fn run(
 
 /// [`run`], with a source to reload the config from.
 pub async fn run_with_reload(
-    mut config: Config,
+    config: Config,
     opts: RunOptions,
     shutdown: CancellationToken,
     source: Option<ReloadSource>,
@@ -220,8 +220,19 @@ pub async fn run_with_reload(
         watcher,
     };
     let mut result = Ok(());
+    // Building a generation reads files (`*_file` secrets, TLS files, kubeconfigs) and a reload
+    // reads the config: both on a blocking thread, so a slow disk does not stall the server, the
+    // readers or the pushes.
+    let shared = Arc::new(shared);
+    let mut config = Arc::new(config);
     loop {
-        let gen = match Generation::start(&config, &opts, &shared) {
+        let started = {
+            let (config, opts, shared) = (Arc::clone(&config), opts.clone(), Arc::clone(&shared));
+            tokio::task::spawn_blocking(move || Generation::start(&config, &opts, &shared))
+                .await
+                .unwrap_or_else(|e| Err(format!("starting the configured jobs: {e}")))
+        };
+        let gen = match started {
             Ok(g) => g,
             Err(e) => {
                 result = Err(e);
@@ -234,7 +245,13 @@ pub async fn run_with_reload(
                 req = reload_rx.recv() => {
                     let Some(reply) = req else { continue };
                     let Some(src) = &source else { continue };
-                    let outcome = match src.load() {
+                    let loaded = {
+                        let src = src.clone();
+                        tokio::task::spawn_blocking(move || src.load())
+                            .await
+                            .unwrap_or_else(|e| Err(format!("loading the config: {e}")))
+                    };
+                    let outcome = match loaded {
                         Ok(c) if c.text == config.text => Err("config has not changed".to_string()),
                         Ok(c) => Ok(c),
                         Err(e) => Err(e),
@@ -277,7 +294,7 @@ pub async fn run_with_reload(
             None => break,
             Some(c) => {
                 metrics::counter!(m::RELOAD_SUCCESS).increment(1);
-                config = c;
+                config = Arc::new(c);
             }
         }
     }

@@ -193,7 +193,14 @@ fn proxy_connect_header(
 /// channel fills, and reading pauses for every client (the files are the buffer). Promtail sends
 /// synchronously, so one stuck tenant or client stops every tenant and client at once.
 pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: CancellationToken) {
-    let sender = match Sender::new(cfg.clone()) {
+    // Building the HTTP client reads the TLS files: on a blocking thread.
+    let built = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || Sender::new(cfg))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    let sender = match built {
         Ok(s) => Arc::new(s),
         Err(e) => {
             tracing::error!(client = %cfg.name, error = %e, "cannot create client");

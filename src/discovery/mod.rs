@@ -121,28 +121,34 @@ impl Discover for FileSd {
             let mut globs = Vec::new();
             for pattern in &self.patterns {
                 match PathGlob::new(pattern) {
-                    Ok(g) => {
-                        self.watcher.watch_dir(g.base(), &wake);
-                        globs.push(g);
-                    }
+                    Ok(g) => globs.push(g),
                     Err(e) => tracing::error!(error = %e, "file_sd_configs: bad file pattern"),
                 }
             }
+            let globs = Arc::new(globs);
             let mut last: BTreeMap<PathBuf, Vec<Labels>> = BTreeMap::new();
             loop {
-                let globs_now = globs.clone();
-                let files = tokio::task::spawn_blocking(move || {
-                    let mut out = BTreeMap::new();
-                    for g in &globs_now {
-                        for file in g.expand() {
-                            let read = read_file_sd(&file);
-                            out.insert(file, read);
+                // Watches, the expansion and the reads run on the blocking pool: a hung disk
+                // stalls only this discovery.
+                let read = {
+                    let globs = Arc::clone(&globs);
+                    let watcher = Arc::clone(&self.watcher);
+                    let wake = Arc::clone(&wake);
+                    move || {
+                        let mut out = BTreeMap::new();
+                        for g in globs.iter() {
+                            watcher.watch_dir(g.base(), &wake);
+                            for file in g.expand() {
+                                let read = read_file_sd(&file);
+                                out.insert(file, read);
+                            }
                         }
+                        out
                     }
-                    out
-                })
-                .await
-                .unwrap_or_default();
+                };
+                let Some(files) = crate::core::blocking::blocking(&cancel, read).await else {
+                    return;
+                };
                 let mut update = Vec::new();
                 for (file, read) in &files {
                     let Some(targets) = read else { continue };

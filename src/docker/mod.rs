@@ -340,107 +340,142 @@ struct DockerSource {
 }
 
 impl DockerSource {
+    /// Starts reading a container. Runs on the manager's task, so the file-system calls (can the
+    /// json-file log be opened, was the saved file rotated away, which rotated files wait) run on
+    /// the blocking pool inside the started task, which then reads the file or, when it cannot be
+    /// opened, the Docker API.
     fn start(&mut self, k: &Known, labels: &StreamLabels, ctx: &SourceCtx) {
-        let c = &k.container;
+        let c = k.container.clone();
+        let cfg = k.cfg.clone();
         let status = Arc::new(ReaderStatus::default());
-        let readable = c
+        let json_file = c
             .log_path
-            .as_ref()
-            .filter(|_| c.log_driver == "json-file" || c.log_driver.is_empty())
-            .filter(|p| std::fs::File::open(p).is_ok())
-            .cloned();
-        match readable {
-            Some(path) => {
-                let path_key = path.to_string_lossy().into_owned();
-                // A Promtail positions file has `cursor-<id>` (Unix seconds) for containers it
-                // read; on first read of the file, skip what Promtail already shipped.
-                let skip = if self.positions.get_offset(&path_key).is_none() {
-                    self.positions
-                        .get(&format!("cursor-{}", c.id))
-                        .and_then(|v| v.trim().parse::<i64>().ok())
-                        .map(|s| (s + 1) * 1_000_000_000 - 1)
-                } else {
-                    None
-                };
-                let decoder = DockerJsonDecoder {
-                    labels: Arc::clone(&self.labels),
-                    cached: labels.clone(),
-                    cached_gen: 1,
-                    generation: Arc::clone(&self.generation),
-                    joiner: PartialJoiner::new(0),
-                    pending: [Vec::new(), Vec::new()],
-                    skip_through_nanos: skip,
-                    container: c.id.clone(),
-                    joined: Vec::new(),
-                    entries_counter: metrics::counter!(m::DOCKER_ENTRIES),
-                    last_ts: i64::MIN,
-                };
-                tracing::info!(job = %self.job, containerID = %c.id, path = %path.display(), "added Docker target (reading its json-file log)");
-                let name = c
-                    .meta
-                    .get("__meta_docker_container_name")
-                    .unwrap_or(c.id.as_str())
-                    .trim_start_matches('/')
-                    .to_string();
-                if saved_file_rotated_away(&path, &self.positions, &path_key) {
-                    metrics::counter!(m::DOCKER_ROTATED_UNREAD_FILES, "container" => name.clone(), "reason" => "deleted_while_stopped").increment(1);
-                    tracing::warn!(container = %name, containerID = %c.id, path = %path.display(), offset = self.positions.get_offset(&path_key).unwrap_or(0), "the json-file log being read when ferrotail stopped was deleted by dockerd's log rotation (max-file) before ferrotail restarted: its lines after the saved offset, if it had more, are lost, and so is any file rotated out after it; the remaining rotated files are read first");
+            .clone()
+            .filter(|_| c.log_driver == "json-file" || c.log_driver.is_empty());
+        // Removed with the target's positions when it goes (nothing to remove if the file was
+        // never read).
+        self.key = json_file.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let job = self.job.clone();
+        let registry = Arc::clone(&self.registry);
+        let positions = Arc::clone(&self.positions);
+        let cancel = self.cancel.clone();
+        let shared = Arc::clone(&self.labels);
+        let generation = Arc::clone(&self.generation);
+        let tx = ctx.tx.clone();
+        let cached = labels.clone();
+        self.tasks.spawn(async move {
+            let probe = {
+                let positions = Arc::clone(&positions);
+                move || {
+                    let path = json_file.filter(|p| std::fs::File::open(p).is_ok())?;
+                    let path_key = path.to_string_lossy().into_owned();
+                    let rotated_away = saved_file_rotated_away(&path, &positions, &path_key);
+                    let backlog = rotated_siblings(&path);
+                    Some((path, path_key, rotated_away, backlog))
                 }
-                // The container's series go with its rotation watcher.
-                let forget = crate::telemetry::series::Forget::new("container", name.clone());
-                let watch = watch_rotation(
-                    path.clone(),
-                    c.id.clone(),
-                    name,
-                    Arc::clone(&self.positions),
-                    self.cancel.clone(),
-                );
-                self.tasks.spawn(async move {
-                    watch.await;
-                    drop(forget);
-                });
-                let reader = Reader::new(
-                    path.clone(),
-                    decoder,
-                    ctx.tx.clone(),
-                    Arc::clone(&self.positions),
-                    Arc::new(Notify::new()),
-                    self.cancel.clone(),
-                    ReaderOptions {
-                        poll: Duration::from_millis(250),
-                        max_idle_poll: Duration::from_secs(2),
-                    },
-                    Arc::clone(&status),
-                );
-                let reader = reader
-                    .with_backlog(rotated_siblings(&path))
+            };
+            let Some(readable) = crate::core::blocking::blocking(&cancel, probe).await else {
+                return;
+            };
+            let current = read_labels(&shared);
+            match readable {
+                Some((path, path_key, rotated_away, backlog)) => {
+                    // A Promtail positions file has `cursor-<id>` (Unix seconds) for containers
+                    // it read; on first read of the file, skip what Promtail already shipped.
+                    let skip = if positions.get_offset(&path_key).is_none() {
+                        positions
+                            .get(&format!("cursor-{}", c.id))
+                            .and_then(|v| v.trim().parse::<i64>().ok())
+                            .map(|s| (s + 1) * 1_000_000_000 - 1)
+                    } else {
+                        None
+                    };
+                    let decoder = DockerJsonDecoder {
+                        labels: Arc::clone(&shared),
+                        cached,
+                        cached_gen: 1,
+                        generation,
+                        joiner: PartialJoiner::new(0),
+                        pending: [Vec::new(), Vec::new()],
+                        skip_through_nanos: skip,
+                        container: c.id.clone(),
+                        joined: Vec::new(),
+                        entries_counter: metrics::counter!(m::DOCKER_ENTRIES),
+                        last_ts: i64::MIN,
+                    };
+                    tracing::info!(job = %job, containerID = %c.id, path = %path.display(), "added Docker target (reading its json-file log)");
+                    let name = c
+                        .meta
+                        .get("__meta_docker_container_name")
+                        .unwrap_or(c.id.as_str())
+                        .trim_start_matches('/')
+                        .to_string();
+                    if rotated_away {
+                        metrics::counter!(m::DOCKER_ROTATED_UNREAD_FILES, "container" => name.clone(), "reason" => "deleted_while_stopped").increment(1);
+                        tracing::warn!(container = %name, containerID = %c.id, path = %path.display(), offset = positions.get_offset(&path_key).unwrap_or(0), "the json-file log being read when ferrotail stopped was deleted by dockerd's log rotation (max-file) before ferrotail restarted: its lines after the saved offset, if it had more, are lost, and so is any file rotated out after it; the remaining rotated files are read first");
+                    }
+                    // The container's series go with its rotation watcher.
+                    let forget = crate::telemetry::series::Forget::new("container", name.clone());
+                    let rotation = watch_rotation(
+                        path.clone(),
+                        c.id.clone(),
+                        name,
+                        Arc::clone(&positions),
+                        cancel.clone(),
+                    );
+                    let reader = Reader::new(
+                        path.clone(),
+                        decoder,
+                        tx,
+                        Arc::clone(&positions),
+                        Arc::new(Notify::new()),
+                        cancel.clone(),
+                        ReaderOptions {
+                            poll: Duration::from_millis(250),
+                            max_idle_poll: Duration::from_secs(2),
+                        },
+                        Arc::clone(&status),
+                    )
+                    .with_backlog(backlog)
                     .with_numbered_rotation();
-                self.tasks.spawn(reader.run());
-                self.key = Some(path_key.clone());
-                self.register_view(c, labels, Some((path_key, status, "json-file".to_string())));
+                    register_view(
+                        &registry,
+                        &job,
+                        &c,
+                        &current,
+                        Some((path_key, status, "json-file".to_string())),
+                    );
+                    let rotation = async move {
+                        rotation.await;
+                        drop(forget);
+                    };
+                    tokio::join!(rotation, reader.run());
+                }
+                None => {
+                    tracing::info!(job = %job, containerID = %c.id, driver = %c.log_driver, "added Docker target (reading through the Docker API: json-file log not readable)");
+                    let api = ApiReader {
+                        cfg,
+                        id: c.id.clone(),
+                        labels: Arc::clone(&shared),
+                        tx,
+                        positions: Arc::clone(&positions),
+                        status: Arc::clone(&status),
+                    };
+                    register_view(
+                        &registry,
+                        &job,
+                        &c,
+                        &current,
+                        Some((
+                            "docker api".into(),
+                            status,
+                            format!("Docker API (log driver {})", c.log_driver),
+                        )),
+                    );
+                    api.run(cancel).await;
+                }
             }
-            None => {
-                tracing::info!(job = %self.job, containerID = %c.id, driver = %c.log_driver, "added Docker target (reading through the Docker API: json-file log not readable)");
-                let api = ApiReader {
-                    cfg: k.cfg.clone(),
-                    id: c.id.clone(),
-                    labels: Arc::clone(&self.labels),
-                    tx: ctx.tx.clone(),
-                    positions: Arc::clone(&self.positions),
-                    status: Arc::clone(&status),
-                };
-                self.tasks.spawn(api.run(self.cancel.clone()));
-                self.register_view(
-                    c,
-                    labels,
-                    Some((
-                        "docker api".into(),
-                        status,
-                        format!("Docker API (log driver {})", c.log_driver),
-                    )),
-                );
-            }
-        }
+        });
     }
 
     fn register_view(
@@ -449,37 +484,48 @@ impl DockerSource {
         labels: &StreamLabels,
         file: Option<(String, Arc<ReaderStatus>, String)>,
     ) {
-        let key = format!("{}/{}", self.job, c.id);
-        let existing = self.registry.get(&key);
-        let (files, how) = match file {
-            Some((p, st, how)) => (vec![(p, st)], how),
-            None => match existing {
-                Some(t) => (
-                    t.files.clone(),
-                    t.details
-                        .split(" read via ")
-                        .nth(1)
-                        .unwrap_or("")
-                        .to_string(),
-                ),
-                None => (Vec::new(), String::new()),
-            },
-        };
-        self.registry.set(
-            key,
-            TargetView {
-                job: self.job.to_string(),
-                kind: "docker",
-                labels: labels
-                    .stdout
-                    .clone()
-                    .or_else(|| labels.stderr.clone())
-                    .unwrap_or_default(),
-                files,
-                details: format!("container {} running={} read via {how}", c.id, c.running),
-            },
-        );
+        register_view(&self.registry, &self.job, c, labels, file);
     }
+}
+
+/// Shows a container's target on `/targets`; `file: None` keeps the files already shown.
+fn register_view(
+    registry: &Registry,
+    job: &str,
+    c: &DockerContainer,
+    labels: &StreamLabels,
+    file: Option<(String, Arc<ReaderStatus>, String)>,
+) {
+    let key = format!("{job}/{}", c.id);
+    let existing = registry.get(&key);
+    let (files, how) = match file {
+        Some((p, st, how)) => (vec![(p, st)], how),
+        None => match existing {
+            Some(t) => (
+                t.files.clone(),
+                t.details
+                    .split(" read via ")
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            None => (Vec::new(), String::new()),
+        },
+    };
+    registry.set(
+        key,
+        TargetView {
+            job: job.to_string(),
+            kind: "docker",
+            labels: labels
+                .stdout
+                .clone()
+                .or_else(|| labels.stderr.clone())
+                .unwrap_or_default(),
+            files,
+            details: format!("container {} running={} read via {how}", c.id, c.running),
+        },
+    );
 }
 
 impl Source for DockerSource {

@@ -1,10 +1,13 @@
 //! File targets: the source kind of jobs with `static_configs` or `file_sd_configs`.
 //!
-//! A target is one `__path__` glob with its labels (Promtail's `FileTarget`). Its source expands
-//! the glob every `target_config.sync_period` (and at once on a directory event), starts a
-//! [`Reader`] per new file and stops the readers of files that no longer match, forgetting their
-//! positions as Promtail does. Within a job, a file matched by two targets with the same labels is
-//! read once.
+//! A target is one `__path__` glob with its labels (Promtail's `FileTarget`). The job's
+//! [`scan::Scanner`] expands the globs of all its targets together every
+//! `target_config.sync_period` (and at once on a directory event that concerns a target); each
+//! target starts a [`Reader`] per new file and stops the readers of files that no longer match,
+//! forgetting their positions as Promtail does. Within a job, a file matched by two targets with
+//! the same labels is read once.
+
+pub mod scan;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -14,6 +17,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+
+use scan::{Files, Scanner};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::Labels;
@@ -35,6 +40,7 @@ pub struct FileKind {
     sync_period: Duration,
     reader: ReaderOptions,
     claims: Arc<Claims>,
+    scanner: Arc<Scanner>,
 }
 
 impl FileKind {
@@ -49,6 +55,7 @@ impl FileKind {
         FileKind {
             relabel,
             hostname: local_hostname(),
+            scanner: Arc::new(Scanner::new(Arc::clone(&watcher), sync_period)),
             watcher,
             sync_period,
             reader,
@@ -130,6 +137,7 @@ impl SourceKind for FileKind {
             discovered: target.discovered.clone(),
             ctx: ctx.clone(),
             watcher: Arc::clone(&self.watcher),
+            scanner: Arc::clone(&self.scanner),
             sync_period: self.sync_period,
             reader: self.reader.clone(),
             claims: Arc::clone(&self.claims),
@@ -176,6 +184,7 @@ struct FileTarget {
     discovered: Labels,
     ctx: SourceCtx,
     watcher: Arc<Watcher>,
+    scanner: Arc<Scanner>,
     sync_period: Duration,
     reader: ReaderOptions,
     claims: Arc<Claims>,
@@ -191,33 +200,27 @@ impl FileTarget {
         let Some(glob) = self.glob.clone() else {
             return;
         };
-        let wake = Arc::new(Notify::new());
+        // The job's scanner expands the glob (with every other target's) and says when the
+        // files change; every sync period the target also restarts a reader that ended.
+        let mut reg = self.scanner.register(glob, self.exclude.clone());
+        let mut tick = tokio::time::interval(self.sync_period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut want: Files = Files::default();
         loop {
-            // The walk (and the inotify watches, which resolve paths) runs on the blocking pool:
-            // a hung directory stalls only this target.
-            let walk = {
-                let glob = glob.clone();
-                let exclude = self.exclude.clone();
-                let watcher = Arc::clone(&self.watcher);
-                let wake = Arc::clone(&wake);
-                move || {
-                    watcher.watch_dir(glob.base(), &wake);
-                    let mut want = HashSet::new();
-                    for path in glob.expand() {
-                        if exclude.as_ref().is_some_and(|x| x.is_match(&path)) {
-                            continue;
-                        }
-                        if let Some(dir) = path.parent() {
-                            watcher.watch_dir(dir, &wake);
-                        }
-                        want.insert(path);
+            tokio::select! {
+                changed = reg.files.changed() => {
+                    if changed.is_err() {
+                        break;
                     }
-                    want
+                    let Some(files) = reg.files.borrow_and_update().clone() else {
+                        continue;
+                    };
+                    want = files;
                 }
-            };
-            let Some(want) = crate::tail::blocking(&cancel, walk).await else {
-                break;
-            };
+                _ = tick.tick() => {}
+                _ = cancel.cancelled() => break,
+            }
             let gone: Vec<PathBuf> = self
                 .running
                 .keys()
@@ -227,26 +230,18 @@ impl FileTarget {
             for path in gone {
                 self.stop_reader(&path, true).await;
             }
-            for path in want {
+            for path in want.iter() {
                 if self
                     .running
-                    .get(&path)
+                    .get(path)
                     .is_some_and(|r| !r.handle.is_finished())
                 {
                     continue;
                 }
-                self.start_reader(path, &cancel);
-            }
-            self.watcher.prune();
-            tokio::select! {
-                _ = tokio::time::sleep(self.sync_period) => {}
-                _ = wake.notified() => {
-                    // Let a burst of events settle into one resync.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                _ = cancel.cancelled() => break,
+                self.start_reader(path.clone(), &cancel);
             }
         }
+        drop(reg);
         let forget = forget.load(std::sync::atomic::Ordering::Relaxed);
         let paths: Vec<PathBuf> = self.running.keys().cloned().collect();
         for path in paths {

@@ -21,6 +21,7 @@ mod hostile_json;
 mod journal;
 mod kubernetes;
 mod limits;
+mod many_targets;
 mod outage;
 mod push;
 mod reload;
