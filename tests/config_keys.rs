@@ -588,6 +588,17 @@ const KEYS: &[(&str, &str, Class)] = &[
     ("docker_sd_configs.filters", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', filters: [{name: name, values: [x]}]}]}", Implemented),
     ("docker_sd_configs.refresh_interval", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', refresh_interval: 1m}]}", Implemented),
     ("docker_sd_configs.match_first_network", "job: {job_name: j, docker_sd_configs: [{host: 'unix:///var/run/docker.sock', match_first_network: false}]}", Implemented),
+    ("docker_sd_configs.basic_auth", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', basic_auth: {username: u, password: p}}]}", Implemented),
+    ("docker_sd_configs.authorization", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', authorization: {credentials: c}}]}", Implemented),
+    ("docker_sd_configs.bearer_token", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', bearer_token: t}]}", Implemented),
+    ("docker_sd_configs.bearer_token_file", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', bearer_token_file: /dev/null}]}", Implemented),
+    ("docker_sd_configs.tls_config", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', tls_config: {insecure_skip_verify: true}}]}", Implemented),
+    ("docker_sd_configs.http_headers", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', http_headers: {X-H: {values: [v]}}}]}", Implemented),
+    ("docker_sd_configs.follow_redirects", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', follow_redirects: false}]}", Implemented),
+    ("docker_sd_configs.enable_http2", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', enable_http2: false}]}", Implemented),
+    ("docker_sd_configs.oauth2", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', oauth2: {client_id: a, client_secret: b, token_url: 'http://x/'}}]}", Refused),
+    ("docker_sd_configs.proxy_url", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', proxy_url: 'http://127.0.0.1:3128'}]}", Refused),
+    ("docker_sd_configs.proxy_from_environment", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', proxy_from_environment: true}]}", Refused),
 ];
 
 /// Every flag of `promtail -help` and its class.

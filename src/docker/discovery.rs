@@ -82,7 +82,7 @@ pub struct DockerSdConfig {
     pub basic_auth: Option<BasicAuth>,
     /// `Authorization` header (http/https/tcp hosts only).
     pub authorization: Option<Authorization>,
-    /// OAuth2 (accepted, not supported: requests go without a token).
+    /// OAuth2 (refused for TCP hosts: ferrotail does not fetch tokens).
     pub oauth2: Option<OAuth2>,
     /// Bearer token (http/https/tcp hosts only).
     pub bearer_token: String,
@@ -94,11 +94,11 @@ pub struct DockerSdConfig {
     pub follow_redirects: bool,
     /// Enable HTTP/2 (accepted; the Docker API is spoken over HTTP/1.1).
     pub enable_http2: bool,
-    /// Proxy URL (accepted, not supported).
+    /// Proxy URL (refused for TCP hosts).
     pub proxy_url: String,
     /// Hosts not proxied.
     pub no_proxy: String,
-    /// Use the proxy environment variables (accepted, not supported).
+    /// Use the proxy environment variables (refused for TCP hosts).
     pub proxy_from_environment: bool,
     /// Headers sent to the proxy on CONNECT.
     pub proxy_connect_header: BTreeMap<String, Vec<String>>,
@@ -148,8 +148,23 @@ impl DockerSdConfig {
         if self.host.is_empty() {
             return Err("host missing".into());
         }
-        self.endpoint()?;
-        self.http().validate()
+        let endpoint = self.endpoint()?;
+        self.http().validate()?;
+        // Over a unix socket Prometheus' Docker discovery uses no HTTP client settings; over TCP
+        // these would change whether requests reach the daemon at all, so they are refused
+        // rather than ignored.
+        if !matches!(endpoint, Endpoint::Unix(_)) {
+            if self.oauth2.is_some() {
+                return Err("not supported: docker_sd_configs.oauth2 (ferrotail's Docker client does not fetch OAuth2 tokens)".into());
+            }
+            if !self.proxy_url.is_empty() {
+                return Err("not supported: docker_sd_configs.proxy_url (ferrotail's Docker client connects directly)".into());
+            }
+            if self.proxy_from_environment {
+                return Err("not supported: docker_sd_configs.proxy_from_environment (ferrotail's Docker client connects directly)".into());
+            }
+        }
+        Ok(())
     }
 
     /// The HTTP client settings.
@@ -285,20 +300,6 @@ pub async fn connect(cfg: &DockerSdConfig) -> Result<Docker, String> {
     let docker = if matches!(endpoint, Endpoint::Unix(_)) {
         docker
     } else {
-        if cfg.oauth2.is_some() {
-            tracing::warn!(
-                component = "docker_discovery",
-                host = %cfg.host,
-                "oauth2 is not supported by ferrotail's Docker client; requests are sent without a token"
-            );
-        }
-        if !cfg.proxy_url.is_empty() || cfg.proxy_from_environment {
-            tracing::warn!(
-                component = "docker_discovery",
-                host = %cfg.host,
-                "proxy settings are not supported by ferrotail's Docker client; connecting directly"
-            );
-        }
         let headers = cfg.http().headers()?;
         if headers.is_empty() {
             docker
