@@ -484,6 +484,16 @@ pub fn ignored_key_warnings(raw: &RawConfig) -> Vec<String> {
         .into_iter()
         .map(|k| format!("server.{k} is accepted and has no effect in ferrotail (no gRPC server, request logging or profiling endpoints)"))
         .collect();
+    for job in &raw.scrape_configs {
+        if let Some(p) = &job.loki_push_api {
+            for k in p.ignored_server_keys() {
+                out.push(format!(
+                    "job {:?}: loki_push_api.server.{k} is accepted and has no effect in ferrotail (its push server honours http_listen_address, http_listen_port and http_server_read_timeout)",
+                    job.job_name
+                ));
+            }
+        }
+    }
     for (k, set) in [
         ("enabled", raw.tracing.enabled.is_some()),
         ("profiling_enabled", raw.tracing.profiling_enabled.is_some()),

@@ -546,6 +546,73 @@ pub struct RawPushApi {
 }
 
 impl RawPushApi {
+    /// The keys written in the job's `server` block, with their values, in document order.
+    fn server_keys(&self) -> Vec<(&str, &gocompat::yaml::Node)> {
+        match self.server.as_ref().map(|n| &n.0.kind) {
+            Some(gocompat::yaml::NodeKind::Map(entries)) => entries
+                .iter()
+                .filter_map(|(k, v)| Some((k.scalar_text()?, v)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The first key of the job's `server` block that ferrotail's push server cannot honour and
+    /// that would change who can push or what reaches Loki (TLS, a path prefix, another network,
+    /// a connection limit, the PROXY protocol): refused rather than ignored.
+    pub fn refused_server_key(&self) -> Option<String> {
+        use gocompat::yaml::Resolved;
+        self.server_keys().into_iter().find_map(|(k, v)| {
+            let set = match v.resolve() {
+                None => true,
+                Some(Resolved::Null) => false,
+                Some(Resolved::Bool(b)) => b,
+                Some(Resolved::Int(i)) => i != 0,
+                Some(Resolved::Float(f)) => f != 0.0,
+                Some(Resolved::Str(t)) => !t.is_empty(),
+            };
+            let refused = match k {
+                "http_tls_config" | "tls_cipher_suites" | "tls_min_version" => {
+                    v.resolve().is_none() || set
+                }
+                "http_path_prefix" | "http_listen_conn_limit" | "proxy_protocol_enabled" => set,
+                "http_listen_network" => set && v.scalar_text() != Some("tcp"),
+                _ => false,
+            };
+            refused.then(|| format!("loki_push_api.server.{k}"))
+        })
+    }
+
+    /// The keys of the job's `server` block that have no effect on ferrotail's push server
+    /// (gRPC, logging, profiling, the other timeouts): each is warned about once.
+    pub fn ignored_server_keys(&self) -> Vec<String> {
+        const HONOURED: [&str; 4] = [
+            "http_listen_address",
+            "http_listen_port",
+            "http_server_read_timeout",
+            "http_listen_network",
+        ];
+        let refused = self.refused_server_key();
+        self.server_keys()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| !HONOURED.contains(k))
+            .filter(|k| refused.as_deref() != Some(&format!("loki_push_api.server.{k}")))
+            .filter(|k| {
+                !matches!(
+                    *k,
+                    "http_tls_config"
+                        | "tls_cipher_suites"
+                        | "tls_min_version"
+                        | "http_path_prefix"
+                        | "http_listen_conn_limit"
+                        | "proxy_protocol_enabled"
+                )
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The job's server block merged with the defaults of the top-level `server` block, as
     /// Promtail merges it (`serverutils.MergeWithDefaults`): keys left out (or zero) take the
     /// defaults, except `http_listen_port`, which stays 0 (a random port) when left out.

@@ -105,6 +105,11 @@ fn listen_addr(host: &str, port: u16) -> String {
 /// Checks a job's `loki_push_api` block without binding anything (start-up checks).
 pub fn validate(cfg: &RawPushApi) -> Result<(), String> {
     cfg.server_config()?;
+    if let Some(k) = cfg.refused_server_key() {
+        return Err(format!(
+            "not supported: {k} (ferrotail's push server listens on plain TCP at the root path)"
+        ));
+    }
     for k in cfg.labels.keys() {
         if !is_valid_label_name(k) {
             return Err(format!(
