@@ -166,13 +166,17 @@ impl PartialJoiner {
     /// Feeds one piece: `payload` is the message text with its newline if it has one (a json-file
     /// `log` value, or a logs-API frame without its timestamp). Completed lines are pushed onto
     /// `out` (at most two: a flushed pending line and this one).
-    pub fn push(
+    ///
+    /// An owned payload that completes a line by itself (the common case) becomes the line
+    /// without a copy.
+    pub fn push<'p>(
         &mut self,
         stream: Stream,
         ts_nanos: i64,
-        payload: &str,
+        payload: impl Into<Cow<'p, str>>,
         out: &mut Vec<JoinedLine>,
     ) {
+        let payload = payload.into();
         let limit = self.limit;
         let s = &mut self.streams[stream.index()];
         if s.cur_ts != Some(ts_nanos) {
@@ -191,17 +195,24 @@ impl PartialJoiner {
             s.discarding = !eol;
             return;
         }
-        let payload = trim_line_end(payload);
         if s.acc.is_empty() && eol {
+            let line = match payload {
+                Cow::Owned(mut line) => {
+                    let keep = trim_line_end(&line).len();
+                    line.truncate(keep);
+                    line
+                }
+                Cow::Borrowed(p) => trim_line_end(p).to_string(),
+            };
             out.push(JoinedLine {
                 stream,
                 ts_nanos,
-                line: payload.to_string(),
+                line,
                 truncated: false,
             });
             return;
         }
-        s.acc.push_str(payload);
+        s.acc.push_str(trim_line_end(&payload));
         s.cur_ts = Some(ts_nanos);
         if eol || s.acc.len() > limit {
             s.discarding = !eol;
