@@ -339,7 +339,8 @@ impl Batch {
     }
 
     /// Adds an entry (labels already final: external labels merged, tenant removed).
-    pub fn add(&mut self, mut e: Entry) {
+    /// Returns the entry's line string, spent, for reuse.
+    pub fn add(&mut self, mut e: Entry) -> String {
         self.bytes += Self::entry_size(&e);
         self.entries += 1;
         for ack in e.acks.drain(..) {
@@ -375,6 +376,7 @@ impl Batch {
             }
         };
         put_entry(&mut self.streams[idx].body, &e);
+        e.line
     }
 
     /// The delivery tokens of the entries in the batch.
