@@ -339,8 +339,7 @@ impl Batch {
     }
 
     /// Adds an entry (labels already final: external labels merged, tenant removed).
-    /// Returns the entry's line string, spent, for reuse.
-    pub fn add(&mut self, mut e: Entry) -> String {
+    pub fn add(&mut self, mut e: Entry) {
         self.bytes += Self::entry_size(&e);
         self.entries += 1;
         for ack in e.acks.drain(..) {
@@ -376,7 +375,6 @@ impl Batch {
             }
         };
         put_entry(&mut self.streams[idx].body, &e);
-        e.line
     }
 
     /// The delivery tokens of the entries in the batch.

@@ -199,8 +199,6 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
     // client's own tenant first, so the common entry finds its batch without comparing names.
     let mut batches: Vec<(String, Option<Batch>)> = vec![(cfg.tenant_id.clone(), None)];
     let mut memo = PrepareMemo::default();
-    // Line strings, once copied into a batch, go back to the readers (see `core::entry`).
-    let mut spent = crate::core::entry::LineRecycler::default();
     let mut pushers = Pushers {
         sender,
         abort: abort.clone(),
@@ -234,10 +232,9 @@ pub async fn run(cfg: ClientConfig, mut rx: mpsc::Receiver<Vec<Entry>>, abort: C
                                 pushers.dispatch(name, b).await;
                             }
                         }
-                        spent.keep(open.get_or_insert_with(Batch::new).add(e));
+                        open.get_or_insert_with(Batch::new).add(e);
                     }
                 }
-                spent.flush();
                 crate::core::entry::recycle(chunk);
             }
             _ = tokio::time::sleep(

@@ -604,55 +604,6 @@ pub fn recycle(mut v: Vec<Entry>) {
     }
 }
 
-/// Line strings kept for reuse. A file reader's lines are allocated on the reader's thread and
-/// freed by the client on another once they are in a batch; with mimalloc returning emptied pages
-/// at once, that stream of cross-thread frees kept emptying and faulting in fresh pages (a sixth
-/// of the docker pipeline's CPU time). The client gives the spent strings back here instead, a
-/// batch at a time, and readers fill them again. Bounded: [`LINE_BATCHES`] batches of at most
-/// [`LINES_PER_BATCH`] strings of at most [`LINE_MAX_CAPACITY`] bytes.
-static LINES: crate::core::pool::Pool<Vec<String>> = crate::core::pool::Pool::new(LINE_BATCHES);
-/// Batches of spent line strings kept.
-const LINE_BATCHES: usize = 2;
-/// Strings per batch.
-const LINES_PER_BATCH: usize = 1024;
-/// Largest string capacity kept (bytes), so a rare long line does not stay pinned.
-const LINE_MAX_CAPACITY: usize = 1024;
-
-/// A batch of empty line strings with capacity, from the pool (empty when it has none).
-pub fn take_lines() -> Vec<String> {
-    LINES.take().unwrap_or_default()
-}
-
-/// Gives a batch of empty line strings back to the pool (dropped when the pool is full).
-pub fn give_lines(lines: Vec<String>) {
-    if !lines.is_empty() {
-        LINES.give(lines);
-    }
-}
-
-/// Collects spent line strings (cleared, capacity kept) into a batch for [`give_lines`].
-#[derive(Default)]
-pub struct LineRecycler(Vec<String>);
-
-impl LineRecycler {
-    /// Keeps `line` for reuse when it is worth keeping and the batch has room.
-    pub fn keep(&mut self, mut line: String) {
-        let cap = line.capacity();
-        if cap != 0 && cap <= LINE_MAX_CAPACITY && self.0.len() < LINES_PER_BATCH {
-            if self.0.capacity() == 0 {
-                self.0.reserve(LINES_PER_BATCH);
-            }
-            line.clear();
-            self.0.push(line);
-        }
-    }
-
-    /// Gives what was collected to the pool.
-    pub fn flush(&mut self) {
-        give_lines(std::mem::take(&mut self.0));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

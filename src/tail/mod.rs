@@ -37,12 +37,6 @@ pub trait LineDecoder: Send + 'static {
     /// Decodes one line (without its `\n`). `ack` is the line's delivery token: put it on the
     /// entry that carries the line, or drop it if the line yields no entry.
     fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>);
-
-    /// Called before the lines of a read block are decoded.
-    fn begin_block(&mut self) {}
-
-    /// Called after the lines of a read block are decoded.
-    fn end_block(&mut self) {}
 }
 
 /// Plain text lines: the line as read (a trailing `\r` kept, as Promtail keeps it), timestamped
@@ -50,21 +44,12 @@ pub trait LineDecoder: Send + 'static {
 pub struct PlainDecoder {
     labels: Labels,
     last_ts: i64,
-    /// The clock read once per block: the read time of the block's lines.
-    block_ts: i64,
-    /// Spent line strings to fill (from the clients, through `core::entry`'s pool).
-    spare: Vec<String>,
 }
 
 impl PlainDecoder {
     /// A decoder for a target's labels (which include `filename`).
     pub fn new(labels: Labels) -> Self {
-        PlainDecoder {
-            labels,
-            last_ts: 0,
-            block_ts: 0,
-            spare: Vec::new(),
-        }
+        PlainDecoder { labels, last_ts: 0 }
     }
 }
 
@@ -72,34 +57,15 @@ impl LineDecoder for PlainDecoder {
     fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>) {
         // Strictly increasing read times: Loki silently deduplicates entries of one stream with the
         // same timestamp and line, so two identical lines read in the same nanosecond would lose one.
-        let now = if self.block_ts != 0 {
-            self.block_ts
-        } else {
-            crate::core::entry::now_nanos()
-        };
-        let ts = now.max(self.last_ts + 1);
+        let ts = crate::core::entry::now_nanos().max(self.last_ts + 1);
         self.last_ts = ts;
-        let mut line = self.spare.pop().unwrap_or_default();
-        match std::str::from_utf8(raw) {
-            Ok(s) => line.push_str(s),
-            Err(_) => line.push_str(&String::from_utf8_lossy(raw)),
-        }
+        let line = match std::str::from_utf8(raw) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(raw).into_owned(),
+        };
         let mut e = Entry::new(self.labels.clone(), ts, line);
         e.acks.push(ack);
         out.push(e);
-    }
-
-    fn begin_block(&mut self) {
-        self.block_ts = crate::core::entry::now_nanos();
-        if self.spare.is_empty() {
-            self.spare = crate::core::entry::take_lines();
-        }
-    }
-
-    fn end_block(&mut self) {
-        self.block_ts = 0;
-        // Not kept across blocks: a thousand idle readers hold no strings.
-        crate::core::entry::give_lines(std::mem::take(&mut self.spare));
     }
 }
 
@@ -556,7 +522,6 @@ impl<D: LineDecoder> Reader<D> {
         // in whole blocks, which a crash can repeat at most once (at-least-once either way).
         let block_end = memchr::memrchr(b'\n', block).map(|nl| f.offset + (nl + 1) as u64);
         let mut block_ack: Option<Ack> = None;
-        self.decoder.begin_block();
         for nl in memchr::memchr_iter(b'\n', block) {
             let end_offset = f.offset + (nl + 1) as u64;
             let piece = &block[start..nl];
@@ -598,7 +563,6 @@ impl<D: LineDecoder> Reader<D> {
                 f.partial.extend_from_slice(rest);
             }
         }
-        self.decoder.end_block();
         f.offset += n as u64;
         if n >= MARKER_BYTES {
             f.marker.clear();
