@@ -623,6 +623,35 @@ mod tests {
         );
     }
 
+    /// Static and shared keys behave as owned ones: a second insert replaces, a label of the same
+    /// name in the base layer is overridden, and iteration sees each key once.
+    #[test]
+    fn static_and_shared_keys_are_keys_like_any() {
+        let labels: Labels = [("stream", "from-label"), ("job", "j")]
+            .into_iter()
+            .collect();
+        let mut cache = LabelValuesCache::default();
+        let mut x = Extracted::default();
+        x.copy_labels(&labels, Some(&mut cache));
+        let shared: Arc<str> = Arc::from("level");
+        assert_eq!(
+            x.insert_static("stream", Value::Str("stdout".into())),
+            Some(Value::Str("from-label".into()))
+        );
+        assert_eq!(x.insert_shared(&shared, Value::Str("info".into())), None);
+        assert_eq!(
+            x.insert("level", Value::Str("warn".into())),
+            Some(Value::Str("info".into()))
+        );
+        assert_eq!(x.get("stream"), Some(&Value::Str("stdout".into())));
+        assert_eq!(x.get("level"), Some(&Value::Str("warn".into())));
+        let mut keys: Vec<&str> = x.keys().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["job", "level", "stream"]);
+        assert_eq!(x.remove("stream"), Some(Value::Str("stdout".into())));
+        assert_eq!(x.get("stream"), None);
+    }
+
     #[test]
     fn go_float_format() {
         assert_eq!(format_go_float(1e21), "1000000000000000000000");

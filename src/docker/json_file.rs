@@ -266,6 +266,33 @@ mod tests {
     const T0: &str = "2024-05-01T10:00:00.123456789Z";
     const T0_NANOS: i64 = 1_714_557_600_123_456_789;
 
+    /// An owned payload (an unescaped `log`) becomes the line without a copy, and gives exactly
+    /// what the borrowed payload gives: trailing `\r`/`\n` trimmed, pieces joined alike.
+    #[test]
+    fn owned_and_borrowed_payloads_join_alike() {
+        let pieces: &[(Stream, i64, &str)] = &[
+            (Stream::Stdout, 1, "whole\r\n"),
+            (Stream::Stdout, 2, "part one "),
+            (Stream::Stderr, 2, "err\n"),
+            (Stream::Stdout, 2, "part two\n"),
+            (Stream::Stdout, 3, "\n"),
+            (Stream::Stdout, 4, "cut"),
+            (Stream::Stdout, 5, "next\n"),
+        ];
+        let (mut a, mut b) = (PartialJoiner::new(0), PartialJoiner::new(0));
+        let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+        for &(stream, ts, p) in pieces {
+            a.push(stream, ts, p, &mut out_a);
+            b.push(stream, ts, Cow::Owned(p.to_string()), &mut out_b);
+        }
+        assert_eq!(out_a, out_b);
+        let lines: Vec<&str> = out_a.iter().map(|j| j.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            ["whole", "err", "part one part two", "", "cut", "next"]
+        );
+    }
+
     #[test]
     fn decodes_docker_lines() {
         let l = decode_line(
