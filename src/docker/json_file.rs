@@ -466,7 +466,7 @@ mod tests {
         let mut j = PartialJoiner::new(limit);
         let mut out = Vec::new();
         for (s, ts, p) in pieces {
-            j.push(*s, *ts, p, &mut out);
+            j.push(*s, *ts, *p, &mut out);
         }
         out
     }
