@@ -761,7 +761,7 @@ fn read_json_file(path: &std::path::Path) -> Vec<(String, i64, String)> {
     let mut lines = Vec::new();
     for raw in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let l = decode_line(raw).expect("dockerd writes valid lines");
-        joiner.push(l.stream, l.time_nanos, &l.log, &mut out);
+        joiner.push(l.stream, l.time_nanos, &*l.log, &mut out);
     }
     joiner.flush(&mut out);
     for l in out {

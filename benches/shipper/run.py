@@ -5,6 +5,7 @@ pipeline, then the idle-1000-files, start-up and latency measurements.
 
 usage: python3 benches/shipper/run.py [--quick] [--throughput-only] [--no-build] [--pipeline=NAME]
                                      [--repeat=N]  (each throughput row: the median of N runs, 3)
+                                     [--bin=PATH]  (measure that binary instead of target/release's)
 """
 import os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
@@ -14,6 +15,8 @@ QUICK = "--quick" in sys.argv
 FILES, LINES = (4, 25000) if QUICK else (4, 250000)
 DATA = os.environ.get("BENCH_DATA", "/tmp/ferrotail-bench-data")
 REPEAT = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--repeat=")), "3"))
+# --bin=PATH runs another ferrotail binary (interleaved A/B runs of two builds; implies --no-build).
+BIN = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--bin=")), BIN)
 
 PIPELINES = {
     "none": "",
@@ -122,7 +125,7 @@ def latency(batchwait_ms=1000, n=300):
     print(f"| append-to-push delay, batchwait {batchwait_ms} ms | p50 {lat[len(lat)//2]*1000:.0f} ms | p99 {lat[int(len(lat)*0.99)-1]*1000:.0f} ms | {len(lat)} samples |", flush=True)
 
 def main():
-    if "--no-build" not in sys.argv:
+    if "--no-build" not in sys.argv and not any(a.startswith("--bin=") for a in sys.argv):
         subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
     only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--pipeline=")]
     if not os.path.isdir(DATA) or len(os.listdir(DATA)) != FILES:

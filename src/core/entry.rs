@@ -276,6 +276,68 @@ impl LabelValuesCache {
     }
 }
 
+/// A key of the extracted map: a name fixed in the code (`output`, `stream`, ...), a name shared
+/// with the stage config that sets it, or a name made at run time. The first two cost no
+/// allocation per entry.
+#[derive(Debug, Clone)]
+pub enum Key {
+    /// A name fixed in the code.
+    Static(&'static str),
+    /// A name from a stage's config, shared by every entry it sets.
+    Shared(Arc<str>),
+    /// A name made for this entry.
+    Owned(String),
+}
+
+impl Key {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Key::Static(s) => s,
+            Key::Shared(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Self {
+        Key::Owned(s)
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Self {
+        Key::Owned(s.to_string())
+    }
+}
+
+impl From<&String> for Key {
+    fn from(s: &String) -> Self {
+        Key::Owned(s.clone())
+    }
+}
+
+impl From<std::borrow::Cow<'_, str>> for Key {
+    fn from(s: std::borrow::Cow<'_, str>) -> Self {
+        Key::Owned(s.into_owned())
+    }
+}
+
+impl From<&Arc<str>> for Key {
+    fn from(s: &Arc<str>) -> Self {
+        Key::Shared(Arc::clone(s))
+    }
+}
+
 /// The extracted map of one entry: Promtail's `map[string]interface{}`.
 ///
 /// Two layers: the values the stages set (a short vector, searched linearly: entries carry a
@@ -283,13 +345,13 @@ impl LabelValuesCache {
 /// the start of the pipeline, which is shared by the stream's entries until a stage writes to it.
 #[derive(Debug, Clone, Default)]
 pub struct Extracted {
-    own: Vec<(String, Value)>,
+    own: Vec<(Key, Value)>,
     base: Option<Arc<LabelValues>>,
 }
 
 impl Extracted {
     fn own_pos(&self, k: &str) -> Option<usize> {
-        self.own.iter().position(|(n, _)| n == k)
+        self.own.iter().position(|(n, _)| n.as_str() == k)
     }
 
     fn base_get(&self, k: &str) -> Option<&Value> {
@@ -310,7 +372,7 @@ impl Extracted {
     }
 
     /// Sets `k`, returning its previous value. The key is only copied when it is new.
-    pub fn insert<K: AsRef<str> + Into<String>>(&mut self, k: K, v: Value) -> Option<Value> {
+    pub fn insert<K: AsRef<str> + Into<Key>>(&mut self, k: K, v: Value) -> Option<Value> {
         if let Some(i) = self.own_pos(k.as_ref()) {
             return Some(std::mem::replace(&mut self.own[i].1, v));
         }
@@ -322,13 +384,23 @@ impl Extracted {
         old
     }
 
+    /// [`Extracted::insert`] under a name fixed in the code: never allocates the key.
+    pub fn insert_static(&mut self, k: &'static str, v: Value) -> Option<Value> {
+        self.insert(StaticKey(k), v)
+    }
+
+    /// [`Extracted::insert`] under a name shared with a stage's config: never allocates the key.
+    pub fn insert_shared(&mut self, k: &Arc<str>, v: Value) -> Option<Value> {
+        self.insert(SharedKey(k), v)
+    }
+
     /// Mutable access to the value of `k`.
     pub fn get_mut(&mut self, k: &str) -> Option<&mut Value> {
         let i = match self.own_pos(k) {
             Some(i) => i,
             None => {
                 let v = self.base_get(k)?.clone();
-                self.own.push((k.to_string(), v));
+                self.own.push((Key::Owned(k.to_string()), v));
                 self.own.len() - 1
             }
         };
@@ -349,26 +421,26 @@ impl Extracted {
         if let Some(b) = self.base.take() {
             for (k, v) in &b.pairs {
                 if self.own_pos(k).is_none() {
-                    self.own.push((k.clone(), v.clone()));
+                    self.own.push((Key::Owned(k.clone()), v.clone()));
                 }
             }
         }
     }
 
     /// Every key and value (stage-set values first, then the labels' not overridden).
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        let own = self.own.iter().map(|(k, v)| (k, v));
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        let own = self.own.iter().map(|(k, v)| (k.as_str(), v));
         let base = self
             .base
             .iter()
             .flat_map(|b| b.pairs.iter())
             .filter(|(k, _)| self.own_pos(k).is_none())
-            .map(|(k, v)| (k, v));
+            .map(|(k, v)| (k.as_str(), v));
         own.chain(base)
     }
 
     /// Every key.
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.iter().map(|(k, _)| k)
     }
 
@@ -413,6 +485,36 @@ impl Extracted {
     }
 }
 
+/// A `&'static str` key for [`Extracted::insert`] (no allocation).
+struct StaticKey(&'static str);
+
+impl AsRef<str> for StaticKey {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl From<StaticKey> for Key {
+    fn from(k: StaticKey) -> Self {
+        Key::Static(k.0)
+    }
+}
+
+/// A shared key for [`Extracted::insert`] (a reference count, no allocation).
+struct SharedKey<'a>(&'a Arc<str>);
+
+impl AsRef<str> for SharedKey<'_> {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl From<SharedKey<'_>> for Key {
+    fn from(k: SharedKey<'_>) -> Self {
+        Key::Shared(Arc::clone(k.0))
+    }
+}
+
 impl PartialEq for Extracted {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
@@ -430,7 +532,7 @@ impl std::ops::Index<&str> for Extracted {
     }
 }
 
-impl<K: AsRef<str> + Into<String>> FromIterator<(K, Value)> for Extracted {
+impl<K: AsRef<str> + Into<Key>> FromIterator<(K, Value)> for Extracted {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
         let mut x = Extracted::default();
         for (k, v) in iter {
@@ -519,6 +621,35 @@ mod tests {
             l.stream_key(),
             r#"{a="esc\n\ttab", msg="say \"hi\" \\ é 😀"}"#
         );
+    }
+
+    /// Static and shared keys behave as owned ones: a second insert replaces, a label of the same
+    /// name in the base layer is overridden, and iteration sees each key once.
+    #[test]
+    fn static_and_shared_keys_are_keys_like_any() {
+        let labels: Labels = [("stream", "from-label"), ("job", "j")]
+            .into_iter()
+            .collect();
+        let mut cache = LabelValuesCache::default();
+        let mut x = Extracted::default();
+        x.copy_labels(&labels, Some(&mut cache));
+        let shared: Arc<str> = Arc::from("level");
+        assert_eq!(
+            x.insert_static("stream", Value::Str("stdout".into())),
+            Some(Value::Str("from-label".into()))
+        );
+        assert_eq!(x.insert_shared(&shared, Value::Str("info".into())), None);
+        assert_eq!(
+            x.insert("level", Value::Str("warn".into())),
+            Some(Value::Str("info".into()))
+        );
+        assert_eq!(x.get("stream"), Some(&Value::Str("stdout".into())));
+        assert_eq!(x.get("level"), Some(&Value::Str("warn".into())));
+        let mut keys: Vec<&str> = x.keys().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["job", "level", "stream"]);
+        assert_eq!(x.remove("stream"), Some(Value::Str("stdout".into())));
+        assert_eq!(x.get("stream"), None);
     }
 
     #[test]

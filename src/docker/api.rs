@@ -113,7 +113,7 @@ impl FrameDecoder {
             Ok((ts, payload)) => self.joiner.push(stream, ts, payload, out),
             Err(err) => match self.joiner.pending(stream) {
                 // Inside a joined line Promtail keeps going with the pending timestamp.
-                Some(ts) => self.joiner.push(stream, ts, &text, out),
+                Some(ts) => self.joiner.push(stream, ts, &*text, out),
                 None => {
                     self.errors += 1;
                     metrics::counter!(PARSING_ERRORS).increment(1);

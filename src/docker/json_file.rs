@@ -166,13 +166,17 @@ impl PartialJoiner {
     /// Feeds one piece: `payload` is the message text with its newline if it has one (a json-file
     /// `log` value, or a logs-API frame without its timestamp). Completed lines are pushed onto
     /// `out` (at most two: a flushed pending line and this one).
-    pub fn push(
+    ///
+    /// An owned payload that completes a line by itself (the common case) becomes the line
+    /// without a copy.
+    pub fn push<'p>(
         &mut self,
         stream: Stream,
         ts_nanos: i64,
-        payload: &str,
+        payload: impl Into<Cow<'p, str>>,
         out: &mut Vec<JoinedLine>,
     ) {
+        let payload = payload.into();
         let limit = self.limit;
         let s = &mut self.streams[stream.index()];
         if s.cur_ts != Some(ts_nanos) {
@@ -191,17 +195,24 @@ impl PartialJoiner {
             s.discarding = !eol;
             return;
         }
-        let payload = trim_line_end(payload);
         if s.acc.is_empty() && eol {
+            let line = match payload {
+                Cow::Owned(mut line) => {
+                    let keep = trim_line_end(&line).len();
+                    line.truncate(keep);
+                    line
+                }
+                Cow::Borrowed(p) => trim_line_end(p).to_string(),
+            };
             out.push(JoinedLine {
                 stream,
                 ts_nanos,
-                line: payload.to_string(),
+                line,
                 truncated: false,
             });
             return;
         }
-        s.acc.push_str(payload);
+        s.acc.push_str(trim_line_end(&payload));
         s.cur_ts = Some(ts_nanos);
         if eol || s.acc.len() > limit {
             s.discarding = !eol;
@@ -254,6 +265,33 @@ mod tests {
 
     const T0: &str = "2024-05-01T10:00:00.123456789Z";
     const T0_NANOS: i64 = 1_714_557_600_123_456_789;
+
+    /// An owned payload (an unescaped `log`) becomes the line without a copy, and gives exactly
+    /// what the borrowed payload gives: trailing `\r`/`\n` trimmed, pieces joined alike.
+    #[test]
+    fn owned_and_borrowed_payloads_join_alike() {
+        let pieces: &[(Stream, i64, &str)] = &[
+            (Stream::Stdout, 1, "whole\r\n"),
+            (Stream::Stdout, 2, "part one "),
+            (Stream::Stderr, 2, "err\n"),
+            (Stream::Stdout, 2, "part two\n"),
+            (Stream::Stdout, 3, "\n"),
+            (Stream::Stdout, 4, "cut"),
+            (Stream::Stdout, 5, "next\n"),
+        ];
+        let (mut a, mut b) = (PartialJoiner::new(0), PartialJoiner::new(0));
+        let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+        for &(stream, ts, p) in pieces {
+            a.push(stream, ts, p, &mut out_a);
+            b.push(stream, ts, Cow::Owned(p.to_string()), &mut out_b);
+        }
+        assert_eq!(out_a, out_b);
+        let lines: Vec<&str> = out_a.iter().map(|j| j.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            ["whole", "err", "part one part two", "", "cut", "next"]
+        );
+    }
 
     #[test]
     fn decodes_docker_lines() {
@@ -428,7 +466,7 @@ mod tests {
         let mut j = PartialJoiner::new(limit);
         let mut out = Vec::new();
         for (s, ts, p) in pieces {
-            j.push(*s, *ts, p, &mut out);
+            j.push(*s, *ts, *p, &mut out);
         }
         out
     }

@@ -149,7 +149,7 @@ impl LineDecoder for DockerJsonDecoder {
         let stream = line.stream;
         self.joined.clear();
         self.joiner
-            .push(stream, line.time_nanos, &line.log, &mut self.joined);
+            .push(stream, line.time_nanos, line.log, &mut self.joined);
         let mut joined = std::mem::take(&mut self.joined);
         let n = joined.len();
         if n == 0 {

@@ -365,7 +365,7 @@ fn modified(lines: &mut Vec<String>, path: &str, old: &str, new: &str, style: &S
 
 /// The extracted map compared key by key, as go-cmp walks a `map[string]interface{}`.
 fn diff_extracted(lines: &mut Vec<String>, b: &Extracted, a: &Extracted, style: &Style) {
-    let mut keys: Vec<&str> = b.keys().chain(a.keys()).map(String::as_str).collect();
+    let mut keys: Vec<&str> = b.keys().chain(a.keys()).collect();
     keys.sort_unstable();
     keys.dedup();
     for k in keys {

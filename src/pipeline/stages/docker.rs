@@ -174,9 +174,9 @@ impl Stage for DockerStage {
                     Value::Str(stream.into_owned()),
                     Value::Str(time.into_owned()),
                 );
-                e.extracted.insert("output", Value::Str(log));
-                e.extracted.insert("stream", stream);
-                e.extracted.insert("timestamp", time);
+                e.extracted.insert_static("output", Value::Str(log));
+                e.extracted.insert_static("stream", stream);
+                e.extracted.insert_static("timestamp", time);
             }
             None => {
                 self.json.apply(&mut e);

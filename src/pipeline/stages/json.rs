@@ -11,7 +11,8 @@ use gocompat::yaml::Node;
 
 /// The built stage.
 pub struct JsonStage {
-    exprs: Vec<(String, Expr)>,
+    /// Names shared with every entry's extracted map (no key allocation per entry).
+    exprs: Vec<(std::sync::Arc<str>, Expr)>,
     source: Option<String>,
     drop_malformed: bool,
     needs_var: bool,
@@ -58,8 +59,8 @@ fn jval_into_value(mut v: JVal<'_>) -> Value {
     }
 }
 
-fn set(extracted: &mut crate::core::entry::Extracted, name: &str, v: Value) {
-    extracted.insert(name, v);
+fn set(extracted: &mut crate::core::entry::Extracted, name: &std::sync::Arc<str>, v: Value) {
+    extracted.insert_shared(name, v);
 }
 
 impl JsonStage {
@@ -74,7 +75,7 @@ impl JsonStage {
             let text = if e.is_empty() { name } else { e };
             let c = Expr::compile(text)
                 .map_err(|err| format!("could not compile JMES expression: {err}"))?;
-            compiled.push((name.clone(), c));
+            compiled.push((std::sync::Arc::from(name.as_str()), c));
         }
         let needs_var = compiled.iter().any(|(_, e)| e.needs_variable());
         let paths: Option<Vec<Vec<String>>> = compiled

@@ -46,7 +46,7 @@ impl DataSource for TemplateData<'_> {
         let mut m: BTreeMap<String, Val> = self
             .extracted
             .iter()
-            .filter_map(|(k, v)| v.to_go_string().map(|s| (k.clone(), Val::Str(s))))
+            .filter_map(|(k, v)| v.to_go_string().map(|s| (k.to_string(), Val::Str(s))))
             .collect();
         if let Some(v) = self.value {
             m.insert("Value".into(), Val::str(v));
