@@ -8,7 +8,9 @@
 //!
 //! The table covers the top-level blocks, `server`, `clients[]`, `positions`, `scrape_configs[]`
 //! (and the keys of `journal`, `syslog`, `loki_push_api`, `gelf`, `docker_sd_configs`),
-//! `target_config`, `limits_config`, `tracing`, `wal`, `options`. The tests drive the binary
+//! `target_config`, `limits_config`, `tracing`, `wal`, `options`, and every stage of
+//! `pipeline_stages` with each of its keys (`../shared/reference/stage-facts.md`, §0 and §3;
+//! a stage's keys are named `<stage>.<key>`, a stage without keys by its name). The tests drive the binary
 //! with `-check-syntax`. They also fail when `src/config/raw.rs`
 //! parses a key into an ignored value (`Ignored`) that the table does not warn about or refuse,
 //! when a flag is accepted that the table does not list, and when the README's compatibility
@@ -606,6 +608,80 @@ const KEYS: &[(&str, &str, Class)] = &[
     ("docker_sd_configs.oauth2", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', oauth2: {client_id: a, client_secret: b, token_url: 'http://x/'}}]}", Refused),
     ("docker_sd_configs.proxy_url", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', proxy_url: 'http://127.0.0.1:3128'}]}", Refused),
     ("docker_sd_configs.proxy_from_environment", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', proxy_from_environment: true}]}", Refused),
+    // pipeline_stages: every stage of Promtail 3.4.6 and each of its keys (stage-facts.md §0, §3).
+    ("docker", "scrape_configs.pipeline_stages: [{docker: {}}]", Implemented),
+    ("cri", "scrape_configs.pipeline_stages: [{cri: {}}]", Implemented),
+    ("cri.max_partial_lines", "scrape_configs.pipeline_stages: [{cri: {max_partial_lines: 10}}]", Implemented),
+    ("cri.max_partial_line_size", "scrape_configs.pipeline_stages: [{cri: {max_partial_line_size: 1024}}]", Implemented),
+    ("cri.max_partial_line_size_truncate", "scrape_configs.pipeline_stages: [{cri: {max_partial_line_size: 1024, max_partial_line_size_truncate: true}}]", Implemented),
+    ("regex.expression", "scrape_configs.pipeline_stages: [{regex: {expression: '(?P<a>x)'}}]", Implemented),
+    ("regex.source", "scrape_configs.pipeline_stages: [{regex: {expression: '(?P<a>x)', source: msg}}]", Implemented),
+    ("json.expressions", "scrape_configs.pipeline_stages: [{json: {expressions: {a: b.c}}}]", Implemented),
+    ("json.source", "scrape_configs.pipeline_stages: [{json: {expressions: {a: b}, source: msg}}]", Implemented),
+    ("json.drop_malformed", "scrape_configs.pipeline_stages: [{json: {expressions: {a: b}, drop_malformed: true}}]", Implemented),
+    ("logfmt.mapping", "scrape_configs.pipeline_stages: [{logfmt: {mapping: {a: b}}}]", Implemented),
+    ("logfmt.source", "scrape_configs.pipeline_stages: [{logfmt: {mapping: {a: b}, source: msg}}]", Implemented),
+    ("replace.expression", "scrape_configs.pipeline_stages: [{replace: {expression: '(x)'}}]", Implemented),
+    ("replace.source", "scrape_configs.pipeline_stages: [{replace: {expression: '(x)', source: msg}}]", Implemented),
+    ("replace.replace", "scrape_configs.pipeline_stages: [{replace: {expression: '(x)', replace: '{{ .Value | ToUpper }}'}}]", Implemented),
+    ("multiline.firstline", "scrape_configs.pipeline_stages: [{multiline: {firstline: '^\\d'}}]", Implemented),
+    ("multiline.max_wait_time", "scrape_configs.pipeline_stages: [{multiline: {firstline: '^x', max_wait_time: 1s}}]", Implemented),
+    ("multiline.max_lines", "scrape_configs.pipeline_stages: [{multiline: {firstline: '^x', max_lines: 10}}]", Implemented),
+    ("template.source", "scrape_configs.pipeline_stages: [{template: {source: msg, template: x}}]", Implemented),
+    ("template.template", "scrape_configs.pipeline_stages: [{template: {source: msg, template: '{{ .Value }}'}}]", Implemented),
+    ("pack.labels", "scrape_configs.pipeline_stages: [{pack: {labels: [pod]}}]", Implemented),
+    ("pack.ingest_timestamp", "scrape_configs.pipeline_stages: [{pack: {labels: [pod], ingest_timestamp: false}}]", Implemented),
+    ("decolorize", "scrape_configs.pipeline_stages: [{decolorize: {}}]", Implemented),
+    ("timestamp.source", "scrape_configs.pipeline_stages: [{timestamp: {source: ts, format: RFC3339}}]", Implemented),
+    ("timestamp.format", "scrape_configs.pipeline_stages: [{timestamp: {source: ts, format: '2006-01-02 15:04:05'}}]", Implemented),
+    ("timestamp.fallback_formats", "scrape_configs.pipeline_stages: [{timestamp: {source: ts, format: RFC3339, fallback_formats: [UnixMs]}}]", Implemented),
+    ("timestamp.location", "scrape_configs.pipeline_stages: [{timestamp: {source: ts, format: '2006-01-02 15:04:05', location: Europe/Paris}}]", Implemented),
+    ("timestamp.action_on_failure", "scrape_configs.pipeline_stages: [{timestamp: {source: ts, format: RFC3339, action_on_failure: skip}}]", Implemented),
+    ("output.source", "scrape_configs.pipeline_stages: [{output: {source: msg}}]", Implemented),
+    ("labels", "scrape_configs.pipeline_stages: [{labels: {level: '', app: application}}]", Implemented),
+    ("labelallow", "scrape_configs.pipeline_stages: [{labelallow: [job]}]", Implemented),
+    ("labeldrop", "scrape_configs.pipeline_stages: [{labeldrop: [filename]}]", Implemented),
+    ("structured_metadata", "scrape_configs.pipeline_stages: [{structured_metadata: {trace_id: ''}}]", Implemented),
+    ("non_indexed_labels", "scrape_configs.pipeline_stages: [{non_indexed_labels: {trace_id: ''}}]", Implemented),
+    ("static_labels", "scrape_configs.pipeline_stages: [{static_labels: {env: prod}}]", Implemented),
+    ("metrics.type", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Gauge, config: {action: inc}}}}]", Implemented),
+    ("metrics.description", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Counter, description: d, config: {action: inc}}}}]", Implemented),
+    ("metrics.source", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Counter, source: s, config: {action: inc}}}}]", Implemented),
+    ("metrics.prefix", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Counter, prefix: my_, config: {action: inc}}}}]", Implemented),
+    ("metrics.max_idle_duration", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Counter, max_idle_duration: 1m, config: {action: inc}}}}]", Implemented),
+    ("metrics.config.value", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Counter, config: {value: v, action: inc}}}}]", Implemented),
+    ("metrics.config.action", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Gauge, config: {action: sub}}}}]", Implemented),
+    ("metrics.config.match_all", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Counter, config: {match_all: true, action: inc}}}}]", Implemented),
+    ("metrics.config.count_entry_bytes", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Counter, config: {match_all: true, count_entry_bytes: true, action: add}}}}]", Implemented),
+    ("metrics.config.buckets", "scrape_configs.pipeline_stages: [{metrics: {m: {type: Histogram, config: {buckets: [0.1, 1]}}}}]", Implemented),
+    ("tenant.label", "scrape_configs.pipeline_stages: [{tenant: {label: team}}]", Implemented),
+    ("tenant.source", "scrape_configs.pipeline_stages: [{tenant: {source: team}}]", Implemented),
+    ("tenant.value", "scrape_configs.pipeline_stages: [{tenant: {value: team-a}}]", Implemented),
+    ("limit.rate", "scrape_configs.pipeline_stages: [{limit: {rate: 10, burst: 10}}]", Implemented),
+    ("limit.burst", "scrape_configs.pipeline_stages: [{limit: {rate: 10, burst: 20}}]", Implemented),
+    ("limit.drop", "scrape_configs.pipeline_stages: [{limit: {rate: 10, burst: 10, drop: true}}]", Implemented),
+    ("limit.by_label_name", "scrape_configs.pipeline_stages: [{limit: {rate: 10, burst: 10, drop: true, by_label_name: app}}]", Implemented),
+    ("limit.max_distinct_labels", "scrape_configs.pipeline_stages: [{limit: {rate: 10, burst: 10, drop: true, by_label_name: app, max_distinct_labels: 20000}}]", Implemented),
+    ("match.selector", "scrape_configs.pipeline_stages: [{match: {selector: '{job=\"keys\"}', stages: [{labeldrop: [filename]}]}}]", Implemented),
+    ("match.stages", "scrape_configs.pipeline_stages: [{match: {selector: '{job=\"keys\"} |= \"x\"', stages: [{static_labels: {a: b}}]}}]", Implemented),
+    ("match.action", "scrape_configs.pipeline_stages: [{match: {selector: '{job=\"keys\"}', action: drop}}]", Implemented),
+    ("match.pipeline_name", "scrape_configs.pipeline_stages: [{match: {selector: '{job=\"keys\"}', pipeline_name: p, stages: [{labeldrop: [filename]}]}}]", Implemented),
+    ("match.drop_counter_reason", "scrape_configs.pipeline_stages: [{match: {selector: '{job=\"keys\"}', action: drop, drop_counter_reason: r}}]", Implemented),
+    ("drop.source", "scrape_configs.pipeline_stages: [{drop: {source: level}}]", Implemented),
+    ("drop.value", "scrape_configs.pipeline_stages: [{drop: {source: level, value: debug}}]", Implemented),
+    ("drop.separator", "scrape_configs.pipeline_stages: [{drop: {source: [a, b], separator: '|', expression: 'x'}}]", Implemented),
+    ("drop.expression", "scrape_configs.pipeline_stages: [{drop: {expression: '.*debug.*'}}]", Implemented),
+    ("drop.older_than", "scrape_configs.pipeline_stages: [{drop: {older_than: 24h}}]", Implemented),
+    ("drop.longer_than", "scrape_configs.pipeline_stages: [{drop: {longer_than: 8kb}}]", Implemented),
+    ("drop.drop_counter_reason", "scrape_configs.pipeline_stages: [{drop: {longer_than: 8kb, drop_counter_reason: too_long}}]", Implemented),
+    ("sampling.rate", "scrape_configs.pipeline_stages: [{sampling: {rate: 0.5}}]", Implemented),
+    ("sampling.drop_counter_reason", "scrape_configs.pipeline_stages: [{sampling: {rate: 0.5, drop_counter_reason: sampled}}]", Implemented),
+    ("eventlogmessage.source", "scrape_configs.pipeline_stages: [{eventlogmessage: {source: msg}}]", Implemented),
+    ("eventlogmessage.drop_invalid_labels", "scrape_configs.pipeline_stages: [{eventlogmessage: {drop_invalid_labels: true}}]", Implemented),
+    ("eventlogmessage.overwrite_existing", "scrape_configs.pipeline_stages: [{eventlogmessage: {overwrite_existing: true}}]", Implemented),
+    ("geoip.db", concat!("scrape_configs.pipeline_stages: [{geoip: {db: '", env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/stages/240-geoip-city/city.mmdb', db_type: city, source: ip}}]"), Implemented),
+    ("geoip.db_type", concat!("scrape_configs.pipeline_stages: [{geoip: {db: '", env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/stages/240-geoip-city/city.mmdb', db_type: city, source: ip}}]"), Implemented),
+    ("geoip.source", concat!("scrape_configs.pipeline_stages: [{geoip: {db: '", env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/stages/240-geoip-city/city.mmdb', db_type: city, source: ip}}]"), Implemented),
 ];
 
 /// Every flag of `promtail -help` and its class.
@@ -1014,4 +1090,54 @@ fn the_readme_says_what_the_table_says() {
         check_row(&format!("-{flag}"), *class, "flag");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A stage name Promtail 3.4.6 does not register is refused as Promtail refuses it (not with
+/// `not supported`: Promtail has no such stage). `luhn` is a Grafana Alloy stage; `pipeline` is
+/// only the name of a nested pipeline.
+#[test]
+fn a_stage_promtail_does_not_have_is_refused_as_promtail_refuses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    for stage in ["luhn", "pipeline", "bogus_stage"] {
+        let cfg = config_with(&format!(
+            "scrape_configs.pipeline_stages: [{{{stage}: {{}}}}]"
+        ));
+        let (code, out) = check(tmp.path(), stage, &cfg, &[]);
+        let want = format!("invalid {stage} stage config: Unknown stage type: {stage}");
+        assert!(
+            code != 0 && out.contains(&want),
+            "{stage}: exit {code}\n{out}"
+        );
+    }
+}
+
+/// An unknown key inside a stage is ignored as Promtail ignores it, with one warning naming it
+/// and the stage (logged when the pipeline is built; `-stdin` with empty input builds it and
+/// exits).
+#[test]
+fn an_unknown_stage_key_is_accepted_with_one_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        "scrape_configs.pipeline_stages: [{regex: {expression: '(?P<a>x)', typo_field: 1}}]",
+    );
+    let path = tmp.path().join("unknown.yml");
+    std::fs::write(&path, &cfg).unwrap();
+    let out = Command::new(BIN)
+        .arg(format!("-config.file={}", path.display()))
+        .args(["-stdin", "-dry-run"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let warnings = text
+        .lines()
+        .filter(|l| l.contains("level=warn") && l.contains("typo_field"))
+        .count();
+    assert!(
+        out.status.success() && warnings == 1,
+        "exit {:?}\n{text}",
+        out.status.code()
+    );
+    assert!(text.contains("regex stage: unknown key"), "{text}");
 }
