@@ -17,7 +17,6 @@ pub mod discovery;
 pub mod docker;
 pub mod file;
 pub mod gelf;
-pub mod httpconfig;
 pub mod journal;
 pub mod kubernetes;
 pub mod pipeline;

@@ -9,7 +9,6 @@ const LAYERS: &[&str] = &[
     "core",
     "telemetry",
     "relabel",
-    "httpconfig",
     "config",
     "pipeline",
     "positions",
@@ -157,4 +156,14 @@ fn the_go_compatibility_crate_knows_nothing_of_ferrotail() {
     )
     .unwrap();
     assert!(!manifest.contains("ferrotail"), "{manifest}");
+}
+
+#[test]
+fn the_http_client_config_crate_knows_nothing_of_ferrotail() {
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/httpconfig/Cargo.toml"),
+    )
+    .unwrap();
+    let deps = manifest.split("[dependencies]").nth(1).unwrap_or("");
+    assert!(!deps.contains("ferrotail"), "{manifest}");
 }

@@ -115,7 +115,7 @@ impl reqwest::dns::Resolve for ServerNameResolver {
 
 /// Builds the reqwest client: HTTP/1.1 only (as Promtail forces), rustls, TLS and auth options.
 ///
-/// TLS comes from [`crate::httpconfig::TlsConfig::rustls`] (a configured CA replaces the system
+/// TLS comes from [`httpconfig::TlsConfig::rustls`] (a configured CA replaces the system
 /// roots, as in Go); `server_name` is the name the certificate is verified against and sent as
 /// SNI.
 pub fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, String> {

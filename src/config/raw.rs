@@ -7,10 +7,8 @@
 //! keys for features ferrotail does not implement are captured so that loading can refuse them
 //! with `not supported: <key>`.
 
-pub use crate::httpconfig::{
-    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig,
-};
 pub use crate::relabel::RawRelabel;
+pub use httpconfig::{Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

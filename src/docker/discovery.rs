@@ -39,9 +39,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::Labels;
-pub use crate::httpconfig::{
-    Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig,
-};
+pub use httpconfig::{Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig};
 
 const META_PREFIX: &str = "__meta_docker_";
 

@@ -1,15 +1,34 @@
-//! The kube-rs client for one `kubernetes_sd_config`: from `api_server` and
-//! the HTTP client settings, from `kubeconfig_file`, or in-cluster.
+//! The kube-rs client for one `kubernetes_sd_config`, as Prometheus builds its client-go one:
+//!
+//! * `api_server`: the inline HTTP client settings, through the `httpconfig` crate (the same
+//!   code as ferrotail's Loki clients and Docker daemons): its rustls configuration, its proxy
+//!   choice, and its headers computed for every request (so `bearer_token_file` and the other
+//!   secret files are re-read, as Prometheus' round trippers do);
+//! * in-cluster (no `api_server`, no `kubeconfig_file`): client-go's `rest.InClusterConfig`,
+//!   which is the same thing with `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`,
+//!   `bearer_token_file` the service account token and `tls_config.ca_file` its `ca.crt`;
+//! * `kubeconfig_file`: kube-rs' kubeconfig loader (client-go's `clientcmd` in Prometheus).
 
-use crate::config::{HttpClientConfig, SdConfig};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use httpconfig::{HttpClientSettings, TlsConfig};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use kube::client::middleware::BaseUriLayer;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tower::{BoxError, Layer, Service};
+
+use crate::config::SdConfig;
 use crate::discovery::InCluster;
 use crate::{Error, Role};
-use base64::Engine;
-use kube::config::{
-    AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
-    NamedContext,
-};
-use secrecy::SecretString;
+
+/// client-go's and kube-rs' connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) struct Built {
     pub client: kube::Client,
@@ -26,135 +45,55 @@ fn cerr(role: Role, message: impl Into<String>) -> Error {
     }
 }
 
-fn read_trimmed(role: Role, what: &str, path: &str) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| cerr(role, format!("unable to read {what} {path}: {e}")))
+pub(crate) async fn build(cfg: &SdConfig, ic: &InCluster) -> Result<Built, Error> {
+    let role = cfg.role;
+    if !cfg.kubeconfig_file.is_empty() {
+        let kc = Kubeconfig::read_from(&cfg.kubeconfig_file).map_err(|e| {
+            cerr(
+                role,
+                format!("kubeconfig_file {}: {e}", cfg.kubeconfig_file),
+            )
+        })?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| cerr(role, format!("invalid client configuration: {e}")))?;
+        let url = base_url(&config.cluster_url);
+        let client = kube::Client::try_from(config)
+            .map_err(|e| cerr(role, format!("creating client for {url}: {e}")))?;
+        return Ok(Built {
+            client,
+            url,
+            own_namespace: None,
+        });
+    }
+    if !cfg.api_server.is_empty() {
+        let (client, url) = from_http_settings(role, &cfg.api_server, &cfg.http)?;
+        return Ok(Built {
+            client,
+            url,
+            own_namespace: None,
+        });
+    }
+    let (server, http, own_namespace) = in_cluster(role, ic, cfg.namespaces.own_namespace)?;
+    tracing::info!(role = %role, "Using pod service account via in-cluster config");
+    let (client, url) = from_http_settings(role, &server, &http)?;
+    Ok(Built {
+        client,
+        url,
+        own_namespace,
+    })
 }
 
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+fn base_url(uri: &http::Uri) -> String {
+    uri.to_string().trim_end_matches('/').to_string()
 }
 
-/// Builds an in-memory kubeconfig for `api_server` + HTTP client settings, so
-/// kube-rs does the certificate and token handling.
-fn kubeconfig_for_api_server(
-    role: Role,
-    server: &str,
-    http: &HttpClientConfig,
-) -> Result<(Kubeconfig, Vec<(http::HeaderName, http::HeaderValue)>), Error> {
-    let t = &http.tls_config;
-    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let cluster = Cluster {
-        server: Some(server.to_string()),
-        insecure_skip_tls_verify: t.insecure_skip_verify.then_some(true),
-        certificate_authority: opt(&t.ca_file),
-        certificate_authority_data: opt(&t.ca).map(|s| b64(&s)),
-        proxy_url: opt(&http.proxy_url),
-        tls_server_name: opt(&t.server_name),
-        ..Cluster::default()
-    };
-    let mut user = AuthInfo {
-        client_certificate: opt(&t.cert_file),
-        client_certificate_data: opt(&t.cert).map(|s| b64(&s)),
-        client_key: opt(&t.key_file),
-        client_key_data: opt(&t.key).map(|s| SecretString::from(b64(&s))),
-        ..AuthInfo::default()
-    };
-    let mut headers = Vec::new();
-    if !http.bearer_token.is_empty() {
-        user.token = Some(SecretString::from(http.bearer_token.clone()));
-    }
-    if !http.bearer_token_file.is_empty() {
-        user.token_file = Some(http.bearer_token_file.clone());
-    }
-    if let Some(a) = &http.authorization {
-        let kind = a.kind.trim();
-        if kind.is_empty() || kind.eq_ignore_ascii_case("bearer") {
-            if !a.credentials.is_empty() {
-                user.token = Some(SecretString::from(a.credentials.clone()));
-            }
-            if !a.credentials_file.is_empty() {
-                user.token_file = Some(a.credentials_file.clone());
-            }
-        } else {
-            let creds = if a.credentials_file.is_empty() {
-                a.credentials.clone()
-            } else {
-                read_trimmed(role, "authorization credentials_file", &a.credentials_file)?
-            };
-            let v = http::HeaderValue::from_str(&format!("{kind} {creds}"))
-                .map_err(|e| cerr(role, format!("invalid authorization header: {e}")))?;
-            headers.push((http::header::AUTHORIZATION, v));
-        }
-    }
-    for (name, h) in &http.http_headers {
-        let hn = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| cerr(role, format!("invalid http_headers name {name:?}: {e}")))?;
-        let mut vals: Vec<String> = h.values.iter().chain(h.secrets.iter()).cloned().collect();
-        for f in &h.files {
-            vals.push(read_trimmed(role, "http_headers file", f)?);
-        }
-        for v in vals {
-            let hv = http::HeaderValue::from_str(&v).map_err(|e| {
-                cerr(
-                    role,
-                    format!("invalid http_headers value for {name:?}: {e}"),
-                )
-            })?;
-            headers.push((hn.clone(), hv));
-        }
-    }
-    if let Some(b) = &http.basic_auth {
-        let username = if b.username_file.is_empty() {
-            b.username.clone()
-        } else {
-            read_trimmed(role, "basic_auth username_file", &b.username_file)?
-        };
-        let password = if b.password_file.is_empty() {
-            b.password.clone()
-        } else {
-            read_trimmed(role, "basic_auth password_file", &b.password_file)?
-        };
-        user.username = Some(username);
-        user.password = Some(SecretString::from(password));
-    }
-    Ok((single_context_kubeconfig(cluster, user), headers))
-}
-
-fn single_context_kubeconfig(cluster: Cluster, user: AuthInfo) -> Kubeconfig {
-    let name = "kubernetes_sd".to_string();
-    Kubeconfig {
-        clusters: vec![NamedCluster {
-            name: name.clone(),
-            cluster: Some(cluster),
-            other: Default::default(),
-        }],
-        auth_infos: vec![NamedAuthInfo {
-            name: name.clone(),
-            auth_info: Some(user),
-            other: Default::default(),
-        }],
-        contexts: vec![NamedContext {
-            name: name.clone(),
-            context: Some(Context {
-                cluster: name.clone(),
-                user: Some(name.clone()),
-                ..Context::default()
-            }),
-            other: Default::default(),
-        }],
-        current_context: Some(name),
-        ..Kubeconfig::default()
-    }
-}
-
-/// client-go's `rest.InClusterConfig()`, plus the own namespace.
+/// client-go's `rest.InClusterConfig()` as HTTP client settings, plus the own namespace.
 fn in_cluster(
     role: Role,
     ic: &InCluster,
     own_namespace: bool,
-) -> Result<(Kubeconfig, Option<String>), Error> {
+) -> Result<(String, HttpClientSettings, Option<String>), Error> {
     let (Some(host), Some(port)) = (ic.host.as_deref(), ic.port.as_deref()) else {
         return Err(cerr(
             role,
@@ -169,19 +108,20 @@ fn in_cluster(
     }
     let token = ic.service_account_dir.join("token");
     let ca = ic.service_account_dir.join("ca.crt");
-    if let Err(e) = std::fs::metadata(&token) {
+    if let Err(e) = std::fs::read(&token) {
         return Err(cerr(role, format!("open {}: {e}", token.display())));
     }
     let server = format!("https://{}", crate::labels::join_host_port(host, port));
-    let cluster = Cluster {
-        server: Some(server),
-        certificate_authority: ca.exists().then(|| ca.to_string_lossy().into_owned()),
-        ..Cluster::default()
+    let mut http = HttpClientSettings {
+        bearer_token_file: token.to_string_lossy().into_owned(),
+        ..HttpClientSettings::default()
     };
-    let user = AuthInfo {
-        token_file: Some(token.to_string_lossy().into_owned()),
-        ..AuthInfo::default()
-    };
+    // client-go logs a missing or bad CA file and goes on with the system roots.
+    if ca.exists() {
+        http.tls_config.ca_file = ca.to_string_lossy().into_owned();
+    } else {
+        tracing::error!(role = %role, path = %ca.display(), "Expected to load root CA config, but the file does not exist");
+    }
     let own = if own_namespace {
         let path = ic.service_account_dir.join("namespace");
         let s = std::fs::read_to_string(&path).map_err(|e| {
@@ -197,71 +137,159 @@ fn in_cluster(
     } else {
         None
     };
-    Ok((single_context_kubeconfig(cluster, user), own))
+    Ok((server, http, own))
 }
 
-/// Whether `url`'s host is excluded from proxying by a `no_proxy` list
-/// (exact hosts/IPs, and domain suffixes written `example.com` or `.example.com`).
-fn no_proxy_matches(no_proxy: &str, url: &http::Uri) -> bool {
-    let Some(host) = url.host() else { return false };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    no_proxy
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|e| {
-            let d = e.trim_start_matches('.');
-            e == "*" || host == d || host.ends_with(&format!(".{d}"))
-        })
-}
-
-pub(crate) async fn build(cfg: &SdConfig, ic: &InCluster) -> Result<Built, Error> {
-    let role = cfg.role;
-    let (kc, headers, own_namespace) = if !cfg.kubeconfig_file.is_empty() {
-        let kc = Kubeconfig::read_from(&cfg.kubeconfig_file).map_err(|e| {
-            cerr(
-                role,
-                format!("kubeconfig_file {}: {e}", cfg.kubeconfig_file),
-            )
-        })?;
-        (kc, Vec::new(), None)
-    } else if !cfg.api_server.is_empty() {
-        let (kc, h) = kubeconfig_for_api_server(role, &cfg.api_server, &cfg.http)?;
-        (kc, h, None)
+/// A kube-rs client for `server` with the shared HTTP client settings: TLS from
+/// [`TlsConfig::rustls`], the proxy from `proxy_for`, headers from `headers` on every request.
+/// HTTP/1.1 (as before; API servers speak both).
+fn from_http_settings(
+    role: Role,
+    server: &str,
+    http: &HttpClientSettings,
+) -> Result<(kube::Client, String), Error> {
+    let url: http::Uri = server
+        .parse()
+        .map_err(|e| cerr(role, format!("parse {server:?}: {e}")))?;
+    let base = base_url(&url);
+    let view = http.config();
+    // Catch unreadable secret files now (Prometheus would fail the first request).
+    view.headers().map_err(|e| cerr(role, e))?;
+    let proxy = view.proxy_for(&url).map_err(|e| cerr(role, e))?;
+    let https = url.scheme_str() == Some("https")
+        || proxy
+            .as_ref()
+            .is_some_and(|p| p.uri.scheme_str() == Some("https"));
+    // A plain-HTTP server with no TLS settings needs no TLS configuration (and no system roots).
+    let tls = if https || http.tls_config.is_set() {
+        Some(tls_connector_parts(role, &http.tls_config)?)
     } else {
-        let (kc, own) = in_cluster(role, ic, cfg.namespaces.own_namespace)?;
-        tracing::info!(role = %role, "Using pod service account via in-cluster config");
-        (kc, Vec::new(), own)
+        None
     };
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| cerr(role, format!("invalid client configuration: {e}")))?;
-    config.headers.extend(headers);
-    if !cfg.api_server.is_empty() {
-        // kube-rs falls back to HTTPS_PROXY; Prometheus' client only uses the
-        // environment with proxy_from_environment.
-        if !cfg.http.proxy_from_environment && cfg.http.proxy_url.is_empty() {
-            config.proxy_url = None;
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let headers = Arc::new(http.clone());
+    let client = match (proxy, tls) {
+        (None, None) => finish(&url, connector, headers),
+        (None, Some(tls)) => finish(&url, tls.wrap(connector), headers),
+        (Some(p), tls) => {
+            if p.uri.scheme_str() == Some("https") {
+                let Some(tls) = tls else {
+                    unreachable!("https proxy implies TLS")
+                };
+                // The proxy's own certificate is checked against the proxy's name.
+                let to_proxy = TlsParts {
+                    config: tls.config.clone(),
+                    server_name: None,
+                };
+                let tunnel =
+                    Tunnel::new(p.uri, to_proxy.wrap(connector)).with_headers(p.connect_headers);
+                finish(&url, tls.wrap(tunnel), headers)
+            } else if p.uri.scheme_str() == Some("http") {
+                let tunnel = Tunnel::new(p.uri, connector).with_headers(p.connect_headers);
+                match tls {
+                    Some(tls) => finish(&url, tls.wrap(tunnel), headers),
+                    None => finish(&url, tunnel, headers),
+                }
+            } else {
+                return Err(cerr(
+                    role,
+                    format!(
+                        "proxy_url {}: only http and https proxies are supported",
+                        p.uri
+                    ),
+                ));
+            }
         }
-        if !cfg.http.no_proxy.is_empty()
-            && no_proxy_matches(&cfg.http.no_proxy, &config.cluster_url)
-        {
-            config.proxy_url = None;
-        }
-        if !cfg.http.proxy_connect_header.is_empty() {
-            tracing::warn!(role = %role, "proxy_connect_header is not supported, ignored");
-        }
-    }
-    let url = config
-        .cluster_url
-        .to_string()
-        .trim_end_matches('/')
-        .to_string();
-    let client = kube::Client::try_from(config)
-        .map_err(|e| cerr(role, format!("creating client for {url}: {e}")))?;
-    Ok(Built {
-        client,
-        url,
-        own_namespace,
+    };
+    Ok((client, base))
+}
+
+/// The rustls configuration and server name override of `tls_config`.
+struct TlsParts {
+    config: rustls::ClientConfig,
+    server_name: Option<rustls_pki_types::ServerName<'static>>,
+}
+
+fn tls_connector_parts(role: Role, t: &TlsConfig) -> Result<TlsParts, Error> {
+    Ok(TlsParts {
+        config: t.rustls().map_err(|e| cerr(role, e))?,
+        server_name: t.server_name().map_err(|e| cerr(role, e))?,
     })
+}
+
+impl TlsParts {
+    fn wrap<H>(self, conn: H) -> hyper_rustls::HttpsConnector<H> {
+        let b = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.config)
+            .https_or_http();
+        let b = match self.server_name {
+            Some(name) => {
+                b.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => b,
+        };
+        b.enable_http1().wrap_connector(conn)
+    }
+}
+
+/// The client over `connector`: hyper's pooled HTTP/1.1 client, the per-request headers, then
+/// the API server's base URL.
+fn finish<C>(url: &http::Uri, connector: C, headers: Arc<HttpClientSettings>) -> kube::Client
+where
+    C: Service<http::Uri> + Clone + Send + Sync + 'static,
+    C::Response: Connection + hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
+    C::Future: Send + Unpin + 'static,
+    C::Error: Into<BoxError>,
+{
+    let http: hyper_util::client::legacy::Client<C, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+    let service = BaseUriLayer::new(url.clone()).layer(RequestHeaders {
+        inner: http,
+        settings: headers,
+    });
+    kube::Client::new(service, "default")
+}
+
+/// Adds the settings' headers (`Authorization` replaced, `http_headers` appended) to every
+/// request, reading their secret files each time as Prometheus does; a file that cannot be read
+/// fails the request, which the watcher reports and retries.
+#[derive(Clone)]
+struct RequestHeaders<S> {
+    inner: S,
+    settings: Arc<HttpClientSettings>,
+}
+
+impl<S, B> Service<http::Request<B>> for RequestHeaders<S>
+where
+    S: Service<http::Request<B>>,
+    S::Response: Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        match self.settings.config().headers() {
+            Ok(headers) => {
+                for (name, value) in headers {
+                    if name == http::header::AUTHORIZATION {
+                        req.headers_mut().insert(name, value);
+                    } else {
+                        req.headers_mut().append(name, value);
+                    }
+                }
+            }
+            Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
+        }
+        let fut = self.inner.call(req);
+        Box::pin(async move { fut.await.map_err(Into::into) })
+    }
 }

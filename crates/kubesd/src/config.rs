@@ -1,8 +1,11 @@
 //! `kubernetes_sd_configs` entry, with Prometheus' YAML field names, defaults
-//! and validation (`discovery/kubernetes/kubernetes.go` `SDConfig.UnmarshalYAML`
-//! and `prometheus/common/config` `HTTPClientConfig.Validate`).
+//! and validation (`discovery/kubernetes/kubernetes.go` `SDConfig.UnmarshalYAML`).
+//! The inline HTTP client settings are the `httpconfig` crate's, validated by it
+//! (`prometheus/common/config` `HTTPClientConfig.Validate`).
 
+use httpconfig::{Authorization, BasicAuth, HttpClientSettings, HttpHeader, OAuth2, TlsConfig};
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The Kubernetes resource a discovery watches.
@@ -104,209 +107,6 @@ pub struct AttachMetadata {
     pub node: bool,
 }
 
-/// `basic_auth:`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BasicAuth {
-    pub username: String,
-    pub username_file: String,
-    pub password: String,
-    pub password_file: String,
-}
-
-/// `authorization:`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Authorization {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub credentials: String,
-    pub credentials_file: String,
-}
-
-/// `tls_config:`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    pub ca: String,
-    pub ca_file: String,
-    pub cert: String,
-    pub cert_file: String,
-    pub key: String,
-    pub key_file: String,
-    pub server_name: String,
-    pub insecure_skip_verify: bool,
-    /// Accepted for compatibility; rustls negotiates TLS 1.2 or 1.3.
-    pub min_version: String,
-    /// Accepted for compatibility; rustls negotiates TLS 1.2 or 1.3.
-    pub max_version: String,
-}
-
-/// One entry of `http_headers:` (values sent on every request).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpHeader {
-    /// Plain values.
-    pub values: Vec<String>,
-    /// Secret values.
-    pub secrets: Vec<String>,
-    /// Files whose content is a value (read once at start).
-    pub files: Vec<String>,
-}
-
-/// Headers Prometheus refuses in `http_headers` (`reservedHeaders`).
-const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "host",
-    "content-encoding",
-    "content-length",
-    "content-type",
-    "user-agent",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "www-authenticate",
-    "accept-encoding",
-    "x-prometheus-remote-write-version",
-    "x-prometheus-remote-read-version",
-    "x-prometheus-scrape-timeout-seconds",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-];
-
-/// Prometheus' inline `HTTPClientConfig` (only used with `api_server`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpClientConfig {
-    pub basic_auth: Option<BasicAuth>,
-    pub authorization: Option<Authorization>,
-    pub bearer_token: String,
-    pub bearer_token_file: String,
-    pub tls_config: TlsConfig,
-    pub proxy_url: String,
-    pub no_proxy: String,
-    pub proxy_from_environment: bool,
-    pub proxy_connect_header: std::collections::BTreeMap<String, Vec<String>>,
-    pub http_headers: std::collections::BTreeMap<String, HttpHeader>,
-    pub oauth2: bool,
-    pub follow_redirects: bool,
-    pub enable_http2: bool,
-}
-
-impl Default for HttpClientConfig {
-    /// `config.DefaultHTTPClientConfig`: follow_redirects and enable_http2 on.
-    fn default() -> Self {
-        HttpClientConfig {
-            basic_auth: None,
-            authorization: None,
-            bearer_token: String::new(),
-            bearer_token_file: String::new(),
-            tls_config: TlsConfig::default(),
-            proxy_url: String::new(),
-            no_proxy: String::new(),
-            proxy_from_environment: false,
-            proxy_connect_header: Default::default(),
-            http_headers: Default::default(),
-            oauth2: false,
-            follow_redirects: true,
-            enable_http2: true,
-        }
-    }
-}
-
-impl HttpClientConfig {
-    /// `HTTPClientConfig.Validate()` of prometheus/common.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.bearer_token.is_empty() && !self.bearer_token_file.is_empty() {
-            return err("at most one of bearer_token & bearer_token_file must be configured");
-        }
-        let has_bearer = !self.bearer_token.is_empty() || !self.bearer_token_file.is_empty();
-        if (self.basic_auth.is_some() || self.oauth2) && has_bearer {
-            return err(
-                "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured",
-            );
-        }
-        if let Some(b) = &self.basic_auth {
-            if !b.username.is_empty() && !b.username_file.is_empty() {
-                return err("at most one of basic_auth username, username_file & username_ref must be configured");
-            }
-            if !b.password.is_empty() && !b.password_file.is_empty() {
-                return err("at most one of basic_auth password, password_file & password_ref must be configured");
-            }
-        }
-        if let Some(a) = &self.authorization {
-            if has_bearer {
-                return err(
-                    "authorization is not compatible with bearer_token & bearer_token_file",
-                );
-            }
-            if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
-                return err(
-                    "at most one of authorization credentials & credentials_file must be configured",
-                );
-            }
-            if a.kind.trim().eq_ignore_ascii_case("basic") {
-                return err(
-                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#,
-                );
-            }
-            if self.basic_auth.is_some() || self.oauth2 {
-                return err("at most one of basic_auth, oauth2 & authorization must be configured");
-            }
-        }
-        if self.oauth2 {
-            if self.basic_auth.is_some() {
-                return err("at most one of basic_auth, oauth2 & authorization must be configured");
-            }
-            return err("oauth2 is not supported by ferrotail's kubernetes_sd_configs");
-        }
-        for name in self.http_headers.keys() {
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return err(format!("setting header {name:?} is not allowed"));
-            }
-        }
-        // ProxyConfig.Validate()
-        if !self.proxy_connect_header.is_empty()
-            && !self.proxy_from_environment
-            && self.proxy_url.is_empty()
-        {
-            return err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured");
-        }
-        if self.proxy_from_environment && !self.proxy_url.is_empty() {
-            return err(
-                "if proxy_from_environment is configured, proxy_url must not be configured",
-            );
-        }
-        if self.proxy_from_environment && !self.no_proxy.is_empty() {
-            return err("if proxy_from_environment is configured, no_proxy must not be configured");
-        }
-        if self.proxy_url.is_empty() && !self.no_proxy.is_empty() {
-            return err("if no_proxy is configured, proxy_url must also be configured");
-        }
-        // TLSConfig.Validate()
-        let t = &self.tls_config;
-        if !t.ca.is_empty() && !t.ca_file.is_empty() {
-            return err("at most one of ca and ca_file must be configured");
-        }
-        if !t.cert.is_empty() && !t.cert_file.is_empty() {
-            return err("at most one of cert and cert_file must be configured");
-        }
-        if !t.key.is_empty() && !t.key_file.is_empty() {
-            return err("at most one of key and key_file must be configured");
-        }
-        let has_cert = !t.cert.is_empty() || !t.cert_file.is_empty();
-        let has_key = !t.key.is_empty() || !t.key_file.is_empty();
-        if has_cert && !has_key {
-            return err("exactly one of key or key_file must be configured when a client certificate is configured");
-        }
-        if has_key && !has_cert {
-            return err("exactly one of cert or cert_file must be configured when a client key is configured");
-        }
-        Ok(())
-    }
-}
-
 /// One `kubernetes_sd_configs` entry.
 ///
 /// Deserializing runs [`SdConfig::validate`], so a YAML error carries
@@ -320,8 +120,9 @@ pub struct SdConfig {
     pub role: Role,
     /// `kubeconfig_file`.
     pub kubeconfig_file: String,
-    /// Inline HTTP client settings (`basic_auth`, `authorization`, `tls_config`, ...).
-    pub http: HttpClientConfig,
+    /// Inline HTTP client settings (`basic_auth`, `authorization`, `tls_config`, ...),
+    /// used with `api_server` (in-cluster and `kubeconfig_file` bring their own).
+    pub http: HttpClientSettings,
     /// `namespaces`.
     pub namespaces: NamespaceDiscovery,
     /// `selectors`.
@@ -337,7 +138,7 @@ impl SdConfig {
             api_server: String::new(),
             role,
             kubeconfig_file: String::new(),
-            http: HttpClientConfig::default(),
+            http: HttpClientSettings::default(),
             namespaces: NamespaceDiscovery::default(),
             selectors: Vec::new(),
             attach_metadata: AttachMetadata::default(),
@@ -346,10 +147,13 @@ impl SdConfig {
 
     /// The checks of Prometheus' `SDConfig.UnmarshalYAML`, in its order and wording.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.http.validate()?;
+        self.http.config().validate().map_err(ConfigError)?;
+        if self.http.oauth2.is_some() {
+            return err("oauth2 is not supported by ferrotail's kubernetes_sd_configs");
+        }
         let has_api = !self.api_server.is_empty();
         let has_kc = !self.kubeconfig_file.is_empty();
-        let default_http = self.http == HttpClientConfig::default();
+        let default_http = self.http == HttpClientSettings::default();
         if has_api && has_kc {
             return err("cannot use 'kubeconfig_file' and 'api_server' simultaneously");
         }
@@ -426,7 +230,8 @@ pub fn allowed_selectors(role: Role) -> &'static [Role] {
     }
 }
 
-/// Flat form of the YAML mapping (the HTTP client settings are inline).
+/// Flat form of the YAML mapping: the HTTP client settings are inline, as in
+/// Prometheus, with the `httpconfig` crate's types.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSdConfig {
@@ -447,7 +252,7 @@ struct RawSdConfig {
     #[serde(default)]
     authorization: Option<Authorization>,
     #[serde(default)]
-    oauth2: Option<serde_json::Value>,
+    oauth2: Option<OAuth2>,
     #[serde(default)]
     bearer_token: Option<String>,
     #[serde(default)]
@@ -461,9 +266,9 @@ struct RawSdConfig {
     #[serde(default)]
     proxy_from_environment: Option<bool>,
     #[serde(default)]
-    proxy_connect_header: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    proxy_connect_header: Option<BTreeMap<String, Vec<String>>>,
     #[serde(default)]
-    http_headers: Option<std::collections::BTreeMap<String, HttpHeader>>,
+    http_headers: Option<BTreeMap<String, HttpHeader>>,
     #[serde(default)]
     follow_redirects: Option<bool>,
     #[serde(default)]
@@ -480,12 +285,12 @@ impl<'de> Deserialize<'de> for SdConfig {
                     "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)",
                 )),
             };
-        let defaults = HttpClientConfig::default();
+        let defaults = HttpClientSettings::default();
         let cfg = SdConfig {
             api_server: raw.api_server.unwrap_or_default(),
             role,
             kubeconfig_file: raw.kubeconfig_file.unwrap_or_default(),
-            http: HttpClientConfig {
+            http: HttpClientSettings {
                 basic_auth: raw.basic_auth,
                 authorization: raw.authorization,
                 bearer_token: raw.bearer_token.unwrap_or_default(),
@@ -496,7 +301,7 @@ impl<'de> Deserialize<'de> for SdConfig {
                 proxy_from_environment: raw.proxy_from_environment.unwrap_or(false),
                 proxy_connect_header: raw.proxy_connect_header.unwrap_or_default(),
                 http_headers: raw.http_headers.unwrap_or_default(),
-                oauth2: raw.oauth2.is_some(),
+                oauth2: raw.oauth2,
                 follow_redirects: raw.follow_redirects.unwrap_or(defaults.follow_redirects),
                 enable_http2: raw.enable_http2.unwrap_or(defaults.enable_http2),
             },

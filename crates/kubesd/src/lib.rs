@@ -51,8 +51,8 @@
 //!
 //! # Watching
 //!
-//! Lists and watches use `kube::runtime::watcher` (kube-rs, rustls): paged
-//! list, then watch from the list's `resourceVersion` with
+//! Lists and watches use `kube::runtime::watcher` (kube-rs): paged list
+//! ([`Options::list_page_size`] objects per page, 100 by default), then watch from the list's `resourceVersion` with
 //! `allowWatchBookmarks=true`, resume from the last seen version when a
 //! watch ends, re-list on `410 Gone` (watch ERROR event, or an HTTP 410 on
 //! the watch request, which kube-rs alone would retry with the same stale
@@ -74,31 +74,45 @@
 //! objects: a group is built when its object arrives and held until the next
 //! flush; afterwards only the keys and a hash of the last group sent remain.
 //! The joining roles (`endpoints`, `endpointslice`, `attach_metadata.node`)
-//! keep slim copies of the objects they join. See `BENCH.md`.
+//! keep slim copies of the objects they join. A consumer with its own form
+//! of a group can have each group converted as it is built
+//! ([`Discovery::run_with`]): the pending groups are then held in that form
+//! only, never as thousands of `LabelSet`s as well. See `BENCH.md`.
 //!
 //! # Client settings
 //!
-//! `api_server` with the inline HTTP client settings, `kubeconfig_file`, or
-//! in-cluster (`KUBERNETES_SERVICE_HOST`/`PORT`, `token`, `ca.crt` and
-//! `namespace` of the service account directory, see [`InCluster`]) are all
-//! turned into a kube-rs client configuration. `bearer_token_file` and a
-//! Bearer `authorization.credentials_file` are re-read by the client, as
-//! Prometheus does; `basic_auth` password/username files, a non-Bearer
-//! `authorization.credentials_file` and `http_headers` files are read once at
-//! start. `proxy_url` with `no_proxy` (host and domain-suffix entries) and
-//! `proxy_from_environment` (`HTTPS_PROXY`/`NO_PROXY`) are honoured.
+//! As in Prometheus, a discovery talks to the API server in one of three ways:
+//!
+//! - **`api_server`** with the inline HTTP client settings ([`SdConfig::http`], the `httpconfig`
+//!   crate, the one implementation ferrotail's Loki clients and Docker daemons use too): validated
+//!   with Prometheus' messages; TLS from `httpconfig`'s rustls configuration (`ca`/`ca_file`,
+//!   client `cert`/`key`, `server_name`, `insecure_skip_verify`, `min_version`/`max_version`);
+//!   the proxy `httpconfig` picks for the URL (`proxy_url` with Go's `no_proxy` rules,
+//!   `proxy_from_environment`, `proxy_connect_header`, user information in the proxy URL) reached
+//!   with `CONNECT`; and on **every request** the headers `httpconfig` computes, so
+//!   `bearer_token_file`, `authorization.credentials_file`, `basic_auth` files and `http_headers`
+//!   files are re-read each time, as Prometheus' round trippers do (a token rotated on disk is
+//!   used from the next request; an unreadable file fails that request, which is reported and
+//!   retried).
+//! - **in-cluster** (neither `api_server` nor `kubeconfig_file`): client-go's
+//!   `rest.InClusterConfig`, i.e. `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` with
+//!   the service account's `token` as `bearer_token_file` and its `ca.crt` as
+//!   `tls_config.ca_file`, through the same code as `api_server` (see [`InCluster`]).
+//! - **`kubeconfig_file`**: kube-rs' kubeconfig loader (client-go's `clientcmd` in Prometheus),
+//!   with its certificates, token files, `exec` plugins and proxy.
+//!
 //! Relative file paths are used as given: joining them with the config
-//! file's directory (Prometheus' `SetDirectory`) is the caller's job.
+//! file's directory (Prometheus' `SetDirectory`,
+//! [`httpconfig::HttpClientSettings::set_directory`]) is the caller's job.
 //!
 //! # Differences from Prometheus
 //!
 //! - `follow_redirects` and `enable_http2` are accepted; the client never
 //!   follows redirects and speaks HTTP/1.1 (API servers do not redirect).
-//! - `tls_config.min_version/max_version` are accepted; rustls negotiates
-//!   TLS 1.2/1.3.
-//! - `oauth2` is refused with an error; `proxy_connect_header` is ignored
-//!   with a warning; kubeconfig `exec` / `auth-provider` plugins are what
-//!   kube-rs supports.
+//! - TLS 1.0/1.1 are not available (rustls); CA files are read when the
+//!   discovery starts, not re-read when they change.
+//! - `oauth2` is refused with an error; kubeconfig `exec` / `auth-provider`
+//!   plugins are what kube-rs supports.
 //! - Label and field selectors are checked with a parser of the usual
 //!   grammar (`=`, `==`, `!=`, `in`, `notin`, exists), not apimachinery's;
 //!   messages for invalid selectors differ in wording.
@@ -111,8 +125,9 @@
 //! # Why kube-rs
 //!
 //! `kube::runtime::watcher` gives paged lists, watch resumption, bookmarks
-//! and 410 handling; kube-rs' kubeconfig loader handles certificates, token
-//! files and proxies. The objects themselves are not decoded into
+//! and 410 handling; kube-rs' kubeconfig loader handles kubeconfig files. For
+//! `api_server` and in-cluster, the client is kube-rs' `Client` over a hyper
+//! stack built here from the shared settings. The objects themselves are not decoded into
 //! k8s-openapi's full types but into the slim structs of [`objects`], through
 //! a lenient wrapper ([`objects::Obj`]) so that one bad object cannot fail a
 //! whole list. Features are minimal (`client`, `rustls-tls`, `ring`,
@@ -127,11 +142,10 @@ pub mod selector;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{
-    AttachMetadata, Authorization, BasicAuth, ConfigError, HttpClientConfig, HttpHeader,
-    NamespaceDiscovery, Role, SdConfig, SelectorConfig, TlsConfig,
-};
+pub use config::{AttachMetadata, ConfigError, NamespaceDiscovery, Role, SdConfig, SelectorConfig};
 pub use discovery::{Discovery, InCluster, Options, WatchError};
+/// The HTTP client settings of [`SdConfig::http`] (`tls_config`, `basic_auth`, ...).
+pub use httpconfig;
 
 use std::collections::BTreeMap;
 

@@ -17,8 +17,12 @@
 //!   ([`FakeApiServer::compact`]) gets `410 Gone` (a status object with
 //!   code 410, reason `Expired`), as an `ERROR` watch event or as an HTTP
 //!   410 ([`GoneMode`]);
-//! - a bearer token is required when configured (401 otherwise);
-//! - optional TLS with a generated test CA ([`FakeApiServer::ca_pem`]).
+//! - a bearer token (or any exact `Authorization` value,
+//!   [`FakeApiServer::set_authorization`]) is required when configured (401
+//!   otherwise);
+//! - optional TLS with a generated test CA ([`FakeApiServer::ca_pem`]), and
+//!   client certificates signed by it required on demand
+//!   ([`FakeApiServer::require_client_cert`]).
 //!
 //! Objects are added, modified and deleted with [`FakeApiServer::apply`] and
 //! [`FakeApiServer::delete`] while clients watch. Connections can be dropped
@@ -159,7 +163,8 @@ struct State {
     history: Vec<Arc<Event>>,
     expired_before: u64,
     gone_mode: GoneMode,
-    token: Option<String>,
+    /// The `Authorization` value required, if any.
+    authorization: Option<String>,
     requests: Vec<RequestRecord>,
 }
 
@@ -169,7 +174,8 @@ struct Inner {
     bookmarks: broadcast::Sender<()>,
     kill: watch::Sender<u64>,
     request_seen: Notify,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// TLS only: the server configuration new connections get.
+    tls: Mutex<Option<Arc<tokio_rustls::rustls::ServerConfig>>>,
 }
 
 impl Inner {
@@ -186,6 +192,7 @@ pub struct FakeApiServer {
     inner: Arc<Inner>,
     addr: SocketAddr,
     ca_pem: Option<String>,
+    ca: Option<TestCa>,
     accept: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -348,12 +355,14 @@ fn strip_type(mut obj: Value) -> Value {
 impl FakeApiServer {
     /// Starts a server on `127.0.0.1:0`.
     pub async fn start(opts: FakeOptions) -> std::io::Result<FakeApiServer> {
-        let (tls, ca_pem) = if opts.tls {
-            let (cfg, ca) = make_tls().map_err(std::io::Error::other)?;
+        let (tls, ca) = if opts.tls {
+            let ca = TestCa::new().map_err(std::io::Error::other)?;
+            let cfg = ca.server_config(false).map_err(std::io::Error::other)?;
             (Some(Arc::new(cfg)), Some(ca))
         } else {
             (None, None)
         };
+        let ca_pem = ca.as_ref().map(|c| c.ca.pem());
         let (events, _) = broadcast::channel(1 << 16);
         let (bookmarks, _) = broadcast::channel(16);
         let (kill, _) = watch::channel(0u64);
@@ -364,14 +373,14 @@ impl FakeApiServer {
                 history: Vec::new(),
                 expired_before: 0,
                 gone_mode: GoneMode::Event,
-                token: opts.token,
+                authorization: opts.token.map(|t| format!("Bearer {t}")),
                 requests: Vec::new(),
             }),
             events,
             bookmarks,
             kill,
             request_seen: Notify::new(),
-            tls,
+            tls: Mutex::new(tls),
         });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -380,17 +389,14 @@ impl FakeApiServer {
             inner,
             addr,
             ca_pem,
+            ca,
             accept: Mutex::new(Some(accept)),
         })
     }
 
     /// `http://127.0.0.1:<port>` or `https://...`.
     pub fn url(&self) -> String {
-        let scheme = if self.inner.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
     }
 
@@ -406,7 +412,37 @@ impl FakeApiServer {
 
     /// Requires `token` from now on (`None`: no authentication).
     pub fn set_token(&self, token: Option<&str>) {
-        self.inner.lock().token = token.map(str::to_owned);
+        self.inner.lock().authorization = token.map(|t| format!("Bearer {t}"));
+    }
+
+    /// Requires this exact `Authorization` header value from now on (for
+    /// example `Basic dTpw`; `None`: no authentication).
+    pub fn set_authorization(&self, value: Option<&str>) {
+        self.inner.lock().authorization = value.map(str::to_owned);
+    }
+
+    /// TLS only: from now on a connection must present a client certificate
+    /// signed by the server's CA. Returns one (certificate PEM, key PEM).
+    pub fn require_client_cert(&self) -> std::io::Result<(String, String)> {
+        let ca = self
+            .ca
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("not a TLS server"))?;
+        let cfg = ca.server_config(true).map_err(std::io::Error::other)?;
+        if let Ok(mut t) = self.inner.tls.lock() {
+            *t = Some(Arc::new(cfg));
+        }
+        self.client_cert()
+    }
+
+    /// TLS only: a new client certificate signed by the server's CA
+    /// (certificate PEM, key PEM).
+    pub fn client_cert(&self) -> std::io::Result<(String, String)> {
+        let ca = self
+            .ca
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("not a TLS server"))?;
+        ca.client_cert().map_err(std::io::Error::other)
     }
 
     /// How expired watches are refused.
@@ -591,9 +627,10 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
                 let inner = svc_inner.clone();
                 async move { Ok::<_, Infallible>(handle(inner, req).await) }
             });
+            let tls = inner.tls.lock().ok().and_then(|t| t.clone());
             let serve = async {
-                if let Some(tls) = &inner.tls {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                if let Some(tls) = tls {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     if let Ok(s) = acceptor.accept(sock).await {
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(s), svc)
@@ -637,8 +674,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Body> {
             watch,
             headers,
         });
-        if let Some(tok) = &st.token {
-            let want = format!("Bearer {tok}");
+        if let Some(want) = &st.authorization {
             let got = req
                 .headers()
                 .get(hyper::header::AUTHORIZATION)
@@ -818,33 +854,89 @@ fn watch_response(
     r
 }
 
-fn make_tls() -> Result<(tokio_rustls::rustls::ServerConfig, String), String> {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
-    let e = |x: &dyn std::fmt::Display| x.to_string();
-    let ca_key = KeyPair::generate().map_err(|x| e(&x))?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|x| e(&x))?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "kubesd test CA");
-    let ca = ca_params.self_signed(&ca_key).map_err(|x| e(&x))?;
-    let key = KeyPair::generate().map_err(|x| e(&x))?;
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(|x| e(&x))?;
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-    let cert = params.signed_by(&key, &ca, &ca_key).map_err(|x| e(&x))?;
-    #[allow(deprecated)]
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let key_der = tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
-        .map_err(|x| e(&x))?;
-    let cfg = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|x| e(&x))?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key_der)
-        .map_err(|x| e(&x))?;
-    Ok((cfg, ca.pem()))
+/// The test CA, the server certificate it signed, and client certificates
+/// on demand.
+struct TestCa {
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+    server_cert: Vec<u8>,
+    server_key: Vec<u8>,
+}
+
+impl TestCa {
+    fn new() -> Result<TestCa, String> {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+        let e = |x: &dyn std::fmt::Display| x.to_string();
+        let ca_key = KeyPair::generate().map_err(|x| e(&x))?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|x| e(&x))?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kubesd test CA");
+        let ca = ca_params.self_signed(&ca_key).map_err(|x| e(&x))?;
+        let key = KeyPair::generate().map_err(|x| e(&x))?;
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string()]).map_err(|x| e(&x))?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        let cert = params.signed_by(&key, &ca, &ca_key).map_err(|x| e(&x))?;
+        Ok(TestCa {
+            ca,
+            ca_key,
+            server_cert: cert.der().to_vec(),
+            server_key: key.serialize_der(),
+        })
+    }
+
+    fn client_cert(&self) -> Result<(String, String), String> {
+        use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
+        let e = |x: &dyn std::fmt::Display| x.to_string();
+        let key = KeyPair::generate().map_err(|x| e(&x))?;
+        let mut params =
+            CertificateParams::new(vec!["kubesd-client".to_string()]).map_err(|x| e(&x))?;
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            "system:serviceaccount:test:kubesd",
+        );
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params
+            .signed_by(&key, &self.ca, &self.ca_key)
+            .map_err(|x| e(&x))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+
+    fn server_config(
+        &self,
+        client_auth: bool,
+    ) -> Result<tokio_rustls::rustls::ServerConfig, String> {
+        use tokio_rustls::rustls;
+        let e = |x: &dyn std::fmt::Display| x.to_string();
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key_der = rustls::pki_types::PrivateKeyDer::try_from(self.server_key.clone())
+            .map_err(|x| e(&x))?;
+        let cert = rustls::pki_types::CertificateDer::from(self.server_cert.clone());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|x| e(&x))?;
+        let builder = if client_auth {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.ca.der().clone()).map_err(|x| e(&x))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|x| e(&x))?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        builder
+            .with_single_cert(vec![cert], key_der)
+            .map_err(|x| e(&x))
+    }
 }
 
 /// Builders of API objects for tests and benchmarks.

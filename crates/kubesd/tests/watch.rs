@@ -463,3 +463,43 @@ async fn kubeconfig_file_authorization_file_and_http_headers() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_converts_every_group_including_the_empty_ones() {
+    init_tracing();
+    let srv = server().await;
+    for i in 0..250 {
+        srv.apply(fixtures::pod("default", &format!("p{i}"), "10.1.0.1", 2));
+    }
+    let d = kubesd::Discovery::new(
+        config(&srv, Role::Pod),
+        kubesd::Options {
+            list_page_size: 40,
+            ..fast_options()
+        },
+    )
+    .await
+    .expect("discovery");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let _h = tokio::spawn(d.run_with(tx, |g| (g.source, g.targets.len())));
+    let first = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("in time")
+        .expect("update");
+    assert_eq!(first.len(), 250, "the first update holds every group");
+    assert!(first.iter().all(|(_, n)| *n == 2));
+    assert!(first.windows(2).all(|w| w[0].0 < w[1].0), "in source order");
+    // Paged: 250 pods at 40 a page.
+    let pages = srv
+        .requests()
+        .iter()
+        .filter(|r| !r.watch && r.path == "/api/v1/pods")
+        .count();
+    assert_eq!(pages, 7);
+    srv.delete("Pod", "default", "p0");
+    let gone = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("in time")
+        .expect("update");
+    assert_eq!(gone, vec![("pod/default/p0".to_string(), 0)]);
+}
