@@ -15,6 +15,9 @@
    `cri: {}`, beside the same lines as Docker json-file with `docker: {}`.
 
 usage: python3 benches/kubernetes.py [--no-build] [--repeat=N] [--discovery-only] [--cri-only]
+                                    [--case=daemonset,listed,read]
+`--case` picks discovery cases (default: all three); a case that does not reach its complete
+target set within --timeout=S seconds (default 300) prints "did not finish" and the others run.
 """
 import os, shutil, signal, subprocess, sys, tempfile, time, json
 
@@ -23,6 +26,8 @@ from benchlib import BIN, DISCARD, ROOT, TARGET, config as base_config, cpu_seco
 
 FAKE = os.path.join(TARGET, "release", "examples", "fake_apiserver")
 REPEAT = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--repeat=")), "3"))
+CASES = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--case=")), "daemonset,listed,read").split(",")
+TIMEOUT = float(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--timeout=")), "300"))
 PODS = 5000
 DATA = os.environ.get("BENCH_DATA", "/tmp/ferrotail-bench-data")
 CRI_DATA = DATA + "-cri"
@@ -63,8 +68,11 @@ def discovery(name, loki_port, nodes, expect, host_filter):
             peak = max(peak, status_mb(p.pid, "VmHWM"))
             if metric(metrics(port), "promtail_targets_active_total") >= expect:
                 break
-            if p.poll() is not None or time.time() - t0 > 300:
-                sys.exit(f"{name}: no complete target set: " + open(os.path.join(tmp, "stderr.log")).read()[-2000:])
+            if p.poll() is not None:
+                sys.exit(f"{name}: ferrotail exited: " + open(os.path.join(tmp, "stderr.log")).read()[-2000:])
+            if time.time() - t0 > TIMEOUT:
+                rss = status_mb(p.pid, "VmRSS")
+                return (float("inf"), f"| {name} | {PODS} | {PODS} | {expect} | did not finish in {TIMEOUT:.0f} s | {cpu_seconds(p.pid):.2f} | {rss:.1f} (RSS then) | |", rss)
         wall = time.time() - t0
         cpu = cpu_seconds(p.pid)
         peak = max(peak, status_mb(p.pid, "VmHWM"))
@@ -77,7 +85,7 @@ def discovery(name, loki_port, nodes, expect, host_filter):
         fake.stdin.close(); fake.wait()
         shutil.rmtree(tmp)
     listed = PODS if host_filter or nodes == 1 else PODS // nodes
-    return (wall, f"| {name} | {PODS} | {listed} | {expect} | {wall:.2f} | {cpu:.2f} | {peak:.1f} | {hwm_settled:.1f} |")
+    return (wall, f"| {name} | {PODS} | {listed} | {expect} | {wall:.2f} | {cpu:.2f} | {peak:.1f} | {hwm_settled:.1f} |", peak)
 
 
 def make_cri_data():
@@ -119,7 +127,7 @@ def throughput(name, glob, stages, data, loki_port):
     peak = max(peak, status_mb(p.pid, "VmHWM"))
     p.send_signal(signal.SIGTERM); p.wait()
     shutil.rmtree(tmp)
-    return (cpu, f"| {name} | {total} | {size / 1e6:.0f} | {wall:.2f} | {cpu:.2f} | {total / cpu:,.0f} | {size / 1e6 / wall:.1f} | {peak:.1f} |")
+    return (cpu, f"| {name} | {total} | {size / 1e6:.0f} | {wall:.2f} | {cpu:.2f} | {total / cpu:,.0f} | {size / 1e6 / wall:.1f} | {peak:.1f} |", total / cpu, peak)
 
 
 def main():
@@ -132,24 +140,36 @@ def main():
         if "--cri-only" not in sys.argv:
             print("| case | pods in the API | pods listed | targets | time to first complete target set s | CPU s | peak RSS MB | peak RSS once every local file is shipped MB |")
             print("|---|---|---|---|---|---|---|---|")
-            for name, nodes, expect, host_filter in [
-                ("daemonset (chart config, node field selector)", 50, PODS // 50, False),
-                ("all listed, `__host__` keeps this node's", 50, PODS // 50, True),
-                ("all read (5,000 pods on this node)", 1, PODS, False),
+            spread = []
+            for case, name, nodes, expect, host_filter in [
+                ("daemonset", "daemonset (chart config, node field selector)", 50, PODS // 50, False),
+                ("listed", "all listed, `__host__` keeps this node's", 50, PODS // 50, True),
+                ("read", "all read (5,000 pods on this node)", 1, PODS, False),
             ]:
+                if case not in CASES:
+                    continue
                 runs = sorted(discovery(name, loki_port, nodes, expect, host_filter) for _ in range(REPEAT))
                 print(runs[len(runs) // 2][1], flush=True)
+                spread.append(f"{case}: time {runs[0][0]:.2f}-{runs[-1][0]:.2f} s, peak RSS "
+                              f"{min(r[2] for r in runs):.1f}-{max(r[2] for r in runs):.1f} MB")
             print()
+            if REPEAT > 1:
+                print(f"Over the {REPEAT} runs (the row is the run of median time): " + "; ".join(spread) + "\n", flush=True)
         if "--discovery-only" not in sys.argv:
             make_cri_data()
             print("| pipeline | lines | MB | wall s | CPU s | lines per CPU-second | MB/s | peak RSS MB |")
             print("|---|---|---|---|---|---|---|---|")
+            spread = []
             for name, glob, stages, data in [
                 ("docker json-file, `docker: {}`", f"{DATA}/*/*-json.log", "      - docker: {}\n", DATA),
                 ("CRI, `cri: {}`", f"{CRI_DATA}/*/app/*.log", "      - cri: {}\n", CRI_DATA),
             ]:
                 runs = sorted(throughput(name, glob, stages, data, loki_port) for _ in range(REPEAT))
                 print(runs[len(runs) // 2][1], flush=True)
+                spread.append(f"{name.split(',')[0]}: {min(r[2] for r in runs):,.0f}-{max(r[2] for r in runs):,.0f} "
+                              f"lines per CPU-second, peak RSS {min(r[3] for r in runs):.1f}-{max(r[3] for r in runs):.1f} MB")
+            if REPEAT > 1:
+                print(f"\nOver the {REPEAT} runs (the row is the run of median CPU): " + "; ".join(spread), flush=True)
     finally:
         discard.terminate()
 

@@ -27,8 +27,10 @@ use crate::config::SdConfig;
 use crate::discovery::InCluster;
 use crate::{Error, Role};
 
-/// client-go's and kube-rs' connect timeout.
+/// Prometheus' dialer (`prometheus/common/config`): 30 s to connect, TCP keep-alive every 30 s
+/// (so a watch on a connection that died silently ends).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
 pub(crate) struct Built {
     pub client: kube::Client,
@@ -169,6 +171,7 @@ fn from_http_settings(
     let mut connector = HttpConnector::new();
     connector.enforce_http(false);
     connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector.set_keepalive(Some(TCP_KEEPALIVE));
     let headers = Arc::new(http.clone());
     let client = match (proxy, tls) {
         (None, None) => finish(&url, connector, headers),
