@@ -608,6 +608,27 @@ const KEYS: &[(&str, &str, Class)] = &[
     ("docker_sd_configs.oauth2", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', oauth2: {client_id: a, client_secret: b, token_url: 'http://x/'}}]}", Refused),
     ("docker_sd_configs.proxy_url", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', proxy_url: 'http://127.0.0.1:3128'}]}", Refused),
     ("docker_sd_configs.proxy_from_environment", "job: {job_name: j, docker_sd_configs: [{host: 'tcp://127.0.0.1:2375', proxy_from_environment: true}]}", Refused),
+    // kubernetes_sd_configs: Prometheus v0.55's keys and its HTTP client keys.
+    ("kubernetes_sd_configs.role", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443'}]}", Implemented),
+    ("kubernetes_sd_configs.api_server", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443'}]}", Implemented),
+    ("kubernetes_sd_configs.namespaces", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', namespaces: {names: [default]}}]}", Implemented),
+    ("kubernetes_sd_configs.own_namespace", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', namespaces: {own_namespace: false}}]}", Implemented),
+    ("kubernetes_sd_configs.selectors", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', selectors: [{role: pod, label: 'app=x', field: 'spec.nodeName=n'}]}]}", Implemented),
+    ("kubernetes_sd_configs.attach_metadata", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', attach_metadata: {node: true}}]}", Implemented),
+    ("kubernetes_sd_configs.basic_auth", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', basic_auth: {username: u, password: p}}]}", Implemented),
+    ("kubernetes_sd_configs.authorization", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', authorization: {credentials: c}}]}", Implemented),
+    ("kubernetes_sd_configs.bearer_token", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', bearer_token: t}]}", Implemented),
+    ("kubernetes_sd_configs.bearer_token_file", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', bearer_token_file: /dev/null}]}", Implemented),
+    ("kubernetes_sd_configs.tls_config", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', tls_config: {insecure_skip_verify: true}}]}", Implemented),
+    ("kubernetes_sd_configs.proxy_url", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', proxy_url: 'http://127.0.0.1:3128'}]}", Implemented),
+    ("kubernetes_sd_configs.no_proxy", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', proxy_url: 'http://127.0.0.1:3128', no_proxy: localhost}]}", Implemented),
+    ("kubernetes_sd_configs.proxy_from_environment", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', proxy_from_environment: true}]}", Implemented),
+    ("kubernetes_sd_configs.proxy_connect_header", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', proxy_url: 'http://127.0.0.1:3128', proxy_connect_header: {X-P: [v]}}]}", Implemented),
+    ("kubernetes_sd_configs.http_headers", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', http_headers: {X-H: {values: [v]}}}]}", Implemented),
+    ("kubernetes_sd_configs.follow_redirects", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', follow_redirects: false}]}", Implemented),
+    ("kubernetes_sd_configs.enable_http2", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', enable_http2: false}]}", Implemented),
+    ("kubernetes_sd_configs.oauth2", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, api_server: 'http://127.0.0.1:6443', oauth2: {client_id: a, client_secret: b, token_url: 'http://x/'}}]}", Refused),
+    ("kubernetes_sd_configs.kubeconfig_file", "job: {job_name: j, kubernetes_sd_configs: [{role: pod, kubeconfig_file: /tmp/ferrotail-keys-kubeconfig.yaml}]}", Implemented),
     // pipeline_stages: every stage of Promtail 3.4.6 and each of its keys (stage-facts.md §0, §3).
     ("docker", "scrape_configs.pipeline_stages: [{docker: {}}]", Implemented),
     ("cri", "scrape_configs.pipeline_stages: [{cri: {}}]", Implemented),
@@ -881,6 +902,11 @@ fn leaf(key: &str) -> &str {
 #[test]
 fn every_config_key_is_implemented_refused_or_warned() {
     let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        "/tmp/ferrotail-keys-kubeconfig.yaml",
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
     let mut failures = Vec::new();
     for (i, (key, yaml, class)) in KEYS.iter().enumerate() {
         let cfg = config_with(yaml);

@@ -149,7 +149,7 @@ impl SdConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http.config().validate().map_err(ConfigError)?;
         if self.http.oauth2.is_some() {
-            return err("oauth2 is not supported by ferrotail's kubernetes_sd_configs");
+            return err("not supported: kubernetes_sd_configs.oauth2 (ferrotail does not fetch OAuth2 tokens)");
         }
         let has_api = !self.api_server.is_empty();
         let has_kc = !self.kubeconfig_file.is_empty();
