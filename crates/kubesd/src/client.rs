@@ -158,6 +158,12 @@ fn from_http_settings(
     // Catch unreadable secret files now (Prometheus would fail the first request).
     view.headers().map_err(|e| cerr(role, e))?;
     let proxy = view.proxy_for(&url).map_err(|e| cerr(role, e))?;
+    // Through a proxy the server is reached with CONNECT host:port, and hyper's tunnel assumes
+    // 443 when the URL has no port: give it the scheme's.
+    let url = match (&proxy, url.port_u16()) {
+        (Some(_), None) => with_default_port(&url).map_err(|e| cerr(role, e))?,
+        _ => url,
+    };
     let https = url.scheme_str() == Some("https")
         || proxy
             .as_ref()
@@ -207,6 +213,26 @@ fn from_http_settings(
         }
     };
     Ok((client, base))
+}
+
+/// `url` with its scheme's port written out.
+fn with_default_port(url: &http::Uri) -> Result<http::Uri, String> {
+    let port = if url.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let mut parts = url.clone().into_parts();
+    let authority = parts
+        .authority
+        .as_ref()
+        .ok_or_else(|| format!("{url}: no host"))?;
+    parts.authority = Some(
+        format!("{authority}:{port}")
+            .parse()
+            .map_err(|e| format!("{url}: {e}"))?,
+    );
+    http::Uri::from_parts(parts).map_err(|e| format!("{url}: {e}"))
 }
 
 /// The rustls configuration and server name override of `tls_config`.
@@ -294,5 +320,18 @@ where
         }
         let fut = self.inner.call(req);
         Box::pin(async move { fut.await.map_err(Into::into) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_default_port;
+
+    #[test]
+    fn the_default_port_is_written_out_for_the_proxy_tunnel() {
+        let p = |u: &str| with_default_port(&u.parse().unwrap()).unwrap().to_string();
+        assert_eq!(p("http://k8s.example"), "http://k8s.example:80/");
+        assert_eq!(p("https://k8s.example/"), "https://k8s.example:443/");
+        assert_eq!(p("https://[fd00::1]"), "https://[fd00::1]:443/");
     }
 }
