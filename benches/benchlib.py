@@ -1,12 +1,22 @@
 """Helpers shared by the benchmark scripts (shipper/run.py, soak.py, outage.py): where the release
 binaries are, free ports, /metrics and /proc readings, and the config every script starts from."""
-import os, socket, urllib.request
+import os, socket, subprocess, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BIN = os.path.join(TARGET, "release", "ferrotail")
 DISCARD = os.path.join(TARGET, "release", "examples", "discard_loki")
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def spawn(tmp, text, env=None):
+    """Writes `text` as `<tmp>/config.yml` and starts the release binary on it (warnings and
+    errors to `<tmp>/stderr.log`)."""
+    path = os.path.join(tmp, "config.yml")
+    with open(path, "w") as f:
+        f.write(text)
+    return subprocess.Popen([BIN, f"-config.file={path}", "-log.level=warn"], env=env,
+                            stderr=open(os.path.join(tmp, "stderr.log"), "w"))
 
 
 def free_port():

@@ -15,7 +15,7 @@ usage: python3 benches/gelf.py [--no-build] [--senders=N] [--messages=N] [--repe
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, DISCARD, ROOT, cpu_seconds, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, cpu_seconds, spawn, free_port, metric, metrics, status_mb
 
 
 def arg(name, default):
@@ -95,10 +95,7 @@ scrape_configs:
 def run_once(loki_port, payloads):
     tmp = tempfile.mkdtemp()
     port, gport = free_port(), free_port()
-    path = os.path.join(tmp, "config.yml")
-    open(path, "w").write(config(tmp, loki_port, port, f"127.0.0.1:{gport}"))
-    p = subprocess.Popen([BIN, f"-config.file={path}", "-log.level=warn"],
-                         stderr=open(os.path.join(tmp, "stderr.log"), "w"))
+    p = spawn(tmp, config(tmp, loki_port, port, f"127.0.0.1:{gport}"))
     while "promtail_targets_active_total" not in metrics(port):
         time.sleep(0.02)
     time.sleep(0.2)
