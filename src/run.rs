@@ -239,6 +239,12 @@ pub async fn run_with_reload(
                 break;
             }
         };
+        // Start-up code has run: its pages need not stay resident (`core::resident`).
+        let released = crate::core::resident::release_code_pages();
+        tracing::debug!(
+            bytes = released,
+            "released the resident pages of start-up code"
+        );
         let next = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break None,
