@@ -390,6 +390,24 @@ impl Positions {
         inner.dirty = true;
     }
 
+    /// The file a reader of `path` had open was truncated in place (copytruncate): its progress is
+    /// dropped and the path's saved offset is 0, so a restart before the reader reopens the file
+    /// (a reopen that keeps failing) reads the new content from its start instead of resuming at
+    /// the old offset.
+    pub fn truncated(&self, path: &str, progress: &Arc<Progress>) {
+        let mut inner = self.lock();
+        if let Some(list) = inner.trackers.get_mut(path) {
+            list.retain(|t| !Arc::ptr_eq(&t.progress, progress));
+            if list.is_empty() {
+                inner.trackers.remove(path);
+                forget_series(path);
+            }
+        }
+        inner.saved.insert(path.to_string(), "0".to_string());
+        inner.settle();
+        inner.dirty = true;
+    }
+
     /// Abandons every tracked progress (a shutdown or reload gave up waiting for Loki): their
     /// committed positions are final, whatever becomes of the entries still in flight.
     pub fn abandon_all(&self) {
