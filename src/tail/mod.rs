@@ -208,7 +208,10 @@ impl<D: LineDecoder> Reader<D> {
     /// names now. Nothing more is read when it is not found (compressed, deleted, or a dateext
     /// name): older numbered files could not be told from newer ones. Files `own` says are
     /// matched by the target's glob are left to their own readers.
-    pub fn with_logrotate_numbering(mut self, own: Arc<dyn Fn(&Path) -> bool + Send + Sync>) -> Self {
+    pub fn with_logrotate_numbering(
+        mut self,
+        own: Arc<dyn Fn(&Path) -> bool + Send + Sync>,
+    ) -> Self {
         self.numbered = Numbered::Newer(own);
         self
     }
@@ -1072,9 +1075,8 @@ mod tests {
         let wake = Arc::new(Notify::new());
         let cancel = CancellationToken::new();
         let own_file = n(1);
-        let task = tokio::spawn(
-            logrotate_reader(&path, tx, &wake, &cancel, move |p| p == own_file).run(),
-        );
+        let task =
+            tokio::spawn(logrotate_reader(&path, tx, &wake, &cancel, move |p| p == own_file).run());
         assert_eq!(next_lines(&mut rx, 1).await, vec!["a1"]);
         // dateext: app.log -> app.log-20261205; the stale app.log.1 must not be read.
         std::fs::rename(&path, dir.path().join("app.log-20261205")).unwrap();

@@ -27,10 +27,10 @@ async fn wait_log(ft: &Ferrotail, any: &[&[&str]]) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let log = ft.log();
-        if log
-            .lines()
-            .any(|l| any.iter().any(|needles| needles.iter().all(|n| l.contains(n))))
-        {
+        if log.lines().any(|l| {
+            any.iter()
+                .any(|needles| needles.iter().all(|n| l.contains(n)))
+        }) {
             return;
         }
         assert!(
@@ -78,7 +78,10 @@ async fn a_glob_pass_between_rename_and_create_loses_no_line() {
     wait_requests(&loki, 1).await;
     let key = format!("path=\"{}\"", file.display());
     let read = ft.metric("promtail_read_lines_total", &[&key]).await;
-    assert!(read < 60_000.0, "the reader must lag for this test (read {read})");
+    assert!(
+        read < 60_000.0,
+        "the reader must lag for this test (read {read})"
+    );
 
     // logrotate's `create`: rename, then (after a glob pass here) create.
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
@@ -265,10 +268,16 @@ async fn copytruncate_with_a_failed_reopen_saves_the_truncated_files_start() {
     wait_saved_offset(&ft, &pos, &file, two.len() as u64).await;
     assert!(ft.stop().await.success());
     let c = counts(&loki);
-    assert_eq!(c.get(header.trim_end()), Some(&2), "the header of each content");
-    let bad: Vec<_> = want[1..]
-        .iter()
-        .filter(|w| c.get(*w) != Some(&1))
-        .collect();
-    assert!(bad.is_empty(), "{} lines not once: {:?}", bad.len(), bad.first());
+    assert_eq!(
+        c.get(header.trim_end()),
+        Some(&2),
+        "the header of each content"
+    );
+    let bad: Vec<_> = want[1..].iter().filter(|w| c.get(*w) != Some(&1)).collect();
+    assert!(
+        bad.is_empty(),
+        "{} lines not once: {:?}",
+        bad.len(),
+        bad.first()
+    );
 }
