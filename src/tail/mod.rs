@@ -349,6 +349,10 @@ impl<D: LineDecoder> Reader<D> {
                         // The path's saved position is the truncated file's start from now on, even
                         // while reopening it fails: the old offset would skip the new content.
                         self.positions.truncated(&self.key, &old.progress);
+                        // copytruncate: what was not read yet is in the copy.
+                        if !self.drain_copy(&old).await {
+                            break;
+                        }
                     }
                     match self.open_at_start().await {
                         Ok(nf) => open = Some(nf),
@@ -422,6 +426,42 @@ impl<D: LineDecoder> Reader<D> {
             }
         }
         true
+    }
+
+    /// The file `old` was truncated in place (copytruncate) before its reader reached the end:
+    /// reads the rest from the copy (a file in the same directory named after it, such as
+    /// `app.log.1` or `app.log-20261205`, with the same first bytes and the same bytes before the
+    /// read offset), from the offset reached. Promtail loses those lines. Only for file targets
+    /// (logrotate). False when cancelled.
+    async fn drain_copy(&mut self, old: &OpenFile) -> bool {
+        let Numbered::Newer(own) = &self.numbered else {
+            return true;
+        };
+        if old.identity.fingerprint == 0 || old.marker.is_empty() {
+            return true;
+        }
+        let own = Arc::clone(own);
+        let path = Arc::clone(&self.path_shared);
+        let (fingerprint, offset, marker) =
+            (old.identity.fingerprint, old.offset, old.marker.clone());
+        let Some(copy) = blocking(&self.cancel, move || {
+            find_copy(&path, fingerprint, offset, &marker).filter(|c| !own(c))
+        })
+        .await
+        else {
+            return false;
+        };
+        let Some(copy) = copy else {
+            return true;
+        };
+        // From the start of the incomplete line read last (it is in the copy too).
+        let from = if old.discarding {
+            offset
+        } else {
+            offset.saturating_sub(old.partial.len() as u64)
+        };
+        tracing::info!(path = %self.path.display(), copy = %copy.display(), offset = from, "file was truncated before it was read to its end; reading the rest from its copy");
+        self.drain_rotated(&copy, from).await
     }
 
     fn finish(&self, open: Option<OpenFile>) {
@@ -927,6 +967,39 @@ fn rotated_since(
     let mut newer: Vec<PathBuf> = list.into_iter().take(take).map(|(_, p, _)| p).collect();
     newer.reverse();
     newer
+}
+
+/// The copy that copytruncate made of `path` before truncating it: a regular file of its directory
+/// whose name starts with `path`'s, longer than `offset`, with the first bytes `fingerprint` and
+/// the bytes `marker` just before `offset`; the most recently modified when several match.
+fn find_copy(path: &Path, fingerprint: u64, offset: u64, marker: &[u8]) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.as_encoded_bytes();
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let file_name = entry.file_name();
+        let n = file_name.as_encoded_bytes();
+        if n.len() <= name.len() || !n.starts_with(name) {
+            continue;
+        }
+        let p = entry.path();
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() <= offset {
+            continue;
+        }
+        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        if best.as_ref().is_some_and(|(t, _)| *t >= modified) {
+            continue;
+        }
+        let same = identity::identify(&p).is_ok_and(|id| id.fingerprint == fingerprint)
+            && File::open(&p).is_ok_and(|f| read_marker_at(&f, offset) == marker);
+        if same {
+            best = Some((modified, p));
+        }
+    }
+    best.map(|(_, p)| p)
 }
 
 /// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`), also

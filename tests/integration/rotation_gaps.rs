@@ -281,3 +281,45 @@ async fn copytruncate_with_a_failed_reopen_saves_the_truncated_files_start() {
         bad.first()
     );
 }
+
+/// copytruncate while the reader lags (Loki takes a second per push, the file holds 6 MB): the
+/// lines not read yet are gone from the truncated file, but the copy (`app.log.1`) has them at
+/// the same offsets. They are read from the copy, then the new content from its start. Promtail,
+/// and ferrotail before, lost them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_while_the_reader_lags_reads_the_rest_from_the_copy() {
+    let (tmp, logs, pos) = setup();
+    let file = logs.join("app.log");
+    let old = padded("old", 0..60_000);
+    std::fs::write(&file, &old).unwrap();
+    let loki = FakeLoki::start().await;
+    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    wait_requests(&loki, 1).await;
+    let key = format!("path=\"{}\"", file.display());
+    let read = ft.metric("promtail_read_lines_total", &[&key]).await;
+    assert!(
+        read < 60_000.0,
+        "the reader must lag for this test (read {read})"
+    );
+
+    std::fs::copy(&file, logs.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let new = padded("new", 0..500);
+    append(&file, &new);
+    loki.inner.lock().unwrap().delay = Duration::ZERO;
+
+    let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
+    wait_all(&loki, &want).await;
+    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
+    assert_once(&loki, &want);
+}
