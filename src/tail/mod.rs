@@ -232,6 +232,7 @@ impl<D: LineDecoder> Reader<D> {
         let mut open: Option<OpenFile> = None;
         let mut waiting_logged = false;
         let mut check_first = false;
+        let mut last_check = tokio::time::Instant::now();
         // After a rotation the path names a new file, read from its start. If opening it failed,
         // it is opened again the same way: the saved position belongs to the old file (which was
         // already read to its end), so resuming from it would read the old file again.
@@ -283,8 +284,15 @@ impl<D: LineDecoder> Reader<D> {
             let Some(f) = open.as_mut() else { continue };
             // One trip to the blocking pool: the rotation check after an idle wait (a rotation
             // found then is handled below, after reading what the old handle still has), a block,
-            // and at the end of the file the rotation check again.
-            let rotation = match self.advance(f, check_first, true).await {
+            // and at the end of the file the rotation check again. While the reader is busy the
+            // check also runs between blocks once per poll interval: a file truncated and
+            // rewritten past the offset while the reader was held up (a full channel) would
+            // otherwise be read on from the old offset, in the middle of the new content.
+            let check = check_first || last_check.elapsed() >= self.opts.poll;
+            if check {
+                last_check = tokio::time::Instant::now();
+            }
+            let rotation = match self.advance(f, check, true).await {
                 _ if self.cancel.is_cancelled() => break,
                 Advanced::Read => {
                     check_first = false;

@@ -323,3 +323,48 @@ async fn copytruncate_while_the_reader_lags_reads_the_rest_from_the_copy() {
     assert!(ft.stop().await.success());
     assert_once(&loki, &want);
 }
+
+/// copytruncate while the reader is held up (Loki slow), and the new content grows past the
+/// reader's offset before the reader reads again: without a rotation check between blocks, the
+/// reader read on from its old offset into the new content, losing the rest of the old content
+/// and the start of the new. The truncation is seen between blocks now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_and_regrowth_past_a_lagging_readers_offset_loses_no_line() {
+    let (tmp, logs, pos) = setup();
+    let file = logs.join("app.log");
+    let old = padded("old", 0..60_000);
+    std::fs::write(&file, &old).unwrap();
+    let loki = FakeLoki::start().await;
+    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    wait_requests(&loki, 1).await;
+    let key = format!("path=\"{}\"", file.display());
+    let read = ft.metric("promtail_read_lines_total", &[&key]).await;
+    assert!(
+        read < 60_000.0,
+        "the reader must lag for this test (read {read})"
+    );
+
+    std::fs::copy(&file, logs.join("app.log.1")).unwrap();
+    // Truncated and rewritten past the reader's offset before it reads again: done in one write
+    // over the old bytes (longer than the old content), so the reader never sees a short file.
+    // Other bytes than the old content's (as a real log's timestamps are): the reader tells a
+    // rewritten file by the bytes just before its offset.
+    let new = padded("new", 0..70_000).replace('x', "y");
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(&file).unwrap(),
+        new.as_bytes(),
+        0,
+    )
+    .unwrap();
+    loki.inner.lock().unwrap().delay = Duration::ZERO;
+
+    let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
+    wait_all(&loki, &want).await;
+    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
+    assert_once(&loki, &want);
+}
