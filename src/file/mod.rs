@@ -186,6 +186,14 @@ struct Running {
     /// Set while the path is out of the glob: the reader finishes its file and stops.
     retire: Arc<AtomicBool>,
     wake: Arc<Notify>,
+    /// Set when the reader's `run` returned (before its task is seen as finished).
+    done: Arc<AtomicBool>,
+}
+
+impl Running {
+    fn ended(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.handle.is_finished()
+    }
 }
 
 /// The task of one file target.
@@ -246,7 +254,7 @@ impl FileTarget {
                 let Some(r) = self.running.get(&path) else {
                     continue;
                 };
-                if r.handle.is_finished() {
+                if r.ended() {
                     self.stop_reader(&path, true).await;
                 } else if !r.retire.swap(true, Ordering::Relaxed) {
                     // Renamed away or deleted: the reader still has the file open and reads it
@@ -256,7 +264,7 @@ impl FileTarget {
                 }
             }
             for path in want.iter() {
-                if let Some(r) = self.running.get(path).filter(|r| !r.handle.is_finished()) {
+                if let Some(r) = self.running.get(path).filter(|r| !r.ended()) {
                     if r.retire.swap(false, Ordering::Relaxed) {
                         tracing::info!(path = %path.display(), "file is back in its target's glob; reading on");
                         r.wake.notify_one();
@@ -313,8 +321,11 @@ impl FileTarget {
         .with_retire(Arc::clone(&retire));
         tracing::info!(component = "tailer", path = %path.display(), "tail routine: started");
         let ended = Arc::clone(&self.ended);
+        let done = Arc::new(AtomicBool::new(false));
+        let done_set = Arc::clone(&done);
         let handle = tokio::spawn(async move {
             reader.run().await;
+            done_set.store(true, Ordering::Release);
             ended.notify_one();
         });
         self.ctx.registry.set(
@@ -335,6 +346,7 @@ impl FileTarget {
                 handle,
                 retire,
                 wake,
+                done,
             },
         );
     }

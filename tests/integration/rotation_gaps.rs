@@ -1,7 +1,7 @@
 //! The file-tailing gaps around rotation that used to lose lines: a glob pass between logrotate's
 //! rename and create (and a file deleted while its reader lags), numbered rotations that happened
 //! while ferrotail was down, and a copytruncate rotation whose reopen fails. Each test failed on
-//! the code before the fix.
+//! the code before the fix, except the crash test (a regression guard for the new retiring state).
 
 use std::path::Path;
 use std::time::Duration;
@@ -367,4 +367,59 @@ async fn copytruncate_and_regrowth_past_a_lagging_readers_offset_loses_no_line()
     wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
     assert!(ft.stop().await.success());
     assert_once(&loki, &want);
+}
+
+/// A crash (SIGKILL) while a reader whose file was renamed out of the glob is still reading it:
+/// the saved position is still that file's offset and identity, so after the restart the renamed
+/// file is found by its identity and read on from there, then the new file from its start. Every
+/// line arrives (a crash may repeat the lines that were in flight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
+    let (tmp, logs, pos) = setup();
+    let file = logs.join("app.log");
+    let old = padded("old", 0..60_000);
+    std::fs::write(&file, &old).unwrap();
+    let loki = FakeLoki::start().await;
+    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    wait_requests(&loki, 1).await;
+    std::fs::rename(&file, logs.join("app.log.1")).unwrap();
+    let p = file.display().to_string();
+    wait_log(&ft, &[&["left its target's glob", &p]]).await;
+    let mark = std::time::SystemTime::now();
+    let saved_after = |t: std::time::SystemTime| {
+        std::fs::metadata(&pos)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m > t)
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !saved_after(mark) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "positions never saved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let read = ft.metric("promtail_read_lines_total", &[]).await;
+    ft.kill();
+    assert!(
+        loki.lines().len() < 60_000 && read < 60_000.0,
+        "the crash must fall while the renamed file is being read"
+    );
+
+    let new = padded("new", 0..500);
+    std::fs::write(&file, &new).unwrap();
+    loki.inner.lock().unwrap().delay = Duration::ZERO;
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
+    wait_all(&loki, &want).await;
+    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
+    let c = counts(&loki);
+    let repeated = each(&new).iter().filter(|l| c.get(*l) != Some(&1)).count();
+    assert_eq!(repeated, 0, "the new file's lines were read twice");
 }
