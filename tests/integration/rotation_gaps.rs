@@ -423,3 +423,66 @@ async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
     let repeated = each(&new).iter().filter(|l| c.get(*l) != Some(&1)).count();
     assert_eq!(repeated, 0, "the new file's lines were read twice");
 }
+
+/// A crash while a file renamed out of the glob is being read, and no new file at the path when
+/// ferrotail restarts (the application creates its log only when it next writes): the path's
+/// position is kept while the renamed file still has lines after it, so when the new file
+/// appears the renamed file is read on first. Promtail, and ferrotail before, forgot the path at
+/// the first save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart() {
+    let (tmp, logs, pos) = setup();
+    let file = logs.join("app.log");
+    let old = padded("old", 0..60_000);
+    std::fs::write(&file, &old).unwrap();
+    let loki = FakeLoki::start().await;
+    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    wait_requests(&loki, 1).await;
+    std::fs::rename(&file, logs.join("app.log.1")).unwrap();
+    let p = file.display().to_string();
+    wait_log(&ft, &[&["left its target's glob", &p]]).await;
+    let saved_after = |t: std::time::SystemTime| {
+        std::fs::metadata(&pos)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m > t)
+    };
+    let wait_save = |t| async move {
+        let deadline = std::time::Instant::now() + WAIT;
+        while !saved_after(t) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "positions never saved"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    wait_save(std::time::SystemTime::now()).await;
+    ft.kill();
+    assert!(saved_offset(&pos, &file).is_some_and(|o| o < old.len() as u64));
+
+    // Restarted without a file at the path: several saves go by.
+    loki.inner.lock().unwrap().delay = Duration::ZERO;
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    let mark = std::time::SystemTime::now();
+    wait_save(mark).await;
+    wait_save(std::time::SystemTime::now()).await;
+    assert!(
+        saved_offset(&pos, &file).is_some(),
+        "the renamed file's position was forgotten; stderr:\n{}",
+        ft.log()
+    );
+    let new = padded("new", 0..500);
+    std::fs::write(&file, &new).unwrap();
+    let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
+    wait_all(&loki, &want).await;
+    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
+    let c = counts(&loki);
+    let repeated = each(&new).iter().filter(|l| c.get(*l) != Some(&1)).count();
+    assert_eq!(repeated, 0, "the new file's lines were read twice");
+}
