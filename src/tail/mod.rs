@@ -384,8 +384,9 @@ impl<D: LineDecoder> Reader<D> {
     }
 
     /// The path left the target's glob and `f` is read to its end: waits until its lines are
-    /// acknowledged, then looks once more for lines written since. True when the reader stops
-    /// (also when cancelled); false when there is more to read or the path is back.
+    /// acknowledged, looking for lines written since at every poll (a renamed file may still be
+    /// written to until the application reopens its log). True when the reader stops (also when
+    /// cancelled); false when there is more to read or the path is back.
     async fn retired(&mut self, f: &mut OpenFile) -> bool {
         loop {
             if self.cancel.is_cancelled() {
@@ -394,11 +395,12 @@ impl<D: LineDecoder> Reader<D> {
             if !self.retiring() {
                 return false;
             }
-            if f.progress.in_flight() == 0 {
-                return match self.advance(f, false, false).await {
-                    Advanced::Read => false,
-                    _ => self.retiring() || self.cancel.is_cancelled(),
-                };
+            // Taken before the read: a line read now is in flight.
+            let acknowledged = f.progress.in_flight() == 0;
+            match self.advance(f, false, false).await {
+                Advanced::Read => return false,
+                _ if acknowledged => return self.retiring() || self.cancel.is_cancelled(),
+                _ => {}
             }
             if !self.idle().await {
                 return true;
