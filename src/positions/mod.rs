@@ -390,14 +390,28 @@ impl Positions {
         inner.dirty = true;
     }
 
-    /// The file a reader of `path` had open was truncated in place (copytruncate): its progress is
-    /// dropped and the path's saved offset is 0, so a restart before the reader reopens the file
-    /// (a reopen that keeps failing) reads the new content from its start instead of resuming at
-    /// the old offset.
-    pub fn truncated(&self, path: &str, progress: &Arc<Progress>) {
+    /// The file a reader of `path` had open was truncated in place (copytruncate): the path's
+    /// saved offset is 0, so a restart before the reader reopens the file (a reopen that keeps
+    /// failing) reads the new content from its start instead of resuming at the old offset. With
+    /// `copy` (the identity of the copy the rotation made), the reader's lines in flight stay
+    /// tracked as the copy's, so until they are acknowledged a crash reads them again from the
+    /// copy; without, its progress is dropped.
+    pub fn truncated(&self, path: &str, progress: &Arc<Progress>, copy: Option<FileIdentity>) {
         let mut inner = self.lock();
         if let Some(list) = inner.trackers.get_mut(path) {
-            list.retain(|t| !Arc::ptr_eq(&t.progress, progress));
+            match copy {
+                Some(id) => {
+                    for t in list
+                        .iter_mut()
+                        .filter(|t| Arc::ptr_eq(&t.progress, progress))
+                    {
+                        t.retiring = true;
+                        t.rotated = true;
+                        t.identity = Some(id);
+                    }
+                }
+                None => list.retain(|t| !Arc::ptr_eq(&t.progress, progress)),
+            }
             if list.is_empty() {
                 inner.trackers.remove(path);
                 forget_series(path);

@@ -354,9 +354,6 @@ impl<D: LineDecoder> Reader<D> {
                 Rotation::Truncated => {
                     tracing::info!(path = %self.path.display(), "Re-opening truncated file");
                     if let Some(old) = open.take() {
-                        // The path's saved position is the truncated file's start from now on, even
-                        // while reopening it fails: the old offset would skip the new content.
-                        self.positions.truncated(&self.key, &old.progress);
                         // copytruncate: what was not read yet is in the copy.
                         if !self.drain_copy(&old).await {
                             break;
@@ -443,25 +440,33 @@ impl<D: LineDecoder> Reader<D> {
     /// `app.log.1` or `app.log-20261205`, with the same first bytes and the same bytes before the
     /// read offset), from the offset reached. Promtail loses those lines. Only for file targets
     /// (logrotate). False when cancelled.
+    ///
+    /// The path's saved position is the truncated file's start from now on, even while reopening
+    /// it fails (the old offset would skip the new content); while the old file's lines in flight
+    /// are not acknowledged, it is their offset in the copy, so a crash reads them again from it.
     async fn drain_copy(&mut self, old: &OpenFile) -> bool {
-        let Numbered::Newer(own) = &self.numbered else {
-            return true;
+        let own = match &self.numbered {
+            Numbered::Newer(own) if old.identity.fingerprint != 0 && !old.marker.is_empty() => {
+                Arc::clone(own)
+            }
+            _ => {
+                self.positions.truncated(&self.key, &old.progress, None);
+                return true;
+            }
         };
-        if old.identity.fingerprint == 0 || old.marker.is_empty() {
-            return true;
-        }
-        let own = Arc::clone(own);
         let path = Arc::clone(&self.path_shared);
         let (fingerprint, offset, marker) =
             (old.identity.fingerprint, old.offset, old.marker.clone());
         let Some(copy) = blocking(&self.cancel, move || {
-            find_copy(&path, fingerprint, offset, &marker).filter(|c| !own(c))
+            find_copy(&path, fingerprint, offset, &marker).filter(|(c, _)| !own(c))
         })
         .await
         else {
             return false;
         };
-        let Some(copy) = copy else {
+        self.positions
+            .truncated(&self.key, &old.progress, copy.as_ref().map(|(_, id)| *id));
+        let Some((copy, _)) = copy else {
             return true;
         };
         // From the start of the incomplete line read last (it is in the copy too).
@@ -982,10 +987,15 @@ fn rotated_since(
 /// The copy that copytruncate made of `path` before truncating it: a regular file of its directory
 /// whose name starts with `path`'s, longer than `offset`, with the first bytes `fingerprint` and
 /// the bytes `marker` just before `offset`; the most recently modified when several match.
-fn find_copy(path: &Path, fingerprint: u64, offset: u64, marker: &[u8]) -> Option<PathBuf> {
+fn find_copy(
+    path: &Path,
+    fingerprint: u64,
+    offset: u64,
+    marker: &[u8],
+) -> Option<(PathBuf, FileIdentity)> {
     let dir = path.parent()?;
     let name = path.file_name()?.as_encoded_bytes();
-    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut best: Option<(std::time::SystemTime, PathBuf, FileIdentity)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let file_name = entry.file_name();
         let n = file_name.as_encoded_bytes();
@@ -1000,16 +1010,19 @@ fn find_copy(path: &Path, fingerprint: u64, offset: u64, marker: &[u8]) -> Optio
             continue;
         }
         let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-        if best.as_ref().is_some_and(|(t, _)| *t >= modified) {
+        if best.as_ref().is_some_and(|(t, _, _)| *t >= modified) {
             continue;
         }
-        let same = identity::identify(&p).is_ok_and(|id| id.fingerprint == fingerprint)
-            && File::open(&p).is_ok_and(|f| read_marker_at(&f, offset) == marker);
-        if same {
-            best = Some((modified, p));
+        let Ok(id) = identity::identify(&p) else {
+            continue;
+        };
+        if id.fingerprint == fingerprint
+            && File::open(&p).is_ok_and(|f| read_marker_at(&f, offset) == marker)
+        {
+            best = Some((modified, p, id));
         }
     }
-    best.map(|(_, p)| p)
+    best.map(|(_, p, id)| (p, id))
 }
 
 /// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`), also
@@ -1255,8 +1268,26 @@ mod tests {
         let ack = progress.register(900);
         drop(ack);
         assert_eq!(positions.get_offset("/l/app.log"), Some(900));
-        positions.truncated("/l/app.log", &progress);
+        positions.truncated("/l/app.log", &progress, None);
         assert_eq!(positions.get_offset("/l/app.log"), Some(0));
+
+        // With lines in flight and a copy: their offset in the copy until acknowledged.
+        let progress = Progress::new(0);
+        let copy = FileIdentity {
+            dev: 1,
+            ino: 77,
+            fingerprint: 5,
+        };
+        positions.track("/l/app.log", Arc::clone(&progress), None);
+        let ack = progress.register(400);
+        positions.truncated("/l/app.log", &progress, Some(copy));
+        assert_eq!(
+            positions.resume_point("/l/app.log"),
+            (Some(0), Some(copy)),
+            "the copy's offset while its lines are in flight"
+        );
+        drop(ack);
+        assert_eq!(positions.resume_point("/l/app.log").0, Some(400));
     }
 
     #[tokio::test]

@@ -1,7 +1,10 @@
 //! The file-tailing gaps around rotation that used to lose lines: a glob pass between logrotate's
-//! rename and create (and a file deleted while its reader lags), numbered rotations that happened
-//! while ferrotail was down, and a copytruncate rotation whose reopen fails. Each test failed on
-//! the code before the fix, except the crash test (a regression guard for the new retiring state).
+//! rename and create, a file deleted while its reader lags, a crash while a renamed file is read
+//! to its end (with and without a new file at the path at the restart), numbered rotations that
+//! happened while ferrotail was down, and copytruncate (while the reader lags, rewritten past its
+//! offset, with lines in flight at a crash, and with a reopen that fails). Each test failed on the
+//! code before the fix, except `a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line`, a
+//! regression guard for the retiring state.
 
 use std::path::Path;
 use std::time::Duration;
@@ -485,4 +488,59 @@ async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart()
     let c = counts(&loki);
     let repeated = each(&new).iter().filter(|l| c.get(*l) != Some(&1)).count();
     assert_eq!(repeated, 0, "the new file's lines were read twice");
+}
+
+/// copytruncate while lines read before the truncation are still in flight (Loki takes a second
+/// per push), then a crash: those lines are in the copy, and the saved position stays their
+/// offset in the copy until they are acknowledged, so after the restart they are read again from
+/// it. They used to be dropped from the positions at the truncation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_copytruncate_with_lines_in_flight_loses_none() {
+    let (tmp, logs, pos) = setup();
+    let file = logs.join("app.log");
+    let old = padded("old", 0..60_000);
+    std::fs::write(&file, &old).unwrap();
+    let loki = FakeLoki::start().await;
+    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    wait_requests(&loki, 1).await;
+    std::fs::copy(&file, logs.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let p = file.display().to_string();
+    wait_log(&ft, &[&["Re-opening truncated file", &p]]).await;
+    let mark = std::time::SystemTime::now();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::metadata(&pos)
+        .and_then(|m| m.modified())
+        .is_ok_and(|m| m > mark)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "positions never saved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ft.kill();
+    assert!(
+        loki.lines().len() < 60_000,
+        "lines must be in flight at the crash"
+    );
+
+    let new = padded("new", 0..500);
+    append(&file, &new);
+    loki.inner.lock().unwrap().delay = Duration::ZERO;
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
+    wait_all(&loki, &want).await;
+    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
 }
