@@ -14,6 +14,10 @@ use crate::at_least_once::{
 };
 use crate::util::{append, config, free_port, FakeLoki, Ferrotail};
 
+/// Lines in a file the reader must lag behind on (12 MB: several times what the channels and a
+/// held push take in).
+const BIG: usize = 120_000;
+
 /// `n` numbered lines of about 100 bytes.
 fn padded(prefix: &str, range: std::ops::Range<usize>) -> String {
     range
@@ -62,7 +66,7 @@ fn assert_once(loki: &FakeLoki, want: &[String]) {
     assert_eq!(c.values().sum::<usize>(), want.len(), "unexpected lines");
 }
 
-/// The reader lags far behind (Loki takes a second per push, the file holds 6 MB) when the file
+/// The reader lags far behind (Loki takes a second per push, the file holds 12 MB) when the file
 /// is renamed out of the glob and a glob pass runs before the new file is created: the reader
 /// used to be stopped there, losing the rest of the renamed file. Now it reads the renamed file to
 /// its end, then the new file from its start: every line once.
@@ -70,7 +74,7 @@ fn assert_once(loki: &FakeLoki, want: &[String]) {
 async fn a_glob_pass_between_rename_and_create_loses_no_line() {
     let (tmp, logs, pos) = setup();
     let file = logs.join("app.log");
-    let old = padded("old", 0..60_000);
+    let old = padded("old", 0..BIG);
     std::fs::write(&file, &old).unwrap();
     let loki = FakeLoki::start().await;
     loki.inner.lock().unwrap().delay = Duration::from_secs(1);
@@ -82,7 +86,7 @@ async fn a_glob_pass_between_rename_and_create_loses_no_line() {
     let key = format!("path=\"{}\"", file.display());
     let read = ft.metric("promtail_read_lines_total", &[&key]).await;
     assert!(
-        read < 60_000.0,
+        read < BIG as f64,
         "the reader must lag for this test (read {read})"
     );
 
@@ -115,7 +119,7 @@ async fn a_glob_pass_between_rename_and_create_loses_no_line() {
 async fn a_file_deleted_while_its_reader_lags_is_read_to_its_end() {
     let (tmp, logs, pos) = setup();
     let file = logs.join("app.log");
-    let old = padded("gone", 0..60_000);
+    let old = padded("gone", 0..BIG);
     std::fs::write(&file, &old).unwrap();
     let loki = FakeLoki::start().await;
     loki.inner.lock().unwrap().delay = Duration::from_secs(1);
@@ -285,7 +289,7 @@ async fn copytruncate_with_a_failed_reopen_saves_the_truncated_files_start() {
     );
 }
 
-/// copytruncate while the reader lags (Loki takes a second per push, the file holds 6 MB): the
+/// copytruncate while the reader lags (Loki takes a second per push, the file holds 12 MB): the
 /// lines not read yet are gone from the truncated file, but the copy (`app.log.1`) has them at
 /// the same offsets. They are read from the copy, then the new content from its start. Promtail,
 /// and ferrotail before, lost them.
@@ -293,7 +297,7 @@ async fn copytruncate_with_a_failed_reopen_saves_the_truncated_files_start() {
 async fn copytruncate_while_the_reader_lags_reads_the_rest_from_the_copy() {
     let (tmp, logs, pos) = setup();
     let file = logs.join("app.log");
-    let old = padded("old", 0..60_000);
+    let old = padded("old", 0..BIG);
     std::fs::write(&file, &old).unwrap();
     let loki = FakeLoki::start().await;
     loki.inner.lock().unwrap().delay = Duration::from_secs(1);
@@ -305,7 +309,7 @@ async fn copytruncate_while_the_reader_lags_reads_the_rest_from_the_copy() {
     let key = format!("path=\"{}\"", file.display());
     let read = ft.metric("promtail_read_lines_total", &[&key]).await;
     assert!(
-        read < 60_000.0,
+        read < BIG as f64,
         "the reader must lag for this test (read {read})"
     );
 
@@ -335,19 +339,33 @@ async fn copytruncate_while_the_reader_lags_reads_the_rest_from_the_copy() {
 async fn copytruncate_and_regrowth_past_a_lagging_readers_offset_loses_no_line() {
     let (tmp, logs, pos) = setup();
     let file = logs.join("app.log");
-    let old = padded("old", 0..60_000);
+    let old = padded("old", 0..BIG);
     std::fs::write(&file, &old).unwrap();
+    // Loki holds the pushes (until the client's 2 s timeout, then answers the retry): the reader
+    // fills the channels and waits, so the rewrite below falls between two of its blocks.
     let loki = FakeLoki::start().await;
-    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
+    loki.inner.lock().unwrap().delay = Duration::from_secs(3600);
     let port = free_port();
-    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs)).replace(
+        "    batchwait: 100ms\n",
+        "    batchwait: 100ms\n    timeout: 2s\n",
+    );
     let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
     ft.wait_up().await;
     wait_requests(&loki, 1).await;
     let key = format!("path=\"{}\"", file.display());
-    let read = ft.metric("promtail_read_lines_total", &[&key]).await;
+    // The reader is held up once its count of lines read stops moving.
+    let mut read = ft.metric("promtail_read_lines_total", &[&key]).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = ft.metric("promtail_read_lines_total", &[&key]).await;
+        if now == read {
+            break;
+        }
+        read = now;
+    }
     assert!(
-        read < 60_000.0,
+        read < BIG as f64,
         "the reader must lag for this test (read {read})"
     );
 
@@ -356,7 +374,7 @@ async fn copytruncate_and_regrowth_past_a_lagging_readers_offset_loses_no_line()
     // over the old bytes (longer than the old content), so the reader never sees a short file.
     // Other bytes than the old content's (as a real log's timestamps are): the reader tells a
     // rewritten file by the bytes just before its offset.
-    let new = padded("new", 0..70_000).replace('x', "y");
+    let new = padded("new", 0..BIG + 10_000).replace('x', "y");
     std::os::unix::fs::FileExt::write_all_at(
         &std::fs::OpenOptions::new().write(true).open(&file).unwrap(),
         new.as_bytes(),
@@ -380,7 +398,7 @@ async fn copytruncate_and_regrowth_past_a_lagging_readers_offset_loses_no_line()
 async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
     let (tmp, logs, pos) = setup();
     let file = logs.join("app.log");
-    let old = padded("old", 0..60_000);
+    let old = padded("old", 0..BIG);
     std::fs::write(&file, &old).unwrap();
     let loki = FakeLoki::start().await;
     loki.inner.lock().unwrap().delay = Duration::from_secs(1);
@@ -409,7 +427,7 @@ async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
     let read = ft.metric("promtail_read_lines_total", &[]).await;
     ft.kill();
     assert!(
-        loki.lines().len() < 60_000 && read < 60_000.0,
+        loki.lines().len() < BIG && read < BIG as f64,
         "the crash must fall while the renamed file is being read"
     );
 
@@ -436,7 +454,7 @@ async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
 async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart() {
     let (tmp, logs, pos) = setup();
     let file = logs.join("app.log");
-    let old = padded("old", 0..60_000);
+    let old = padded("old", 0..BIG);
     std::fs::write(&file, &old).unwrap();
     let loki = FakeLoki::start().await;
     loki.inner.lock().unwrap().delay = Duration::from_secs(1);
@@ -498,7 +516,7 @@ async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart()
 async fn a_crash_after_copytruncate_with_lines_in_flight_loses_none() {
     let (tmp, logs, pos) = setup();
     let file = logs.join("app.log");
-    let old = padded("old", 0..60_000);
+    let old = padded("old", 0..BIG);
     std::fs::write(&file, &old).unwrap();
     let loki = FakeLoki::start().await;
     loki.inner.lock().unwrap().delay = Duration::from_secs(1);
@@ -530,7 +548,7 @@ async fn a_crash_after_copytruncate_with_lines_in_flight_loses_none() {
     }
     ft.kill();
     assert!(
-        loki.lines().len() < 60_000,
+        loki.lines().len() < BIG,
         "lines must be in flight at the crash"
     );
 
