@@ -307,10 +307,14 @@ impl<D: LineDecoder> Reader<D> {
             check_first = false;
             // At the end of the file: has it been rotated or truncated?
             match rotation {
-                Rotation::None if self.retiring() => {
+                Rotation::None | Rotation::Renamed if self.retiring() => {
                     // The path left the glob (renamed away or deleted) and the open file is read
                     // to its end: stop once its lines are acknowledged, unless it grows or the
-                    // path is back.
+                    // path is back. A new file at the path is left to the target, which takes the
+                    // retirement back (then this reader switches to it) or, once this reader has
+                    // stopped and the position is forgotten, starts a reader for it: switching
+                    // here would read lines that a reader started on a stale file list reads
+                    // again.
                     if self.retired(f).await {
                         break;
                     }
@@ -1250,6 +1254,44 @@ mod tests {
             .expect("the retired reader stops")
             .unwrap();
         assert_eq!(positions.get_offset(&path.to_string_lossy()), Some(6));
+    }
+
+    /// A retired reader that sees a new file at its path before the target takes the
+    /// retirement back leaves it alone: it stops once its own file's lines are acknowledged.
+    #[tokio::test]
+    async fn a_retired_reader_does_not_switch_to_a_new_file_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "a1\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let retire = Arc::new(AtomicBool::new(false));
+        let reader = Reader::new(
+            path.clone(),
+            PlainDecoder::new(Labels::new()),
+            tx,
+            Positions::in_memory(),
+            Arc::clone(&wake),
+            cancel.clone(),
+            ReaderOptions {
+                poll: Duration::from_millis(5),
+                max_idle_poll: Duration::from_millis(5),
+            },
+            Arc::new(ReaderStatus::default()),
+        )
+        .with_retire(Arc::clone(&retire));
+        let task = tokio::spawn(reader.run());
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["a1"]);
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&path, "n1\n").unwrap();
+        retire.store(true, Ordering::Relaxed);
+        wake.notify_one();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the retired reader stops")
+            .unwrap();
+        assert!(rx.try_recv().is_err(), "the new file was read");
     }
 
     fn append_to(path: &Path, text: &str) {
