@@ -479,7 +479,7 @@ impl<D: LineDecoder> Reader<D> {
         } else {
             offset.saturating_sub(old.partial.len() as u64)
         };
-        tracing::info!(path = %self.path.display(), copy = %copy.display(), offset = from, "file was truncated before it was read to its end; reading the rest from its copy");
+        tracing::info!(path = %self.path.display(), copy = %copy.display(), offset = from, "file was truncated (copytruncate); its copy holds the lines in flight and any not read yet, read from it first");
         self.drain_rotated(&copy, from).await
     }
 
@@ -989,7 +989,8 @@ fn rotated_since(
 }
 
 /// The copy that copytruncate made of `path` before truncating it: a regular file of its directory
-/// whose name starts with `path`'s, longer than `offset`, with the first bytes `fingerprint` and
+/// whose name starts with `path`'s, at least `offset` long (a reader that had read everything
+/// still needs it for its lines in flight), with the first bytes `fingerprint` and
 /// the bytes `marker` just before `offset`; the most recently modified when several match.
 fn find_copy(
     path: &Path,
@@ -1010,7 +1011,7 @@ fn find_copy(
         let Ok(meta) = std::fs::metadata(&p) else {
             continue;
         };
-        if !meta.is_file() || meta.len() <= offset {
+        if !meta.is_file() || meta.len() < offset {
             continue;
         }
         let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);

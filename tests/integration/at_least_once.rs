@@ -37,7 +37,7 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 }
 
 /// Waits until the positions file and its identity sidecar were both written after `after`.
-async fn wait_saved_after(pos: &Path, after: SystemTime) {
+pub(crate) async fn wait_saved_after(pos: &Path, after: SystemTime) {
     let sidecar = PathBuf::from(format!("{}.ferrotail.json", pos.display()));
     let deadline = std::time::Instant::now() + WAIT;
     loop {

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::at_least_once::{
-    counts, saved_offset, scrape, setup, wait_all, wait_requests, wait_saved_offset, WAIT,
+    counts, saved_offset, scrape, setup, wait_all, wait_requests, wait_saved_after,
+    wait_saved_offset, WAIT,
 };
 use crate::util::{append, config, free_port, FakeLoki, Ferrotail};
 
@@ -410,20 +411,7 @@ async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
     let p = file.display().to_string();
     wait_log(&ft, &[&["left its target's glob", &p]]).await;
-    let mark = std::time::SystemTime::now();
-    let saved_after = |t: std::time::SystemTime| {
-        std::fs::metadata(&pos)
-            .and_then(|m| m.modified())
-            .is_ok_and(|m| m > t)
-    };
-    let deadline = std::time::Instant::now() + WAIT;
-    while !saved_after(mark) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "positions never saved"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_saved_after(&pos, std::time::SystemTime::now()).await;
     let read = ft.metric("promtail_read_lines_total", &[]).await;
     ft.kill();
     assert!(
@@ -466,22 +454,7 @@ async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart()
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
     let p = file.display().to_string();
     wait_log(&ft, &[&["left its target's glob", &p]]).await;
-    let saved_after = |t: std::time::SystemTime| {
-        std::fs::metadata(&pos)
-            .and_then(|m| m.modified())
-            .is_ok_and(|m| m > t)
-    };
-    let wait_save = |t| async move {
-        let deadline = std::time::Instant::now() + WAIT;
-        while !saved_after(t) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "positions never saved"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    wait_save(std::time::SystemTime::now()).await;
+    wait_saved_after(&pos, std::time::SystemTime::now()).await;
     ft.kill();
     assert!(saved_offset(&pos, &file).is_some_and(|o| o < old.len() as u64));
 
@@ -489,9 +462,8 @@ async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart()
     loki.inner.lock().unwrap().delay = Duration::ZERO;
     let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
     ft.wait_up().await;
-    let mark = std::time::SystemTime::now();
-    wait_save(mark).await;
-    wait_save(std::time::SystemTime::now()).await;
+    wait_saved_after(&pos, std::time::SystemTime::now()).await;
+    wait_saved_after(&pos, std::time::SystemTime::now()).await;
     assert!(
         saved_offset(&pos, &file).is_some(),
         "the renamed file's position was forgotten; stderr:\n{}",
@@ -533,19 +505,8 @@ async fn a_crash_after_copytruncate_with_lines_in_flight_loses_none() {
         .set_len(0)
         .unwrap();
     let p = file.display().to_string();
-    wait_log(&ft, &[&["Re-opening truncated file", &p]]).await;
-    let mark = std::time::SystemTime::now();
-    let deadline = std::time::Instant::now() + WAIT;
-    while !std::fs::metadata(&pos)
-        .and_then(|m| m.modified())
-        .is_ok_and(|m| m > mark)
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "positions never saved"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_log(&ft, &[&["its copy holds the lines in flight", &p]]).await;
+    wait_saved_after(&pos, std::time::SystemTime::now()).await;
     ft.kill();
     assert!(
         loki.lines().len() < BIG,
@@ -560,5 +521,44 @@ async fn a_crash_after_copytruncate_with_lines_in_flight_loses_none() {
     let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
     wait_all(&loki, &want).await;
     wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
+}
+
+/// As above, with every line read before the truncation and all of them in flight (Loki holds
+/// the push): the copy has nothing more to read but still holds them, so the saved position is
+/// theirs in the copy, and a crash reads them again from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_copytruncate_with_every_line_in_flight_loses_none() {
+    let (tmp, logs, pos) = setup();
+    let file = logs.join("app.log");
+    let old = padded("old", 0..1_000);
+    std::fs::write(&file, &old).unwrap();
+    let loki = FakeLoki::start().await;
+    loki.inner.lock().unwrap().delay = Duration::from_secs(3600);
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    let key = format!("path=\"{}\"", file.display());
+    ft.wait_metric("promtail_read_lines_total", &[&key], WAIT, |v| v >= 1_000.0)
+        .await;
+    wait_requests(&loki, 1).await;
+    std::fs::copy(&file, logs.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let p = file.display().to_string();
+    wait_log(&ft, &[&["its copy holds the lines in flight", &p]]).await;
+    wait_saved_after(&pos, std::time::SystemTime::now()).await;
+    ft.kill();
+    assert!(loki.lines().is_empty(), "Loki held every push");
+
+    loki.inner.lock().unwrap().delay = Duration::ZERO;
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    wait_all(&loki, &each(&old)).await;
     assert!(ft.stop().await.success());
 }
