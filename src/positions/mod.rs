@@ -418,6 +418,10 @@ impl Positions {
             }
         }
         inner.saved.insert(path.to_string(), "0".to_string());
+        // Same inode, new content: the old first bytes no longer describe it.
+        if let Some(id) = inner.identities.get_mut(path) {
+            id.fingerprint = 0;
+        }
         inner.settle();
         inner.dirty = true;
     }

@@ -462,7 +462,7 @@ impl<D: LineDecoder> Reader<D> {
         let (fingerprint, offset, marker) =
             (old.identity.fingerprint, old.offset, old.marker.clone());
         let Some(copy) = blocking(&self.cancel, move || {
-            find_copy(&path, fingerprint, offset, &marker).filter(|(c, _)| !own(c))
+            find_copy(&path, fingerprint, offset, Some(&marker)).filter(|(c, _)| !own(c))
         })
         .await
         else {
@@ -549,6 +549,36 @@ impl<D: LineDecoder> Reader<D> {
                 // Files rotated after it were never read.
                 if !self.drain_numbered_since(sid, rotated).await {
                     return Ok(None);
+                }
+            }
+        }
+        // copytruncate while stopped: the path's file is the saved one truncated in place (same
+        // inode, shorter than the saved offset or other first bytes). The lines after the saved
+        // offset are in the copy, found by its first bytes (no offset marker is saved, so a copy
+        // of an older generation with the same first bytes could be taken: lines again, never
+        // lines lost).
+        if let (Some(off), Some(sid), Numbered::Newer(own)) =
+            (saved_offset, saved_id, &self.numbered)
+        {
+            let in_place = (sid.dev, sid.ino) == (current.dev, current.ino)
+                && sid.fingerprint != 0
+                && off > 0
+                && (off > size || !identity::same_file(sid, current));
+            if in_place {
+                let own = Arc::clone(own);
+                let path = Arc::clone(&self.path_shared);
+                let Some(copy) = blocking(&self.cancel, move || {
+                    find_copy(&path, sid.fingerprint, off, None).filter(|(c, _)| !own(c))
+                })
+                .await
+                else {
+                    return Ok(None);
+                };
+                if let Some((copy, _)) = copy {
+                    tracing::info!(path = %self.path.display(), copy = %copy.display(), offset = off, "file was truncated (copytruncate) while stopped; reading the rest from its copy first");
+                    if !self.drain_rotated(&copy, off).await {
+                        return Ok(None);
+                    }
                 }
             }
         }
@@ -996,7 +1026,7 @@ fn find_copy(
     path: &Path,
     fingerprint: u64,
     offset: u64,
-    marker: &[u8],
+    marker: Option<&[u8]>,
 ) -> Option<(PathBuf, FileIdentity)> {
     let dir = path.parent()?;
     let name = path.file_name()?.as_encoded_bytes();
@@ -1022,7 +1052,7 @@ fn find_copy(
             continue;
         };
         if id.fingerprint == fingerprint
-            && File::open(&p).is_ok_and(|f| read_marker_at(&f, offset) == marker)
+            && marker.is_none_or(|m| File::open(&p).is_ok_and(|f| read_marker_at(&f, offset) == m))
         {
             best = Some((modified, p, id));
         }

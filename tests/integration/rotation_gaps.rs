@@ -2,7 +2,8 @@
 //! rename and create, a file deleted while its reader lags, a crash while a renamed file is read
 //! to its end (with and without a new file at the path at the restart), numbered rotations that
 //! happened while ferrotail was down, and copytruncate (while the reader lags, rewritten past its
-//! offset, with lines in flight at a crash, and with a reopen that fails). Each test failed on the
+//! offset, with lines in flight at a crash, while ferrotail was down, and with a reopen that
+//! fails). Each test failed on the
 //! code before the fix, except `a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line`, a
 //! regression guard for the retiring state.
 
@@ -561,4 +562,46 @@ async fn a_crash_after_copytruncate_with_every_line_in_flight_loses_none() {
     ft.wait_up().await;
     wait_all(&loki, &each(&old)).await;
     assert!(ft.stop().await.success());
+}
+
+/// copytruncate while ferrotail is stopped, with lines written after the saved offset before the
+/// copy: they are in the copy (found by its first bytes), read from the saved offset before the
+/// truncated file's new content. Promtail, and ferrotail before, lost them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_while_stopped_reads_the_rest_from_the_copy() {
+    let (tmp, logs, pos) = setup();
+    let file = logs.join("app.log");
+    let first = padded("first", 0..100);
+    std::fs::write(&file, &first).unwrap();
+    let loki = FakeLoki::start().await;
+    let port = free_port();
+    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    wait_all(&loki, &each(&first)).await;
+    wait_saved_offset(&ft, &pos, &file, first.len() as u64).await;
+    assert!(ft.stop().await.success());
+
+    let unread = padded("unread", 0..50);
+    append(&file, &unread);
+    std::fs::copy(&file, logs.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let new = padded("new", 0..30);
+    append(&file, &new);
+
+    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+    ft.wait_up().await;
+    let want: Vec<String> = [&first, &unread, &new]
+        .iter()
+        .flat_map(|t| each(t))
+        .collect();
+    wait_all(&loki, &want).await;
+    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
+    assert_once(&loki, &want);
 }
