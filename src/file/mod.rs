@@ -6,11 +6,19 @@
 //! target starts a [`Reader`] per new file and stops the readers of files that no longer match,
 //! forgetting their positions as Promtail does. Within a job, a file matched by two targets with
 //! the same labels is read once.
+//!
+//! A file that no longer matches (renamed away or deleted) is not stopped at once, as Promtail
+//! stops it: its reader still has it open, reads it to its end, waits until its lines are
+//! acknowledged, and only then stops (and its position is forgotten). If the path comes back
+//! meanwhile (logrotate's `create` after a glob pass fell between its rename and create), the same
+//! reader goes on: it sees a new file at the path, as after any rename rotation, and reads it from
+//! its start.
 
 pub mod scan;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -142,6 +150,7 @@ impl SourceKind for FileKind {
             reader: self.reader.clone(),
             claims: Arc::clone(&self.claims),
             running: HashMap::new(),
+            ended: Arc::new(Notify::new()),
         };
         let forget = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let handle = tokio::spawn(task.run(cancel.clone(), Arc::clone(&forget)));
@@ -174,6 +183,17 @@ impl Source for FileSource {
 struct Running {
     cancel: CancellationToken,
     handle: JoinHandle<()>,
+    /// Set while the path is out of the glob: the reader finishes its file and stops.
+    retire: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    /// Set when the reader's `run` returned (before its task is seen as finished).
+    done: Arc<AtomicBool>,
+}
+
+impl Running {
+    fn ended(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.handle.is_finished()
+    }
 }
 
 /// The task of one file target.
@@ -189,6 +209,8 @@ struct FileTarget {
     reader: ReaderOptions,
     claims: Arc<Claims>,
     running: HashMap<PathBuf, Running>,
+    /// Notified when a reader ends (a retiring reader is then stopped for good).
+    ended: Arc<Notify>,
 }
 
 impl FileTarget {
@@ -219,6 +241,7 @@ impl FileTarget {
                     want = files;
                 }
                 _ = tick.tick() => {}
+                _ = self.ended.notified() => {}
                 _ = cancel.cancelled() => break,
             }
             let gone: Vec<PathBuf> = self
@@ -228,14 +251,24 @@ impl FileTarget {
                 .cloned()
                 .collect();
             for path in gone {
-                self.stop_reader(&path, true).await;
+                let Some(r) = self.running.get(&path) else {
+                    continue;
+                };
+                if r.ended() {
+                    self.stop_reader(&path, true).await;
+                } else if !r.retire.swap(true, Ordering::Relaxed) {
+                    // Renamed away or deleted: the reader still has the file open and reads it
+                    // to its end first (Promtail stops it here, losing what it had not read).
+                    tracing::info!(path = %path.display(), "file left its target's glob; reading it to its end before stopping");
+                    r.wake.notify_one();
+                }
             }
             for path in want.iter() {
-                if self
-                    .running
-                    .get(path)
-                    .is_some_and(|r| !r.handle.is_finished())
-                {
+                if let Some(r) = self.running.get(path).filter(|r| !r.ended()) {
+                    if r.retire.swap(false, Ordering::Relaxed) {
+                        tracing::info!(path = %path.display(), "file is back in its target's glob; reading on");
+                        r.wake.notify_one();
+                    }
                     continue;
                 }
                 self.start_reader(path.clone(), &cancel);
@@ -267,6 +300,13 @@ impl FileTarget {
         let wake = Arc::new(Notify::new());
         self.watcher.watch_file(&path, &wake);
         let rcancel = cancel.child_token();
+        let retire = Arc::new(AtomicBool::new(false));
+        // Numbered rotated files the glob matches are targets of their own.
+        let (glob, exclude) = (self.glob.clone(), self.exclude.clone());
+        let own = move |p: &std::path::Path| {
+            glob.as_ref().is_some_and(|g| g.is_match(p))
+                && !exclude.as_ref().is_some_and(|x| x.is_match(p))
+        };
         let reader = Reader::new(
             path.clone(),
             PlainDecoder::new(entry_labels),
@@ -276,9 +316,18 @@ impl FileTarget {
             rcancel.clone(),
             self.reader.clone(),
             Arc::clone(&status),
-        );
+        )
+        .with_logrotate_numbering(Arc::new(own))
+        .with_retire(Arc::clone(&retire));
         tracing::info!(component = "tailer", path = %path.display(), "tail routine: started");
-        let handle = tokio::spawn(reader.run());
+        let ended = Arc::clone(&self.ended);
+        let done = Arc::new(AtomicBool::new(false));
+        let done_set = Arc::clone(&done);
+        let handle = tokio::spawn(async move {
+            reader.run().await;
+            done_set.store(true, Ordering::Release);
+            ended.notify_one();
+        });
         self.ctx.registry.set(
             self.registry_key(&path),
             TargetView {
@@ -295,6 +344,9 @@ impl FileTarget {
             Running {
                 cancel: rcancel,
                 handle,
+                retire,
+                wake,
+                done,
             },
         );
     }

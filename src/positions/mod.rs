@@ -390,6 +390,42 @@ impl Positions {
         inner.dirty = true;
     }
 
+    /// The file a reader of `path` had open was truncated in place (copytruncate): the path's
+    /// saved offset is 0, so a restart before the reader reopens the file (a reopen that keeps
+    /// failing) reads the new content from its start instead of resuming at the old offset. With
+    /// `copy` (the identity of the copy the rotation made), the reader's lines in flight stay
+    /// tracked as the copy's, so until they are acknowledged a crash reads them again from the
+    /// copy; without, its progress is dropped.
+    pub fn truncated(&self, path: &str, progress: &Arc<Progress>, copy: Option<FileIdentity>) {
+        let mut inner = self.lock();
+        if let Some(list) = inner.trackers.get_mut(path) {
+            match copy {
+                Some(id) => {
+                    for t in list
+                        .iter_mut()
+                        .filter(|t| Arc::ptr_eq(&t.progress, progress))
+                    {
+                        t.retiring = true;
+                        t.rotated = true;
+                        t.identity = Some(id);
+                    }
+                }
+                None => list.retain(|t| !Arc::ptr_eq(&t.progress, progress)),
+            }
+            if list.is_empty() {
+                inner.trackers.remove(path);
+                forget_series(path);
+            }
+        }
+        inner.saved.insert(path.to_string(), "0".to_string());
+        // Same inode, new content: the old first bytes no longer describe it.
+        if let Some(id) = inner.identities.get_mut(path) {
+            id.fingerprint = 0;
+        }
+        inner.settle();
+        inner.dirty = true;
+    }
+
     /// Abandons every tracked progress (a shutdown or reload gave up waiting for Loki): their
     /// committed positions are final, whatever becomes of the entries still in flight.
     pub fn abandon_all(&self) {
@@ -477,19 +513,25 @@ impl Positions {
         }
         // The paths are checked without the lock held: a hung stat (NFS) must not hold up the
         // readers and acknowledgements that take it.
-        let candidates: Vec<String> = {
+        let candidates: Vec<(String, Option<u64>, Option<FileIdentity>)> = {
             let inner = self.lock();
             inner
                 .saved
-                .keys()
-                .filter(|k| !k.starts_with("cursor-") && !k.starts_with("journal-"))
-                .filter(|k| !inner.trackers.contains_key(*k))
-                .cloned()
+                .iter()
+                .filter(|(k, _)| !k.starts_with("cursor-") && !k.starts_with("journal-"))
+                .filter(|(k, _)| !inner.trackers.contains_key(*k))
+                .map(|(k, v)| {
+                    let offset = v.trim().parse().ok();
+                    (k.clone(), offset, inner.identities.get(k).copied())
+                })
                 .collect()
         };
         let gone: Vec<String> = candidates
             .into_iter()
-            .filter(|k| !Path::new(k).exists())
+            .filter(|(k, offset, id)| {
+                !Path::new(k).exists() && !renamed_with_unread_lines(Path::new(k), *offset, *id)
+            })
+            .map(|(k, _, _)| k)
             .collect();
         let mut inner = self.lock();
         for k in gone {
@@ -568,6 +610,26 @@ impl Positions {
             }
         })
     }
+}
+
+/// Is the file whose position is saved for the vanished `path` still in its directory under
+/// another name (renamed out of the glob: a crash fell between logrotate's rename and create, or
+/// the application creates its log only when it next writes), with lines after the saved offset?
+/// Then the entry is kept: when a file appears at the path again, its reader finds the renamed one
+/// by its identity and reads those lines first. Promtail forgets the path, and them.
+fn renamed_with_unread_lines(path: &Path, offset: Option<u64>, id: Option<FileIdentity>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(offset), Some(id), Some(dir)) = (offset, id, path.parent()) else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        std::fs::metadata(e.path()).is_ok_and(|m| {
+            m.is_file() && m.ino() == id.ino && m.dev() == id.dev && m.len() > offset
+        })
+    })
 }
 
 fn sidecar_path(path: &Path) -> PathBuf {

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,7 +105,11 @@ pub struct Reader<D: LineDecoder> {
     opts: ReaderOptions,
     status: Arc<ReaderStatus>,
     backlog: Vec<PathBuf>,
-    numbered_rotation: bool,
+    numbered: Numbered,
+    /// Set by the file target when the path left its glob (renamed or deleted): the reader reads
+    /// the file it has open to its end, waits for its lines' acknowledgement, then stops. Cleared
+    /// when the path is back.
+    retire: Arc<AtomicBool>,
     /// The read buffer, allocated once.
     block: Vec<u8>,
     /// The last read filled the buffer: more is waiting, so the next read uses a full block.
@@ -166,7 +170,8 @@ impl<D: LineDecoder> Reader<D> {
             opts,
             status,
             backlog: Vec::new(),
-            numbered_rotation: false,
+            numbered: Numbered::Off,
+            retire: Arc::default(),
             block: Vec::new(),
             last_read_filled: false,
             idle_wait: first_wait,
@@ -190,8 +195,30 @@ impl<D: LineDecoder> Reader<D> {
     /// Rotation numbers its old files `<path>.1`, `<path>.2`, ... (dockerd's json-file driver):
     /// when the file is rotated more than once between two checks, the files in between are read
     /// too, oldest first, instead of being skipped.
+    /// When the file read last is no longer among the numbered files, it was deleted by
+    /// `max-file`, so every numbered file is newer than it and is read.
     pub fn with_numbered_rotation(mut self) -> Self {
-        self.numbered_rotation = true;
+        self.numbered = Numbered::All;
+        self
+    }
+
+    /// logrotate's numbered scheme (`<path>.1`, `<path>.2`, ..., without compression or with
+    /// `delaycompress`): when the file read last is found at `<path>.N`, the files rotated after
+    /// it (`<path>.N-1` ... `<path>.1`) are read too, oldest first, before the file the path
+    /// names now. Nothing more is read when it is not found (compressed, deleted, or a dateext
+    /// name): older numbered files could not be told from newer ones. Files `own` says are
+    /// matched by the target's glob are left to their own readers.
+    pub fn with_logrotate_numbering(
+        mut self,
+        own: Arc<dyn Fn(&Path) -> bool + Send + Sync>,
+    ) -> Self {
+        self.numbered = Numbered::Newer(own);
+        self
+    }
+
+    /// The flag the file target sets when the path left its glob (see [`Reader::retire`]).
+    pub fn with_retire(mut self, retire: Arc<AtomicBool>) -> Self {
+        self.retire = retire;
         self
     }
 
@@ -205,6 +232,7 @@ impl<D: LineDecoder> Reader<D> {
         let mut open: Option<OpenFile> = None;
         let mut waiting_logged = false;
         let mut check_first = false;
+        let mut last_check = tokio::time::Instant::now();
         // After a rotation the path names a new file, read from its start. If opening it failed,
         // it is opened again the same way: the saved position belongs to the old file (which was
         // already read to its end), so resuming from it would read the old file again.
@@ -220,7 +248,7 @@ impl<D: LineDecoder> Reader<D> {
                         reopen_at_start = false;
                         open = Some(nf);
                     }
-                    Err(_) if self.cancel.is_cancelled() => break,
+                    Err(_) if self.cancel.is_cancelled() || self.retiring() => break,
                     Err(e) => {
                         if !waiting_logged {
                             tracing::warn!(path = %self.path.display(), error = %e, "error re-opening rotated file; retrying");
@@ -240,7 +268,7 @@ impl<D: LineDecoder> Reader<D> {
                         open = Some(f)
                     }
                     Ok(None) => return self.finish(None),
-                    Err(_) if self.cancel.is_cancelled() => break,
+                    Err(_) if self.cancel.is_cancelled() || self.retiring() => break,
                     Err(e) => {
                         if !waiting_logged {
                             tracing::info!(path = %self.path.display(), error = %e, "Waiting for file to appear...");
@@ -256,8 +284,15 @@ impl<D: LineDecoder> Reader<D> {
             let Some(f) = open.as_mut() else { continue };
             // One trip to the blocking pool: the rotation check after an idle wait (a rotation
             // found then is handled below, after reading what the old handle still has), a block,
-            // and at the end of the file the rotation check again.
-            let rotation = match self.advance(f, check_first, true).await {
+            // and at the end of the file the rotation check again. While the reader is busy the
+            // check also runs between blocks once per poll interval: a file truncated and
+            // rewritten past the offset while the reader was held up (a full channel) would
+            // otherwise be read on from the old offset, in the middle of the new content.
+            let check = check_first || last_check.elapsed() >= self.opts.poll;
+            if check {
+                last_check = tokio::time::Instant::now();
+            }
+            let rotation = match self.advance(f, check, true).await {
                 _ if self.cancel.is_cancelled() => break,
                 Advanced::Read => {
                     check_first = false;
@@ -272,6 +307,19 @@ impl<D: LineDecoder> Reader<D> {
             check_first = false;
             // At the end of the file: has it been rotated or truncated?
             match rotation {
+                Rotation::None | Rotation::Renamed if self.retiring() => {
+                    // The path left the glob (renamed away or deleted) and the open file is read
+                    // to its end: stop once its lines are acknowledged, unless it grows or the
+                    // path is back. A new file at the path is left to the target, which takes the
+                    // retirement back (then this reader switches to it) or, once this reader has
+                    // stopped and the position is forgotten, starts a reader for it: switching
+                    // here would read lines that a reader started on a stale file list reads
+                    // again.
+                    if self.retired(f).await {
+                        break;
+                    }
+                    check_first = true;
+                }
                 Rotation::None => {
                     if !self.idle().await {
                         break;
@@ -285,20 +333,9 @@ impl<D: LineDecoder> Reader<D> {
                         // Its lines in flight stay tracked until acknowledged: a crash before
                         // that reads the rotated file again from its committed offset.
                         self.positions.retire_rotated(&self.key, &old.progress);
-                        if self.numbered_rotation {
-                            let path = Arc::clone(&self.path_shared);
-                            let id = old.identity;
-                            let Some(skipped) =
-                                blocking(&self.cancel, move || rotated_since(&path, id)).await
-                            else {
-                                break;
-                            };
-                            for skipped in skipped {
-                                tracing::info!(path = %skipped.display(), "reading a rotated file that was never read");
-                                if !self.drain_rotated(&skipped, 0).await {
-                                    break;
-                                }
-                            }
+                        // Rotated more than once since the last check: the files in between.
+                        if !self.drain_numbered_since(old.identity, None).await {
+                            break;
                         }
                         if self.cancel.is_cancelled() {
                             break;
@@ -321,8 +358,10 @@ impl<D: LineDecoder> Reader<D> {
                 Rotation::Truncated => {
                     tracing::info!(path = %self.path.display(), "Re-opening truncated file");
                     if let Some(old) = open.take() {
-                        self.positions
-                            .untrack(&self.key, &old.progress, false, false);
+                        // copytruncate: what was not read yet is in the copy.
+                        if !self.drain_copy(&old).await {
+                            break;
+                        }
                     }
                     match self.open_at_start().await {
                         Ok(nf) => open = Some(nf),
@@ -339,6 +378,109 @@ impl<D: LineDecoder> Reader<D> {
             }
         }
         self.finish(open)
+    }
+
+    fn retiring(&self) -> bool {
+        self.retire.load(Ordering::Relaxed)
+    }
+
+    /// The path left the target's glob and `f` is read to its end: waits until its lines are
+    /// acknowledged, looking for lines written since at every poll (a renamed file may still be
+    /// written to until the application reopens its log). True when the reader stops (also when
+    /// cancelled); false when there is more to read or the path is back.
+    async fn retired(&mut self, f: &mut OpenFile) -> bool {
+        loop {
+            if self.cancel.is_cancelled() {
+                return true;
+            }
+            if !self.retiring() {
+                return false;
+            }
+            // Taken before the read: a line read now is in flight.
+            let acknowledged = f.progress.in_flight() == 0;
+            match self.advance(f, false, false).await {
+                Advanced::Read => return false,
+                _ if acknowledged => return self.retiring() || self.cancel.is_cancelled(),
+                _ => {}
+            }
+            if !self.idle().await {
+                return true;
+            }
+        }
+    }
+
+    /// Reads the numbered rotated files newer than the file `old` (found at `found` when it was
+    /// looked up by identity), oldest first, as [`Reader::with_numbered_rotation`] or
+    /// [`Reader::with_logrotate_numbering`] says. False when cancelled.
+    async fn drain_numbered_since(&mut self, old: FileIdentity, found: Option<PathBuf>) -> bool {
+        let (all, own) = match &self.numbered {
+            Numbered::Off => return true,
+            Numbered::All => (true, None),
+            Numbered::Newer(own) => (false, Some(Arc::clone(own))),
+        };
+        let path = Arc::clone(&self.path_shared);
+        let Some(skipped) = blocking(&self.cancel, move || {
+            let mut newer = rotated_since(&path, old, found.as_deref(), all);
+            if let Some(own) = own {
+                newer.retain(|p| !own(p));
+            }
+            newer
+        })
+        .await
+        else {
+            return false;
+        };
+        for skipped in skipped {
+            tracing::info!(path = %skipped.display(), "reading a rotated file that was never read");
+            if !self.drain_rotated(&skipped, 0).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The file `old` was truncated in place (copytruncate) before its reader reached the end:
+    /// reads the rest from the copy (a file in the same directory named after it, such as
+    /// `app.log.1` or `app.log-20261205`, with the same first bytes and the same bytes before the
+    /// read offset), from the offset reached. Promtail loses those lines. Only for file targets
+    /// (logrotate). False when cancelled.
+    ///
+    /// The path's saved position is the truncated file's start from now on, even while reopening
+    /// it fails (the old offset would skip the new content); while the old file's lines in flight
+    /// are not acknowledged, it is their offset in the copy, so a crash reads them again from it.
+    async fn drain_copy(&mut self, old: &OpenFile) -> bool {
+        let own = match &self.numbered {
+            Numbered::Newer(own) if old.identity.fingerprint != 0 && !old.marker.is_empty() => {
+                Arc::clone(own)
+            }
+            _ => {
+                self.positions.truncated(&self.key, &old.progress, None);
+                return true;
+            }
+        };
+        let path = Arc::clone(&self.path_shared);
+        let (fingerprint, offset, marker) =
+            (old.identity.fingerprint, old.offset, old.marker.clone());
+        let Some(copy) = blocking(&self.cancel, move || {
+            find_copy(&path, fingerprint, offset, Some(&marker)).filter(|(c, _)| !own(c))
+        })
+        .await
+        else {
+            return false;
+        };
+        self.positions
+            .truncated(&self.key, &old.progress, copy.as_ref().map(|(_, id)| *id));
+        let Some((copy, _)) = copy else {
+            return true;
+        };
+        // From the start of the incomplete line read last (it is in the copy too).
+        let from = if old.discarding {
+            offset
+        } else {
+            offset.saturating_sub(old.partial.len() as u64)
+        };
+        tracing::info!(path = %self.path.display(), copy = %copy.display(), offset = from, "file was truncated (copytruncate); its copy holds the lines in flight and any not read yet, read from it first");
+        self.drain_rotated(&copy, from).await
     }
 
     fn finish(&self, open: Option<OpenFile>) {
@@ -398,25 +540,44 @@ impl<D: LineDecoder> Reader<D> {
                 else {
                     return Ok(None);
                 };
-                if let Some(rotated) = rotated {
+                if let Some(rotated) = &rotated {
                     tracing::info!(path = %self.path.display(), rotated = %rotated.display(), offset = off, "file was rotated while stopped; reading the rotated file to its end first");
-                    if !self.drain_rotated(&rotated, off).await {
+                    if !self.drain_rotated(rotated, off).await {
                         return Ok(None);
                     }
                 }
-                // Files rotated after it (all numbered ones when it is gone) were never read.
-                if self.numbered_rotation {
-                    let path = Arc::clone(&self.path_shared);
-                    let Some(skipped) =
-                        blocking(&self.cancel, move || rotated_since(&path, sid)).await
-                    else {
+                // Files rotated after it were never read.
+                if !self.drain_numbered_since(sid, rotated).await {
+                    return Ok(None);
+                }
+            }
+        }
+        // copytruncate while stopped: the path's file is the saved one truncated in place (same
+        // inode, shorter than the saved offset or other first bytes). The lines after the saved
+        // offset are in the copy, found by its first bytes (no offset marker is saved, so a copy
+        // of an older generation with the same first bytes could be taken: lines again, never
+        // lines lost).
+        if let (Some(off), Some(sid), Numbered::Newer(own)) =
+            (saved_offset, saved_id, &self.numbered)
+        {
+            let in_place = (sid.dev, sid.ino) == (current.dev, current.ino)
+                && sid.fingerprint != 0
+                && off > 0
+                && (off > size || !identity::same_file(sid, current));
+            if in_place {
+                let own = Arc::clone(own);
+                let path = Arc::clone(&self.path_shared);
+                let Some(copy) = blocking(&self.cancel, move || {
+                    find_copy(&path, sid.fingerprint, off, None).filter(|(c, _)| !own(c))
+                })
+                .await
+                else {
+                    return Ok(None);
+                };
+                if let Some((copy, _)) = copy {
+                    tracing::info!(path = %self.path.display(), copy = %copy.display(), offset = off, "file was truncated (copytruncate) while stopped; reading the rest from its copy first");
+                    if !self.drain_rotated(&copy, off).await {
                         return Ok(None);
-                    };
-                    for skipped in skipped {
-                        tracing::info!(path = %skipped.display(), "reading a rotated file that was never read");
-                        if !self.drain_rotated(&skipped, 0).await {
-                            return Ok(None);
-                        }
                     }
                 }
             }
@@ -641,6 +802,16 @@ impl<D: LineDecoder> Reader<D> {
     }
 }
 
+/// Which numbered rotated files a reader reads (see [`Reader::with_numbered_rotation`]).
+enum Numbered {
+    Off,
+    /// dockerd's: every numbered file newer than the one read last, all when it is gone.
+    All,
+    /// logrotate's: the numbered files newer than the one read last when it is still there,
+    /// except those the predicate says the target reads as files of their own.
+    Newer(Arc<dyn Fn(&Path) -> bool + Send + Sync>),
+}
+
 enum Rotation {
     None,
     Renamed,
@@ -822,17 +993,71 @@ pub fn numbered_rotations(path: &Path) -> Vec<(u32, PathBuf, std::fs::Metadata)>
     found
 }
 
-/// The numbered rotated files of `path` newer than the file with identity `old`, oldest first:
-/// `<path>.1` up to (not including) the one that is `old`. When `old` is no longer there (deleted
-/// by the rotation limit), every numbered file is newer than it.
-fn rotated_since(path: &Path, old: FileIdentity) -> Vec<PathBuf> {
-    let mut newer: Vec<PathBuf> = numbered_rotations(path)
-        .into_iter()
-        .take_while(|(_, _, meta)| !(meta.dev() == old.dev && meta.ino() == old.ino))
-        .map(|(_, p, _)| p)
-        .collect();
+/// The numbered rotated files of `path` newer than the file with identity `old` (or at `found`,
+/// where it was found by identity under a changed device number), oldest first: `<path>.1` up
+/// to (not including) the one that is `old`. When `old` is not among them (deleted by the
+/// rotation limit, compressed, renamed otherwise), every numbered file with `all_when_missing`,
+/// none without.
+fn rotated_since(
+    path: &Path,
+    old: FileIdentity,
+    found: Option<&Path>,
+    all_when_missing: bool,
+) -> Vec<PathBuf> {
+    let list = numbered_rotations(path);
+    let at = list.iter().position(|(_, p, meta)| {
+        meta.ino() == old.ino && (meta.dev() == old.dev || found == Some(p.as_path()))
+    });
+    let take = match at {
+        Some(i) => i,
+        None if all_when_missing => list.len(),
+        None => 0,
+    };
+    let mut newer: Vec<PathBuf> = list.into_iter().take(take).map(|(_, p, _)| p).collect();
     newer.reverse();
     newer
+}
+
+/// The copy that copytruncate made of `path` before truncating it: a regular file of its directory
+/// whose name starts with `path`'s, at least `offset` long (a reader that had read everything
+/// still needs it for its lines in flight), with the first bytes `fingerprint` and
+/// the bytes `marker` just before `offset`; the most recently modified when several match.
+fn find_copy(
+    path: &Path,
+    fingerprint: u64,
+    offset: u64,
+    marker: Option<&[u8]>,
+) -> Option<(PathBuf, FileIdentity)> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.as_encoded_bytes();
+    let mut best: Option<(std::time::SystemTime, PathBuf, FileIdentity)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let file_name = entry.file_name();
+        let n = file_name.as_encoded_bytes();
+        if n.len() <= name.len() || !n.starts_with(name) {
+            continue;
+        }
+        let p = entry.path();
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() < offset {
+            continue;
+        }
+        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+        if best.as_ref().is_some_and(|(t, _, _)| *t >= modified) {
+            continue;
+        }
+        let Ok(id) = identity::identify(&p) else {
+            continue;
+        };
+        if id.fingerprint == fingerprint
+            && marker.is_none_or(|m| File::open(&p).is_ok_and(|f| read_marker_at(&f, offset) == m))
+        {
+            best = Some((modified, p, id));
+        }
+    }
+    best.map(|(_, p, id)| (p, id))
 }
 
 /// Looks in `path`'s directory for the file with identity `id` (a rotated `app.log.1`), also
@@ -914,6 +1139,228 @@ mod tests {
         cancel.cancel();
         let _ = task.await;
         assert!(rx.try_recv().is_err());
+    }
+
+    fn logrotate_reader(
+        path: &Path,
+        tx: mpsc::Sender<Vec<Entry>>,
+        wake: &Arc<Notify>,
+        cancel: &CancellationToken,
+        own: impl Fn(&Path) -> bool + Send + Sync + 'static,
+    ) -> Reader<PlainDecoder> {
+        Reader::new(
+            path.to_path_buf(),
+            PlainDecoder::new(Labels::new()),
+            tx,
+            Positions::in_memory(),
+            Arc::clone(wake),
+            cancel.clone(),
+            ReaderOptions {
+                poll: Duration::from_secs(3600),
+                max_idle_poll: Duration::from_secs(3600),
+            },
+            Arc::new(ReaderStatus::default()),
+        )
+        .with_logrotate_numbering(Arc::new(own))
+    }
+
+    /// logrotate's numbered rotation, twice between two checks of a file target's reader: the
+    /// file in between (`app.log.1`) is read too, in order. It used to be skipped.
+    #[tokio::test]
+    async fn a_file_target_reads_the_file_between_two_rotations_in_one_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "a1\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(logrotate_reader(&path, tx, &wake, &cancel, |_| false).run());
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["a1"]);
+        let n = |k: u32| dir.path().join(format!("app.log.{k}"));
+        std::fs::write(n(1), "older, read long ago\n").unwrap();
+        std::fs::rename(n(1), n(2)).unwrap();
+        std::fs::rename(&path, n(1)).unwrap();
+        std::fs::write(&path, "b1\n").unwrap();
+        std::fs::rename(n(2), n(3)).unwrap();
+        std::fs::rename(n(1), n(2)).unwrap();
+        std::fs::rename(&path, n(1)).unwrap();
+        std::fs::write(&path, "c1\n").unwrap();
+        wake.notify_one();
+        assert_eq!(next_lines(&mut rx, 2).await, vec!["b1", "c1"]);
+        cancel.cancel();
+        let _ = task.await;
+        assert!(rx.try_recv().is_err(), "an older rotated file was read");
+    }
+
+    /// A file target's reader whose file was renamed to a name outside the numbered scheme (or
+    /// compressed) does not read numbered files it cannot place (stale `app.log.1` from an older
+    /// scheme), and never a numbered file its target's glob reads as a file of its own.
+    #[tokio::test]
+    async fn a_file_target_reads_no_numbered_file_it_cannot_place_or_that_is_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let n = |k: u32| dir.path().join(format!("app.log.{k}"));
+        std::fs::write(n(1), "stale\n").unwrap();
+        std::fs::write(&path, "a1\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let own_file = n(1);
+        let task =
+            tokio::spawn(logrotate_reader(&path, tx, &wake, &cancel, move |p| p == own_file).run());
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["a1"]);
+        // dateext: app.log -> app.log-20261205; the stale app.log.1 must not be read.
+        std::fs::rename(&path, dir.path().join("app.log-20261205")).unwrap();
+        std::fs::write(&path, "b1\n").unwrap();
+        wake.notify_one();
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["b1"]);
+        // Numbered, twice, but app.log.1 is the glob's own: only app.log.2 (the file read last)
+        // is left to this reader, and it was read already.
+        std::fs::rename(n(1), n(2)).unwrap();
+        std::fs::rename(&path, n(1)).unwrap();
+        std::fs::write(&path, "c1\n").unwrap();
+        wake.notify_one();
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["c1"]);
+        cancel.cancel();
+        let _ = task.await;
+        assert!(rx.try_recv().is_err(), "a numbered file was read");
+    }
+
+    /// The file target retires a reader whose path left the glob: it reads its open file to the
+    /// end, waits for the acknowledgement, and stops; retired while a new file appears at the
+    /// path and then un-retired, it reads the new file from its start.
+    #[tokio::test]
+    async fn a_retired_reader_finishes_its_file_and_goes_on_when_the_path_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "a1\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let retire = Arc::new(AtomicBool::new(false));
+        let positions = Positions::in_memory();
+        let reader = Reader::new(
+            path.clone(),
+            PlainDecoder::new(Labels::new()),
+            tx,
+            Arc::clone(&positions),
+            Arc::clone(&wake),
+            cancel.clone(),
+            ReaderOptions {
+                poll: Duration::from_millis(5),
+                max_idle_poll: Duration::from_millis(5),
+            },
+            Arc::new(ReaderStatus::default()),
+        )
+        .with_retire(Arc::clone(&retire));
+        let task = tokio::spawn(reader.run());
+        // Held: not acknowledged yet.
+        let mut held = Vec::new();
+        let chunk = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        held.extend(chunk);
+        // Renamed away and written to after the rename; the glob no longer has the path.
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        append_to(&dir.path().join("app.log.1"), "a2\n");
+        retire.store(true, Ordering::Relaxed);
+        wake.notify_one();
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["a2"]);
+        // It waits for the first line's acknowledgement; meanwhile the path is back.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!task.is_finished(), "stopped with a line in flight");
+        std::fs::write(&path, "b1\n").unwrap();
+        retire.store(false, Ordering::Relaxed);
+        drop(held);
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["b1"]);
+        // Deleted now: read to the end, acknowledged (dropped), then the reader stops.
+        append_to(&path, "b2\n");
+        std::fs::remove_file(&path).unwrap();
+        retire.store(true, Ordering::Relaxed);
+        wake.notify_one();
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["b2"]);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the retired reader stops")
+            .unwrap();
+        assert_eq!(positions.get_offset(&path.to_string_lossy()), Some(6));
+    }
+
+    /// A retired reader that sees a new file at its path before the target takes the
+    /// retirement back leaves it alone: it stops once its own file's lines are acknowledged.
+    #[tokio::test]
+    async fn a_retired_reader_does_not_switch_to_a_new_file_at_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "a1\n").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        let wake = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let retire = Arc::new(AtomicBool::new(false));
+        let reader = Reader::new(
+            path.clone(),
+            PlainDecoder::new(Labels::new()),
+            tx,
+            Positions::in_memory(),
+            Arc::clone(&wake),
+            cancel.clone(),
+            ReaderOptions {
+                poll: Duration::from_millis(5),
+                max_idle_poll: Duration::from_millis(5),
+            },
+            Arc::new(ReaderStatus::default()),
+        )
+        .with_retire(Arc::clone(&retire));
+        let task = tokio::spawn(reader.run());
+        assert_eq!(next_lines(&mut rx, 1).await, vec!["a1"]);
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&path, "n1\n").unwrap();
+        retire.store(true, Ordering::Relaxed);
+        wake.notify_one();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the retired reader stops")
+            .unwrap();
+        assert!(rx.try_recv().is_err(), "the new file was read");
+    }
+
+    fn append_to(path: &Path, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// A copytruncate rotation: the path's saved offset is 0 at once, also while reopening the
+    /// file fails.
+    #[test]
+    fn a_truncated_files_saved_offset_is_its_start() {
+        let positions = Positions::in_memory();
+        let progress = Progress::new(500);
+        positions.track("/l/app.log", Arc::clone(&progress), None);
+        let ack = progress.register(900);
+        drop(ack);
+        assert_eq!(positions.get_offset("/l/app.log"), Some(900));
+        positions.truncated("/l/app.log", &progress, None);
+        assert_eq!(positions.get_offset("/l/app.log"), Some(0));
+
+        // With lines in flight and a copy: their offset in the copy until acknowledged.
+        let progress = Progress::new(0);
+        let copy = FileIdentity {
+            dev: 1,
+            ino: 77,
+            fingerprint: 5,
+        };
+        positions.track("/l/app.log", Arc::clone(&progress), None);
+        let ack = progress.register(400);
+        positions.truncated("/l/app.log", &progress, Some(copy));
+        assert_eq!(
+            positions.resume_point("/l/app.log"),
+            (Some(0), Some(copy)),
+            "the copy's offset while its lines are in flight"
+        );
+        drop(ack);
+        assert_eq!(positions.resume_point("/l/app.log").0, Some(400));
     }
 
     #[tokio::test]

@@ -9,18 +9,18 @@ use std::time::{Duration, SystemTime};
 
 use crate::util::{append, config, free_port, FakeLoki, Ferrotail};
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 /// A push delay that outlasts every test: Loki holds the request.
 const HOLD: Duration = Duration::from_secs(3600);
 
-fn scrape(logs: &Path) -> String {
+pub(crate) fn scrape(logs: &Path) -> String {
     format!(
         "  - job_name: files\n    static_configs:\n      - targets: [localhost]\n        labels:\n          job: files\n          __path__: {}/*.log\n",
         logs.display()
     )
 }
 
-fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+pub(crate) fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -28,7 +28,7 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (tmp, logs, pos)
 }
 
-fn lines(prefix: &str, range: std::ops::Range<usize>) -> String {
+pub(crate) fn lines(prefix: &str, range: std::ops::Range<usize>) -> String {
     range.map(|i| format!("{prefix} {i:05}\n")).collect()
 }
 
@@ -37,7 +37,7 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 }
 
 /// Waits until the positions file and its identity sidecar were both written after `after`.
-async fn wait_saved_after(pos: &Path, after: SystemTime) {
+pub(crate) async fn wait_saved_after(pos: &Path, after: SystemTime) {
     let sidecar = PathBuf::from(format!("{}.ferrotail.json", pos.display()));
     let deadline = std::time::Instant::now() + WAIT;
     loop {
@@ -53,7 +53,7 @@ async fn wait_saved_after(pos: &Path, after: SystemTime) {
 }
 
 /// The offset saved for `file` in the positions file, if any.
-fn saved_offset(pos: &Path, file: &Path) -> Option<u64> {
+pub(crate) fn saved_offset(pos: &Path, file: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(pos).ok()?;
     let key = format!("  {}: \"", file.display());
     let start = text.find(&key)? + key.len();
@@ -61,7 +61,7 @@ fn saved_offset(pos: &Path, file: &Path) -> Option<u64> {
 }
 
 /// Waits until the positions file saves `want` for `file`.
-async fn wait_saved_offset(ft: &Ferrotail, pos: &Path, file: &Path, want: u64) {
+pub(crate) async fn wait_saved_offset(ft: &Ferrotail, pos: &Path, file: &Path, want: u64) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         if saved_offset(pos, file) == Some(want) {
@@ -80,7 +80,7 @@ async fn wait_saved_offset(ft: &Ferrotail, pos: &Path, file: &Path, want: u64) {
 }
 
 /// Waits until the fake Loki received `n` pushes (held or answered).
-async fn wait_requests(loki: &FakeLoki, n: usize) {
+pub(crate) async fn wait_requests(loki: &FakeLoki, n: usize) {
     let deadline = std::time::Instant::now() + WAIT;
     while loki.requests() < n {
         assert!(std::time::Instant::now() < deadline, "no push reached Loki");
@@ -88,7 +88,7 @@ async fn wait_requests(loki: &FakeLoki, n: usize) {
     }
 }
 
-fn counts(loki: &FakeLoki) -> BTreeMap<String, usize> {
+pub(crate) fn counts(loki: &FakeLoki) -> BTreeMap<String, usize> {
     let mut c = BTreeMap::new();
     for l in loki.lines() {
         *c.entry(l).or_default() += 1;
@@ -97,7 +97,7 @@ fn counts(loki: &FakeLoki) -> BTreeMap<String, usize> {
 }
 
 /// Waits until every line of `want` was received at least once.
-async fn wait_all(loki: &FakeLoki, want: &[String]) {
+pub(crate) async fn wait_all(loki: &FakeLoki, want: &[String]) {
     let want: Vec<String> = want.to_vec();
     let ok = loki
         .wait_until(WAIT, |e| {
@@ -117,7 +117,7 @@ async fn wait_all(loki: &FakeLoki, want: &[String]) {
     }
 }
 
-fn all_lines(text: &str) -> Vec<String> {
+pub(crate) fn all_lines(text: &str) -> Vec<String> {
     text.lines().map(String::from).collect()
 }
 

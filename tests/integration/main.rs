@@ -25,6 +25,7 @@ mod many_targets;
 mod outage;
 mod push;
 mod reload;
+mod rotation_gaps;
 mod secrets;
 mod server_options;
 mod stdin;
