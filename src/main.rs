@@ -19,12 +19,15 @@ fn log_error(msg: &str, err: &str) {
 }
 
 fn main() -> ExitCode {
-    // Return freed memory to the OS at once and commit arena memory on demand: a shipper's
-    // memory should track what it holds, not its peak. This is cheap because the hot path
-    // reuses its large buffers (read blocks, entry chunks, batch blocks; see BENCHMARKS.md), so
-    // little is freed and faulted in again. mimalloc reads these when it initialises, before
-    // main, so the process re-executes itself once with them set (same PID, same arguments).
-    // Values already in the environment are kept.
+    // Return freed memory to the OS 5 ms after it is freed and commit arena memory on demand: a
+    // shipper's memory should track what it holds, not its peak. The hot path reuses its large
+    // buffers (read blocks, entry chunks, batch blocks), but the per-line strings are freed on
+    // another thread than the one that allocated them, which empties whole pages: returned at
+    // once (delay 0), they were faulted in again at once (page faults and `madvise` were 15% of
+    // the CPU). 5 ms keeps them for the next lines for about 1 MB more at the peak (BENCHMARKS.md,
+    // "CPU per line"). mimalloc reads these when it initialises, before main, so the process
+    // re-executes itself once with them set (same PID, same arguments). Values already in the
+    // environment are kept.
     if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
         use std::os::unix::process::CommandExt;
         if let Ok(exe) = std::env::current_exe() {
@@ -32,7 +35,7 @@ fn main() -> ExitCode {
             cmd.args(std::env::args_os().skip(1))
                 .env("MIMALLOC_ARENA_EAGER_COMMIT", "0");
             if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-                cmd.env("MIMALLOC_PURGE_DELAY", "0");
+                cmd.env("MIMALLOC_PURGE_DELAY", "5");
             }
             // exec only returns on failure; then run as we are.
             let _ = cmd.exec();

@@ -29,7 +29,7 @@ def main():
                 for b in bins:
                     run.BIN = b
                     load = os.getloadavg()[0]
-                    cpu, row = run.throughput(name, stages, loki_port)
+                    cpu, row = run.throughput_retrying(name, stages, loki_port)
                     rss = float(row.rstrip(" |").rsplit("|", 1)[1])
                     lps = run.FILES * run.LINES / cpu
                     results.setdefault((name, b), []).append((lps, rss))

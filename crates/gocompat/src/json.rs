@@ -77,6 +77,68 @@ pub fn find_quote_or_backslash(b: &[u8]) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// Copies `b[pos..]` onto `out` up to the first `"` or `\\` and returns that byte's index, or
+/// `None` (everything copied) when there is none.
+///
+/// The spans between the escapes of a JSON-in-JSON log line are a few bytes long, so instead of a
+/// search and then a copy (a `memcpy` call per span) this copies whole 8-byte words as it scans
+/// them and takes back the bytes past the stop. `out` should have room for the rest of `b` (then
+/// it never reallocates).
+#[inline]
+pub fn copy_until_quote_or_backslash(b: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    while let Some(word) = b
+        .get(pos..pos + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+    {
+        out.extend_from_slice(&word);
+        let x = u64::from_le_bytes(word);
+        let hit = has_zero(x ^ (ONES * u64::from(b'"'))) | has_zero(x ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
+            // The lowest flagged byte is a real match (borrows only run toward higher bytes).
+            let k = (hit.trailing_zeros() / 8) as usize;
+            out.truncate(out.len() - 8 + k);
+            return Some(pos + k);
+        }
+        pos += 8;
+    }
+    while let Some(&c) = b.get(pos) {
+        if c == b'"' || c == b'\\' {
+            return Some(pos);
+        }
+        out.push(c);
+        pos += 1;
+    }
+    None
+}
+
+/// What each byte stands for after a `\` as a JSON short escape, 0 for none (a table: one load
+/// instead of a jump per escape).
+static SHORT_ESCAPES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'/' as usize] = b'/';
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0c;
+    t[b'n' as usize] = b'\n';
+    t[b'r' as usize] = b'\r';
+    t[b't' as usize] = b'\t';
+    t
+};
+
+/// The byte a JSON short escape stands for (`n` of `\n`, ...), as [`short_escape`] (all of them
+/// are ASCII).
+#[inline]
+pub fn short_escape_byte(c: u8) -> Option<u8> {
+    match SHORT_ESCAPES[usize::from(c)] {
+        0 => None,
+        b => Some(b),
+    }
+}
+
 /// The character a JSON short escape stands for (`n` of `\n`, ...): `"`, `\`, `/`, `b`, `f`, `n`,
 /// `r`, `t`. `None` for `u` and for anything that is no escape.
 #[inline]
@@ -358,54 +420,61 @@ impl<'a> Parser<'a> {
         }
         // Slow path after the first escape: raw control characters are accepted. The unescaped
         // string is no longer than the rest of the input, so one allocation of that size holds it.
-        let mut out = String::with_capacity(self.b.len() - start);
-        out.push_str(&self.s[start..self.pos]);
+        let mut out: Vec<u8> = Vec::with_capacity(self.b.len() - start);
+        out.extend_from_slice(&self.b[start..self.pos]);
         loop {
-            // Spans between escapes are short, so a word-at-a-time scan beats memchr's setup.
-            let n = find_quote_or_backslash(&self.b[self.pos..]).ok_or(Malformed)?;
-            out.push_str(&self.s[self.pos..self.pos + n]);
-            self.pos += n;
-            if self.b[self.pos] == b'"' {
-                self.pos += 1;
-                return Ok(Cow::Owned(out));
-            }
+            // Here `b[pos]` is `\`.
             self.pos += 1;
             let c = self.peek().ok_or(Malformed)?;
             self.pos += 1;
             self.escape(c, &mut out)?;
+            // Spans between escapes are short: copied a word at a time as they are scanned.
+            self.pos =
+                copy_until_quote_or_backslash(self.b, self.pos, &mut out).ok_or(Malformed)?;
+            if self.b[self.pos] == b'"' {
+                self.pos += 1;
+                // UTF-8: spans of the (UTF-8) input cut at ASCII bytes, ASCII escapes and
+                // encoded `char`s. The check is kept; it does not fail.
+                return Ok(Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| {
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
+                })));
+            }
         }
     }
 
-    fn escape(&mut self, c: u8, out: &mut String) -> Result<(), Malformed> {
-        if let Some(ch) = short_escape(c) {
-            out.push(ch);
+    fn escape(&mut self, c: u8, out: &mut Vec<u8>) -> Result<(), Malformed> {
+        if let Some(b) = short_escape_byte(c) {
+            out.push(b);
             return Ok(());
         }
+        let push = |out: &mut Vec<u8>, ch: char| {
+            out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+        };
         match c {
             b'u' => {
                 let r = self.hex4()?;
                 if (0xD800..0xE000).contains(&r) {
                     if self.peek() != Some(b'\\') {
-                        out.push('\u{FFFD}');
+                        push(out, '\u{FFFD}');
                         return Ok(());
                     }
                     self.pos += 1;
                     let c2 = self.peek().ok_or(Malformed)?;
                     self.pos += 1;
                     if c2 != b'u' {
-                        out.push('\u{FFFD}');
+                        push(out, '\u{FFFD}');
                         return self.escape(c2, out);
                     }
                     let r2 = self.hex4()?;
                     if (0xD800..0xDC00).contains(&r) && (0xDC00..0xE000).contains(&r2) {
                         let cp = 0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00);
-                        out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                        push(out, char::from_u32(cp).unwrap_or('\u{FFFD}'));
                     } else {
-                        out.push('\u{FFFD}');
-                        out.push(char::from_u32(r2).unwrap_or('\u{FFFD}'));
+                        push(out, '\u{FFFD}');
+                        push(out, char::from_u32(r2).unwrap_or('\u{FFFD}'));
                     }
                 } else {
-                    out.push(char::from_u32(r).unwrap_or('\u{FFFD}'));
+                    push(out, char::from_u32(r).unwrap_or('\u{FFFD}'));
                 }
             }
             _ => return Err(Malformed),
@@ -875,6 +944,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn short_escape_table_agrees_with_short_escape() {
+        for c in 0..=255u8 {
+            assert_eq!(short_escape_byte(c).map(char::from), short_escape(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn copy_until_quote_or_backslash_copies_what_it_scans() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for stop in [b'"', b'\\'] {
+                    let mut b: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    if at < len {
+                        b[at] = stop;
+                    }
+                    for from in 0..=at.min(len) {
+                        let mut out = b"x".to_vec();
+                        let got = copy_until_quote_or_backslash(&b, from, &mut out);
+                        let want = (at < len).then_some(at);
+                        assert_eq!(got, want, "len {len} at {at} from {from}");
+                        assert_eq!(
+                            &out[1..],
+                            &b[from..at.min(len)],
+                            "len {len} at {at} from {from}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// `{"a":{"a":...{"a":1}...}}`, `depth` objects deep.
     fn nested(depth: usize) -> String {
         let mut s = "{\"a\":".repeat(depth);
@@ -958,6 +1059,30 @@ mod tests {
                 proptest::prop_assert!(parse_object(&out).is_ok(), "{out}");
             }
             let _ = crate::jsonlog::decode(&bytes);
+        }
+
+        /// Strings of text, multi-byte characters and escapes (short, `\u`, surrogate pairs) at
+        /// every length and position: both unescapers (the json stage's parser and the Docker
+        /// line decoder, which copy spans a word at a time) read what serde_json reads.
+        #[test]
+        fn unescaping_reads_what_serde_json_reads(
+            pieces in proptest::collection::vec(proptest::prop_oneof![
+                "[a-z0-9 :,{}é✓😀]{0,19}",
+                proptest::prelude::Just("\\\"".to_string()),
+                proptest::prelude::Just("\\\\".to_string()),
+                proptest::prelude::Just("\\n".to_string()),
+                proptest::prelude::Just("\\/".to_string()),
+                proptest::prelude::Just("\\u00e9".to_string()),
+                proptest::prelude::Just("\\ud83d\\ude00".to_string()),
+            ], 0..24)
+        ) {
+            let body: String = pieces.concat();
+            let want: String = serde_json::from_str(&format!("\"{body}\"")).unwrap();
+            let obj = format!(r#"{{"log":"{body}","stream":"stdout","time":"t"}}"#);
+            let got = parse_object(&obj).unwrap().unwrap();
+            proptest::prop_assert_eq!(got.get("log"), Some(&JVal::Str(want.clone().into())));
+            let line = crate::jsonlog::decode(obj.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(line.log.as_deref(), Some(want.as_str()));
         }
 
         #[test]

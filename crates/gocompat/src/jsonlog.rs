@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::json::{find_quote_or_backslash, short_escape};
+use crate::json::{copy_until_quote_or_backslash, find_quote_or_backslash, short_escape_byte};
 
 /// The three fields of one line as found, unescaped (`None` when the line has no such field).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +100,12 @@ pub fn decode(input: &[u8]) -> Result<JsonLog<'_>, DecodeError> {
 /// [`decode`] for text already known to be UTF-8 (no second validation).
 pub fn decode_str(input: &str) -> Result<JsonLog<'_>, DecodeError> {
     Scanner::new(input.as_bytes(), Some(input)).line()
+}
+
+/// The unescaped bytes as a string. They are UTF-8: spans of UTF-8 text cut at ASCII bytes (or
+/// replaced), ASCII escapes and encoded `char`s; the check is kept (it does not fail).
+fn utf8_string(out: Vec<u8>) -> String {
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The fields a line must have, as bits of [`Scanner::line`]'s `seen`.
@@ -262,30 +268,32 @@ impl<'a> Scanner<'a> {
             return Ok(self.text_of(start, start + stop));
         }
         // Escapes: unescape into a new string, no longer than the rest of the line. The spans
-        // between escapes are converted one by one: each ends at an ASCII `"` or `\`, so invalid
-        // UTF-8 is replaced exactly as in the whole unescaped string.
-        let mut out = String::with_capacity(rest.len());
-        out.push_str(&self.text_of(start, start + stop));
+        // between escapes end at an ASCII `"` or `\`, so they are copied as they are when the
+        // line is UTF-8 and replaced span by span otherwise, which gives exactly the whole
+        // unescaped string replaced.
+        let mut out: Vec<u8> = Vec::with_capacity(rest.len());
         // The per-line path (Docker escapes every `"` of a JSON log): locals, not fields.
         let (buf, text) = (self.buf, self.text);
+        out.extend_from_slice(self.text_of(start, start + stop).as_bytes());
         let mut pos = start + stop;
         loop {
             // Here `buf[pos]` is `"` or `\`.
             if buf[pos] == b'"' {
                 self.pos = pos + 1;
-                return Ok(Cow::Owned(out));
+                return Ok(Cow::Owned(utf8_string(out)));
             }
             let esc_at = pos;
             let Some(&c) = buf.get(pos + 1) else {
                 return Err(DecodeError::Truncated);
             };
             pos += 2;
-            if let Some(ch) = short_escape(c) {
-                out.push(ch);
+            if let Some(b) = short_escape_byte(c) {
+                out.push(b);
             } else if c == b'u' {
                 self.unicode_escape = true;
                 self.pos = pos;
-                out.push(self.unicode_escape(esc_at)?);
+                let ch = self.unicode_escape(esc_at)?;
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
                 pos = self.pos;
             } else {
                 return Err(DecodeError::Syntax {
@@ -293,15 +301,14 @@ impl<'a> Scanner<'a> {
                     expected: "a valid escape",
                 });
             }
-            // Spans between escapes are short: a word-at-a-time scan beats memchr's setup.
-            let n = find_quote_or_backslash(&buf[pos..]).ok_or(DecodeError::Truncated)?;
-            if n > 0 {
-                match text {
-                    Some(t) => out.push_str(&t[pos..pos + n]),
-                    None => out.push_str(&String::from_utf8_lossy(&buf[pos..pos + n])),
-                }
-                pos += n;
-            }
+            pos = if text.is_some() {
+                // Spans between escapes are short: copied a word at a time as they are scanned.
+                copy_until_quote_or_backslash(buf, pos, &mut out).ok_or(DecodeError::Truncated)?
+            } else {
+                let n = find_quote_or_backslash(&buf[pos..]).ok_or(DecodeError::Truncated)?;
+                out.extend_from_slice(String::from_utf8_lossy(&buf[pos..pos + n]).as_bytes());
+                pos + n
+            };
         }
     }
 
