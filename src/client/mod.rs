@@ -310,18 +310,28 @@ struct TenantQueue {
     done: tokio::sync::oneshot::Receiver<()>,
 }
 
-/// Starts a tenant's pushing task. It pushes its queue's batches in order, one at a time, and
-/// ends once the queue is empty, so a tenant seen once holds no task, queue or batch after its
-/// last batch is answered. `after` is the previous task of the tenant, still finishing: the new
-/// one waits for it, so batches of a tenant are never pushed out of order.
+/// Starts a tenant's pushing task with its first batch already queued. It pushes its queue's
+/// batches in order, one at a time, and ends once the queue is empty, so a tenant seen once holds
+/// no task, queue or batch after its last batch is answered. `after` is the previous task of the
+/// tenant, still finishing: the new one waits for it, so batches of a tenant are never pushed out
+/// of order.
+///
+/// The first batch is queued before the task is spawned: a task that ran before its first batch
+/// arrived would find its queue empty and close it, and the batch would have nowhere to go (on
+/// a multi-threaded runtime another worker can run a new task at once).
 fn spawn_tenant(
     tasks: &mut tokio::task::JoinSet<()>,
     sender: &Arc<Sender>,
     abort: &CancellationToken,
     tenant: &str,
     after: Option<tokio::sync::oneshot::Receiver<()>>,
+    first: Queued,
 ) -> TenantQueue {
     let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
+    // Cannot fail: the receiver is alive and open until the task below closes it.
+    if let Err(e) = tx.send(first) {
+        e.0 .0.abandon();
+    }
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let (sender, tenant, abort) = (Arc::clone(sender), tenant.to_string(), abort.clone());
     tasks.spawn(async move {
@@ -380,32 +390,24 @@ impl Pushers {
         // Reap tasks that ended (a tenant's task ends whenever its queue empties).
         while self.tasks.try_join_next().is_some() {}
         let mut msg = (encoded, permit);
-        // A tenant's task ends once its queue is empty (see `tenant_task`); a batch that finds
-        // it ending starts the next one, which waits for it first (pushes stay in order).
-        for _ in 0..2 {
-            let queue = self.queues.entry(tenant.to_string()).or_insert_with(|| {
-                spawn_tenant(&mut self.tasks, &self.sender, &self.abort, tenant, None)
-            });
+        if let Some(queue) = self.queues.get(tenant) {
             match queue.tx.send(msg) {
                 Ok(()) => return,
-                Err(e) => {
-                    msg = e.0;
-                    if let Some(old) = self.queues.remove(tenant) {
-                        let next = spawn_tenant(
-                            &mut self.tasks,
-                            &self.sender,
-                            &self.abort,
-                            tenant,
-                            Some(old.done),
-                        );
-                        self.queues.insert(tenant.to_string(), next);
-                    }
-                }
+                Err(e) => msg = e.0,
             }
         }
-        // Unreachable in practice (a new queue's receiver lives until it is empty); keep the
-        // entries unacknowledged rather than counting them as delivered.
-        msg.0.abandon();
+        // No task for the tenant, or its task has closed its queue and is ending: a new task
+        // starts with the batch queued and waits for the old one first (pushes stay in order).
+        let after = self.queues.remove(tenant).map(|old| old.done);
+        let queue = spawn_tenant(
+            &mut self.tasks,
+            &self.sender,
+            &self.abort,
+            tenant,
+            after,
+            msg,
+        );
+        self.queues.insert(tenant.to_string(), queue);
     }
 
     /// Forgets the queues of tenants whose task has ended and reaps finished tasks.
@@ -612,5 +614,78 @@ mod tests {
         let (tenant, e) = prepare(&cfg, &mut memo, entry("team-b")).unwrap();
         assert_eq!(tenant.as_deref(), Some("team-b"));
         assert_eq!(e.labels.get(TENANT_LABEL), None);
+    }
+
+    /// Every dispatched batch is pushed, also when the tenant's task has just emptied its queue
+    /// and ended (each dispatch here finds it so), on a multi-threaded runtime where a new task
+    /// can run before `dispatch` returns. A new task used to be spawned with an empty queue, and
+    /// could close it before the batch was sent into it: the batch was then abandoned, never
+    /// pushed, and its files' positions stopped there (the shipper benchmark's rare stall).
+    #[test]
+    fn every_batch_is_pushed_when_the_tenant_task_has_just_ended() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pushed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = Arc::clone(&pushed);
+            let app = axum::Router::new().route(
+                "/loki/api/v1/push",
+                axum::routing::post(move || {
+                    let counter = Arc::clone(&counter);
+                    async move {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        axum::http::StatusCode::NO_CONTENT
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let mut raw = raw("");
+            raw.url = format!("http://{addr}/loki/api/v1/push");
+            let cfg = ClientConfig::compile(&raw, &RawLimits::default()).unwrap();
+            let mut pushers = Pushers {
+                sender: Arc::new(Sender::new(cfg).unwrap()),
+                abort: CancellationToken::new(),
+                permits: Arc::new(Semaphore::new(4)),
+                queues: HashMap::new(),
+                tasks: tokio::task::JoinSet::new(),
+                compressor: Compressor::default(),
+            };
+            let progress = crate::core::Progress::new(0);
+            let labels: Labels = [("job", "x")].into_iter().collect();
+            const N: u64 = 300;
+            for i in 0..N {
+                let mut e = Entry::new(labels.clone(), i as i64, format!("line {i}"));
+                e.acks.push(progress.register(i + 1));
+                let mut batch = Batch::new();
+                batch.add(e);
+                pushers.dispatch("", batch).await;
+                // Wait until the tenant's task has pushed it and closed its queue, so the next
+                // dispatch starts a new task: after `release_idle` (no previous task) on even
+                // rounds, chained after the ending one on odd rounds.
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while progress.committed() < i + 1 {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "batch {i} was not pushed: committed {}",
+                        progress.committed()
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                while pushers.queues.get("").is_some_and(|q| !q.tx.is_closed()) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                if i % 2 == 0 {
+                    pushers.release_idle();
+                }
+            }
+            pushers.finish().await;
+            assert_eq!(progress.committed(), N);
+            assert_eq!(pushed.load(std::sync::atomic::Ordering::SeqCst), N as usize);
+        });
     }
 }
