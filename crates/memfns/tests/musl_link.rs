@@ -20,11 +20,31 @@ mod musl {
     #[test]
     fn exported_symbols_are_these_functions() {
         use memfns::exported;
-        assert_eq!(memcpy as usize, exported::memcpy as usize, "memcpy");
-        assert_eq!(memmove as usize, exported::memmove as usize, "memmove");
-        assert_eq!(memset as usize, exported::memset as usize, "memset");
-        assert_eq!(memcmp as usize, exported::memcmp as usize, "memcmp");
-        assert_eq!(bcmp as usize, exported::bcmp as usize, "bcmp");
+        assert_eq!(
+            memcpy as *const () as usize,
+            exported::memcpy as *const () as usize,
+            "memcpy"
+        );
+        assert_eq!(
+            memmove as *const () as usize,
+            exported::memmove as *const () as usize,
+            "memmove"
+        );
+        assert_eq!(
+            memset as *const () as usize,
+            exported::memset as *const () as usize,
+            "memset"
+        );
+        assert_eq!(
+            memcmp as *const () as usize,
+            exported::memcmp as *const () as usize,
+            "memcmp"
+        );
+        assert_eq!(
+            bcmp as *const () as usize,
+            exported::bcmp as *const () as usize,
+            "bcmp"
+        );
     }
 
     /// Called through the C symbols, with C's return values.
