@@ -7,6 +7,10 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// On x86_64 musl (the release image), `memcpy`, `memmove`, `memset`, `memcmp` and `bcmp` come
+/// from this crate instead of musl's slow ones (see crates/memfns); elsewhere it links nothing.
+use memfns as _;
+
 use ferrotail::cli;
 use ferrotail::config::{Config, ConfigError};
 use tokio_util::sync::CancellationToken;
