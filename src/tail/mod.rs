@@ -259,7 +259,7 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
             if open.is_none() {
-                match self.open_initial().await {
+                match Box::pin(self.open_initial()).await {
                     Ok(Some(f)) => {
                         waiting_logged = false;
                         open = Some(f)
@@ -282,7 +282,7 @@ impl<D: LineDecoder> Reader<D> {
             // One trip to the blocking pool: the rotation check after an idle wait (a rotation
             // found then is handled below, after reading what the old handle still has), a block,
             // and at the end of the file the rotation check again.
-            let rotation = match self.advance(f, check_first, true).await {
+            let rotation = match Box::pin(self.advance(f, check_first, true)).await {
                 _ if self.cancel.is_cancelled() => break,
                 Advanced::Read => {
                     check_first = false;
@@ -531,7 +531,9 @@ impl<D: LineDecoder> Reader<D> {
     }
 
     async fn read_available_all(&mut self, f: &mut OpenFile) -> bool {
-        while let Advanced::Read = self.advance(f, false, false).await {}
+        // Boxed (here and in `run`): the trip's futures then take memory only while a trip is
+        // under way, not in every idle reader's task (a few hundred bytes per file).
+        while let Advanced::Read = Box::pin(self.advance(f, false, false)).await {}
         !self.cancel.is_cancelled()
     }
 
