@@ -567,8 +567,9 @@ impl<D: LineDecoder> Reader<D> {
             }
             Err(mpsc::error::TrySendError::Full(_)) => None,
         };
+        let may_read = permit.is_some();
         let Some(mut trip) = self
-            .trip(f, permit.is_some(), check_before, check_after)
+            .trip_holding(f, &mut permit, may_read, check_before, check_after)
             .await
         else {
             return Advanced::End(Rotation::None);
@@ -581,7 +582,10 @@ impl<D: LineDecoder> Reader<D> {
             if permit.is_none() {
                 return Advanced::End(Rotation::None);
             }
-            trip = match self.trip(f, true, false, check_after).await {
+            trip = match self
+                .trip_holding(f, &mut permit, true, false, check_after)
+                .await
+            {
                 Some(t) => t,
                 None => return Advanced::End(Rotation::None),
             };
@@ -589,6 +593,14 @@ impl<D: LineDecoder> Reader<D> {
         self.record_size(trip.size);
         match trip.read {
             Ok(n) if n > 0 => {
+                let permit = match permit {
+                    Some(p) => p,
+                    // The slot was given back during a slow call: take one again before decoding.
+                    None => match self.reserve().await {
+                        Some(p) => p,
+                        None => return Advanced::End(Rotation::None),
+                    },
+                };
                 self.last_read_filled = n >= READ_BLOCK;
                 self.idle_wait = self.opts.poll;
                 let entries = self.handle_block(f, trip.block.get(..n).unwrap_or_default());
@@ -596,13 +608,7 @@ impl<D: LineDecoder> Reader<D> {
                 if entries.is_empty() {
                     crate::core::entry::recycle(entries);
                 } else {
-                    match permit {
-                        Some(p) => {
-                            p.send(entries);
-                        }
-                        // Not reached (a trip reads only with a slot); sending still waits.
-                        None => self.send(entries).await,
-                    }
+                    permit.send(entries);
                 }
                 Advanced::Read
             }
@@ -661,16 +667,27 @@ impl<D: LineDecoder> Reader<D> {
         }
     }
 
-    /// Sends a chunk, waiting for room.
-    async fn send(&self, entries: Vec<Entry>) {
-        tokio::select! {
-            r = self.tx.send(entries) => {
-                if r.is_err() {
-                    self.cancel.cancel();
-                }
+    /// [`Reader::trip`] while holding `permit` (a channel slot): if the call is slow (a hung or
+    /// very slow disk, [`crate::core::blocking::PRESUMED_HUNG`]) the slot is given back, so a few
+    /// hung files cannot take every slot of their job's channel and stall its other files; the
+    /// caller takes a slot again before decoding what the call read.
+    async fn trip_holding(
+        &self,
+        f: &OpenFile,
+        permit: &mut Option<mpsc::OwnedPermit<Vec<Entry>>>,
+        may_read: bool,
+        check_before: bool,
+        check_after: bool,
+    ) -> Option<Trip> {
+        let trip = self.trip(f, may_read, check_before, check_after);
+        tokio::pin!(trip);
+        if permit.is_some() {
+            tokio::select! {
+                t = &mut trip => return t,
+                _ = tokio::time::sleep(crate::core::blocking::PRESUMED_HUNG) => *permit = None,
             }
-            _ = self.cancel.cancelled() => {}
         }
+        trip.await
     }
 
     /// Splits a block into lines and decodes them into a chunk of entries.
