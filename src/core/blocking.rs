@@ -6,9 +6,11 @@
 //! thread is idle at the moment of a call, so a thousand readers starting together get a few
 //! hundred threads, which cost memory (tens of MB) and CPU long after start-up. Here
 //! [`CORE_THREADS`] thread serves calls while the disk answers; a call that has waited
-//! [`PRESUMED_HUNG`] in the queue while every thread is busy (presumably stuck in a hung call) adds
-//! a thread, up to [`MAX_THREADS`], so hung calls never hold up the calls of healthy files. Threads
-//! idle for [`KEEP_ALIVE`] end.
+//! [`PRESUMED_HUNG`] in the queue while every thread is busy and no call finished in that time
+//! (every thread presumably stuck in a hung call) adds a thread, up to [`MAX_THREADS`], so hung
+//! calls never hold up the calls of healthy files. A long queue of quick calls (ten thousand files
+//! opened at start) adds none: calls keep finishing (issue 22: it used to grow the pool to hundreds
+//! of threads, each with its stack and allocator pages). Threads idle for [`KEEP_ALIVE`] end.
 //!
 //! Memory (issue 15: the pool must not raise peak RSS): one thread, not four, because a thread
 //! is not only its stack but its own allocator heap (mimalloc keeps pages per thread), and the
@@ -22,6 +24,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,6 +42,9 @@ pub const PRESUMED_HUNG: Duration = Duration::from_millis(200);
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Calls finished so far: a pool whose threads all hang finishes none.
+static FINISHED: AtomicU64 = AtomicU64::new(0);
 
 struct State {
     queue: VecDeque<Job>,
@@ -101,6 +107,7 @@ fn serve() {
         if let Some(job) = st.queue.pop_front() {
             drop(st);
             job();
+            FINISHED.fetch_add(1, Ordering::Relaxed);
             st = lock();
             continue;
         }
@@ -133,12 +140,19 @@ where
         }
         let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)).ok());
     }));
+    let mut finished = FINISHED.load(Ordering::Relaxed);
     loop {
         tokio::select! {
             biased;
             r = &mut rx => return r.ok().flatten(),
             _ = cancel.cancelled() => return None,
-            _ = tokio::time::sleep(PRESUMED_HUNG) => grow(),
+            _ = tokio::time::sleep(PRESUMED_HUNG) => {
+                let now = FINISHED.load(Ordering::Relaxed);
+                if now == finished {
+                    grow();
+                }
+                finished = now;
+            }
         }
     }
 }

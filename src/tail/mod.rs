@@ -28,6 +28,33 @@ use crate::telemetry::metrics as m;
 /// Bytes read per system call.
 const READ_BLOCK: usize = 128 * 1024;
 
+/// The smallest read block: a read of a small file gets a block sized to what the file has, but
+/// not smaller than this.
+const MIN_BLOCK: usize = 4096;
+
+/// Read blocks kept for reuse by every reader. A reader takes a block only for a read it holds a
+/// channel slot for (see [`Reader::advance`]), so the blocks in use at once are bounded by the
+/// pipeline channels' capacity, not by the number of files; the pool keeps a few of them so a
+/// streaming file neither allocates nor zeroes a block per read.
+static BLOCKS: crate::core::pool::Pool<Vec<u8>> = crate::core::pool::Pool::new(4);
+
+/// A read block of at least `want` bytes (at most [`READ_BLOCK`], unless it comes from the pool
+/// larger; the whole block is read into).
+fn take_block(want: usize) -> Vec<u8> {
+    let mut block = BLOCKS.take().unwrap_or_default();
+    if block.len() < want {
+        block.resize(want, 0);
+    }
+    block
+}
+
+/// Gives a read block back for reuse.
+fn give_block(block: Vec<u8>) {
+    if !block.is_empty() && block.len() <= READ_BLOCK {
+        BLOCKS.give(block);
+    }
+}
+
 /// The longest line a reader buffers; the rest of a longer line is discarded (counted and
 /// logged). Promtail has no cap and can be made to buffer a whole binary file.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -110,9 +137,8 @@ pub struct Reader<D: LineDecoder> {
     /// the file it has open to its end, waits for its lines' acknowledgement, then stops. Cleared
     /// when the path is back.
     retire: Arc<AtomicBool>,
-    /// The read buffer, allocated once.
-    block: Vec<u8>,
-    /// The last read filled the buffer: more is waiting, so the next read uses a full block.
+    /// The last read filled a whole block: more is waiting, so the next read waits for a channel
+    /// slot and reads a full block without asking the file's size first.
     last_read_filled: bool,
     metrics: ReaderMetrics,
     idle_wait: Duration,
@@ -172,7 +198,6 @@ impl<D: LineDecoder> Reader<D> {
             backlog: Vec::new(),
             numbered: Numbered::Off,
             retire: Arc::default(),
-            block: Vec::new(),
             last_read_filled: false,
             idle_wait: first_wait,
             metrics: ReaderMetrics {
@@ -262,7 +287,7 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
             if open.is_none() {
-                match self.open_initial().await {
+                match Box::pin(self.open_initial()).await {
                     Ok(Some(f)) => {
                         waiting_logged = false;
                         open = Some(f)
@@ -292,7 +317,7 @@ impl<D: LineDecoder> Reader<D> {
             if check {
                 last_check = tokio::time::Instant::now();
             }
-            let rotation = match self.advance(f, check, true).await {
+            let rotation = match Box::pin(self.advance(f, check, true)).await {
                 _ if self.cancel.is_cancelled() => break,
                 Advanced::Read => {
                     check_first = false;
@@ -667,20 +692,106 @@ impl<D: LineDecoder> Reader<D> {
     }
 
     async fn read_available_all(&mut self, f: &mut OpenFile) -> bool {
-        while let Advanced::Read = self.advance(f, false, false).await {}
+        // Boxed (here and in `run`): the trip's futures then take memory only while a trip is
+        // under way, not in every idle reader's task (a few hundred bytes per file).
+        while let Advanced::Read = Box::pin(self.advance(f, false, false)).await {}
         !self.cancel.is_cancelled()
     }
 
     /// One trip to the blocking pool: with `check_before`, the rotation check first (a rotation
     /// found ends the trip); then one block is read and its complete lines handed on; with
     /// `check_after`, a read that found nothing new (or failed) is followed by the rotation check.
+    ///
+    /// **Bound (issue 22):** a block is read only with a slot of the pipeline channel reserved
+    /// for its lines, so a reader that cannot send holds neither a read block nor decoded entries:
+    /// ten thousand files read at start wait as ten thousand parked tasks, not ten thousand
+    /// chunks. Without a free slot the trip only looks (the rotation check and the file's size);
+    /// if data is waiting the reader waits for a slot, then reads. A reader in the middle of a
+    /// file (its last read filled a block) waits for the slot first.
     async fn advance(
         &mut self,
         f: &mut OpenFile,
         check_before: bool,
         check_after: bool,
     ) -> Advanced {
-        let block = std::mem::take(&mut self.block);
+        let mut permit = match self.tx.clone().try_reserve_owned() {
+            Ok(p) => Some(p),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.cancel.cancel();
+                return Advanced::End(Rotation::None);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) if self.last_read_filled => {
+                match self.reserve().await {
+                    Some(p) => Some(p),
+                    None => return Advanced::End(Rotation::None),
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => None,
+        };
+        let may_read = permit.is_some();
+        let Some(mut trip) = self
+            .trip_holding(f, &mut permit, may_read, check_before, check_after)
+            .await
+        else {
+            return Advanced::End(Rotation::None);
+        };
+        if trip.waiting {
+            // Data is waiting and no slot was free: wait for one, then read (the rotation check
+            // asked for before reading was done by the first trip).
+            self.record_size(trip.size);
+            permit = self.reserve().await;
+            if permit.is_none() {
+                return Advanced::End(Rotation::None);
+            }
+            trip = match self
+                .trip_holding(f, &mut permit, true, false, check_after)
+                .await
+            {
+                Some(t) => t,
+                None => return Advanced::End(Rotation::None),
+            };
+        }
+        self.record_size(trip.size);
+        match trip.read {
+            Ok(n) if n > 0 => {
+                let permit = match permit {
+                    Some(p) => p,
+                    // The slot was given back during a slow call: take one again before decoding.
+                    None => match self.reserve().await {
+                        Some(p) => p,
+                        None => return Advanced::End(Rotation::None),
+                    },
+                };
+                self.last_read_filled = n >= READ_BLOCK;
+                self.idle_wait = self.opts.poll;
+                let entries = self.handle_block(f, trip.block.get(..n).unwrap_or_default());
+                give_block(trip.block);
+                if entries.is_empty() {
+                    crate::core::entry::recycle(entries);
+                } else {
+                    permit.send(entries);
+                }
+                Advanced::Read
+            }
+            Ok(_) => {
+                self.last_read_filled = false;
+                Advanced::End(trip.rotation)
+            }
+            Err(e) => {
+                self.last_read_filled = false;
+                Advanced::Failed(e, trip.rotation)
+            }
+        }
+    }
+
+    /// Runs one [`Probe::trip`] for `f` on the blocking pool; `None` when cancelled.
+    async fn trip(
+        &self,
+        f: &OpenFile,
+        may_read: bool,
+        check_before: bool,
+        check_after: bool,
+    ) -> Option<Trip> {
         let probe = Probe {
             path: Arc::clone(&self.path_shared),
             file: Arc::clone(&f.file),
@@ -688,42 +799,60 @@ impl<D: LineDecoder> Reader<D> {
             offset: f.offset,
             marker: f.marker.clone(),
         };
-        let last_filled = self.last_read_filled;
-        let Some(trip) = blocking(&self.cancel, move || {
-            probe.trip(block, last_filled, check_before, check_after)
+        let more = self.last_read_filled;
+        blocking(&self.cancel, move || {
+            probe.trip(may_read, more, check_before, check_after)
         })
         .await
-        else {
-            return Advanced::End(Rotation::None);
-        };
-        if let Some(size) = trip.size {
+    }
+
+    fn record_size(&self, size: Option<u64>) {
+        if let Some(size) = size {
             self.status.size.store(size, Ordering::Relaxed);
             self.metrics.file_bytes.set(size as f64);
         }
-        let block = trip.block;
-        match trip.read {
-            Ok(n) if n > 0 => {
-                self.last_read_filled = n == block.len();
-                self.idle_wait = self.opts.poll;
-                self.handle_block(f, &block[..n]).await;
-                self.block = block;
-                Advanced::Read
-            }
-            Ok(_) => {
-                // At the end of the file the buffer is given back (dropped by the trip), so a
-                // thousand idle files hold none.
-                self.block = block;
-                Advanced::End(trip.rotation)
-            }
-            Err(e) => {
-                self.block = block;
-                Advanced::Failed(e, trip.rotation)
-            }
+    }
+
+    /// Waits for a slot in the pipeline channel. `None` when cancelled, or when the pipeline is
+    /// gone (which stops the reader).
+    async fn reserve(&self) -> Option<mpsc::OwnedPermit<Vec<Entry>>> {
+        tokio::select! {
+            r = self.tx.clone().reserve_owned() => match r {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    self.cancel.cancel();
+                    None
+                }
+            },
+            _ = self.cancel.cancelled() => None,
         }
     }
 
-    /// Splits a block into lines and hands them on.
-    async fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) {
+    /// [`Reader::trip`] while holding `permit` (a channel slot): if the call is slow (a hung or
+    /// very slow disk, [`crate::core::blocking::PRESUMED_HUNG`]) the slot is given back, so a few
+    /// hung files cannot take every slot of their job's channel and stall its other files; the
+    /// caller takes a slot again before decoding what the call read.
+    async fn trip_holding(
+        &self,
+        f: &OpenFile,
+        permit: &mut Option<mpsc::OwnedPermit<Vec<Entry>>>,
+        may_read: bool,
+        check_before: bool,
+        check_after: bool,
+    ) -> Option<Trip> {
+        let trip = self.trip(f, may_read, check_before, check_after);
+        tokio::pin!(trip);
+        if permit.is_some() {
+            tokio::select! {
+                t = &mut trip => return t,
+                _ = tokio::time::sleep(crate::core::blocking::PRESUMED_HUNG) => *permit = None,
+            }
+        }
+        trip.await
+    }
+
+    /// Splits a block into lines and decodes them into a chunk of entries.
+    fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) -> Vec<Entry> {
         let n = block.len();
         // Sized by the block's line count, so the chunk is allocated once instead of grown.
         let mut entries = crate::core::entry::chunk(memchr::memchr_iter(b'\n', block).count() + 1);
@@ -789,16 +918,7 @@ impl<D: LineDecoder> Reader<D> {
         if lines > 0 {
             self.metrics.read_lines.increment(lines);
         }
-        if !entries.is_empty() {
-            tokio::select! {
-                r = self.tx.send(entries) => {
-                    if r.is_err() {
-                        self.cancel.cancel();
-                    }
-                }
-                _ = self.cancel.cancelled() => {}
-            }
-        }
+        entries
     }
 }
 
@@ -863,75 +983,100 @@ struct Probe {
 
 /// What a trip to the blocking pool brings back.
 struct Trip {
-    /// The read buffer (empty when given back at the end of the file).
+    /// The block read (empty when nothing was read).
     block: Vec<u8>,
-    /// Bytes read into `block`; 0 at the end of the file.
+    /// Bytes read into `block`; 0 at the end of the file or when the trip could not read.
     read: std::io::Result<usize>,
+    /// The trip had no channel slot to read with and the file has data waiting.
+    waiting: bool,
     /// The rotation check's answer ([`Rotation::None`] when it was not run).
     rotation: Rotation,
-    /// The path's size as the last rotation check saw it.
+    /// The file's size as the trip saw it (the path's, when the rotation check ran).
     size: Option<u64>,
 }
 
+/// What [`Probe::read_block`] found.
+enum BlockRead {
+    /// A block and the bytes read into it.
+    Data(Vec<u8>, usize),
+    /// At the end of the file (with its size when it was asked).
+    End(Option<u64>),
+    /// Data is waiting but the trip may not read (with the file's size when it was asked).
+    Waiting(Option<u64>),
+}
+
 impl Probe {
-    /// Runs on a blocking thread: the file-system work of one [`Reader::advance`].
-    fn trip(self, mut block: Vec<u8>, last_filled: bool, before: bool, after: bool) -> Trip {
-        let mut size = None;
+    /// Runs on a blocking thread: the file-system work of one [`Reader::advance`]. Reads only
+    /// when `may_read` (the reader holds a channel slot); `more` says the last read filled a
+    /// block, so the file's size need not be asked first.
+    fn trip(self, may_read: bool, more: bool, before: bool, after: bool) -> Trip {
+        let mut trip = Trip {
+            block: Vec::new(),
+            read: Ok(0),
+            waiting: false,
+            rotation: Rotation::None,
+            size: None,
+        };
         if before {
-            let (rotation, s) = self.check_rotation();
-            size = s.or(size);
+            let (rotation, size) = self.check_rotation();
+            trip.size = size;
             if !matches!(rotation, Rotation::None) {
-                return Trip {
-                    block,
-                    read: Ok(0),
-                    rotation,
-                    size,
-                };
+                trip.rotation = rotation;
+                return trip;
             }
         }
-        let read = self.read_block(&mut block, last_filled);
-        if matches!(read, Ok(n) if n > 0) {
-            return Trip {
-                block,
-                read,
-                rotation: Rotation::None,
-                size,
-            };
+        match self.read_block(may_read, more) {
+            Ok(BlockRead::Data(block, n)) => {
+                trip.block = block;
+                trip.read = Ok(n);
+                return trip;
+            }
+            Ok(BlockRead::Waiting(size)) => {
+                trip.waiting = true;
+                trip.size = trip.size.or(size);
+                return trip;
+            }
+            Ok(BlockRead::End(size)) => trip.size = trip.size.or(size),
+            Err(e) => trip.read = Err(e),
         }
-        if read.is_ok() {
-            // At the end of the file: give the buffer back, so a thousand idle files hold none.
-            block = Vec::new();
-        }
-        let mut rotation = Rotation::None;
         if after {
-            let (r, s) = self.check_rotation();
-            rotation = r;
-            size = s.or(size);
+            let (rotation, size) = self.check_rotation();
+            trip.rotation = rotation;
+            trip.size = size.or(trip.size);
         }
-        Trip {
-            block,
-            read,
-            rotation,
-            size,
-        }
+        trip
     }
 
-    /// Reads one block into `block`.
-    fn read_block(&self, block: &mut Vec<u8>, last_filled: bool) -> std::io::Result<usize> {
-        if block.is_empty() {
-            // The buffer was given back at the end of the file: an idle file is checked with a
-            // stat instead of a read, and new data gets a buffer sized to it (4 KiB to a block),
-            // so a thousand idle files neither hold nor keep re-zeroing full blocks.
+    /// Reads one block. Unless the last read filled a block, the file's size is asked first: at
+    /// its end nothing is read and no block is taken (an idle file costs a stat), and a read
+    /// block is sized to what is there (from [`MIN_BLOCK`] to [`READ_BLOCK`]), so a file of two
+    /// bytes does not take a full block.
+    fn read_block(&self, may_read: bool, more: bool) -> std::io::Result<BlockRead> {
+        let (want, size) = if more {
+            (READ_BLOCK, None)
+        } else {
             let size = self.file.metadata()?.len();
             if size <= self.offset {
-                return Ok(0);
+                return Ok(BlockRead::End(Some(size)));
             }
             let want = usize::try_from(size - self.offset).unwrap_or(READ_BLOCK);
-            block.resize(want.clamp(4096, READ_BLOCK), 0);
-        } else if block.len() < READ_BLOCK && last_filled {
-            block.resize(READ_BLOCK, 0);
+            (want.clamp(MIN_BLOCK, READ_BLOCK), Some(size))
+        };
+        if !may_read {
+            return Ok(BlockRead::Waiting(size));
         }
-        (&*self.file).read(block)
+        let mut block = take_block(want);
+        match (&*self.file).read(&mut block) {
+            Ok(0) => {
+                give_block(block);
+                Ok(BlockRead::End(size))
+            }
+            Ok(n) => Ok(BlockRead::Data(block, n)),
+            Err(e) => {
+                give_block(block);
+                Err(e)
+            }
+        }
     }
 
     /// Has the file at the path been rotated or truncated? With the path's size when known.
@@ -1361,6 +1506,112 @@ mod tests {
         );
         drop(ack);
         assert_eq!(positions.resume_point("/l/app.log").0, Some(400));
+    }
+
+    /// Counts the lines it decodes.
+    struct Counting {
+        inner: PlainDecoder,
+        decoded: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl LineDecoder for Counting {
+        fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>) {
+            self.decoded.fetch_add(1, Ordering::SeqCst);
+            self.inner.decode(raw, ack, out);
+        }
+    }
+
+    /// Issue 22: readers that cannot send hold no decoded entries (nor read blocks). Fifty files
+    /// of ten lines and a pipeline channel of two chunks that nobody receives from: once every
+    /// reader has looked at its file, only the two readers that got a slot have read and decoded
+    /// anything. Then every line arrives, each file's in order, and at no point have more chunks
+    /// been decoded than were received plus the channel's capacity.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_blocked_on_a_full_channel_hold_no_decoded_chunks() {
+        const FILES: usize = 50;
+        const LINES: usize = 10;
+        const CAP: usize = 2;
+        let dir = tempfile::tempdir().unwrap();
+        let mut size = 0;
+        for i in 0..FILES {
+            let body: String = (0..LINES).map(|j| format!("f{i:02} line {j}\n")).collect();
+            size = body.len() as u64;
+            std::fs::write(dir.path().join(format!("f{i:02}.log")), body).unwrap();
+        }
+        let (tx, mut rx) = mpsc::channel(CAP);
+        let decoded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
+        let positions = Positions::in_memory();
+        let mut statuses = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..FILES {
+            let status = Arc::new(ReaderStatus::default());
+            statuses.push(Arc::clone(&status));
+            let decoder = Counting {
+                inner: PlainDecoder::new(Labels::new()),
+                decoded: Arc::clone(&decoded),
+            };
+            let reader = Reader::new(
+                dir.path().join(format!("f{i:02}.log")),
+                decoder,
+                tx.clone(),
+                Arc::clone(&positions),
+                Arc::new(Notify::new()),
+                cancel.clone(),
+                ReaderOptions {
+                    poll: Duration::from_millis(5),
+                    max_idle_poll: Duration::from_millis(5),
+                },
+                status,
+            );
+            tasks.push(tokio::spawn(reader.run()));
+        }
+        drop(tx);
+        // Every reader has looked at its file: it knows its size (a reader holding a decoded
+        // chunk it cannot send never gets that far).
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while !statuses
+                .iter()
+                .all(|s| s.size.load(Ordering::SeqCst) == size)
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("every reader looked at its file");
+        assert_eq!(
+            decoded.load(Ordering::SeqCst),
+            CAP * LINES,
+            "readers decoded lines they could not send"
+        );
+        let mut got: Vec<Vec<String>> = vec![Vec::new(); FILES];
+        let mut received = 0;
+        let mut chunks = 0;
+        while received < FILES * LINES {
+            let chunk = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+                .await
+                .expect("lines in time")
+                .expect("channel open");
+            chunks += 1;
+            for e in chunk {
+                let file: usize = e.line[1..3].parse().unwrap();
+                got[file].push(e.line);
+                received += 1;
+            }
+            assert!(
+                decoded.load(Ordering::SeqCst) <= (chunks + CAP) * LINES,
+                "more chunks decoded than received plus the channel's capacity"
+            );
+        }
+        for (i, lines) in got.iter().enumerate() {
+            let want: Vec<String> = (0..LINES).map(|j| format!("f{i:02} line {j}")).collect();
+            assert_eq!(lines, &want, "file {i}");
+        }
+        cancel.cancel();
+        for t in tasks {
+            let _ = t.await;
+        }
+        assert!(rx.try_recv().is_err(), "a line was read twice");
     }
 
     #[tokio::test]
