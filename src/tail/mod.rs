@@ -711,9 +711,14 @@ impl<D: LineDecoder> Reader<D> {
     async fn advance(
         &mut self,
         f: &mut OpenFile,
-        check_before: bool,
+        mut check_before: bool,
         check_after: bool,
     ) -> Advanced {
+        // On the live file (`check_after`; a rotated file being drained is read to its end
+        // unchecked), a wait for a channel slot that lasts a poll interval or more is followed
+        // by the rotation check: the file may have been truncated and rewritten past the offset
+        // while the reader was held up, and must not be read on from the old offset.
+        let waiting_since = tokio::time::Instant::now();
         let mut permit = match self.tx.clone().try_reserve_owned() {
             Ok(p) => Some(p),
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -721,10 +726,12 @@ impl<D: LineDecoder> Reader<D> {
                 return Advanced::End(Rotation::None);
             }
             Err(mpsc::error::TrySendError::Full(_)) if self.last_read_filled => {
-                match self.reserve().await {
+                let p = match self.reserve().await {
                     Some(p) => Some(p),
                     None => return Advanced::End(Rotation::None),
-                }
+                };
+                check_before |= check_after && waiting_since.elapsed() >= self.opts.poll;
+                p
             }
             Err(mpsc::error::TrySendError::Full(_)) => None,
         };
@@ -739,12 +746,14 @@ impl<D: LineDecoder> Reader<D> {
             // Data is waiting and no slot was free: wait for one, then read (the rotation check
             // asked for before reading was done by the first trip).
             self.record_size(trip.size);
+            let waited = tokio::time::Instant::now();
             permit = self.reserve().await;
             if permit.is_none() {
                 return Advanced::End(Rotation::None);
             }
+            let check_again = check_after && waited.elapsed() >= self.opts.poll;
             trip = match self
-                .trip_holding(f, &mut permit, true, false, check_after)
+                .trip_holding(f, &mut permit, true, check_again, check_after)
                 .await
             {
                 Some(t) => t,
