@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::util::{free_port, FakeLoki, Ferrotail};
+use crate::util::{free_port, DownPort, FakeLoki, Ferrotail};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_headers_reach_loki_and_no_proxy_bypasses_the_proxy() {
@@ -17,7 +17,9 @@ async fn http_headers_reach_loki_and_no_proxy_bypasses_the_proxy() {
     let loki = FakeLoki::start().await;
     let port = free_port();
     // The proxy port is closed: a push that went through it would fail and be retried forever.
-    let dead = free_port();
+    // Held for the whole test: refused, and no other test can take the port.
+    let dead_port = DownPort::new();
+    let dead = dead_port.port();
     let cfg = format!(
         "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {port}\npositions:\n  filename: {pos}\nclients:\n  - url: {url}\n    batchwait: 100ms\n    proxy_url: http://127.0.0.1:{dead}\n    no_proxy: 127.0.0.1,localhost\n    proxy_connect_header:\n      X-Proxy: [p]\n    http_headers:\n      X-Scope-Extra:\n        values: [v1]\n        secrets: [s1]\n      X-File:\n        files: [{token}]\nscrape_configs:\n  - job_name: files\n    static_configs:\n      - labels:\n          __path__: {logs}/*.log\n",
         pos = tmp.path().join("pos.yaml").display(),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::util::{append, config, free_port, FakeLoki, Ferrotail};
+use crate::util::{append, config, free_port, DownPort, FakeLoki, Ferrotail};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -76,7 +76,8 @@ async fn an_outage_refused_then_500_then_429_pauses_reading_and_loses_nothing() 
         append(f, "");
     }
     // Nothing listens on Loki's port yet: connection refused.
-    let loki_addr = format!("127.0.0.1:{}", free_port());
+    let loki_addr_port = DownPort::new();
+    let loki_addr = loki_addr_port.addr();
     let url = format!("http://{loki_addr}/loki/api/v1/push");
     let port = free_port();
     let cfg = config(&url, &tmp.path().join("pos.yaml"), port, "", &job(&logs)).replace(
@@ -99,7 +100,7 @@ async fn an_outage_refused_then_500_then_429_pauses_reading_and_loses_nothing() 
     tokio::time::sleep(phase).await;
 
     // Phase 2: Loki answers 500.
-    let loki = FakeLoki::start_at(&loki_addr).await;
+    let loki = FakeLoki::start_at(&loki_addr_port.release()).await;
     loki.fail_with(Some(500));
     loki.wait_failed(2, WAIT).await;
     tokio::time::sleep(phase).await;
@@ -193,7 +194,8 @@ async fn retries_exhausted_drop_the_batch_counted_with_its_reason_and_logged() {
     let logs = tmp.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let file = logs.join("x.log");
-    let loki_addr = format!("127.0.0.1:{}", free_port());
+    let loki_addr_port = DownPort::new();
+    let loki_addr = loki_addr_port.addr();
     let url = format!("http://{loki_addr}/loki/api/v1/push");
     let port = free_port();
     let cfg = config(&url, &tmp.path().join("pos.yaml"), port, "", &job(&logs)).replace(
@@ -209,7 +211,7 @@ async fn retries_exhausted_drop_the_batch_counted_with_its_reason_and_logged() {
     ft.wait_metric(dropped, &["reason=\"ingester_error\""], WAIT, |v| v >= 1.0)
         .await;
     // Loki up, but 500 twice: dropped as an ingester error.
-    let loki = FakeLoki::start_at(&loki_addr).await;
+    let loki = FakeLoki::start_at(&loki_addr_port.release()).await;
     loki.script(&[500, 500]);
     append(&file, "doomed-500\n");
     ft.wait_metric(dropped, &["reason=\"ingester_error\""], WAIT, |v| v >= 2.0)

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::util::{config, free_port, FakeLoki, Ferrotail};
+use crate::util::{config, free_port, DownPort, FakeLoki, Ferrotail};
 
 const SECRETS: &[&str] = &[
     "URLPASS1x",
@@ -28,7 +28,9 @@ async fn no_secret_reaches_logs_print_config_targets_metrics_or_errors() {
     let loki = FakeLoki::start().await;
     // The first pushes fail (errors with the client's URL are logged), then Loki recovers.
     loki.script(&[500]);
-    let closed = free_port();
+    // Held for the whole test: refused, and no other test can take the port.
+    let closed_port = DownPort::new();
+    let closed = closed_port.port();
     let token_file = tmp.path().join("token");
     std::fs::write(&token_file, "FILESECRET5x\n").unwrap();
     let port = free_port();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::util::{append, config, free_port, FakeLoki, Ferrotail};
+use crate::util::{append, config, free_port, DownPort, FakeLoki, Ferrotail};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -443,7 +443,8 @@ async fn a_down_client_holds_up_another_only_beyond_its_inflight_bound() {
     let file = logs.join("x.log");
     let up = FakeLoki::start().await;
     // The other client's Loki refuses connections until it comes back below.
-    let down_addr = format!("127.0.0.1:{}", free_port());
+    let down_addr_port = DownPort::new();
+    let down_addr = down_addr_port.addr();
     let inflight = 5;
     let port = free_port();
     // One entry per batch (batchsize 1), so the bound counts lines.
@@ -484,7 +485,7 @@ async fn a_down_client_holds_up_another_only_beyond_its_inflight_bound() {
     assert_eq!(written, got + 1);
     // The down client comes back: both get every line, once, in order.
     append(&file, "after-1\nafter-2\n");
-    let down = FakeLoki::start_at(&down_addr).await;
+    let down = FakeLoki::start_at(&down_addr_port.release()).await;
     let want: Vec<String> = (1..=written)
         .map(|i| format!("l{i}"))
         .chain(["after-1".into(), "after-2".into()])

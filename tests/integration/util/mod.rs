@@ -21,6 +21,42 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port that refuses connections and that nothing else can take until released: a
+/// bound socket that does not listen (and, without `SO_REUSEADDR`, blocks every other bind of the
+/// port). A test of Loki being down needs this: with a port that is merely unused, another test
+/// running beside it can bind the port and accept the pushes meant for a Loki that is down.
+pub struct DownPort {
+    socket: socket2::Socket,
+    addr: std::net::SocketAddr,
+}
+
+impl DownPort {
+    pub fn new() -> DownPort {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        socket.bind(&any.into()).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        DownPort { socket, addr }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Frees the port for the server that comes up on it; returns its address.
+    pub fn release(self) -> String {
+        drop(self.socket);
+        self.addr.to_string()
+    }
+}
+
 /// A config with the common blocks and `scrape` as the scrape_configs body.
 pub fn config(loki: &str, positions: &Path, port: u16, extra: &str, scrape: &str) -> String {
     format!(
@@ -167,6 +203,19 @@ impl Drop for Ferrotail {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what ferrotail logged (its last 200 lines), since the temporary
+        // directory holding the log goes with the test.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let from = lines.len().saturating_sub(200);
+            eprintln!(
+                "---- ferrotail stderr ({}, last {} lines) ----\n{}",
+                self.stderr.display(),
+                lines.len() - from,
+                lines[from..].join("\n")
+            );
+        }
     }
 }
 
