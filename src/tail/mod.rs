@@ -64,6 +64,9 @@ pub trait LineDecoder: Send + 'static {
     /// Decodes one line (without its `\n`). `ack` is the line's delivery token: put it on the
     /// entry that carries the line, or drop it if the line yields no entry.
     fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>);
+
+    /// Called before the lines of a block read from the file are decoded.
+    fn begin_block(&mut self) {}
 }
 
 /// Plain text lines: the line as read (a trailing `\r` kept, as Promtail keeps it), timestamped
@@ -71,20 +74,36 @@ pub trait LineDecoder: Send + 'static {
 pub struct PlainDecoder {
     labels: Labels,
     last_ts: i64,
+    /// The clock when the block being decoded was read (read once per block, not per line).
+    block_read: i64,
 }
 
 impl PlainDecoder {
     /// A decoder for a target's labels (which include `filename`).
     pub fn new(labels: Labels) -> Self {
-        PlainDecoder { labels, last_ts: 0 }
+        PlainDecoder {
+            labels,
+            last_ts: 0,
+            block_read: 0,
+        }
     }
 }
 
 impl LineDecoder for PlainDecoder {
+    fn begin_block(&mut self) {
+        self.block_read = crate::core::entry::now_nanos();
+    }
+
     fn decode(&mut self, raw: &[u8], ack: Ack, out: &mut Vec<Entry>) {
-        // Strictly increasing read times: Loki silently deduplicates entries of one stream with the
+        // The time the line was read: its block's read time (the lines of a block are read in one
+        // call). Strictly increasing: Loki silently deduplicates entries of one stream with the
         // same timestamp and line, so two identical lines read in the same nanosecond would lose one.
-        let ts = crate::core::entry::now_nanos().max(self.last_ts + 1);
+        let read = if self.block_read == 0 {
+            crate::core::entry::now_nanos()
+        } else {
+            self.block_read
+        };
+        let ts = read.max(self.last_ts + 1);
         self.last_ts = ts;
         let line = match std::str::from_utf8(raw) {
             Ok(s) => s.to_owned(),
@@ -863,6 +882,7 @@ impl<D: LineDecoder> Reader<D> {
     /// Splits a block into lines and decodes them into a chunk of entries.
     fn handle_block(&mut self, f: &mut OpenFile, block: &[u8]) -> Vec<Entry> {
         let n = block.len();
+        self.decoder.begin_block();
         // Sized by the block's line count, so the chunk is allocated once instead of grown.
         let mut entries = crate::core::entry::chunk(memchr::memchr_iter(b'\n', block).count() + 1);
         let mut lines = 0u64;

@@ -236,6 +236,11 @@ impl<'a> Parser<'a> {
 
     /// Parses one value (iteratively, so deep nesting cannot overflow the stack).
     fn value(&mut self) -> Result<JVal<'a>, Malformed> {
+        self.value_at(0)
+    }
+
+    /// [`Parser::value`] for a value nested in `base` containers (for the depth limit).
+    fn value_at(&mut self, base: usize) -> Result<JVal<'a>, Malformed> {
         let mut stack: smallvec::SmallVec<[Frame<'a>; 4]> = smallvec::SmallVec::new();
         'value: loop {
             self.ws();
@@ -247,7 +252,7 @@ impl<'a> Parser<'a> {
                         self.pos += 1;
                         JVal::Obj(Vec::new())
                     } else {
-                        if stack.len() >= MAX_DEPTH {
+                        if base + stack.len() >= MAX_DEPTH {
                             return Err(Malformed);
                         }
                         let k = self.key()?;
@@ -262,7 +267,7 @@ impl<'a> Parser<'a> {
                         self.pos += 1;
                         JVal::Arr(Vec::new())
                     } else {
-                        if stack.len() >= MAX_DEPTH {
+                        if base + stack.len() >= MAX_DEPTH {
                             return Err(Malformed);
                         }
                         stack.push(Frame::Arr(Vec::new()));
@@ -340,9 +345,35 @@ impl<'a> Parser<'a> {
 
     fn number(&mut self) -> Result<f64, Malformed> {
         let start = self.pos;
+        self.scan_number()?;
+        let f: f64 = self.s[start..self.pos].parse().map_err(|_| Malformed)?;
+        if f.is_infinite() {
+            return Err(Malformed);
+        }
+        Ok(f)
+    }
+
+    /// Checks a number as [`Parser::number`] does without converting it when it cannot be out of
+    /// range (no exponent and fewer than 309 integer digits: below float64's largest value).
+    fn skip_number(&mut self) -> Result<(), Malformed> {
+        let start = self.pos;
+        let (int_digits, exponent) = self.scan_number()?;
+        if exponent || int_digits >= 309 {
+            let f: f64 = self.s[start..self.pos].parse().map_err(|_| Malformed)?;
+            if f.is_infinite() {
+                return Err(Malformed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves past a number's characters, checking its syntax; returns its count of integer digits
+    /// and whether it has an exponent.
+    fn scan_number(&mut self) -> Result<(usize, bool), Malformed> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
+        let start = self.pos;
         match self.peek() {
             Some(b'0') => {
                 self.pos += 1;
@@ -357,6 +388,7 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(Malformed),
         }
+        let int_digits = self.pos - start;
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
@@ -366,7 +398,8 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
             }
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
+        let exponent = matches!(self.peek(), Some(b'e' | b'E'));
+        if exponent {
             self.pos += 1;
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.pos += 1;
@@ -383,13 +416,133 @@ impl<'a> Parser<'a> {
         if matches!(self.peek(), Some(b'.' | b'-' | b'+' | b'e' | b'E')) {
             return Err(Malformed);
         }
-        let f: f64 = self.s[start..self.pos].parse().map_err(|_| Malformed)?;
-        if f.is_infinite() {
-            return Err(Malformed);
-        }
-        Ok(f)
+        Ok((int_digits, exponent))
     }
 
+    /// Checks one value as [`Parser::value_at`] would parse it, without building it.
+    fn skip_value_at(&mut self, base: usize) -> Result<(), Malformed> {
+        // The open containers: true for an object.
+        let mut stack: smallvec::SmallVec<[bool; 16]> = smallvec::SmallVec::new();
+        'value: loop {
+            self.ws();
+            match self.peek().ok_or(Malformed)? {
+                b'{' => {
+                    self.pos += 1;
+                    self.ws();
+                    if self.peek() == Some(b'}') {
+                        self.pos += 1;
+                    } else {
+                        if base + stack.len() >= MAX_DEPTH {
+                            return Err(Malformed);
+                        }
+                        self.key()?;
+                        stack.push(true);
+                        continue 'value;
+                    }
+                }
+                b'[' => {
+                    self.pos += 1;
+                    self.ws();
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                    } else {
+                        if base + stack.len() >= MAX_DEPTH {
+                            return Err(Malformed);
+                        }
+                        stack.push(false);
+                        continue 'value;
+                    }
+                }
+                b'"' => {
+                    self.pos += 1;
+                    self.string()?;
+                }
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => self.skip_number()?,
+                _ => return Err(Malformed),
+            }
+            // The value is done: go on in its container, closing containers as they end.
+            loop {
+                let Some(&object) = stack.last() else {
+                    return Ok(());
+                };
+                self.ws();
+                match (self.peek(), object) {
+                    (Some(b','), _) => {
+                        self.pos += 1;
+                        if object {
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                    (Some(b'}'), true) | (Some(b']'), false) => {
+                        self.pos += 1;
+                        stack.pop();
+                    }
+                    _ => return Err(Malformed),
+                }
+            }
+        }
+    }
+}
+
+/// Reads `input` as [`parse_object`] does (the same inputs accepted and refused) and moves the
+/// values of the top-level fields `keys` into `out` (by index; the last of duplicate fields wins;
+/// `None` when absent or when the document is `null`). The other values are checked, not built.
+pub fn extract_top_level<'a>(
+    input: &'a str,
+    keys: &[&str],
+    out: &mut [Option<JVal<'a>>],
+) -> Result<(), Malformed> {
+    let mut p = Parser {
+        s: input,
+        b: input.as_bytes(),
+        pos: 0,
+    };
+    p.ws();
+    match p.peek() {
+        Some(b'n') => p.literal(b"null")?,
+        Some(b'{') => {
+            p.pos += 1;
+            p.ws();
+            if p.peek() == Some(b'}') {
+                p.pos += 1;
+            } else {
+                loop {
+                    let k = p.key()?;
+                    match keys.iter().position(|want| *want == k) {
+                        Some(i) => {
+                            let v = p.value_at(1)?;
+                            if let Some(slot) = out.get_mut(i) {
+                                *slot = Some(v);
+                            }
+                        }
+                        None => p.skip_value_at(1)?,
+                    }
+                    p.ws();
+                    match p.peek() {
+                        Some(b',') => p.pos += 1,
+                        Some(b'}') => {
+                            p.pos += 1;
+                            break;
+                        }
+                        _ => return Err(Malformed),
+                    }
+                }
+            }
+        }
+        _ => return Err(Malformed),
+    }
+    p.ws();
+    if p.pos != p.b.len() {
+        return Err(Malformed);
+    }
+    Ok(())
+}
+
+impl<'a> Parser<'a> {
     fn hex4(&mut self) -> Result<u32, Malformed> {
         let h = self.b.get(self.pos..self.pos + 4).ok_or(Malformed)?;
         let mut v = 0u32;
@@ -1097,6 +1250,70 @@ mod tests {
                     write_jsoniter(&mut out2, a);
                 }
                 proptest::prop_assert_eq!(&out, &out2);
+            }
+        }
+
+        /// The top-level extraction accepts and refuses what the full parse does, and finds what
+        /// its lookup finds (the last of duplicate fields).
+        #[test]
+        fn top_level_extraction_reads_as_the_full_parse(s in "[ ]?(null|\\{( ?\"[abc\\\\u0-9]{0,3}\" ?: ?([\\[\\]{}0-9eE.+\\-\",tfrunl ]{0,14}|\"[a-z\\\\\"]{0,5}\"|[0-9]{300,312}|-?[0-9]{1,4}(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,4})?) ?,?){0,6}\\}?)[ ]?") {
+            check_top_level(&s)?;
+        }
+    }
+
+    fn check_top_level(s: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let keys = ["a", "b", "c"];
+        let mut out: [Option<JVal<'_>>; 3] = [None, None, None];
+        let got = extract_top_level(s, &keys, &mut out);
+        match parse_object(s) {
+            Err(e) => proptest::prop_assert_eq!(got, Err(e), "{}", s),
+            Ok(doc) => {
+                proptest::prop_assert_eq!(got, Ok(()), "{}", s);
+                // Compared as their JSON text: `==` and `Debug` on JVal recurse, and the depth
+                // cases nest 10,000 deep.
+                let text = |v: Option<&JVal<'_>>| {
+                    v.map(|v| {
+                        let mut t = String::new();
+                        write_jsoniter(&mut t, v);
+                        t
+                    })
+                };
+                for (k, v) in keys.iter().zip(&out) {
+                    let want = doc.as_ref().and_then(|d| d.get(k));
+                    proptest::prop_assert_eq!(text(v.as_ref()), text(want), "{} {}", s, k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn top_level_extraction_examples_and_the_depth_limit() {
+        for s in [
+            r#"{"a":"x","b":1,"c":[1,{"d":null}],"a":"y"}"#,
+            r#"{"level":"info","tag":"api","context":{"requestId":"r","statusCode":200,"durationMs":12}}"#,
+            r#"{"a":1e400}"#,
+            r#"{"z":1e400,"a":1}"#,
+            r#"{"z":1.5e3,"a":-0}"#,
+            r#"{"z":01,"a":1}"#,
+            r#"{"z":"\ud800x","a":"\u00e9"}"#,
+            r#"{"z":"raw	tab","a":1}"#,
+            r#"{"z":"a\nraw	tab after an escape","a":1}"#,
+            r#"{"z":[1,2,],"a":1}"#,
+            r#"{"z":{"y":1,},"a":1}"#,
+            r#" { } "#,
+            "null",
+            "[1]",
+            r#"{"a":1} x"#,
+        ] {
+            check_top_level(s).unwrap();
+        }
+        for depth in [9_998, 9_999, 10_000, 10_001] {
+            for key in ["a", "z"] {
+                let s = format!("{{\"{key}\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+                check_top_level(&s).unwrap();
+                let s = format!("{{\"{key}\":{}1{}}}", "{\"k\":".repeat(depth), "}".repeat(depth));
+                check_top_level(&s).unwrap();
             }
         }
     }

@@ -1539,7 +1539,118 @@ pub fn now_nanos() -> i64 {
 
 /// Parses an RFC 3339 timestamp as Go parses the layout `2006-01-02T15:04:05.999999999Z07:00`
 /// (what Docker writes, with up to nine fraction digits), returning Unix nanoseconds.
+///
+/// Consecutive log lines mostly share their second: the seconds of the last date and time read
+/// (`2006-01-02T15:04:05`, checked) are kept per thread, so such a line costs a 19-byte
+/// comparison and the fraction. Anything the quick path does not accept goes to the full parse,
+/// which gives the result and the error.
 pub fn parse_rfc3339_nanos(s: &str) -> Result<i64, &'static str> {
+    thread_local! {
+        /// The last date and time read, and its seconds since the epoch (zone not applied).
+        static LAST: std::cell::Cell<([u8; 19], i64)> = const { std::cell::Cell::new(([0; 19], i64::MIN)) };
+    }
+    let b = s.as_bytes();
+    let (Some(head), Some(rest)) = (b.get(..19), b.get(19..)) else {
+        return parse_rfc3339_nanos_full(s);
+    };
+    let mut prefix = [0u8; 19];
+    prefix.copy_from_slice(head);
+    let (last, last_secs) = LAST.get();
+    let secs = if last_secs != i64::MIN && last == prefix {
+        last_secs
+    } else {
+        match date_time_seconds(&prefix) {
+            Some(secs) => {
+                LAST.set((prefix, secs));
+                secs
+            }
+            None => return parse_rfc3339_nanos_full(s),
+        }
+    };
+    // The fraction (Go keeps nine digits and ignores the rest) and the zone.
+    let mut pos = 0;
+    let mut nanos = 0i64;
+    if rest.first() == Some(&b'.') {
+        pos = 1;
+        let mut digits = 0u32;
+        while let Some(&d) = rest.get(pos).filter(|d| d.is_ascii_digit()) {
+            if digits < 9 {
+                nanos = nanos * 10 + i64::from(d - b'0');
+                digits += 1;
+            }
+            pos += 1;
+        }
+        if digits == 0 {
+            return parse_rfc3339_nanos_full(s);
+        }
+        nanos *= 10i64.pow(9 - digits);
+    }
+    let offset_secs = match rest.get(pos..) {
+        Some(b"Z") => 0,
+        Some(&[sign @ (b'+' | b'-'), h1, h2, b':', m1, m2])
+            if [h1, h2, m1, m2].iter().all(u8::is_ascii_digit) =>
+        {
+            let oh = i64::from(h1 - b'0') * 10 + i64::from(h2 - b'0');
+            let om = i64::from(m1 - b'0') * 10 + i64::from(m2 - b'0');
+            if oh > 23 || om > 59 {
+                return parse_rfc3339_nanos_full(s);
+            }
+            let o = oh * 3600 + om * 60;
+            if sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return parse_rfc3339_nanos_full(s),
+    };
+    match (secs - offset_secs)
+        .checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+    {
+        Some(n) => Ok(n),
+        None => parse_rfc3339_nanos_full(s),
+    }
+}
+
+/// The seconds since the epoch of `2006-01-02T15:04:05` (no zone applied); `None` unless every
+/// field is there and in range.
+fn date_time_seconds(b: &[u8; 19]) -> Option<i64> {
+    let num = |at: usize, len: usize| -> Option<i64> {
+        let mut v = 0i64;
+        for &d in b.get(at..at + len)? {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + i64::from(d - b'0');
+        }
+        Some(v)
+    };
+    if [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')]
+        .iter()
+        .any(|&(at, c)| b[at] != c)
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    Some(
+        days_from_civil(year, month as u32, day as u32) * 86_400
+            + hour * 3600
+            + minute * 60
+            + second,
+    )
+}
+
+/// [`parse_rfc3339_nanos`] without the remembered second: every field parsed and checked, in the
+/// order that picks the error reported.
+fn parse_rfc3339_nanos_full(s: &str) -> Result<i64, &'static str> {
     let b = s.as_bytes();
     fn num(b: &[u8], at: usize, len: usize) -> Result<i64, &'static str> {
         let digits = b.get(at..at + len).ok_or("too short")?;
@@ -1828,6 +1939,20 @@ mod tests {
             proptest::prop_assert_eq!(back.unix_nanos(), t.unix_nanos());
         }
 
+        /// The remembered second never changes a result: sequences of timestamps that share
+        /// their date and time or not, valid or not, read as the full parse reads them.
+        #[test]
+        fn remembered_second_reads_as_the_full_parse(
+            values in proptest::collection::vec(
+                "(2024-0[1-2]-(2[89]|3[01])T(23:59:5[89]|00:00:00)|[0-9T:-]{19})(\\.[0-9]{0,12})?(Z|[+-](0[0-9]|2[3-5]):[0-6][0-9]|[0-9Z:.+-]{0,4})",
+                1..20,
+            )
+        ) {
+            for v in &values {
+                proptest::prop_assert_eq!(parse_rfc3339_nanos(v), parse_rfc3339_nanos_full(v), "{}", v);
+            }
+        }
+
         #[test]
         fn layout_values_from_digits(value in "[0-9 :.,+-TZ]{0,30}") {
             for name in ["ANSIC", "RFC3339", "RFC1123Z", "StampNano"] {
@@ -1866,6 +1991,7 @@ mod tests {
             if let Ok(fast) = parse_rfc3339_nanos(t) {
                 assert_eq!(Some(fast), general, "{t}");
             }
+            assert_eq!(parse_rfc3339_nanos(t), parse_rfc3339_nanos_full(t), "{t}");
             assert_eq!(parse_rfc3339_nano(t), general, "{t}");
         }
     }

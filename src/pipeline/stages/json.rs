@@ -2,6 +2,7 @@
 //! results into the extracted map.
 
 use jmespath::{Rcvar, Variable};
+use smallvec::SmallVec;
 
 use crate::pipeline::{BuildCtx, Entry, Stage, Value};
 use gocompat::jmespath::{Expr, Found};
@@ -19,6 +20,9 @@ pub struct JsonStage {
     /// Every expression is a field path and none is a prefix of another, so values can be
     /// moved out of the parsed document instead of copied.
     movable: Option<Vec<Vec<String>>>,
+    /// Every expression is a top-level field (`level`, `msg`): only those values are built, the
+    /// rest of the document is checked and skipped.
+    top_level: Option<Vec<String>>,
 }
 
 /// Converts a value found in the document as the json stage stores it.
@@ -93,13 +97,31 @@ impl JsonStage {
                     .all(|(j, b)| i == j || !(a.len() <= b.len() && b.starts_with(a)))
             })
         });
+        let top_level = movable.as_ref().and_then(|paths| {
+            paths
+                .iter()
+                .map(|p| match p.as_slice() {
+                    [field] => Some(field.clone()),
+                    _ => None,
+                })
+                .collect()
+        });
         Ok(JsonStage {
             exprs: compiled,
             source,
             drop_malformed,
             needs_var,
             movable,
+            top_level,
         })
+    }
+
+    /// A line that is not JSON: reported; false when the entry must be dropped.
+    #[cold]
+    fn malformed(&self) -> bool {
+        tracing::debug!("json stage: failed to unmarshal log line");
+        crate::pipeline::stage_failed("failed to unmarshal log line");
+        !self.drop_malformed
     }
 
     /// Applies the stage; returns false when the entry must be dropped (`drop_malformed`).
@@ -118,13 +140,21 @@ impl JsonStage {
                 },
             },
         };
+        if let Some(fields) = &self.top_level {
+            let keys: SmallVec<[&str; 8]> = fields.iter().map(String::as_str).collect();
+            let mut found: SmallVec<[Option<JVal<'_>>; 8]> = keys.iter().map(|_| None).collect();
+            if gocompat::json::extract_top_level(input, &keys, &mut found).is_err() {
+                return self.malformed();
+            }
+            for ((name, _), v) in self.exprs.iter().zip(found) {
+                let value = v.map_or(Value::Null, jval_into_value);
+                set(&mut e.extracted, name, value);
+            }
+            return true;
+        }
         let mut doc = match gocompat::json::parse_object(input) {
             Ok(d) => d,
-            Err(_) => {
-                tracing::debug!("json stage: failed to unmarshal log line");
-                crate::pipeline::stage_failed("failed to unmarshal log line");
-                return !self.drop_malformed;
-            }
+            Err(_) => return self.malformed(),
         };
         if let Some(paths) = &self.movable {
             for ((name, _), path) in self.exprs.iter().zip(paths) {
