@@ -14,13 +14,102 @@ pub const TENANT_LABEL: &str = "__tenant_id__";
 /// A label set, sorted by name. Small and flat: most streams have under ten labels. Shared
 /// copy-on-write, so the per-line clone of a target's labels is a reference-count increment and
 /// only a stage that changes them pays for a copy.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Arc<Vec<(String, String)>>);
+///
+/// Its hash is computed once per set and kept with it, so the maps keyed by label sets (the
+/// client's streams of a batch, the docker stage's timestamps per stream) hash eight bytes per
+/// lookup, and two sets whose hashes are known and differ compare unequal without comparing
+/// their strings.
+#[derive(Clone, Default)]
+pub struct Labels(Arc<LabelSet>);
+
+#[derive(Default)]
+struct LabelSet {
+    pairs: Vec<(String, String)>,
+    /// The hash of `pairs`; 0 until computed (a computed 0 is stored as 1).
+    hash: std::sync::atomic::AtomicU64,
+}
+
+impl Clone for LabelSet {
+    fn clone(&self) -> Self {
+        LabelSet {
+            pairs: self.pairs.clone(),
+            hash: std::sync::atomic::AtomicU64::new(self.hash.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+use std::sync::atomic::Ordering;
+
+impl std::fmt::Debug for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Labels").field(&self.0.pairs).finish()
+    }
+}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.content_hash());
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        let (a, b) = (
+            self.0.hash.load(Ordering::Relaxed),
+            other.0.hash.load(Ordering::Relaxed),
+        );
+        if a != 0 && b != 0 && a != b {
+            return false;
+        }
+        self.0.pairs == other.0.pairs
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Labels) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.pairs.cmp(&other.0.pairs)
+    }
+}
 
 impl Labels {
     /// An empty set.
     pub fn new() -> Self {
-        Labels(Arc::new(Vec::new()))
+        Labels(Arc::new(LabelSet::default()))
+    }
+
+    /// The pairs, to change (copied first when shared); forgets the kept hash.
+    fn pairs_mut(&mut self) -> &mut Vec<(String, String)> {
+        let set = Arc::make_mut(&mut self.0);
+        *set.hash.get_mut() = 0;
+        &mut set.pairs
+    }
+
+    /// The hash of the pairs, computed on first use and kept with the set.
+    fn content_hash(&self) -> u64 {
+        let known = self.0.hash.load(Ordering::Relaxed);
+        if known != 0 {
+            return known;
+        }
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = foldhash::fast::FixedState::default().build_hasher();
+        self.0.pairs.hash(&mut h);
+        let hash = h.finish().max(1);
+        self.0.hash.store(hash, Ordering::Relaxed);
+        hash
     }
 
     /// An id of the shared storage, equal for sets that share it (a cache key).
@@ -36,54 +125,59 @@ impl Labels {
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
+            .pairs
             .binary_search_by(|(k, _)| k.as_str().cmp(name))
             .ok()
-            .map(|i| self.0[i].1.as_str())
+            .map(|i| self.0.pairs[i].1.as_str())
     }
 
     /// Sets `name` to `value`, replacing any previous value.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&name)) {
+        match self
+            .0
+            .pairs
+            .binary_search_by(|(k, _)| k.as_str().cmp(&name))
+        {
             Ok(i) => {
                 let value = value.into();
-                if self.0[i].1 != value {
-                    Arc::make_mut(&mut self.0)[i].1 = value;
+                if self.0.pairs[i].1 != value {
+                    self.pairs_mut()[i].1 = value;
                 }
             }
-            Err(i) => Arc::make_mut(&mut self.0).insert(i, (name, value.into())),
+            Err(i) => self.pairs_mut().insert(i, (name, value.into())),
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-            Ok(i) => Some(Arc::make_mut(&mut self.0).remove(i).1),
+        match self.0.pairs.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+            Ok(i) => Some(self.pairs_mut().remove(i).1),
             Err(_) => None,
         }
     }
 
     /// Keeps only the labels for which `f` returns true.
     pub fn retain(&mut self, mut f: impl FnMut(&str, &str) -> bool) {
-        if self.0.iter().all(|(k, v)| f(k, v)) {
+        if self.0.pairs.iter().all(|(k, v)| f(k, v)) {
             return;
         }
-        Arc::make_mut(&mut self.0).retain(|(k, v)| f(k, v));
+        self.pairs_mut().retain(|(k, v)| f(k, v));
     }
 
     /// Iterates in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.pairs.len()
     }
 
     /// True when there are no labels.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.pairs.is_empty()
     }
 
     /// Adds every label of `other` that this set does not have (this set wins on conflicts).
@@ -100,6 +194,7 @@ impl Labels {
         let mut s = String::with_capacity(
             2 + self
                 .0
+                .pairs
                 .iter()
                 .map(|(k, v)| k.len() + v.len() + 5)
                 .sum::<usize>(),

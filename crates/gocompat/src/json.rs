@@ -1312,7 +1312,11 @@ mod tests {
             for key in ["a", "z"] {
                 let s = format!("{{\"{key}\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
                 check_top_level(&s).unwrap();
-                let s = format!("{{\"{key}\":{}1{}}}", "{\"k\":".repeat(depth), "}".repeat(depth));
+                let s = format!(
+                    "{{\"{key}\":{}1{}}}",
+                    "{\"k\":".repeat(depth),
+                    "}".repeat(depth)
+                );
                 check_top_level(&s).unwrap();
             }
         }
