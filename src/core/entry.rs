@@ -104,10 +104,10 @@ impl Labels {
         if known != 0 {
             return known;
         }
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = foldhash::fast::FixedState::default().build_hasher();
-        self.0.pairs.hash(&mut h);
-        let hash = h.finish().max(1);
+        use std::hash::BuildHasher;
+        let hash = foldhash::fast::FixedState::default()
+            .hash_one(&self.0.pairs)
+            .max(1);
         self.0.hash.store(hash, Ordering::Relaxed);
         hash
     }
