@@ -16,7 +16,11 @@
 //! sits in a few hundred KB instead of being spread over the whole binary; the kernel maps an
 //! executable in 64 KiB windows around each page used, so spread code costs resident memory.
 //! Only for LLD (`--symbol-ordering-file`), rustc's default linker on x86_64 Linux (glibc) since
-//! Rust 1.90; names the list does not find (after code changes) are skipped silently.
+//! Rust 1.90; names the list does not find (after code changes) are skipped silently. The names
+//! carry a hash that differs between build configurations (a `cargo rustc -C strip=none` build
+//! with symbols and the stripped `cargo build --release` hash the workspace crates' names
+//! differently), so the list holds the names of the release build, read from the link map this
+//! script has LLD write (`OUT_DIR/ferrotail.map`).
 fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE")
@@ -33,6 +37,13 @@ fn main() {
                 order.display()
             );
             println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+        }
+        // The link map names every function of the binary as this build configuration mangles
+        // it: `scripts/symbol-order.py` writes the list with these names (the stripped release
+        // binary has none to read, and a build with symbols hashes the crates' names otherwise).
+        if let Ok(out) = std::env::var("OUT_DIR") {
+            let map = std::path::Path::new(&out).join("ferrotail.map");
+            println!("cargo:rustc-link-arg-bins=-Wl,-Map={}", map.display());
         }
         println!("cargo:rerun-if-changed=link/symbol-order.txt");
     }

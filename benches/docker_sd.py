@@ -19,7 +19,7 @@ usage: python3 benches/docker_sd.py [--no-build] [--driver=json-file|local|both]
 import os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, DISCARD, ROOT, cpu_seconds, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, cpu_seconds, free_port, metric, metrics, status_mb
 
 IMAGE = "ferrotail-test-busybox:latest"
 
@@ -122,7 +122,7 @@ def run_once(driver, name, loki_port):
 
 def main():
     if "--no-build" not in sys.argv and not any(a.startswith("--bin=") for a in sys.argv):
-        subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+        build_release(("discard_loki",))
     subprocess.check_call(["bash", os.path.join(ROOT, ".ci/docker-setup.sh")])
     loki_port = free_port()
     discard = subprocess.Popen([DISCARD, f"127.0.0.1:{loki_port}"])

@@ -23,7 +23,7 @@ usage: python3 benches/files.py [--no-build] [--repeat=N] [--only=many-files|man
 import os, shutil, signal, subprocess, sys, tempfile, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, DISCARD, ROOT, config, cpu_seconds, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, config, cpu_seconds, free_port, metric, metrics, status_mb
 
 REPEAT = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--repeat=")), "3"))
 ONLY = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "")
@@ -178,7 +178,7 @@ def run_case(name, fn, loki_port):
 
 def main():
     if "--no-build" not in sys.argv and not any(a.startswith("--bins=") for a in sys.argv):
-        subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+        build_release(("discard_loki",))
     loki_port = free_port()
     discard = subprocess.Popen([DISCARD, f"127.0.0.1:{loki_port}"])
     time.sleep(0.3)

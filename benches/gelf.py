@@ -15,7 +15,7 @@ usage: python3 benches/gelf.py [--no-build] [--senders=N] [--messages=N] [--repe
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time, zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, DISCARD, ROOT, cpu_seconds, spawn, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, cpu_seconds, spawn, free_port, metric, metrics, status_mb
 
 
 def arg(name, default):
@@ -141,8 +141,7 @@ def run_once(loki_port, payloads):
 
 def main():
     if "--no-build" not in sys.argv:
-        subprocess.run(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"],
-                       cwd=ROOT, check=True)
+        build_release(("discard_loki",))
     payloads = [datagrams(s) for s in range(SENDERS)]
     total = SENDERS * MESSAGES
     size = sum(len(g) for p in payloads for g in p)

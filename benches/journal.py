@@ -10,7 +10,7 @@ The journal is kept in $BENCH_JOURNAL (default /tmp/ferrotail-journal-bench) bet
 import os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, DISCARD, ROOT, TARGET, cpu_seconds, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, TARGET, cpu_seconds, free_port, metric, metrics, status_mb
 
 N = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--entries=")), "1000000"))
 IDLE = float(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--idle=")), "60"))
@@ -60,7 +60,7 @@ scrape_configs:
 
 def main():
     if "--no-build" not in sys.argv:
-        subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+        build_release(("discard_loki",))
         subprocess.check_call(["cargo", "build", "--release", "-p", "ferrotail-journal", "--example", "gen_export"], cwd=ROOT)
     journal()
     loki_port = free_port()

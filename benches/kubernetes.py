@@ -22,7 +22,7 @@ target set within --timeout=S seconds (default 300) prints "did not finish" and 
 import os, shutil, signal, subprocess, sys, tempfile, time, json
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, DISCARD, ROOT, TARGET, config as base_config, cpu_seconds, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, TARGET, config as base_config, cpu_seconds, free_port, metric, metrics, status_mb
 
 FAKE = os.path.join(TARGET, "release", "examples", "fake_apiserver")
 REPEAT = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--repeat=")), "3"))
@@ -132,7 +132,7 @@ def throughput(name, glob, stages, data, loki_port):
 
 def main():
     if "--no-build" not in sys.argv:
-        subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki", "--example", "fake_apiserver"], cwd=ROOT)
+        build_release(("discard_loki", "fake_apiserver",))
     loki_port = free_port()
     discard = subprocess.Popen([DISCARD, f"127.0.0.1:{loki_port}"])
     time.sleep(0.3)

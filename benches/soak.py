@@ -8,7 +8,7 @@ Results go to stdout as a Markdown table; paste them into BENCHMARKS.md.
 """
 import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 
-from benchlib import BIN, DISCARD, ROOT, config, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, config, free_port, metric, metrics, status_mb
 
 def sent(port):
     text = metrics(port)
@@ -23,7 +23,7 @@ def main():
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--rate", type=int, default=20000)
     a = ap.parse_args()
-    subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+    build_release(("discard_loki",))
     tmp = tempfile.mkdtemp()
     logs = os.path.join(tmp, "logs"); os.makedirs(logs)
     lport, port = free_port(), free_port()

@@ -8,7 +8,7 @@ usage: python3 benches/syslog.py [--no-build] [--connections=N] [--messages=N] [
 import os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BIN, DISCARD, ROOT, cpu_seconds, spawn, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, cpu_seconds, spawn, free_port, metric, metrics, status_mb
 
 
 def arg(name, default):
@@ -96,8 +96,7 @@ def run_once(loki_port, payloads):
 
 def main():
     if "--no-build" not in sys.argv:
-        subprocess.run(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"],
-                       cwd=ROOT, check=True)
+        build_release(("discard_loki",))
     payloads = [payload(c) for c in range(CONNS)]
     loki_port = free_port()
     discard = subprocess.Popen([DISCARD, f"127.0.0.1:{loki_port}"])

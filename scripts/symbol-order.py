@@ -15,6 +15,11 @@ usage: python3 scripts/symbol-order.py [--bin=PATH] [--no-build]
    scraped every 200 ms, and adds the functions whose code pages were faulted in but that
    callgrind did not list (callgrind cannot run the /metrics process collector).
 
+4. Writes the names as the release build (`cargo build --release --bin ferrotail`) has them, read
+   from its link map (`target/release/build/ferrotail-*/out/ferrotail.map`, written by build.rs;
+   built first if missing): the build with symbols hashes some of the workspace crates' names
+   otherwise.
+
 The list: steady-state functions by instructions, then the functions found by the page faults,
 then those that ran only at start-up. Functions that are not in it follow in the linker's own
 order. Requires valgrind and perf (linux-perf).
@@ -231,6 +236,46 @@ def faulted_functions(perf_data, binary):
     return out
 
 
+HASH = re.compile(r"17h[0-9a-f]{16}E$")
+
+
+def release_names(order):
+    """The names of `order` (from the build with symbols) as the release build names them: the
+    workspace crates' mangled names carry another hash there. Read from the release build's link
+    map (build.rs has LLD write it); a name it lacks is replaced by the release build's function
+    of the same path."""
+    maps = sorted(glob.glob(os.path.join(ROOT, "target", "release", "build", "ferrotail-*", "out", "ferrotail.map")),
+                  key=os.path.getmtime)
+    if not maps:
+        subprocess.run(["cargo", "build", "--release", "--bin", "ferrotail"], cwd=ROOT, check=True)
+        maps = sorted(glob.glob(os.path.join(ROOT, "target", "release", "build", "ferrotail-*", "out", "ferrotail.map")),
+                      key=os.path.getmtime)
+    by_path = collections.defaultdict(list)
+    with open(maps[-1], errors="replace") as f:
+        # Each function is its own input section, `(.text.<name>)`.
+        for name in sorted(set(re.findall(r"\(\.text\.([^)\s]+)\)", f.read()))):
+            by_path[HASH.sub("", name)].append(name)
+    names = {n for ns in by_path.values() for n in ns}
+    out, seen, missing = [], set(), 0
+    for name in order:
+        if name in names or not HASH.search(name):
+            found = [name]
+        else:
+            # Another hash: the release build's function of that path, unless the path names many
+            # (instances of one generic function), which would bring cold code into the hot part.
+            found = by_path.get(HASH.sub("", name), [])
+            if len(found) > 2:
+                found = []
+        if not found:
+            missing += 1
+        for n in found:
+            if n not in seen:
+                seen.add(n)
+                out.append(n)
+    print(f"release link map {maps[-1]}: {len(order) - missing} of {len(order)} names found")
+    return out
+
+
 def main():
     binary = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--bin=")), None)
     if binary is None:
@@ -255,6 +300,7 @@ def main():
         if name not in seen and name not in ("_start", "_init", "_fini"):
             seen.add(name)
             order.append(name)
+    order = release_names(order)
     with open(OUT, "w") as f:
         f.write("\n".join(order) + "\n")
     print(f"{OUT}: {len(steady)} steady-state, {len([n for n in faulted if n not in steady])} more from page faults, "

@@ -12,7 +12,7 @@ generator needs nothing beyond the standard library; ferrotail decodes them like
 import http.client, os, signal, shutil, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import BIN, DISCARD, ROOT, cpu_seconds, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, cpu_seconds, free_port, metric, metrics, status_mb
 
 def arg(name, default):
     return int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith(f"--{name}=")), default))
@@ -134,7 +134,7 @@ scrape_configs:
 
 def main():
     if "--no-build" not in sys.argv:
-        subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+        build_release(("discard_loki",))
     loki_port = free_port()
     discard = subprocess.Popen([DISCARD, f"127.0.0.1:{loki_port}"])
     time.sleep(0.3)

@@ -10,7 +10,7 @@ usage: python3 benches/shipper/run.py [--quick] [--throughput-only] [--no-build]
 import os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import BIN, DISCARD, ROOT, config as base_config, cpu_seconds, free_port, metric, metrics, status_mb
+from benchlib import BIN, DISCARD, ROOT, build_release, config as base_config, cpu_seconds, free_port, metric, metrics, status_mb
 QUICK = "--quick" in sys.argv
 FILES, LINES = (4, 25000) if QUICK else (4, 250000)
 DATA = os.environ.get("BENCH_DATA", "/tmp/ferrotail-bench-data")
@@ -151,7 +151,7 @@ def latency(batchwait_ms=1000, n=300):
 
 def main():
     if "--no-build" not in sys.argv and not any(a.startswith("--bin=") for a in sys.argv):
-        subprocess.check_call(["cargo", "build", "--release", "--bin", "ferrotail", "--example", "discard_loki"], cwd=ROOT)
+        build_release(("discard_loki",))
     only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--pipeline=")]
     if not os.path.isdir(DATA) or len(os.listdir(DATA)) != FILES:
         shutil.rmtree(DATA, ignore_errors=True); os.makedirs(DATA)
