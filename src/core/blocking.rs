@@ -17,7 +17,7 @@
 //! read blocks a call allocates on one pool thread and frees on another (a later call of the same
 //! reader) wait in the first thread's deferred-free list, keeping their pages resident. With one
 //! thread those frees are local and the memory is reused at once. A call is a read of at most
-//! 128 KiB from the page cache (tens of microseconds) against about a millisecond of pipeline
+//! 64 KiB from the page cache (tens of microseconds) against about a millisecond of pipeline
 //! work per block on the runtime, so one thread keeps up; a slow or hung disk grows the pool as
 //! before. Stacks are [`STACK_BYTES`]: the calls are shallow (the deepest is a glob walk of at
 //! most 32 directories).

@@ -25,8 +25,10 @@ use crate::core::{Entry, Labels};
 use crate::positions::{FileIdentity, Positions};
 use crate::telemetry::metrics as m;
 
-/// Bytes read per system call.
-const READ_BLOCK: usize = 128 * 1024;
+/// Bytes read per system call. 64 KiB: a block's lines make one chunk of entries, and the chunks
+/// in the channels are most of the heap of a busy shipper (128 KiB cost about 1 MB more at the
+/// peak for no gain in lines per CPU-second).
+const READ_BLOCK: usize = 64 * 1024;
 
 /// The smallest read block: a read of a small file gets a block sized to what the file has, but
 /// not smaller than this.
