@@ -26,8 +26,9 @@ use crate::positions::{FileIdentity, Positions};
 use crate::telemetry::metrics as m;
 
 /// Bytes read per system call. 64 KiB: a block's lines make one chunk of entries, and the chunks
-/// in the channels are most of the heap of a busy shipper (128 KiB cost about 1 MB more at the
-/// peak for no gain in lines per CPU-second).
+/// in the channels are much of a busy shipper's heap (128 KiB blocks cost 0.7-2.2 MB more peak
+/// RSS on the shipper benchmark; lines per CPU-second within the runs' noise: BENCHMARKS.md,
+/// fourth session).
 const READ_BLOCK: usize = 64 * 1024;
 
 /// The smallest read block: a read of a small file gets a block sized to what the file has, but
