@@ -426,30 +426,20 @@ impl<'a> Parser<'a> {
         'value: loop {
             self.ws();
             match self.peek().ok_or(Malformed)? {
-                b'{' => {
+                open @ (b'{' | b'[') => {
+                    let object = open == b'{';
                     self.pos += 1;
                     self.ws();
-                    if self.peek() == Some(b'}') {
+                    if self.peek() == Some(if object { b'}' } else { b']' }) {
                         self.pos += 1;
                     } else {
                         if base + stack.len() >= MAX_DEPTH {
                             return Err(Malformed);
                         }
-                        self.key()?;
-                        stack.push(true);
-                        continue 'value;
-                    }
-                }
-                b'[' => {
-                    self.pos += 1;
-                    self.ws();
-                    if self.peek() == Some(b']') {
-                        self.pos += 1;
-                    } else {
-                        if base + stack.len() >= MAX_DEPTH {
-                            return Err(Malformed);
+                        if object {
+                            self.key()?;
                         }
-                        stack.push(false);
+                        stack.push(object);
                         continue 'value;
                     }
                 }
