@@ -7,7 +7,7 @@
 //! code before the fix, except `a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line`, a
 //! regression guard for the retiring state.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::at_least_once::{
@@ -19,6 +19,64 @@ use crate::util::{append, config, free_port, FakeLoki, Ferrotail};
 /// Lines in a file the reader must lag behind on (12 MB: several times what the channels and a
 /// held push take in).
 const BIG: usize = 120_000;
+
+/// A file of [`BIG`] lines at `logs/app.log` and a ferrotail reading it, up and lagging behind: its
+/// Loki takes a second per push.
+struct Lagging {
+    tmp: tempfile::TempDir,
+    logs: PathBuf,
+    pos: PathBuf,
+    file: PathBuf,
+    old: String,
+    loki: FakeLoki,
+    port: u16,
+    cfg: String,
+    ft: Ferrotail,
+}
+
+impl Lagging {
+    async fn start(prefix: &str) -> Lagging {
+        let (tmp, logs, pos) = setup();
+        let file = logs.join("app.log");
+        let old = padded(prefix, 0..BIG);
+        std::fs::write(&file, &old).unwrap();
+        let loki = FakeLoki::start().await;
+        loki.inner.lock().unwrap().delay = Duration::from_secs(1);
+        let port = free_port();
+        let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
+        let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
+        ft.wait_up().await;
+        Lagging {
+            tmp,
+            logs,
+            pos,
+            file,
+            old,
+            loki,
+            port,
+            cfg,
+            ft,
+        }
+    }
+}
+
+/// Waits for every line of `want`, and for `new` (the file now at `file`) to be saved read to its
+/// end; stops ferrotail and checks that `new`'s lines arrived once each.
+async fn every_line_and_the_new_file_once(
+    ft: Ferrotail,
+    loki: &FakeLoki,
+    pos: &Path,
+    file: &Path,
+    want: &[String],
+    new: &str,
+) {
+    wait_all(loki, want).await;
+    wait_saved_offset(&ft, pos, file, new.len() as u64).await;
+    assert!(ft.stop().await.success());
+    let c = counts(loki);
+    let repeated = each(new).iter().filter(|l| c.get(*l) != Some(&1)).count();
+    assert_eq!(repeated, 0, "the new file's lines were read twice");
+}
 
 /// `n` numbered lines of about 100 bytes.
 fn padded(prefix: &str, range: std::ops::Range<usize>) -> String {
@@ -74,16 +132,17 @@ fn assert_once(loki: &FakeLoki, want: &[String]) {
 /// its end, then the new file from its start: every line once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_glob_pass_between_rename_and_create_loses_no_line() {
-    let (tmp, logs, pos) = setup();
-    let file = logs.join("app.log");
-    let old = padded("old", 0..BIG);
-    std::fs::write(&file, &old).unwrap();
-    let loki = FakeLoki::start().await;
-    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
-    let port = free_port();
-    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
-    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
-    ft.wait_up().await;
+    let Lagging {
+        tmp: _tmp,
+        logs,
+        pos,
+        file,
+        old,
+        loki,
+        port: _port,
+        cfg: _cfg,
+        ft,
+    } = Lagging::start("old").await;
     wait_requests(&loki, 1).await;
     let key = format!("path=\"{}\"", file.display());
     let read = ft.metric("promtail_read_lines_total", &[&key]).await;
@@ -119,16 +178,17 @@ async fn a_glob_pass_between_rename_and_create_loses_no_line() {
 /// Promtail forgets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_deleted_while_its_reader_lags_is_read_to_its_end() {
-    let (tmp, logs, pos) = setup();
-    let file = logs.join("app.log");
-    let old = padded("gone", 0..BIG);
-    std::fs::write(&file, &old).unwrap();
-    let loki = FakeLoki::start().await;
-    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
-    let port = free_port();
-    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
-    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
-    ft.wait_up().await;
+    let Lagging {
+        tmp: _tmp,
+        logs: _logs,
+        pos,
+        file,
+        old,
+        loki,
+        port: _port,
+        cfg: _cfg,
+        ft,
+    } = Lagging::start("gone").await;
     wait_requests(&loki, 1).await;
     std::fs::remove_file(&file).unwrap();
     let p = file.display().to_string();
@@ -297,16 +357,17 @@ async fn copytruncate_with_a_failed_reopen_saves_the_truncated_files_start() {
 /// and ferrotail before, lost them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copytruncate_while_the_reader_lags_reads_the_rest_from_the_copy() {
-    let (tmp, logs, pos) = setup();
-    let file = logs.join("app.log");
-    let old = padded("old", 0..BIG);
-    std::fs::write(&file, &old).unwrap();
-    let loki = FakeLoki::start().await;
-    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
-    let port = free_port();
-    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
-    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
-    ft.wait_up().await;
+    let Lagging {
+        tmp: _tmp,
+        logs,
+        pos,
+        file,
+        old,
+        loki,
+        port: _port,
+        cfg: _cfg,
+        ft,
+    } = Lagging::start("old").await;
     wait_requests(&loki, 1).await;
     let key = format!("path=\"{}\"", file.display());
     let read = ft.metric("promtail_read_lines_total", &[&key]).await;
@@ -398,16 +459,17 @@ async fn copytruncate_and_regrowth_past_a_lagging_readers_offset_loses_no_line()
 /// line arrives (a crash may repeat the lines that were in flight).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
-    let (tmp, logs, pos) = setup();
-    let file = logs.join("app.log");
-    let old = padded("old", 0..BIG);
-    std::fs::write(&file, &old).unwrap();
-    let loki = FakeLoki::start().await;
-    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
-    let port = free_port();
-    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
-    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
-    ft.wait_up().await;
+    let Lagging {
+        tmp,
+        logs,
+        pos,
+        file,
+        old,
+        loki,
+        port,
+        cfg,
+        ft,
+    } = Lagging::start("old").await;
     wait_requests(&loki, 1).await;
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
     let p = file.display().to_string();
@@ -426,12 +488,7 @@ async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
     let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
     ft.wait_up().await;
     let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
-    wait_all(&loki, &want).await;
-    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
-    assert!(ft.stop().await.success());
-    let c = counts(&loki);
-    let repeated = each(&new).iter().filter(|l| c.get(*l) != Some(&1)).count();
-    assert_eq!(repeated, 0, "the new file's lines were read twice");
+    every_line_and_the_new_file_once(ft, &loki, &pos, &file, &want, &new).await;
 }
 
 /// A crash while a file renamed out of the glob is being read, and no new file at the path when
@@ -441,16 +498,17 @@ async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
 /// the first save.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart() {
-    let (tmp, logs, pos) = setup();
-    let file = logs.join("app.log");
-    let old = padded("old", 0..BIG);
-    std::fs::write(&file, &old).unwrap();
-    let loki = FakeLoki::start().await;
-    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
-    let port = free_port();
-    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
-    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
-    ft.wait_up().await;
+    let Lagging {
+        tmp,
+        logs,
+        pos,
+        file,
+        old,
+        loki,
+        port,
+        cfg,
+        ft,
+    } = Lagging::start("old").await;
     wait_requests(&loki, 1).await;
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
     let p = file.display().to_string();
@@ -473,12 +531,7 @@ async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart()
     let new = padded("new", 0..500);
     std::fs::write(&file, &new).unwrap();
     let want: Vec<String> = each(&old).into_iter().chain(each(&new)).collect();
-    wait_all(&loki, &want).await;
-    wait_saved_offset(&ft, &pos, &file, new.len() as u64).await;
-    assert!(ft.stop().await.success());
-    let c = counts(&loki);
-    let repeated = each(&new).iter().filter(|l| c.get(*l) != Some(&1)).count();
-    assert_eq!(repeated, 0, "the new file's lines were read twice");
+    every_line_and_the_new_file_once(ft, &loki, &pos, &file, &want, &new).await;
 }
 
 /// copytruncate while lines read before the truncation are still in flight (Loki takes a second
@@ -487,16 +540,17 @@ async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart()
 /// it. They used to be dropped from the positions at the truncation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_copytruncate_with_lines_in_flight_loses_none() {
-    let (tmp, logs, pos) = setup();
-    let file = logs.join("app.log");
-    let old = padded("old", 0..BIG);
-    std::fs::write(&file, &old).unwrap();
-    let loki = FakeLoki::start().await;
-    loki.inner.lock().unwrap().delay = Duration::from_secs(1);
-    let port = free_port();
-    let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
-    let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
-    ft.wait_up().await;
+    let Lagging {
+        tmp,
+        logs,
+        pos,
+        file,
+        old,
+        loki,
+        port,
+        cfg,
+        ft,
+    } = Lagging::start("old").await;
     wait_requests(&loki, 1).await;
     std::fs::copy(&file, logs.join("app.log.1")).unwrap();
     std::fs::OpenOptions::new()
