@@ -481,9 +481,9 @@ impl<'a> Parser<'a> {
 /// Reads `input` as [`parse_object`] does (the same inputs accepted and refused) and moves the
 /// values of the top-level fields `keys` into `out` (by index; the last of duplicate fields wins;
 /// `None` when absent or when the document is `null`). The other values are checked, not built.
-pub fn extract_top_level<'a>(
+pub fn extract_top_level<'a, K: AsRef<str>>(
     input: &'a str,
-    keys: &[&str],
+    keys: &[K],
     out: &mut [Option<JVal<'a>>],
 ) -> Result<(), Malformed> {
     let mut p = Parser {
@@ -502,7 +502,7 @@ pub fn extract_top_level<'a>(
             } else {
                 loop {
                     let k = p.key()?;
-                    match keys.iter().position(|want| *want == k) {
+                    match keys.iter().position(|want| want.as_ref() == k) {
                         Some(i) => {
                             let v = p.value_at(1)?;
                             if let Some(slot) = out.get_mut(i) {

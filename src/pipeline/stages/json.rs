@@ -141,9 +141,8 @@ impl JsonStage {
             },
         };
         if let Some(fields) = &self.top_level {
-            let keys: SmallVec<[&str; 8]> = fields.iter().map(String::as_str).collect();
-            let mut found: SmallVec<[Option<JVal<'_>>; 8]> = keys.iter().map(|_| None).collect();
-            if gocompat::json::extract_top_level(input, &keys, &mut found).is_err() {
+            let mut found: SmallVec<[Option<JVal<'_>>; 8]> = fields.iter().map(|_| None).collect();
+            if gocompat::json::extract_top_level(input, fields, &mut found).is_err() {
                 return self.malformed();
             }
             for ((name, _), v) in self.exprs.iter().zip(found) {
