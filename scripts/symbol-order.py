@@ -2,23 +2,23 @@
 """Writes link/symbol-order.txt: the order in which the linker lays out ferrotail's functions
 (see build.rs, "Hot code together").
 
-usage: python3 scripts/symbol-order.py [--bin=PATH] [--no-build]
+usage: python3 scripts/symbol-order.py [--no-build]
 
-1. Builds the release binary with its symbols (`cargo rustc --release --bin ferrotail -- -C
-   strip=none`) and `examples/discard_loki`, unless --no-build / --bin.
+1. Builds the release binary (`cargo build --release --bin ferrotail`, as shipped) and
+   `examples/discard_loki`, unless --no-build. Its functions are named from the link map build.rs
+   has LLD write (`target/release/build/ferrotail-*/out/ferrotail.map`): the binary is stripped,
+   but it is linked at a fixed address, so an address in a profile is an address in the map. The
+   list is thus in exactly the names the next link of the same code sees (a build with symbols
+   numbers LTO's local functions and hashes the crates' names otherwise).
 2. Runs it under callgrind on a workload of every common kind: two file jobs over Docker json-file
    logs (the seed's and the benchmark's pipelines), a CRI/regex/timestamp/template job, a syslog
-   job fed over TCP and a loki_push_api job fed JSON pushes. Callgrind's counters are dumped once
-   the first files are shipped (start-up) and again at the end (steady state: appended lines,
-   syslog, pushes).
-3. Runs it natively under `perf record -e page-faults -d` on the same workload with /metrics
-   scraped every 200 ms, and adds the functions whose code pages were faulted in but that
-   callgrind did not list (callgrind cannot run the /metrics process collector).
-
-4. Writes the names as the release build (`cargo build --release --bin ferrotail`) has them, read
-   from its link map (`target/release/build/ferrotail-*/out/ferrotail.map`, written by build.rs;
-   built first if missing): the build with symbols hashes some of the workspace crates' names
-   otherwise.
+   job fed over TCP and a loki_push_api job fed JSON pushes. Callgrind's counters (per
+   instruction address) are dumped once the first files are shipped (start-up) and again at the
+   end (steady state: appended lines, syslog, pushes, /metrics scraped every 200 ms).
+3. Runs it natively under `perf record -e page-faults` on the same workload, and adds the
+   functions whose code pages were faulted in after the start-up pages were released
+   (`core::resident`) but that callgrind did not list (code that runs only natively; only the
+   first function touched in each 64 KiB window faults, so this finds few).
 
 The list: steady-state functions by instructions, then the functions found by the page faults,
 then those that ran only at start-up. Functions that are not in it follow in the linker's own
@@ -50,8 +50,9 @@ def data_dir():
     return d
 
 
-def workload(binary, prefix, data, scrape):
-    """Runs `prefix + binary` on the workload; calls `between(pid)` after the first files."""
+def workload(binary, prefix, data, dump):
+    """Runs `prefix + binary` on the workload, /metrics scraped every 200 ms once the first files
+    are shipped; with `dump`, callgrind's counters are dumped at that point (start-up's)."""
     lp, port, sport, pport = free_port(), free_port(), free_port(), free_port()
     discard = subprocess.Popen([DISCARD, f"127.0.0.1:{lp}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = tempfile.mkdtemp(prefix="order-run-")
@@ -137,14 +138,17 @@ scrape_configs:
 
     wait(files)
     time.sleep(5)
-    if scrape:
-        def scraper():
-            while p.poll() is None:
-                metrics(port)
-                time.sleep(0.2)
-        threading.Thread(target=scraper, daemon=True).start()
-    else:
+    if dump:
         subprocess.run(["callgrind_control", "-d", str(p.pid)], check=True, stdout=subprocess.DEVNULL)
+
+    def scraper():
+        while p.poll() is None:
+            try:
+                metrics(port)
+            except OSError:
+                pass
+            time.sleep(0.2)
+    threading.Thread(target=scraper, daemon=True).start()
     for f in files:
         src = os.path.join(BENCH_DATA, os.path.relpath(f, data))
         with open(src) as s, open(f, "a") as dst:
@@ -173,138 +177,121 @@ scrape_configs:
     shutil.rmtree(tmp)
 
 
-def callgrind_costs(path, binary):
-    """Self instruction counts of the executable's functions in one callgrind dump."""
-    pat = re.compile(r"^(c?fn|c?ob)=\((\d+)\)(?: (.*))?$")
-    names, obs, cost = {}, {}, collections.Counter()
-    in_bin, fn, skip = False, None, False
-    for line in open(path, errors="replace"):
-        line = line.rstrip("\n")
-        m = pat.match(line)
-        if m:
-            kind, id_, name = m.groups()
-            if kind in ("ob", "cob"):
-                if name:
-                    obs[id_] = name
-                if kind == "ob":
-                    in_bin = obs.get(id_, "") == binary
-            else:
-                if name:
-                    names[id_] = name
-                if kind == "fn":
-                    fn = id_ if in_bin else None
-            continue
-        if line.startswith("calls="):
-            skip = True
-        elif line[:1].isdigit() or line[:1] in "+-*":
-            if skip:
-                skip = False
-            elif fn is not None:
-                parts = line.split()
-                if len(parts) >= 2 and parts[1].isdigit():
-                    cost[fn] += int(parts[1])
-    out = collections.Counter()
-    for k, v in cost.items():
-        if v > 0 and k in names:
-            out[names[k]] += v
-    return out
+# LLVM puts cold functions in `.text.unlikely.<name>` (and hot ones in `.text.hot.<name>`): the
+# symbol is `<name>`.
+SECTION_PREFIX = re.compile(r"^(unlikely|hot|startup|exit|split)\.")
 
 
-def faulted_functions(perf_data, binary):
-    """Functions of the executable whose code pages were faulted in, in order of the faults."""
-    syms = []
-    nm = subprocess.run(["nm", "-n", binary], capture_output=True, text=True, check=True).stdout
-    for line in nm.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) == 3 and parts[1] in "tTwW":
-            syms.append((int(parts[0], 16), parts[2]))
-    text = next(l.split() for l in subprocess.run(["readelf", "-SW", binary], capture_output=True, text=True).stdout.splitlines() if " .text " in l)
-    lo = int(text[text.index(".text") + 2], 16)
-    hi = lo + int(text[text.index(".text") + 4], 16)
-    addrs = [a for a, _ in syms]
-    script = subprocess.run(["perf", "script", "-i", perf_data, "-F", "addr"], capture_output=True, text=True).stdout
-    out = []
-    for line in script.split():
-        try:
-            a = int(line, 16)
-        except ValueError:
-            continue
-        if lo <= a < hi:
-            i = bisect.bisect_right(addrs, a) - 1
-            if i >= 0 and syms[i][1] not in out:
-                out.append(syms[i][1])
-    return out
+class Functions:
+    """The release binary's functions, from its link map: each is its own input section,
+    `(.text.<name>)`, at a fixed address."""
 
-
-HASH = re.compile(r"17h[0-9a-f]{16}E$")
-
-
-def release_names(order):
-    """The names of `order` (from the build with symbols) as the release build names them: the
-    workspace crates' mangled names carry another hash there. Read from the release build's link
-    map (build.rs has LLD write it); a name it lacks is replaced by the release build's function
-    of the same path."""
-    maps = sorted(glob.glob(os.path.join(ROOT, "target", "release", "build", "ferrotail-*", "out", "ferrotail.map")),
-                  key=os.path.getmtime)
-    if not maps:
-        subprocess.run(["cargo", "build", "--release", "--bin", "ferrotail"], cwd=ROOT, check=True)
+    def __init__(self):
         maps = sorted(glob.glob(os.path.join(ROOT, "target", "release", "build", "ferrotail-*", "out", "ferrotail.map")),
                       key=os.path.getmtime)
-    by_path = collections.defaultdict(list)
-    with open(maps[-1], errors="replace") as f:
-        # Each function is its own input section, `(.text.<name>)`.
-        for name in sorted(set(re.findall(r"\(\.text\.([^)\s]+)\)", f.read()))):
-            by_path[HASH.sub("", name)].append(name)
-    names = {n for ns in by_path.values() for n in ns}
-    out, seen, missing = [], set(), 0
-    for name in order:
-        if name in names or not HASH.search(name):
-            found = [name]
-        else:
-            # Another hash: the release build's function of that path, unless the path names many
-            # (instances of one generic function), which would bring cold code into the hot part.
-            found = by_path.get(HASH.sub("", name), [])
-            if len(found) > 2:
-                found = []
-        if not found:
-            missing += 1
-        for n in found:
-            if n not in seen:
-                seen.add(n)
-                out.append(n)
-    print(f"release link map {maps[-1]}: {len(order) - missing} of {len(order)} names found")
+        if not maps:
+            sys.exit("no link map: build with `cargo build --release --bin ferrotail` (build.rs has LLD write it)")
+        self.map = maps[-1]
+        rows = []
+        with open(self.map, errors="replace") as f:
+            for line in f:
+                m = re.search(r"\(\.text\.([^)\s]+)\)$", line)
+                if m:
+                    parts = line.split()
+                    addr, size = int(parts[0], 16), int(parts[2], 16)
+                    if size:
+                        rows.append((addr, size, SECTION_PREFIX.sub("", m.group(1))))
+        rows.sort()
+        self.starts = [r[0] for r in rows]
+        self.rows = rows
+        self.lo, self.hi = rows[0][0], rows[-1][0] + rows[-1][1]
+
+    def at(self, addr):
+        """The function at `addr`, or None."""
+        i = bisect.bisect_right(self.starts, addr) - 1
+        if i >= 0 and addr < self.rows[i][0] + self.rows[i][1]:
+            return self.rows[i][2]
+        return None
+
+
+def callgrind_costs(path, funcs):
+    """Self instruction counts of the executable's functions in one callgrind dump
+    (`--dump-instr=yes --dump-line=no --compress-pos=no`: a cost line is `0x<address> <count>`)."""
+    cost = collections.Counter()
+    skip = False
+    for line in open(path, errors="replace"):
+        if line.startswith("calls="):
+            skip = True  # the next cost line is the call's inclusive cost
+        elif line.startswith("0x"):
+            if skip:
+                skip = False
+                continue
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                a = int(parts[0], 16)
+                if funcs.lo <= a < funcs.hi:
+                    name = funcs.at(a)
+                    if name:
+                        cost[name] += int(parts[1])
+    return cost
+
+
+def faulted_functions(perf_data, funcs):
+    """Functions of the executable whose code pages were faulted in after the start-up pages were
+    released (`core::resident`: the first `madvise(MADV_DONTNEED)` of the executable's text), in
+    order of the faults. Earlier faults are start-up's, and callgrind's start-up dump has those."""
+    script = subprocess.run(["perf", "script", "-i", perf_data, "-F", "event,addr,trace"], capture_output=True, text=True).stdout
+    out, released = [], False
+    for line in script.splitlines():
+        if "sys_enter_madvise" in line:
+            m = re.search(r"start: (0x[0-9a-f]+),.*behavior: (0x[0-9a-f]+)", line)
+            if m and int(m.group(2), 16) == 4 and funcs.lo - (1 << 12) <= int(m.group(1), 16) < funcs.hi:
+                released = True
+            continue
+        if not released or "page-faults" not in line:
+            continue
+        try:
+            a = int(line.split()[-1], 16)
+        except (ValueError, IndexError):
+            continue
+        name = funcs.at(a) if funcs.lo <= a < funcs.hi else None
+        if name and name not in out:
+            out.append(name)
+    if not released:
+        sys.exit("perf saw no release of the start-up pages (core::resident): no steady-state faults")
     return out
 
 
 def main():
-    binary = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--bin=")), None)
-    if binary is None:
-        if "--no-build" not in sys.argv:
-            subprocess.run(["cargo", "build", "--release", "--example", "discard_loki"], cwd=ROOT, check=True)
-            subprocess.run(["cargo", "rustc", "--release", "--bin", "ferrotail", "--", "-C", "strip=none"], cwd=ROOT, check=True)
-        binary = tempfile.mktemp(prefix="ferrotail-symbols-")
-        shutil.copy(RELEASE_BIN, binary)
+    if "--no-build" not in sys.argv:
+        subprocess.run(["cargo", "build", "--release", "--bin", "ferrotail"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--example", "discard_loki"], cwd=ROOT, check=True)
+    funcs = Functions()
+    binary = tempfile.mktemp(prefix="ferrotail-release-")
+    shutil.copy(RELEASE_BIN, binary)
     data = data_dir()
     work = tempfile.mkdtemp(prefix="order-")
     cg = os.path.join(work, "cg.out")
-    workload(binary, ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={cg}"], data, scrape=False)
+    workload(binary, ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--dump-line=no", "--compress-pos=no",
+                      f"--callgrind-out-file={cg}"], data, dump=True)
     dumps = sorted(glob.glob(cg + "*"))
     startup_dump = next(d for d in dumps if d.endswith(".1"))
     steady_dump = next(d for d in dumps if not d.endswith(".1"))
-    startup, steady = callgrind_costs(startup_dump, binary), callgrind_costs(steady_dump, binary)
+    startup, steady = callgrind_costs(startup_dump, funcs), callgrind_costs(steady_dump, funcs)
     perf_data = os.path.join(work, "faults.data")
-    workload(binary, ["perf", "record", "-q", "-e", "page-faults", "-c", "1", "-d", "-o", perf_data], data, scrape=True)
-    faulted = faulted_functions(perf_data, binary)
+    workload(binary, ["perf", "record", "-q", "-e", "page-faults", "-c", "1", "-e", "syscalls:sys_enter_madvise",
+                      "-d", "-o", perf_data], data, dump=False)
+    faulted = faulted_functions(perf_data, funcs)
     order, seen = [], set()
     for name in [n for n, _ in steady.most_common()] + faulted + [n for n, _ in startup.most_common()]:
         if name not in seen and name not in ("_start", "_init", "_fini"):
             seen.add(name)
             order.append(name)
-    order = release_names(order)
     with open(OUT, "w") as f:
         f.write("\n".join(order) + "\n")
-    print(f"{OUT}: {len(steady)} steady-state, {len([n for n in faulted if n not in steady])} more from page faults, "
-          f"{len(order)} in all")
+    print(f"{OUT} (names of {funcs.map}): {len(steady)} steady-state, "
+          f"{len([n for n in faulted if n not in steady])} more from page faults, {len(order)} in all")
+    os.unlink(binary)
     shutil.rmtree(work)
     shutil.rmtree(data)
 
