@@ -2,7 +2,12 @@
 """Writes link/symbol-order.txt: the order in which the linker lays out ferrotail's functions
 (see build.rs, "Hot code together").
 
-usage: python3 scripts/symbol-order.py [--no-build]
+usage: python3 scripts/symbol-order.py [--no-build] [--musl] [--check]
+
+--check: only says how many of the list's names the last release link (its link map) has, and
+exits 1 below 95%: the list is stale (code changed since it was written) and is written again.
+--musl: the list of the release image's build (`--target x86_64-unknown-linux-musl`, C parts
+built with musl-gcc, as the Dockerfile builds it), written to link/symbol-order-musl.txt.
 
 1. Builds the release binary (`cargo build --release --bin ferrotail`, as shipped) and
    `examples/discard_loki`, unless --no-build. Its functions are named from the link map build.rs
@@ -28,9 +33,14 @@ import bisect, collections, glob, json, os, re, shutil, signal, socket, subproce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benches"))
-from benchlib import BIN as RELEASE_BIN, DISCARD, free_port, metrics  # noqa: E402
+from benchlib import DISCARD, TARGET, free_port, metrics  # noqa: E402
 
-OUT = os.path.join(ROOT, "link", "symbol-order.txt")
+MUSL = "--musl" in sys.argv
+TRIPLE = "x86_64-unknown-linux-musl" if MUSL else None
+# Where the release build of the chosen target goes, and its list.
+RELEASE_DIR = os.path.join(TARGET, TRIPLE, "release") if MUSL else os.path.join(TARGET, "release")
+RELEASE_BIN = os.path.join(RELEASE_DIR, "ferrotail")
+OUT = os.path.join(ROOT, "link", "symbol-order-musl.txt" if MUSL else "symbol-order.txt")
 BENCH_DATA = os.environ.get("BENCH_DATA", "/tmp/ferrotail-bench-data")
 
 
@@ -187,10 +197,10 @@ class Functions:
     `(.text.<name>)`, at a fixed address."""
 
     def __init__(self):
-        maps = sorted(glob.glob(os.path.join(ROOT, "target", "release", "build", "ferrotail-*", "out", "ferrotail.map")),
+        maps = sorted(glob.glob(os.path.join(RELEASE_DIR, "build", "ferrotail-*", "out", "ferrotail.map")),
                       key=os.path.getmtime)
         if not maps:
-            sys.exit("no link map: build with `cargo build --release --bin ferrotail` (build.rs has LLD write it)")
+            sys.exit(f"no link map under {RELEASE_DIR}: build the release binary first (build.rs has LLD write it)")
         self.map = maps[-1]
         rows = []
         with open(self.map, errors="replace") as f:
@@ -262,9 +272,26 @@ def faulted_functions(perf_data, funcs):
     return out
 
 
+def check():
+    """How many of the list's names the last release link has (see --check)."""
+    funcs = Functions()
+    names = {r[2] for r in funcs.rows}
+    order = [l.strip() for l in open(OUT) if l.strip()]
+    found = sum(1 for n in order if n in names)
+    print(f"{OUT}: {found} of {len(order)} names are in {funcs.map}")
+    return 0 if found >= 0.95 * len(order) else 1
+
+
 def main():
+    if "--check" in sys.argv:
+        sys.exit(check())
     if "--no-build" not in sys.argv:
-        subprocess.run(["cargo", "build", "--release", "--bin", "ferrotail"], cwd=ROOT, check=True)
+        if MUSL:
+            env = dict(os.environ, CC_x86_64_unknown_linux_musl="musl-gcc")
+            subprocess.run(["cargo", "build", "--release", "--locked", "--target", TRIPLE, "--bin", "ferrotail"],
+                           cwd=ROOT, check=True, env=env)
+        else:
+            subprocess.run(["cargo", "build", "--release", "--bin", "ferrotail"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "--example", "discard_loki"], cwd=ROOT, check=True)
     funcs = Functions()
     binary = tempfile.mktemp(prefix="ferrotail-release-")
