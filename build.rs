@@ -37,8 +37,8 @@ fn main() {
         _ => None,
     };
     if let Some(file) = order_file {
-        let order =
-            std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join(file);
+        let order = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+            .join(file);
         if order.is_file() {
             println!(
                 "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
