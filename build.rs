@@ -63,11 +63,7 @@ fn main() {
 /// `gcc-ld` directory given with `-B`). Then the binary gets the same hot-code order as the
 /// glibc build. Not when the build names another linker.
 fn musl_links_with_lld() -> bool {
-    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    if flags.contains("linker") || flags.contains("link-self-contained") {
-        return false;
-    }
-    if std::env::vars().any(|(k, _)| k.starts_with("CARGO_TARGET_") && k.ends_with("_LINKER")) {
+    if another_linker_named() {
         return false;
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -94,11 +90,7 @@ fn musl_links_with_lld() -> bool {
 /// Whether rustc links x86_64 glibc binaries with its own LLD: its default from Rust 1.90 on,
 /// unless the build names another linker.
 fn rustc_links_with_lld() -> bool {
-    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    if flags.contains("linker") || flags.contains("link-self-contained") {
-        return false;
-    }
-    if std::env::vars().any(|(k, _)| k.starts_with("CARGO_TARGET_") && k.ends_with("_LINKER")) {
+    if another_linker_named() {
         return false;
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -113,4 +105,13 @@ fn rustc_links_with_lld() -> bool {
         .and_then(|v| v.split('.').nth(1))
         .and_then(|m| m.parse::<u32>().ok());
     minor.is_some_and(|m| m >= 90)
+}
+
+/// Whether the build names a linker of its own (rustflags or `CARGO_TARGET_<triple>_LINKER`):
+/// then the LLD options are not given.
+fn another_linker_named() -> bool {
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    flags.contains("linker")
+        || flags.contains("link-self-contained")
+        || std::env::vars().any(|(k, _)| k.starts_with("CARGO_TARGET_") && k.ends_with("_LINKER"))
 }

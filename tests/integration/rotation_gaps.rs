@@ -21,7 +21,7 @@ use crate::util::{append, config, free_port, FakeLoki, Ferrotail};
 const BIG: usize = 120_000;
 
 /// A file of [`BIG`] lines at `logs/app.log` and a ferrotail reading it, up and lagging behind: its
-/// Loki takes a second per push.
+/// Loki takes a second per push, and has received the first.
 struct Lagging {
     tmp: tempfile::TempDir,
     logs: PathBuf,
@@ -46,6 +46,7 @@ impl Lagging {
         let cfg = config(&loki.url, &pos, port, "", &scrape(&logs));
         let ft = Ferrotail::start(tmp.path(), &cfg, port, &[]);
         ft.wait_up().await;
+        wait_requests(&loki, 1).await;
         Lagging {
             tmp,
             logs,
@@ -58,6 +59,16 @@ impl Lagging {
             ft,
         }
     }
+}
+
+/// Checks that the reader of `file` has not read all of it yet (the test needs it lagging).
+async fn assert_lagging(ft: &Ferrotail, file: &Path) {
+    let key = format!("path=\"{}\"", file.display());
+    let read = ft.metric("promtail_read_lines_total", &[&key]).await;
+    assert!(
+        read < BIG as f64,
+        "the reader must lag for this test (read {read})"
+    );
 }
 
 /// Waits for every line of `want`, and for `new` (the file now at `file`) to be saved read to its
@@ -143,13 +154,7 @@ async fn a_glob_pass_between_rename_and_create_loses_no_line() {
         cfg: _cfg,
         ft,
     } = Lagging::start("old").await;
-    wait_requests(&loki, 1).await;
-    let key = format!("path=\"{}\"", file.display());
-    let read = ft.metric("promtail_read_lines_total", &[&key]).await;
-    assert!(
-        read < BIG as f64,
-        "the reader must lag for this test (read {read})"
-    );
+    assert_lagging(&ft, &file).await;
 
     // logrotate's `create`: rename, then (after a glob pass here) create.
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
@@ -189,7 +194,6 @@ async fn a_file_deleted_while_its_reader_lags_is_read_to_its_end() {
         cfg: _cfg,
         ft,
     } = Lagging::start("gone").await;
-    wait_requests(&loki, 1).await;
     std::fs::remove_file(&file).unwrap();
     let p = file.display().to_string();
     wait_log(
@@ -368,13 +372,7 @@ async fn copytruncate_while_the_reader_lags_reads_the_rest_from_the_copy() {
         cfg: _cfg,
         ft,
     } = Lagging::start("old").await;
-    wait_requests(&loki, 1).await;
-    let key = format!("path=\"{}\"", file.display());
-    let read = ft.metric("promtail_read_lines_total", &[&key]).await;
-    assert!(
-        read < BIG as f64,
-        "the reader must lag for this test (read {read})"
-    );
+    assert_lagging(&ft, &file).await;
 
     std::fs::copy(&file, logs.join("app.log.1")).unwrap();
     std::fs::OpenOptions::new()
@@ -470,7 +468,6 @@ async fn a_crash_while_a_renamed_file_is_read_to_its_end_loses_no_line() {
         cfg,
         ft,
     } = Lagging::start("old").await;
-    wait_requests(&loki, 1).await;
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
     let p = file.display().to_string();
     wait_log(&ft, &[&["left its target's glob", &p]]).await;
@@ -509,7 +506,6 @@ async fn a_renamed_files_rest_is_read_when_its_path_comes_back_after_a_restart()
         cfg,
         ft,
     } = Lagging::start("old").await;
-    wait_requests(&loki, 1).await;
     std::fs::rename(&file, logs.join("app.log.1")).unwrap();
     let p = file.display().to_string();
     wait_log(&ft, &[&["left its target's glob", &p]]).await;
@@ -551,7 +547,6 @@ async fn a_crash_after_copytruncate_with_lines_in_flight_loses_none() {
         cfg,
         ft,
     } = Lagging::start("old").await;
-    wait_requests(&loki, 1).await;
     std::fs::copy(&file, logs.join("app.log.1")).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
