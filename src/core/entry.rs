@@ -479,14 +479,27 @@ impl Extracted {
         old
     }
 
-    /// [`Extracted::insert`] under a name fixed in the code: never allocates the key.
-    pub fn insert_static(&mut self, k: &'static str, v: Value) -> Option<Value> {
-        self.insert(StaticKey(k), v)
+    /// Sets `k` without returning the previous value: the labels' layer below is not searched
+    /// (a value set here hides it either way).
+    fn set<K: AsRef<str> + Into<Key>>(&mut self, k: K, v: Value) {
+        if let Some(i) = self.own_pos(k.as_ref()) {
+            self.own[i].1 = v;
+            return;
+        }
+        if self.own.capacity() == 0 {
+            self.own.reserve(8);
+        }
+        self.own.push((k.into(), v));
     }
 
-    /// [`Extracted::insert`] under a name shared with a stage's config: never allocates the key.
-    pub fn insert_shared(&mut self, k: &Arc<str>, v: Value) -> Option<Value> {
-        self.insert(SharedKey(k), v)
+    /// Sets `k`, a name fixed in the code: never allocates the key.
+    pub fn insert_static(&mut self, k: &'static str, v: Value) {
+        self.set(StaticKey(k), v)
+    }
+
+    /// Sets `k`, a name shared with a stage's config: never allocates the key.
+    pub fn insert_shared(&mut self, k: &Arc<str>, v: Value) {
+        self.set(SharedKey(k), v)
     }
 
     /// Mutable access to the value of `k`.
@@ -729,11 +742,10 @@ mod tests {
         let mut x = Extracted::default();
         x.copy_labels(&labels, Some(&mut cache));
         let shared: Arc<str> = Arc::from("level");
-        assert_eq!(
-            x.insert_static("stream", Value::Str("stdout".into())),
-            Some(Value::Str("from-label".into()))
-        );
-        assert_eq!(x.insert_shared(&shared, Value::Str("info".into())), None);
+        assert_eq!(x.get("stream"), Some(&Value::Str("from-label".into())));
+        x.insert_static("stream", Value::Str("stdout".into()));
+        x.insert_shared(&shared, Value::Str("info".into()));
+        assert_eq!(x.get("level"), Some(&Value::Str("info".into())));
         assert_eq!(
             x.insert("level", Value::Str("warn".into())),
             Some(Value::Str("info".into()))

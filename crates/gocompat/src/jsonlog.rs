@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::json::{copy_until_quote_or_backslash, find_quote_or_backslash, short_escape_byte};
+use crate::json::{find_quote_or_backslash, short_escape_byte, unescape_short};
 
 /// The three fields of one line as found, unescaped (`None` when the line has no such field).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,6 +277,11 @@ impl<'a> Scanner<'a> {
         out.extend_from_slice(self.text_of(start, start + stop).as_bytes());
         let mut pos = start + stop;
         loop {
+            if text.is_some() {
+                // Short escapes and the spans between them (copied as they are: UTF-8 cut at
+                // ASCII bytes), up to the closing `"` or a `\` of another kind.
+                pos = unescape_short(buf, pos, &mut out).ok_or(DecodeError::Truncated)?;
+            }
             // Here `buf[pos]` is `"` or `\`.
             if buf[pos] == b'"' {
                 self.pos = pos + 1;
@@ -301,14 +306,12 @@ impl<'a> Scanner<'a> {
                     expected: "a valid escape",
                 });
             }
-            pos = if text.is_some() {
-                // Spans between escapes are short: copied a word at a time as they are scanned.
-                copy_until_quote_or_backslash(buf, pos, &mut out).ok_or(DecodeError::Truncated)?
-            } else {
+            if text.is_none() {
+                // Not UTF-8: each span between escapes replaced on its own.
                 let n = find_quote_or_backslash(&buf[pos..]).ok_or(DecodeError::Truncated)?;
                 out.extend_from_slice(String::from_utf8_lossy(&buf[pos..pos + n]).as_bytes());
-                pos + n
-            };
+                pos += n;
+            }
         }
     }
 
