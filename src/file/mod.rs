@@ -138,9 +138,20 @@ impl SourceKind for FileKind {
             .get("__path_exclude__")
             .filter(|p| !p.is_empty())
             .and_then(|p| PathGlob::new(p).ok());
+        // Whether a path is one of this target's own files: one check shared by all its readers
+        // (each reader asks it of numbered rotated files; a copy of both globs per reader was
+        // about 1.5 KB a file, 15 MB with 10,000 files).
+        let own: OwnCheck = {
+            let (glob, exclude) = (glob.clone(), exclude.clone());
+            Arc::new(move |p: &std::path::Path| {
+                glob.as_ref().is_some_and(|g| g.is_match(p))
+                    && !exclude.as_ref().is_some_and(|x| x.is_match(p))
+            })
+        };
         let task = FileTarget {
             glob,
             exclude,
+            own,
             labels: target.labels.clone(),
             discovered: target.discovered.clone(),
             ctx: ctx.clone(),
@@ -196,10 +207,14 @@ impl Running {
     }
 }
 
+/// Whether a path is matched by a target's glob and not by its exclusion.
+type OwnCheck = Arc<dyn Fn(&std::path::Path) -> bool + Send + Sync>;
+
 /// The task of one file target.
 struct FileTarget {
     glob: Option<PathGlob>,
     exclude: Option<PathGlob>,
+    own: OwnCheck,
     labels: Labels,
     discovered: Labels,
     ctx: SourceCtx,
@@ -301,12 +316,6 @@ impl FileTarget {
         self.watcher.watch_file(&path, &wake);
         let rcancel = cancel.child_token();
         let retire = Arc::new(AtomicBool::new(false));
-        // Numbered rotated files the glob matches are targets of their own.
-        let (glob, exclude) = (self.glob.clone(), self.exclude.clone());
-        let own = move |p: &std::path::Path| {
-            glob.as_ref().is_some_and(|g| g.is_match(p))
-                && !exclude.as_ref().is_some_and(|x| x.is_match(p))
-        };
         let reader = Reader::new(
             path.clone(),
             PlainDecoder::new(entry_labels),
@@ -317,14 +326,18 @@ impl FileTarget {
             self.reader.clone(),
             Arc::clone(&status),
         )
-        .with_logrotate_numbering(Arc::new(own))
+        // Numbered rotated files the glob matches are targets of their own.
+        .with_logrotate_numbering(Arc::clone(&self.own))
         .with_retire(Arc::clone(&retire));
         tracing::info!(component = "tailer", path = %path.display(), "tail routine: started");
         let ended = Arc::clone(&self.ended);
         let done = Arc::new(AtomicBool::new(false));
         let done_set = Arc::clone(&done);
+        // The reader's future is made here, so the task holds it alone (a reader moved into the
+        // task's block would stay in the task's state beside the future it became).
+        let run = reader.run();
         let handle = tokio::spawn(async move {
-            reader.run().await;
+            run.await;
             done_set.store(true, Ordering::Release);
             ended.notify_one();
         });

@@ -274,9 +274,18 @@ impl<D: LineDecoder> Reader<D> {
     /// Every file-system call runs on tokio's blocking pool (see [`blocking`]): a slow or hung
     /// disk stalls only this reader, never the runtime's workers. A reader cancelled while one of
     /// its calls hangs abandons the call; its position stays at the last acknowledged offset.
-    pub async fn run(mut self) {
+    pub fn run(self) -> impl std::future::Future<Output = ()> {
+        // The reader lives in a box of its own and the task holds its address: a future keeps
+        // the argument it was called with and the argument's working copy side by side for its
+        // whole life, which for a reader held by value was two copies in every file's task.
+        Box::new(self).run_boxed()
+    }
+
+    async fn run_boxed(mut self: Box<Self>) {
         self.status.running.store(true, Ordering::Relaxed);
-        let mut open: Option<OpenFile> = None;
+        // The open file is boxed too, and so is each rarely taken step below: a task's state is as
+        // large as its largest await's, kept for the task's whole life by every file's reader.
+        let mut open: Option<Box<OpenFile>> = None;
         let mut waiting_logged = false;
         let mut check_first = false;
         let mut last_check = tokio::time::Instant::now();
@@ -289,7 +298,9 @@ impl<D: LineDecoder> Reader<D> {
                 break;
             }
             if open.is_none() && reopen_at_start {
-                match self.open_at_start().await {
+                let fut = Box::pin(self.open_at_start());
+                let opened = fut.await.map(Box::new);
+                match opened {
                     Ok(nf) => {
                         waiting_logged = false;
                         reopen_at_start = false;
@@ -301,7 +312,7 @@ impl<D: LineDecoder> Reader<D> {
                             tracing::warn!(path = %self.path.display(), error = %e, "error re-opening rotated file; retrying");
                             waiting_logged = true;
                         }
-                        if !self.idle().await {
+                        if !self.idle_boxed().await {
                             break;
                         }
                         continue;
@@ -309,10 +320,12 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
             if open.is_none() {
-                match Box::pin(self.open_initial()).await {
+                let fut = Box::pin(self.open_initial());
+                let opened = fut.await;
+                match opened {
                     Ok(Some(f)) => {
                         waiting_logged = false;
-                        open = Some(f)
+                        open = Some(Box::new(f))
                     }
                     Ok(None) => return self.finish(None),
                     Err(_) if self.cancel.is_cancelled() || self.retiring() => break,
@@ -321,14 +334,16 @@ impl<D: LineDecoder> Reader<D> {
                             tracing::info!(path = %self.path.display(), error = %e, "Waiting for file to appear...");
                             waiting_logged = true;
                         }
-                        if !self.idle().await {
+                        if !self.idle_boxed().await {
                             break;
                         }
                         continue;
                     }
                 }
             }
-            let Some(f) = open.as_mut() else { continue };
+            let Some(f) = open.as_deref_mut() else {
+                continue;
+            };
             // One trip to the blocking pool: the rotation check after an idle wait (a rotation
             // found then is handled below, after reading what the old handle still has), a block,
             // and at the end of the file the rotation check again. While the reader is busy the
@@ -339,7 +354,9 @@ impl<D: LineDecoder> Reader<D> {
             if check {
                 last_check = tokio::time::Instant::now();
             }
-            let rotation = match Box::pin(self.advance(f, check, true)).await {
+            let fut = Box::pin(self.advance(f, check, true));
+            let advanced = fut.await;
+            let rotation = match advanced {
                 _ if self.cancel.is_cancelled() => break,
                 Advanced::Read => {
                     check_first = false;
@@ -362,13 +379,14 @@ impl<D: LineDecoder> Reader<D> {
                     // stopped and the position is forgotten, starts a reader for it: switching
                     // here would read lines that a reader started on a stale file list reads
                     // again.
-                    if self.retired(f).await {
+                    let fut = Box::pin(self.retired(f));
+                    if fut.await {
                         break;
                     }
                     check_first = true;
                 }
                 Rotation::None => {
-                    if !self.idle().await {
+                    if !self.idle_boxed().await {
                         break;
                     }
                     check_first = true;
@@ -376,25 +394,29 @@ impl<D: LineDecoder> Reader<D> {
                 Rotation::Renamed => {
                     // Read what was written to the old file before the rename, then switch.
                     if let Some(mut old) = open.take() {
-                        let _ = self.read_available_all(&mut old).await;
+                        let fut = Box::pin(self.read_available_all(&mut old));
+                        let _ = fut.await;
                         // Its lines in flight stay tracked until acknowledged: a crash before
                         // that reads the rotated file again from its committed offset.
                         self.positions.retire_rotated(&self.key, &old.progress);
                         // Rotated more than once since the last check: the files in between.
-                        if !self.drain_numbered_since(old.identity, None).await {
+                        let fut = Box::pin(self.drain_numbered_since(old.identity, None));
+                        if !fut.await {
                             break;
                         }
                         if self.cancel.is_cancelled() {
                             break;
                         }
                         tracing::info!(path = %self.path.display(), "Re-opening moved/deleted file");
-                        match self.open_at_start().await {
+                        let fut = Box::pin(self.open_at_start());
+                        let opened = fut.await.map(Box::new);
+                        match opened {
                             Ok(nf) => open = Some(nf),
                             Err(e) => {
                                 tracing::warn!(path = %self.path.display(), error = %e, "error re-opening rotated file; retrying");
                                 waiting_logged = true;
                                 reopen_at_start = true;
-                                if !self.idle().await {
+                                if !self.idle_boxed().await {
                                     break;
                                 }
                                 continue;
@@ -406,17 +428,20 @@ impl<D: LineDecoder> Reader<D> {
                     tracing::info!(path = %self.path.display(), "Re-opening truncated file");
                     if let Some(old) = open.take() {
                         // copytruncate: what was not read yet is in the copy.
-                        if !self.drain_copy(&old).await {
+                        let fut = Box::pin(self.drain_copy(&old));
+                        if !fut.await {
                             break;
                         }
                     }
-                    match self.open_at_start().await {
+                    let fut = Box::pin(self.open_at_start());
+                    let opened = fut.await.map(Box::new);
+                    match opened {
                         Ok(nf) => open = Some(nf),
                         Err(e) => {
                             tracing::warn!(path = %self.path.display(), error = %e, "error re-opening truncated file; retrying");
                             waiting_logged = true;
                             reopen_at_start = true;
-                            if !self.idle().await {
+                            if !self.idle_boxed().await {
                                 break;
                             }
                         }
@@ -424,7 +449,7 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
         }
-        self.finish(open)
+        self.finish(open.map(|f| *f))
     }
 
     fn retiring(&self) -> bool {
@@ -539,6 +564,14 @@ impl<D: LineDecoder> Reader<D> {
 
     /// Waits for a wake-up or the poll interval (doubling while nothing changes, up to
     /// `max_idle_poll`); false when cancelled.
+    /// [`Reader::idle`] with its state (a timer, two waits) on the heap while it waits, so it takes
+    /// no room in a task that is not idle.
+    fn idle_boxed(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        Box::pin(self.idle())
+    }
+
     async fn idle(&mut self) -> bool {
         let wait = self.idle_wait;
         self.idle_wait = (self.idle_wait * 2).min(self.opts.max_idle_poll.max(self.opts.poll));
@@ -1681,5 +1714,31 @@ mod tests {
         assert_eq!(next_lines(&mut rx, 2).await, vec!["l2", "l3"]);
         cancel.cancel();
         let _ = task.await;
+    }
+}
+#[cfg(test)]
+mod task_size {
+    use super::*;
+
+    /// Every file's reader is a task that lives as long as the file is read, and a task's state
+    /// is as large as its largest await's: with 10,000 files each kilobyte is 10 MB. The reader
+    /// and its open file are boxed, and so is every rarely taken step (BENCHMARKS.md, sixth
+    /// session); this catches a step that makes the task large again.
+    #[test]
+    fn a_readers_task_state_stays_small() {
+        let (tx, _rx) = mpsc::channel(16);
+        let r = Reader::new(
+            PathBuf::from("/tmp/x"),
+            PlainDecoder::new(Labels::new()),
+            tx,
+            Positions::in_memory(),
+            Arc::new(Notify::new()),
+            CancellationToken::new(),
+            ReaderOptions::default(),
+            Arc::new(ReaderStatus::default()),
+        );
+        let run = r.run();
+        let size = std::mem::size_of_val(&run);
+        assert!(size <= 384, "a reader's task state is {size} bytes");
     }
 }
