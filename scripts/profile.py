@@ -16,12 +16,12 @@ through --pipeline (a name of benches/shipper/run.py's PIPELINES). The total inc
 (about 70M instructions, mostly reading the system's root certificates). Counts are repeatable
 run to run, unlike seconds on a shared machine.
 """
-import bisect, collections, glob, os, re, signal, subprocess, sys, tempfile, time
+import collections, glob, importlib.util, os, re, signal, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benches"))
 sys.path.insert(0, os.path.join(ROOT, "benches", "shipper"))
-from benchlib import BIN, DISCARD, TARGET, free_port, metric, metrics  # noqa: E402
+from benchlib import BIN, DISCARD, free_port, metric, metrics  # noqa: E402
 import run as shipper  # noqa: E402
 
 
@@ -29,30 +29,10 @@ def arg(name, default):
     return next((a.split("=", 1)[1] for a in sys.argv if a.startswith(f"--{name}=")), default)
 
 
-SECTION_PREFIX = re.compile(r"^(unlikely|hot|startup|exit|split)\.")
-
-
-class Functions:
-    """The binary's functions from its link map: `(.text.<name>)` sections at fixed addresses."""
-
-    def __init__(self, path):
-        rows = []
-        with open(path, errors="replace") as f:
-            for line in f:
-                m = re.search(r"\(\.text\.([^)\s]+)\)$", line)
-                if m:
-                    p = line.split()
-                    a, s = int(p[0], 16), int(p[2], 16)
-                    if s:
-                        rows.append((a, s, SECTION_PREFIX.sub("", m.group(1))))
-        rows.sort()
-        self.rows, self.starts = rows, [r[0] for r in rows]
-
-    def at(self, addr):
-        i = bisect.bisect_right(self.starts, addr) - 1
-        if i >= 0 and addr < self.rows[i][0] + self.rows[i][1]:
-            return self.rows[i][2]
-        return None
+# The binary's functions from its link map, as scripts/symbol-order.py reads them.
+_spec = importlib.util.spec_from_file_location("symbol_order", os.path.join(ROOT, "scripts", "symbol-order.py"))
+symbol_order = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(symbol_order)
 
 
 def run_callgrind(binary, pipeline, lines, out):
@@ -119,15 +99,10 @@ def self_costs(path, funcs):
 
 def main():
     binary = arg("bin", BIN)
-    maps = sorted(glob.glob(os.path.join(TARGET, "release", "build", "ferrotail-*", "out", "ferrotail.map")),
-                  key=os.path.getmtime)
-    link_map = arg("map", maps[-1] if maps else "")
-    if not link_map:
-        sys.exit("no link map: build the release binary first")
     pipeline, lines, top = arg("pipeline", "docker"), int(arg("lines", "100000")), int(arg("top", "40"))
     out = os.path.join(tempfile.mkdtemp(prefix="profile-out-"), "callgrind.out")
     run_callgrind(binary, pipeline, lines, out)
-    cost, total = self_costs(out, Functions(link_map))
+    cost, total = self_costs(out, symbol_order.Functions(arg("map", None)))
     names = [k for k, _ in cost.most_common(top)]
     shown = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True).stdout.split("\n")
     print(f"{total / 1e6:.1f}M instructions, {total / lines:,.0f} per line ({pipeline}, {lines:,} lines; {out})")

@@ -298,8 +298,7 @@ impl<D: LineDecoder> Reader<D> {
                 break;
             }
             if open.is_none() && reopen_at_start {
-                let fut = Box::pin(self.open_at_start());
-                let opened = fut.await.map(Box::new);
+                let opened = Box::pin(self.open_at_start()).await.map(Box::new);
                 match opened {
                     Ok(nf) => {
                         waiting_logged = false;
@@ -320,8 +319,7 @@ impl<D: LineDecoder> Reader<D> {
                 }
             }
             if open.is_none() {
-                let fut = Box::pin(self.open_initial());
-                let opened = fut.await;
+                let opened = Box::pin(self.open_initial()).await;
                 match opened {
                     Ok(Some(f)) => {
                         waiting_logged = false;
@@ -354,8 +352,7 @@ impl<D: LineDecoder> Reader<D> {
             if check {
                 last_check = tokio::time::Instant::now();
             }
-            let fut = Box::pin(self.advance(f, check, true));
-            let advanced = fut.await;
+            let advanced = Box::pin(self.advance(f, check, true)).await;
             let rotation = match advanced {
                 _ if self.cancel.is_cancelled() => break,
                 Advanced::Read => {
@@ -379,8 +376,7 @@ impl<D: LineDecoder> Reader<D> {
                     // stopped and the position is forgotten, starts a reader for it: switching
                     // here would read lines that a reader started on a stale file list reads
                     // again.
-                    let fut = Box::pin(self.retired(f));
-                    if fut.await {
+                    if Box::pin(self.retired(f)).await {
                         break;
                     }
                     check_first = true;
@@ -394,22 +390,19 @@ impl<D: LineDecoder> Reader<D> {
                 Rotation::Renamed => {
                     // Read what was written to the old file before the rename, then switch.
                     if let Some(mut old) = open.take() {
-                        let fut = Box::pin(self.read_available_all(&mut old));
-                        let _ = fut.await;
+                        let _ = Box::pin(self.read_available_all(&mut old)).await;
                         // Its lines in flight stay tracked until acknowledged: a crash before
                         // that reads the rotated file again from its committed offset.
                         self.positions.retire_rotated(&self.key, &old.progress);
                         // Rotated more than once since the last check: the files in between.
-                        let fut = Box::pin(self.drain_numbered_since(old.identity, None));
-                        if !fut.await {
+                        if !Box::pin(self.drain_numbered_since(old.identity, None)).await {
                             break;
                         }
                         if self.cancel.is_cancelled() {
                             break;
                         }
                         tracing::info!(path = %self.path.display(), "Re-opening moved/deleted file");
-                        let fut = Box::pin(self.open_at_start());
-                        let opened = fut.await.map(Box::new);
+                        let opened = Box::pin(self.open_at_start()).await.map(Box::new);
                         match opened {
                             Ok(nf) => open = Some(nf),
                             Err(e) => {
@@ -428,13 +421,11 @@ impl<D: LineDecoder> Reader<D> {
                     tracing::info!(path = %self.path.display(), "Re-opening truncated file");
                     if let Some(old) = open.take() {
                         // copytruncate: what was not read yet is in the copy.
-                        let fut = Box::pin(self.drain_copy(&old));
-                        if !fut.await {
+                        if !Box::pin(self.drain_copy(&old)).await {
                             break;
                         }
                     }
-                    let fut = Box::pin(self.open_at_start());
-                    let opened = fut.await.map(Box::new);
+                    let opened = Box::pin(self.open_at_start()).await.map(Box::new);
                     match opened {
                         Ok(nf) => open = Some(nf),
                         Err(e) => {
